@@ -1,0 +1,55 @@
+"""The functions most users call: a formula and data in, a fitted model out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mixedmodels.models import LinearMixedModel
+from mixedmodels.terms.frame import NaAction
+
+__all__ = ["lmer"]
+
+
+def lmer(
+    formula: str,
+    data: Any,
+    *,
+    reml: bool = True,
+    weights: Any = None,
+    offset: Any = None,
+    na_action: NaAction = "omit",
+    verbose: bool = False,
+) -> LinearMixedModel:
+    """Fit a linear mixed model, as lme4's ``lmer``.
+
+    Parameters
+    ----------
+    formula
+        An lme4 formula such as ``"Reaction ~ Days + (Days | Subject)"``.
+    data
+        A pandas DataFrame (never modified).
+    reml
+        REML (default) or maximum likelihood (``reml=False``).
+    weights, offset
+        Prior weights and offset: a column name or one value per row.
+    na_action
+        ``"omit"`` (default) drops incomplete rows; ``"fail"`` raises.
+    verbose
+        Print the objective at each evaluation.
+
+    Returns
+    -------
+    LinearMixedModel
+        The fitted model.
+
+    Examples
+    --------
+    >>> import mixedmodels as mm
+    >>> m = mm.lmer("travel ~ 1 + (1 | Rail)", mm.datasets.load("Rail"), reml=False)
+    >>> round(m.loglik, 4)
+    -64.28
+    """
+    model = LinearMixedModel(
+        formula, data, reml=reml, weights=weights, offset=offset, na_action=na_action
+    )
+    return model.fit(verbose=verbose)

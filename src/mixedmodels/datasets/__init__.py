@@ -1,0 +1,5 @@
+"""Datasets bundled with mixedmodels (from lme4 and nlme): ``load(name)`` and ``names()``."""
+
+from mixedmodels.datasets.loader import DatasetInfo, info, load, names
+
+__all__ = ["DatasetInfo", "info", "load", "names"]

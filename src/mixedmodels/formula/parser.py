@@ -1,0 +1,248 @@
+"""Split an lme4-style formula into its response, fixed part and random-effects terms.
+
+The fixed part is left as text for formulaic; every random-effects term ``(lhs | group)`` is
+expanded the way lme4 does it:
+
+* ``(x || g)``   -> ``(1 | g) + (0 + x | g)``: one term per formula term of ``x``, uncorrelated;
+* ``(1 | a/b)``  -> ``(1 | a) + (1 | b:a)``: nesting;
+* ``(1 | a:b)``  -> one grouping factor whose levels are the observed combinations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mixedmodels.errors import FormulaError
+
+__all__ = ["ParsedFormula", "RandomTermSpec", "parse_formula"]
+
+_OPEN = "([{"
+_CLOSE = ")]}"
+_NAME = re.compile(r"^(?:[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`)$")
+
+
+@dataclass(frozen=True)
+class RandomTermSpec:
+    """One random-effects term after expansion, e.g. ``(1 + Days | Subject)``.
+
+    Attributes
+    ----------
+    lhs
+        Formula (right-hand side only) of the per-row model matrix, e.g. ``"1 + Days"``.
+    factors
+        Names of the columns whose interaction is the grouping factor, e.g. ``("cask", "batch")``.
+    """
+
+    lhs: str
+    factors: tuple[str, ...]
+
+    @property
+    def group(self) -> str:
+        """Name of the grouping factor as lme4 prints it (``"cask:batch"``)."""
+        return ":".join(self.factors)
+
+    def __str__(self) -> str:
+        return f"({self.lhs} | {self.group})"
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """An lme4 formula split into parts.
+
+    Attributes
+    ----------
+    formula
+        The formula as written.
+    response
+        Left-hand side, e.g. ``"Reaction"`` or ``"np.log(y)"``.
+    fixed
+        Right-hand side of the fixed part in formulaic syntax (``"1"`` when only random terms).
+    random
+        Expanded random-effects terms, in the order written.
+    """
+
+    formula: str
+    response: str
+    fixed: str
+    random: tuple[RandomTermSpec, ...]
+
+
+def parse_formula(formula: str) -> ParsedFormula:
+    """Parse an lme4-style model formula.
+
+    Parameters
+    ----------
+    formula
+        For example ``"Reaction ~ Days + (Days | Subject)"``.
+
+    Returns
+    -------
+    ParsedFormula
+        Response, fixed part and expanded random-effects terms.
+
+    Raises
+    ------
+    FormulaError
+        When the formula is malformed; the message quotes it and points at the problem.
+    """
+    if not isinstance(formula, str):
+        raise FormulaError(f"a formula must be a string, not {type(formula).__name__}")
+    _check_brackets(formula)
+    tilde = _top_level_positions(formula, "~")
+    if not tilde:
+        raise FormulaError("the formula has no '~' separating response and predictors", formula)
+    if len(tilde) > 1:
+        raise FormulaError("the formula has more than one '~'", formula, tilde[1])
+    response = formula[: tilde[0]].strip()
+    if not response:
+        raise FormulaError("the formula has no response before '~'", formula, tilde[0])
+    offset = tilde[0] + 1
+    rhs = formula[offset:]
+    if not rhs.strip():
+        raise FormulaError("the formula has nothing after '~'", formula, len(formula))
+    fixed: list[str] = []
+    random: list[RandomTermSpec] = []
+    for sign, start, text in _split_terms(rhs, formula, offset):
+        if _is_bar_term(text):
+            if sign == "-":
+                raise FormulaError("a random-effects term cannot be subtracted", formula, start)
+            random.extend(_expand_bar_term(text, formula, start))
+        else:
+            fixed.append(f"{sign} {text}" if fixed or sign == "-" else text)
+    fixed_text = " ".join(fixed) if fixed else "1"
+    if fixed_text.startswith("-"):
+        fixed_text = "1 " + fixed_text
+    return ParsedFormula(formula, response, fixed_text, tuple(random))
+
+
+def _check_brackets(formula: str) -> None:
+    """Raise a FormulaError at the first unbalanced bracket."""
+    stack: list[tuple[str, int]] = []
+    for i, ch in enumerate(formula):
+        if ch in _OPEN:
+            stack.append((ch, i))
+        elif ch in _CLOSE:
+            if not stack or _OPEN.index(stack[-1][0]) != _CLOSE.index(ch):
+                raise FormulaError(f"unmatched '{ch}'", formula, i)
+            stack.pop()
+    if stack:
+        raise FormulaError(f"unclosed '{stack[-1][0]}'", formula, stack[-1][1])
+
+
+def _depths(text: str) -> list[int]:
+    """Bracket depth before each character of ``text``."""
+    depth, out = 0, []
+    for ch in text:
+        if ch in _CLOSE:
+            depth -= 1
+        out.append(depth)
+        if ch in _OPEN:
+            depth += 1
+    return out
+
+
+def _top_level_positions(text: str, symbol: str) -> list[int]:
+    """Positions of ``symbol`` outside any brackets."""
+    depths = _depths(text)
+    return [i for i, ch in enumerate(text) if ch == symbol and depths[i] == 0]
+
+
+def _split_terms(rhs: str, formula: str, offset: int) -> list[tuple[str, int, str]]:
+    """Split a right-hand side at top-level ``+`` and ``-`` into (sign, position, text)."""
+    depths = _depths(rhs)
+    pieces: list[tuple[str, int, str]] = []
+    sign, start = "+", 0
+    for i, ch in enumerate(rhs):
+        if depths[i] == 0 and ch in "+-" and not _is_exponent_sign(rhs, i):
+            pieces.append((sign, start, rhs[start:i]))
+            sign, start = ch, i + 1
+    pieces.append((sign, start, rhs[start:]))
+    out: list[tuple[str, int, str]] = []
+    for index, (sgn, pos, text) in enumerate(pieces):
+        if text.strip():
+            out.append((sgn, offset + pos + len(text) - len(text.lstrip()), text.strip()))
+        elif index > 0 or sgn != "+" or len(pieces) == 1:
+            raise FormulaError("a term is missing around '+' or '-'", formula, offset + pos)
+    return out
+
+
+def _is_exponent_sign(text: str, i: int) -> bool:
+    """True for the sign of a number's exponent, as in ``1e-3``."""
+    return i >= 2 and text[i - 1] in "eE" and text[i - 2].isdigit()
+
+
+def _is_bar_term(text: str) -> bool:
+    """True when ``text`` is one bracketed expression with a top-level ``|`` inside."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depths = _depths(text)
+    if any(d == 0 for d in depths[1:-1]):
+        return False  # e.g. "(a) * (b)"
+    inner = text[1:-1]
+    return bool(_top_level_positions(inner, "|"))
+
+
+def _expand_bar_term(text: str, formula: str, start: int) -> list[RandomTermSpec]:
+    """Expand ``(lhs | group)`` or ``(lhs || group)`` into random-effects terms."""
+    inner = text[1:-1]
+    bars = _top_level_positions(inner, "|")
+    double = len(bars) == 2 and bars[1] == bars[0] + 1
+    if len(bars) > 1 and not double:
+        raise FormulaError("a random-effects term has more than one '|'", formula, start + 1 + bars[1])
+    lhs = inner[: bars[0]].strip()
+    group_text = inner[bars[-1] + 1 :].strip()
+    if not lhs:
+        raise FormulaError("nothing before '|' in a random-effects term", formula, start + 1)
+    if not group_text:
+        raise FormulaError("no grouping factor after '|'", formula, start + 1 + bars[-1])
+    raw_group = inner[bars[-1] + 1 :]
+    group_start = start + 1 + bars[-1] + 1 + len(raw_group) - len(raw_group.lstrip())
+    groupings = _expand_grouping(group_text, formula, group_start)
+    lhs_parts = _uncorrelated_parts(lhs) if double else [lhs]
+    return [RandomTermSpec(part, factors) for factors in groupings for part in lhs_parts]
+
+
+def _expand_grouping(text: str, formula: str, start: int) -> list[tuple[str, ...]]:
+    """Expand ``a/b/c`` into ``[(a,), (b, a), (c, b, a)]``; each part may be ``x:y``."""
+    if any(ch in text for ch in "+-*()"):
+        pos = start + min(text.find(ch) for ch in "+-*()" if ch in text)
+        raise FormulaError(
+            "a grouping factor must be a column name, an interaction a:b or a nesting a/b",
+            formula,
+            pos,
+        )
+    levels = [part.strip() for part in text.split("/")]
+    out: list[tuple[str, ...]] = []
+    for depth in range(1, len(levels) + 1):
+        names: list[str] = []
+        for part in reversed(levels[:depth]):
+            names.extend(_factor_names(part, formula, start))
+        out.append(tuple(names))
+    return out
+
+
+def _factor_names(part: str, formula: str, start: int) -> list[str]:
+    """Split ``a:b`` into column names, checking each."""
+    names = [name.strip() for name in part.split(":")]
+    for name in names:
+        if not _NAME.match(name):
+            where = formula.find(name, start) if name else start
+            raise FormulaError(f"{name!r} is not a valid grouping factor name", formula, where)
+    return [name.strip("`") for name in names]
+
+
+def _uncorrelated_parts(lhs: str) -> list[str]:
+    """Split the left side of ``||`` into one formula per term, as lme4 does."""
+    from formulaic import Formula  # formulaic knows how to expand x*z into its terms
+
+    try:
+        parsed = Formula(lhs)
+        terms = list(getattr(parsed, "rhs", parsed))
+    except Exception as error:  # formulaic raises many types for bad syntax
+        raise FormulaError(f"cannot parse {lhs!r} before '||': {error}") from error
+    parts: list[str] = []
+    for term in terms:
+        name = str(term)
+        parts.append("1" if name == "1" else f"0 + {name}")
+    return parts

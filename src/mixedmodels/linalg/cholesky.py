@@ -1,0 +1,280 @@
+"""The blocked Cholesky factor ``L`` of ``Λ'AΛ + I`` (MixedModels.jl's ``updateL!``).
+
+For a given θ, with ``Λ_j = I ⊗ T_j`` per term and block rows ordered as in
+:mod:`mixedmodels.linalg.crossprod`::
+
+    L_jj = chol(Λ_j'A_jjΛ_j + I − Σ_{k<j} L_jk L_jkᵀ)
+    L_ij = (Λ_i'A_ijΛ_j − Σ_{k<j} L_ik L_jkᵀ) L_jj⁻ᵀ                 (i > j)
+
+The first term's diagonal block stays block-diagonal, so its column of ``L`` keeps the
+sparsity of ``A``; the second term's block stays block-diagonal when the first term is nested
+in it; other diagonal blocks become dense (they have few levels). The ``[X y]`` block row is
+dense and its last diagonal entry is ``r(θ)``, the square root of the penalized residual sum of
+squares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from mixedmodels.linalg.crossprod import BlockSparse, CrossProducts
+from mixedmodels.linalg.gram import GramMap, gram_map
+from mixedmodels.linalg.kernels import (
+    chol_blockdiag,
+    rdiv_blockdiag,
+    rdiv_blocks,
+    scale_blockdiag,
+    segment_outer,
+    solve_lower_t,
+)
+from mixedmodels.terms.random import RandomEffectsTerm
+
+__all__ = ["BlockedCholesky"]
+
+Array = NDArray[np.float64]
+
+
+class BlockedCholesky:
+    """Storage and update of the blocked Cholesky factor for one model.
+
+    Parameters
+    ----------
+    terms
+        Random-effects terms in storage order (most levels first).
+    A
+        The stored blocks of ``[Z X y]'[Z X y]``.
+    """
+
+    def __init__(self, terms: Sequence[RandomEffectsTerm], A: CrossProducts) -> None:
+        self.terms = list(terms)
+        self.A = A
+        m = len(self.terms)
+        self.blockdiag = [j == 0 or (j == 1 and _is_nested(A.sparse[1])) for j in range(m)]
+        self._rows = [s.row_of_block() if s is not None else None for s in A.sparse]
+        self.diag: list[Array] = [np.empty(0)] * m
+        self.sparse: list[BlockSparse | None] = [None] * m
+        self.dense: list[list[Array | None]] = [[None] * m for _ in range(m)]
+        self.xz: list[Array] = [np.empty(0)] * m
+        self.xx: Array = np.empty((0, 0))
+        self.logdet_z = 0.0
+        self.gram = _gram_maps(self.terms, A, self.blockdiag)
+
+    # ---- the update -------------------------------------------------------------------
+    def update(self, theta: Array) -> None:
+        """Recompute ``L`` for covariance parameters ``theta`` (lme4's order)."""
+        templates = self.templates(theta)
+        m = len(self.terms)
+        self.logdet_z = 0.0
+        for j in range(m):
+            self._diagonal(j, templates)
+            for i in range(j + 1, m):
+                self._off_diagonal(i, j, templates)
+            self._xz_block(j, templates)
+        self._xx_block()
+
+    def templates(self, theta: Array) -> list[Array]:
+        """The ``k×k`` template of each term for this θ."""
+        out, start = [], 0
+        for term in self.terms:
+            out.append(term.template(theta[start : start + term.ntheta]))
+            start += term.ntheta
+        return out
+
+    def _diagonal(self, j: int, T: list[Array]) -> None:
+        """Factor the diagonal block of term ``j``."""
+        D = scale_blockdiag(self.A.diag[j], T[j])
+        if self.blockdiag[j]:
+            lower = self.sparse[j]
+            if lower is not None:
+                D = D - segment_outer(lower.data, self._rows[j], D.shape[0])  # type: ignore[arg-type]
+            self.diag[j], logdet = chol_blockdiag(D)
+            self.logdet_z += logdet
+            return
+        dense = _expand_blockdiag(D)
+        for k in range(j):
+            self._subtract_product(dense, j, k, j, T)
+        self.diag[j] = scipy.linalg.cholesky(dense, lower=True, check_finite=False)
+        self.logdet_z += 2.0 * float(np.sum(np.log(np.diagonal(self.diag[j]))))
+
+    def _off_diagonal(self, i: int, j: int, T: list[Array]) -> None:
+        """Block ``L_ij`` between two random-effects terms."""
+        if j == 0:
+            blocks = self.A.sparse[i]
+            assert blocks is not None
+            scaled = T[i].T @ blocks.data @ T[0]
+            self.sparse[i] = blocks.with_data(rdiv_blocks(scaled, blocks.indices, self.diag[0]))
+            return
+        dense_ij = self.A.dense[i][j]
+        assert dense_ij is not None
+        B = _scale_dense(dense_ij, T[i], T[j])
+        for k in range(j):
+            self._subtract_product(B, i, k, j, T)
+        self.dense[i][j] = self._rdiv(B, j)
+
+    def _xz_block(self, j: int, T: list[Array]) -> None:
+        """Block of the ``[X y]`` row in the column of term ``j``."""
+        scaled = self.A.xz[j] @ T[j]
+        B = scaled.reshape(scaled.shape[0], -1)
+        for k in range(j):
+            B -= self._xz_product(k, j)
+        self.xz[j] = self._rdiv(B, j)
+
+    def _xx_block(self) -> None:
+        """Factor the ``[X y]`` diagonal block."""
+        D = self.A.xx.copy()
+        for xz in self.xz:
+            D -= xz @ xz.T
+        self.xx = _chol_psd(D)
+
+    # ---- products of stored blocks ----------------------------------------------------
+    def _subtract_product(self, target: Array, i: int, k: int, j: int, T: list[Array]) -> None:
+        """``target -= L_ik L_jkᵀ`` for random-effects rows ``i ≥ j > k`` (dense target).
+
+        For ``i == j`` only the lower triangle of ``target`` is guaranteed to be updated.
+        """
+        if k == 0:
+            gram = self.gram.get((i, j))
+            if gram is not None:
+                w = 1.0 / self.diag[0].reshape(-1) ** 2
+                scale = float(T[i][0, 0] * T[j][0, 0] * T[0][0, 0] ** 2)
+                gram.subtract_from(target, w, scale)
+                return
+            left, right = self.sparse[i], self.sparse[j]
+            assert left is not None and right is not None
+            target -= (left.to_scipy() @ right.to_scipy().T).toarray()
+            return
+        left_d, right_d = self.dense[i][k], self.dense[j][k]
+        assert left_d is not None and right_d is not None
+        target -= left_d @ right_d.T
+
+    def _xz_product(self, k: int, j: int) -> Array:
+        """Dense ``L_xk L_jkᵀ`` for the ``[X y]`` row."""
+        if k == 0:
+            right = self.sparse[j]
+            assert right is not None
+            return np.asarray(right.to_scipy() @ self.xz[0].T).T
+        right_d = self.dense[j][k]
+        assert right_d is not None
+        return self.xz[k] @ right_d.T
+
+    def _rdiv(self, B: Array, j: int) -> Array:
+        """``B L_jj⁻ᵀ`` for a dense ``B`` with ``q_j`` columns."""
+        if self.blockdiag[j]:
+            term = self.terms[j]
+            out = rdiv_blockdiag(B.reshape(B.shape[0], term.nlevels, term.k), self.diag[j])
+            return out.reshape(B.shape[0], -1)
+        return scipy.linalg.solve_triangular(self.diag[j], B.T, lower=True, check_finite=False).T
+
+    # ---- solutions ------------------------------------------------------------------------
+    def pwrss(self) -> float:
+        """Penalized weighted residual sum of squares ``r²(θ)``."""
+        return float(self.xx[-1, -1] ** 2)
+
+    def logdet_x(self) -> float:
+        """``log|R_X|²``, the fixed-effects part of the log-determinant (for REML)."""
+        return 2.0 * float(np.sum(np.log(np.diagonal(self.xx)[:-1])))
+
+    def fixed_effects(self) -> Array:
+        """β̂ by back-substitution in ``R_X``."""
+        p = self.xx.shape[0] - 1
+        if p == 0:
+            return np.empty(0)
+        return solve_lower_t(self.xx[:p, :p], self.xx[p, :p])
+
+    def spherical_modes(self, beta: Array) -> list[Array]:
+        """Conditional modes ``ũ`` of the spherical random effects, one array per term."""
+        p = self.xx.shape[0] - 1
+        rhs = [xz[p] - xz[:p].T @ beta for xz in self.xz]
+        m = len(self.terms)
+        u: list[Array] = [np.empty(0)] * m
+        for j in reversed(range(m)):
+            v = rhs[j].copy()
+            for i in range(j + 1, m):
+                v -= self._transpose_times(i, j, u[i])
+            u[j] = self._solve_diag_t(j, v)
+        return u
+
+    def _transpose_times(self, i: int, j: int, v: Array) -> Array:
+        """``L_ijᵀ v``."""
+        if j == 0:
+            block = self.sparse[i]
+            assert block is not None
+            return np.asarray(block.to_scipy().T @ v)
+        dense = self.dense[i][j]
+        assert dense is not None
+        return dense.T @ v
+
+    def _solve_diag_t(self, j: int, v: Array) -> Array:
+        """Solve ``L_jjᵀ x = v``."""
+        if not self.blockdiag[j]:
+            return solve_lower_t(self.diag[j], v)
+        L = self.diag[j]
+        k = L.shape[1]
+        if k == 1:
+            return v / L[:, 0, 0]
+        x = np.linalg.solve(L.transpose(0, 2, 1), v.reshape(-1, k, 1))
+        return x.reshape(-1)
+
+
+def _gram_maps(
+    terms: Sequence[RandomEffectsTerm], A: CrossProducts, blockdiag: list[bool]
+) -> dict[tuple[int, int], GramMap]:
+    """Precomputed products ``A_i0 diag(w) A_j0ᵀ`` for scalar terms after a scalar first term."""
+    maps: dict[tuple[int, int], GramMap] = {}
+    if not terms or terms[0].k != 1:
+        return maps
+    scalar = [i for i in range(1, len(terms)) if terms[i].k == 1]
+    csc = {i: sp.csc_array(A.sparse[i].to_scipy()) for i in scalar}  # type: ignore[union-attr]
+    for i in scalar:
+        for j in scalar:
+            if j > i or (j == i and blockdiag[j]):
+                continue
+            found = gram_map(csc[i], csc[j], lower_only=(i == j))
+            if found is not None:
+                maps[(i, j)] = found
+    return maps
+
+
+def _is_nested(blocks: BlockSparse | None) -> bool:
+    """True when every block column has at most one block (term 0 nested in term 1)."""
+    if blocks is None:
+        return False
+    counts = np.bincount(blocks.indices, minlength=1)
+    return bool(counts.max(initial=0) <= 1)
+
+
+def _expand_blockdiag(blocks: Array) -> Array:
+    """A dense matrix from its ``(l, k, k)`` diagonal blocks."""
+    l, k, _ = blocks.shape
+    dense = np.zeros((l, k, l, k))
+    idx = np.arange(l)
+    dense[idx, :, idx, :] = blocks
+    return dense.reshape(l * k, l * k)
+
+
+def _scale_dense(A: Array, Ti: Array, Tj: Array) -> Array:
+    """``Λ_iᵀ A Λ_j`` for a dense block between two terms."""
+    ki, kj = Ti.shape[0], Tj.shape[0]
+    if ki == kj == 1:
+        return A * (Ti[0, 0] * Tj[0, 0])
+    li, lj = A.shape[0] // ki, A.shape[1] // kj
+    A4 = A.reshape(li, ki, lj, kj)
+    return np.einsum("ab,xayc,cd->xbyd", Ti, A4, Tj).reshape(A.shape)
+
+
+def _chol_psd(D: Array) -> Array:
+    """Cholesky factor of the ``[X y]`` block; a zero residual gives a zero last pivot."""
+    try:
+        return np.linalg.cholesky(D)
+    except np.linalg.LinAlgError:
+        p = D.shape[0] - 1
+        L = np.zeros_like(D)
+        L[:p, :p] = np.linalg.cholesky(D[:p, :p])
+        L[p, :p] = scipy.linalg.solve_triangular(L[:p, :p], D[:p, p], lower=True)
+        L[p, p] = np.sqrt(max(D[p, p] - L[p, :p] @ L[p, :p], 0.0))
+        return L

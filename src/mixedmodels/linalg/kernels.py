@@ -1,0 +1,126 @@
+"""Batched kernels on block-diagonal factors: one small ``k×k`` block per level.
+
+A block-diagonal matrix is held as an ``(l, k, k)`` array. Scalar terms (``k = 1``) take the
+elementwise fast path everywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+from numpy.typing import NDArray
+
+__all__ = [
+    "chol_blockdiag",
+    "logdet_blockdiag",
+    "rdiv_blockdiag",
+    "rdiv_blocks",
+    "scale_blockdiag",
+    "segment_outer",
+    "solve_lower_t",
+]
+
+
+def scale_blockdiag(A: NDArray[np.float64], T: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``Tᵀ A_g T + I`` for every block ``A_g``."""
+    if T.shape[0] == 1:
+        return A * (T[0, 0] ** 2) + 1.0
+    out = T.T @ A @ T
+    out += np.eye(T.shape[0])
+    return out
+
+
+SMALL_K = 3  # blocks up to this size are factored by explicit loops over entries
+
+
+def chol_blockdiag(D: NDArray[np.float64]) -> tuple[NDArray[np.float64], float]:
+    """Lower Cholesky factor of every block of a positive-definite block-diagonal matrix.
+
+    Small blocks are factored entry by entry, vectorized over the levels: for ``k ≤ 3`` that is
+    several times faster than LAPACK called once per block.
+
+    Returns
+    -------
+    L, logdet
+        The factor ``(l, k, k)`` and ``log|D|``.
+    """
+    k = D.shape[1]
+    if k == 1:
+        if np.any(D <= 0):
+            raise np.linalg.LinAlgError("a diagonal block is not positive definite")
+        return np.sqrt(D), float(np.sum(np.log(D)))
+    if k > SMALL_K:
+        L = np.linalg.cholesky(D)
+        return L, logdet_blockdiag(L)
+    L = np.zeros_like(D)
+    logdet = 0.0
+    for j in range(k):
+        pivot = D[:, j, j].copy()
+        for p in range(j):
+            pivot -= L[:, j, p] ** 2
+        if np.any(pivot <= 0):
+            raise np.linalg.LinAlgError("a diagonal block is not positive definite")
+        logdet += float(np.sum(np.log(pivot)))
+        L[:, j, j] = np.sqrt(pivot)
+        for i in range(j + 1, k):
+            acc = D[:, i, j].copy()
+            for p in range(j):
+                acc -= L[:, i, p] * L[:, j, p]
+            L[:, i, j] = acc / L[:, j, j]
+    return L, logdet
+
+
+def logdet_blockdiag(L: NDArray[np.float64]) -> float:
+    """``log|L L'|`` of a block-diagonal Cholesky factor."""
+    if L.shape[1] == 1:
+        return 2.0 * float(np.sum(np.log(L)))
+    return 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+
+
+def rdiv_blockdiag(B: NDArray[np.float64], L: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``B L⁻ᵀ`` for dense ``B`` of shape ``(r, l, k)`` and block-diagonal ``L`` ``(l, k, k)``."""
+    k = L.shape[1]
+    if k == 1:
+        return B / L[:, :, 0]
+    if k > SMALL_K:
+        rhs = np.ascontiguousarray(B.transpose(1, 2, 0))  # (l, k, r)
+        return np.linalg.solve(L, rhs).transpose(2, 0, 1)
+    X = np.empty_like(B)
+    for j in range(k):  # X_j = (B_j - sum_{p<j} X_p L_jp) / L_jj, vectorized over rows, levels
+        acc = B[:, :, j].copy()
+        for p in range(j):
+            acc -= X[:, :, p] * L[:, j, p]
+        X[:, :, j] = acc / L[:, j, j]
+    return X
+
+
+def rdiv_blocks(
+    data: NDArray[np.float64], cols: NDArray[np.int32], L: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``B_b L_{c_b}⁻ᵀ`` for each stored block ``B_b`` (``(nnzb, r, k)``) in block column ``c_b``."""
+    k = L.shape[1]
+    if k == 1:
+        return data / L[cols]
+    if k <= SMALL_K:
+        return rdiv_blockdiag(data.transpose(1, 0, 2), L[cols]).transpose(1, 0, 2)
+    rhs = np.ascontiguousarray(data.transpose(0, 2, 1))  # (nnzb, k, r)
+    return np.linalg.solve(L[cols], rhs).transpose(0, 2, 1)
+
+
+def segment_outer(
+    data: NDArray[np.float64], rows: NDArray[np.intp], nrows: int
+) -> NDArray[np.float64]:
+    """``Σ_b B_b B_bᵀ`` per block row: the block diagonal of ``B Bᵀ`` for nested patterns."""
+    r = data.shape[1]
+    if r == 1 and data.shape[2] == 1:
+        sums = np.bincount(rows, weights=data[:, 0, 0] ** 2, minlength=nrows)
+        return sums.reshape(nrows, 1, 1)
+    outer = data @ data.transpose(0, 2, 1)
+    out = np.zeros((nrows, r, r))
+    np.add.at(out, rows, outer)
+    return out
+
+
+def solve_lower_t(L: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Solve ``Lᵀ x = b`` for a dense lower-triangular ``L``."""
+    return scipy.linalg.solve_triangular(L, b, lower=True, trans="T", check_finite=False)

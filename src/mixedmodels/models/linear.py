@@ -1,0 +1,337 @@
+"""Linear mixed models: build once, evaluate the profiled objective, fit, read the results.
+
+The pipeline, each step in its own module::
+
+    formula.parse_formula → terms.model_frame / fixed_effects / random_effects_terms
+      → linalg.cross_products (A, once) → linalg.BlockedCholesky.update (per θ)
+      → objective (below) → optimize.bobyqa → results.*
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+from numpy.typing import NDArray
+
+from mixedmodels.errors import ConvergenceWarning, ModelSpecificationError, SingularFitWarning
+from mixedmodels.formula import parse_formula
+from mixedmodels.linalg import BlockedCholesky, cross_products
+from mixedmodels.optimize import OptSummary, bobyqa
+from mixedmodels.optimize.start import initial_step, moment_start
+from mixedmodels.results.ranef import conditional_variances, ranef_frames
+from mixedmodels.results.varcorr import varcorr_table
+from mixedmodels.terms import (
+    RandomEffectsTerm,
+    fixed_effects,
+    model_frame,
+    random_effects_terms,
+)
+from mixedmodels.terms.frame import NaAction
+
+__all__ = ["LinearMixedModel"]
+
+Array = NDArray[np.float64]
+LOG_2PI = math.log(2.0 * math.pi)
+SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the bounded θ
+
+
+class LinearMixedModel:
+    """A linear mixed model ``y = Xβ + Zb + ε`` built from an lme4-style formula.
+
+    Construction evaluates the formula and stores ``[Z X y]'[Z X y]`` in blocks; :meth:`fit`
+    optimizes the profiled deviance (ML) or REML criterion over θ.
+
+    Parameters
+    ----------
+    formula
+        An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data
+        A pandas DataFrame; it is never modified.
+    reml
+        Fit by REML (the default, as lme4) or by maximum likelihood.
+    weights
+        Prior weights (a column name or one value per row): ``Var(ε_i) = σ²/w_i``.
+    offset
+        A known term added to the linear predictor (a column name or one value per row).
+    na_action
+        ``"omit"`` drops rows with missing values in used columns; ``"fail"`` refuses them.
+    """
+
+    def __init__(
+        self,
+        formula: str,
+        data: Any,
+        *,
+        reml: bool = True,
+        weights: Any = None,
+        offset: Any = None,
+        na_action: NaAction = "omit",
+    ) -> None:
+        self.formula = formula
+        self.parsed = parse_formula(formula)
+        if not self.parsed.random:
+            raise ModelSpecificationError(
+                f"the formula {formula!r} has no random-effects term such as (1 | group)"
+            )
+        self.frame = model_frame(self.parsed, data, weights, offset, na_action)
+        frame = self.frame.data
+        self.fixed = fixed_effects(self.parsed.response, self.parsed.fixed, frame, formula)
+        self.terms: list[RandomEffectsTerm] = random_effects_terms(
+            self.parsed.random, frame, formula
+        )
+        _check_levels(self.terms, len(frame))
+        self.reml = bool(reml)
+        self.y = self.fixed.y - self.frame.offset
+        weighted = not np.all(self.frame.weights == 1.0)
+        sqrtw = np.sqrt(self.frame.weights) if weighted else None
+        self.log_weights = float(np.sum(np.log(self.frame.weights))) if weighted else 0.0
+        self.A = cross_products(self.terms, np.column_stack([self.fixed.X, self.y]), sqrtw)
+        self.L = BlockedCholesky(self.terms, self.A)
+        self.lower = np.concatenate([t.lower_bounds() for t in self.terms])
+        self.theta = np.concatenate([t.initial_theta() for t in self.terms])
+        self.optsum: OptSummary | None = None
+
+    # ---- sizes ------------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return int(self.y.shape[0])
+
+    @property
+    def n_fixed(self) -> int:
+        """Number of (estimable) fixed-effect coefficients ``p``."""
+        return int(self.fixed.X.shape[1])
+
+    @property
+    def dof_residual(self) -> int:
+        """``n − p`` for REML, ``n`` for ML: the divisor of σ̂²."""
+        return self.nobs - self.n_fixed if self.reml else self.nobs
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters: β, θ and σ (as lme4's ``df`` of ``logLik``)."""
+        return self.n_fixed + len(self.theta) + 1
+
+    # ---- the objective ----------------------------------------------------------------
+    def objective_at(self, theta: Array) -> float:
+        """The REML criterion or ML deviance at ``theta``, profiled over β and σ.
+
+        Updates the Cholesky factor, so the model then reflects ``theta``.
+        """
+        try:
+            self.L.update(np.asarray(theta, dtype=float))
+        except np.linalg.LinAlgError:
+            return math.inf
+        return self._criterion(self.reml)
+
+    def _criterion(self, reml: bool) -> float:
+        """The objective from the current factor (ML deviance or REML criterion)."""
+        r2 = self.L.pwrss()
+        if r2 <= 0.0:
+            return -math.inf
+        dof = self.nobs - self.n_fixed if reml else self.nobs
+        value = self.L.logdet_z + dof * (1.0 + LOG_2PI + math.log(r2 / dof)) - self.log_weights
+        return value + self.L.logdet_x() if reml else value
+
+    def fit(self, *, reml: bool | None = None, verbose: bool = False) -> LinearMixedModel:
+        """Optimize the objective over θ with BOBYQA and keep the optimum.
+
+        Parameters
+        ----------
+        reml
+            Override the criterion chosen at construction.
+        verbose
+            Print the objective at every evaluation.
+
+        Returns
+        -------
+        LinearMixedModel
+            ``self``, fitted.
+        """
+        if reml is not None:
+            self.reml = bool(reml)
+        start = moment_start(self.terms, self.A, self.fixed.X, self.y)
+        step = None if start is None else initial_step(start)
+        if start is None:
+            start = np.concatenate([t.initial_theta() for t in self.terms])
+
+        def objective(theta: Array) -> float:
+            value = self.objective_at(theta)
+            if verbose:
+                print(f"objective {value:.8f} at θ = {np.array2string(theta, precision=6)}")
+            return value
+
+        self.optsum = bobyqa(objective, start, self.lower, initial_step=step)
+        self.theta = self.optsum.final
+        self.optsum.fmin = self.objective_at(self.theta)
+        self._warn_after_fit()
+        return self
+
+    def _warn_after_fit(self) -> None:
+        """Warn on a boundary (singular) fit and on an optimizer that stopped on a limit."""
+        assert self.optsum is not None
+        if self.is_singular:
+            warnings.warn(
+                "boundary (singular) fit: a variance is estimated as zero or a correlation as ±1",
+                SingularFitWarning,
+                stacklevel=3,
+            )
+        if not self.optsum.converged:
+            warnings.warn(
+                f"the optimizer stopped with {self.optsum.return_value} after "
+                f"{self.optsum.feval} evaluations; the estimates may not be at the optimum",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    # ---- results from the current factor ----------------------------------------------
+    def _require_fit(self) -> None:
+        if self.optsum is None:
+            raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
+
+    @property
+    def objective(self) -> float:
+        """REML criterion (REML fits) or deviance, ``-2 log L`` (ML fits), at the optimum."""
+        self._require_fit()
+        assert self.optsum is not None
+        return self.optsum.fmin
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (restricted log-likelihood for REML fits), as lme4's ``logLik``."""
+        return -0.5 * self.objective
+
+    @property
+    def aic(self) -> float:
+        """Akaike's information criterion ``-2 log L + 2 npar``."""
+        return self.objective + 2.0 * self.npar
+
+    @property
+    def bic(self) -> float:
+        """Schwarz's criterion ``-2 log L + npar log n``."""
+        return self.objective + self.npar * math.log(self.nobs)
+
+    @property
+    def deviance(self) -> float:
+        """``-2 log L`` of the ML criterion at the estimates (the REML criterion is ``objective``)."""
+        self._require_fit()
+        return self._criterion(False)
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard deviation σ̂."""
+        self._require_fit()
+        return math.sqrt(self.L.pwrss() / self.dof_residual)
+
+    @property
+    def beta(self) -> Array:
+        """Fixed-effect estimates as an array."""
+        self._require_fit()
+        return self.L.fixed_effects()
+
+    @property
+    def fixef(self) -> pd.Series:
+        """Fixed-effect estimates, named by model-matrix column."""
+        return pd.Series(self.beta, index=list(self.fixed.names), name="estimate")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of β̂, ``σ̂² (R_X'R_X)⁻¹``."""
+        self._require_fit()
+        p = self.n_fixed
+        Rx = self.L.xx[:p, :p]
+        cov = self.sigma**2 * scipy.linalg.cho_solve((Rx, True), np.eye(p), check_finite=False)
+        names = list(self.fixed.names)
+        return pd.DataFrame(cov, index=names, columns=names)
+
+    @property
+    def coef_table(self) -> pd.DataFrame:
+        """Estimate, standard error and t statistic of each fixed effect."""
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        beta = self.beta
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = beta / se
+        table = {"estimate": beta, "std_error": se, "statistic": stat}
+        return pd.DataFrame(table, index=list(self.fixed.names))
+
+    @property
+    def is_singular(self) -> bool:
+        """True when a bounded θ is within 1e-4 of zero (lme4's ``isSingular``)."""
+        bounded = self.lower == 0.0
+        return bool(np.any(self.theta[bounded] < SINGULAR_TOL))
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        """Number of levels of each grouping factor."""
+        return {t.group: t.nlevels for t in self.terms}
+
+    def templates(self) -> list[Array]:
+        """Relative covariance templates ``T_j`` at the current θ."""
+        return self.L.templates(self.theta)
+
+    def spherical_modes(self) -> list[Array]:
+        """Conditional modes of the spherical random effects ``u`` per term, ``(l, k)``."""
+        self._require_fit()
+        u = self.L.spherical_modes(self.beta)
+        return [uj.reshape(t.nlevels, t.k) for uj, t in zip(u, self.terms, strict=True)]
+
+    def random_effects(self) -> list[Array]:
+        """Conditional modes ``b = Λu`` per term, as ``(levels, k)`` arrays."""
+        return [u @ T.T for u, T in zip(self.spherical_modes(), self.templates(), strict=True)]
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as R's ``as.data.frame(VarCorr(m))``."""
+        self._require_fit()
+        return varcorr_table(self.terms, self.templates(), self.sigma)
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes per grouping factor (levels × effects)."""
+        return ranef_frames(self.terms, self.random_effects())
+
+    @property
+    def ranef_var(self) -> dict[str, NDArray[np.float64]]:
+        """Conditional covariance blocks ``(levels, k, k)`` per term, as lme4's ``condVar``."""
+        self._require_fit()
+        return conditional_variances(self.L, self.templates(), self.sigma)
+
+    def summary(self) -> str:
+        """Text like lme4's ``summary(lmer)``: criterion, residuals, random and fixed effects."""
+        from mixedmodels.results.summary import summary_text
+
+        return summary_text(self)
+
+    def fitted(self) -> NDArray[np.float64]:
+        """Fitted values ``Xβ̂ + Zb̃ + offset`` (conditional on the random effects)."""
+        eta = self.fixed.X @ self.beta + self.frame.offset
+        for term, b in zip(self.terms, self.random_effects(), strict=True):
+            eta += np.einsum("ik,ik->i", term.z, b[term.refs])
+        return eta
+
+    def residuals(self, scaled: bool = False) -> NDArray[np.float64]:
+        """Response residuals ``y − fitted``; with ``scaled``, Pearson residuals over σ̂."""
+        res = self.fixed.y - self.fitted()
+        if scaled:
+            res = res * np.sqrt(self.frame.weights) / self.sigma
+        return res
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.optsum is not None else "not fitted"
+        method = "REML" if self.reml else "ML"
+        return f"<LinearMixedModel {self.formula!r} by {method}, {state}>"
+
+
+def _check_levels(terms: list[RandomEffectsTerm], n: int) -> None:
+    """Refuse grouping factors with fewer than two levels (lme4's check)."""
+    for term in terms:
+        if term.nlevels < 2:
+            raise ModelSpecificationError(
+                f"grouping factor {term.group!r} has {term.nlevels} level; "
+                "a random-effects term needs at least 2"
+            )

@@ -1,0 +1,5 @@
+"""Optimizers behind one small protocol, and the checks made at the optimum."""
+
+from mixedmodels.optimize.bobyqa import OptSummary, bobyqa
+
+__all__ = ["OptSummary", "bobyqa"]

@@ -1,0 +1,142 @@
+"""BOBYQA (NLopt's ``LN_BOBYQA``), the derivative-free optimizer of lme4 and MixedModels.jl."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["OptSummary", "bobyqa"]
+
+Array = NDArray[np.float64]
+
+_RETURN_CODES = {
+    1: "SUCCESS",
+    2: "STOPVAL_REACHED",
+    3: "FTOL_REACHED",
+    4: "XTOL_REACHED",
+    5: "MAXEVAL_REACHED",
+    6: "MAXTIME_REACHED",
+    -1: "FAILURE",
+    -2: "INVALID_ARGS",
+    -3: "OUT_OF_MEMORY",
+    -4: "ROUNDOFF_LIMITED",
+    -5: "FORCED_STOP",
+}
+
+
+@dataclass
+class OptSummary:
+    """What the optimizer was asked and what it returned (MixedModels.jl's ``OptSummary``).
+
+    Attributes
+    ----------
+    initial, lower
+        Starting point and lower bounds.
+    final, fmin
+        Optimum found and objective there.
+    feval
+        Number of objective evaluations.
+    return_value
+        NLopt's return code as a name (``"FTOL_REACHED"``, ``"MAXEVAL_REACHED"``, ...).
+    optimizer
+        Name of the algorithm.
+    settings
+        Tolerances and limits used.
+    """
+
+    initial: Array
+    lower: Array
+    final: Array
+    fmin: float
+    feval: int
+    return_value: str
+    optimizer: str = "LN_BOBYQA"
+    settings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def converged(self) -> bool:
+        """False when the optimizer stopped on a limit or failed."""
+        return self.return_value in {"SUCCESS", "STOPVAL_REACHED", "FTOL_REACHED", "XTOL_REACHED"}
+
+
+def bobyqa(
+    objective: Callable[[Array], float],
+    x0: Array,
+    lower: Array,
+    *,
+    ftol_rel: float = 1e-12,
+    ftol_abs: float = 1e-8,
+    xtol_abs: float = 1e-10,
+    initial_step: Array | None = None,
+    maxeval: int = 100_000,
+) -> OptSummary:
+    """Minimize ``objective`` subject to ``x >= lower`` with BOBYQA.
+
+    Parameters
+    ----------
+    objective
+        Function of the parameter vector; ``inf`` marks an infeasible point.
+    x0, lower
+        Starting point and lower bounds (``-inf`` for none).
+    ftol_rel, ftol_abs, xtol_abs, maxeval
+        Stopping rules, as in NLopt.
+    initial_step
+        Initial trust-region radius per coordinate (NLopt's default when ``None``).
+
+    Returns
+    -------
+    OptSummary
+        The optimum and how it was reached.
+    """
+    import nlopt
+
+    n = len(x0)
+    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    opt.set_lower_bounds(np.asarray(lower, dtype=float))
+    opt.set_ftol_rel(ftol_rel)
+    opt.set_ftol_abs(ftol_abs)
+    opt.set_xtol_abs(xtol_abs)
+    opt.set_maxeval(maxeval)
+    if initial_step is not None:
+        opt.set_initial_step(np.asarray(initial_step, dtype=float))
+    best = _Best(np.asarray(x0, dtype=float))
+
+    def wrapped(x: Array, grad: Array) -> float:
+        value = float(objective(x))
+        best.record(x, value)
+        return value if np.isfinite(value) else 1e300
+
+    opt.set_min_objective(wrapped)
+    try:
+        opt.optimize(np.asarray(x0, dtype=float))
+        code = opt.last_optimize_result()
+    except nlopt.RoundoffLimited:
+        code = -4
+    settings = {"ftol_rel": ftol_rel, "ftol_abs": ftol_abs, "xtol_abs": xtol_abs}
+    return OptSummary(
+        initial=np.asarray(x0, dtype=float),
+        lower=np.asarray(lower, dtype=float),
+        final=best.x,
+        fmin=best.f,
+        feval=best.count,
+        return_value=_RETURN_CODES.get(code, str(code)),
+        settings=settings,
+    )
+
+
+class _Best:
+    """The best point seen so far (NLopt may stop on round-off without returning it)."""
+
+    def __init__(self, x0: Array) -> None:
+        self.x = x0.copy()
+        self.f = np.inf
+        self.count = 0
+
+    def record(self, x: Array, value: float) -> None:
+        self.count += 1
+        if value < self.f:
+            self.f = value
+            self.x = np.array(x, dtype=float)

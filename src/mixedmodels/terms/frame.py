@@ -1,0 +1,168 @@
+"""The model frame: the columns a formula uses, complete rows only, never the caller's frame."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from mixedmodels.errors import DataError, UnknownColumnError
+from mixedmodels.formula import ParsedFormula
+
+__all__ = ["ModelFrame", "model_frame"]
+
+NaAction = Literal["omit", "fail"]
+_IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
+
+
+@dataclass(frozen=True)
+class ModelFrame:
+    """The rows and columns of the data that a model uses.
+
+    Attributes
+    ----------
+    data
+        A new frame with the used columns and the complete rows only.
+    weights
+        Prior weights, one per row (ones when none were given).
+    offset
+        Offset, one per row (zeros when none was given).
+    n_dropped
+        Number of rows dropped because of missing values.
+    rows
+        Positions of the kept rows in the caller's data.
+    """
+
+    data: pd.DataFrame
+    weights: NDArray[np.float64]
+    offset: NDArray[np.float64]
+    n_dropped: int
+    rows: NDArray[np.intp]
+
+
+def model_frame(
+    parsed: ParsedFormula,
+    data: Any,
+    weights: Any = None,
+    offset: Any = None,
+    na_action: NaAction = "omit",
+) -> ModelFrame:
+    """Select the columns that ``parsed`` uses and drop (or refuse) incomplete rows.
+
+    Parameters
+    ----------
+    parsed
+        The parsed formula.
+    data
+        A pandas DataFrame (or anything ``pandas.DataFrame`` accepts, such as a dict of columns).
+    weights, offset
+        ``None``, a column name, or an array with one value per row of ``data``.
+    na_action
+        ``"omit"`` drops rows with a missing value in a used column; ``"fail"`` raises.
+
+    Returns
+    -------
+    ModelFrame
+        The frame the model is built from; ``data`` itself is never modified.
+    """
+    frame = _as_frame(data)
+    columns = used_columns(parsed, frame)
+    wts = _row_values(weights, frame, "weights", 1.0)
+    off = _row_values(offset, frame, "offset", 0.0)
+    used = frame.loc[:, columns]
+    complete = ~used.isna().to_numpy().any(axis=1) & np.isfinite(wts) & np.isfinite(off)
+    n_dropped = int(len(frame) - complete.sum())
+    if n_dropped and na_action == "fail":
+        bad = [str(c) for c in columns if used[c].isna().any()]
+        raise DataError(f"{n_dropped} rows have missing values (columns: {', '.join(bad)})")
+    if na_action not in ("omit", "fail"):
+        raise DataError(f"na_action must be 'omit' or 'fail', not {na_action!r}")
+    rows = np.flatnonzero(complete)
+    if rows.size == 0:
+        raise DataError("no complete rows: every row has a missing value in a used column")
+    kept = used.iloc[rows].reset_index(drop=True) if n_dropped else used.reset_index(drop=True)
+    _check_weights(wts[rows])
+    return ModelFrame(kept, wts[rows], off[rows], n_dropped, rows)
+
+
+def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
+    """Columns of ``frame`` that the formula refers to, in the frame's order.
+
+    Raises
+    ------
+    UnknownColumnError
+        When a grouping factor or a variable of the formula is not a column.
+    """
+    from formulaic import Formula
+
+    names = {str(c) for c in frame.columns}
+    grouping = {name for term in parsed.random for name in term.factors}
+    wanted: set[str] = set(grouping)
+    for text in [parsed.response, parsed.fixed, *(t.lhs for t in parsed.random)]:
+        wanted.update(_identifiers(text) & names)
+    required: set[str] = set()
+    try:
+        required = set(Formula(f"{parsed.response} ~ {parsed.fixed}").required_variables)
+        for term in parsed.random:
+            required |= set(Formula(term.lhs).required_variables)
+    except Exception:  # syntax errors are reported when the matrices are built
+        required = set()
+    required |= grouping
+    missing = {name for name in required if name not in names}
+    if missing:
+        raise UnknownColumnError(missing, frame.columns)
+    return [c for c in frame.columns if str(c) in wanted]
+
+
+def _identifiers(text: str) -> set[str]:
+    """Every name-like token of a formula piece (``np.log(x)`` gives np.log and x)."""
+    out: set[str] = set()
+    for quoted, plain in _IDENTIFIER.findall(text):
+        out.add(quoted or plain)
+    return out
+
+
+def _as_frame(data: Any) -> pd.DataFrame:
+    """Accept a DataFrame (or a mapping of columns) and refuse anything else clearly."""
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, dict):
+        try:
+            frame = pd.DataFrame(data)
+        except ValueError as error:
+            raise DataError(f"cannot make a data frame of the dict given as data: {error}") from None
+    else:
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if len(frame) == 0:
+        raise DataError("data has no rows")
+    return frame
+
+
+def _row_values(value: Any, frame: pd.DataFrame, what: str, default: float) -> NDArray[np.float64]:
+    """Weights or offset as one float per row: from a column name, an array, or a default."""
+    n = len(frame)
+    if value is None:
+        return np.full(n, default)
+    if isinstance(value, str):
+        if value not in frame.columns:
+            raise UnknownColumnError([value], frame.columns)
+        value = frame[value]
+    try:
+        arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be numeric") from None
+    if arr.size != n:
+        raise DataError(f"{what} has {arr.size} values but data has {n} rows")
+    return arr
+
+
+def _check_weights(weights: Sequence[float] | NDArray[np.float64]) -> None:
+    """Prior weights must be positive."""
+    w = np.asarray(weights)
+    if np.any(w <= 0):
+        raise DataError(f"weights must be positive; {int(np.sum(w <= 0))} are zero or negative")

@@ -1,0 +1,88 @@
+"""Grouping factors: integer codes per row and level labels, in R's level order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+__all__ = ["factor_codes", "grouping_factor"]
+
+
+def grouping_factor(
+    frame: pd.DataFrame, factors: Sequence[str]
+) -> tuple[NDArray[np.intp], list[str]]:
+    """Codes and labels of a grouping factor, or of the interaction of several.
+
+    Levels of an interaction ``a:b`` are the observed combinations, ordered by ``a`` then ``b``
+    and labelled ``"la:lb"``, as R's ``a:b`` with unused levels dropped.
+
+    Parameters
+    ----------
+    frame
+        The model frame.
+    factors
+        Column names; one for a plain grouping factor.
+
+    Returns
+    -------
+    codes, levels
+        ``codes[i]`` is the level index of row ``i``; ``levels`` are the labels.
+    """
+    parts = [factor_codes(frame[name]) for name in factors]
+    codes, labels = parts[0]
+    for next_codes, next_labels in parts[1:]:
+        key = codes.astype(np.int64) * len(next_labels) + next_codes
+        uniq, codes = np.unique(key, return_inverse=True)
+        first, second = np.divmod(uniq, len(next_labels))
+        labels = [f"{labels[i]}:{next_labels[j]}" for i, j in zip(first, second, strict=True)]
+    return codes.astype(np.intp, copy=False), labels
+
+
+def factor_codes(column: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
+    """Codes and labels of one column treated as a factor, unused levels dropped.
+
+    Categorical columns keep their category order; numbers sort numerically; strings sort
+    numerically when they all look like numbers, otherwise alphabetically.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        raw = np.asarray(column.cat.codes, dtype=np.intp)
+        used, codes = np.unique(raw, return_inverse=True)
+        categories = column.cat.categories
+        return codes.astype(np.intp), [str(categories[i]) for i in used]
+    values = column.to_numpy()
+    if values.dtype.kind in "biuf":
+        uniq, codes = np.unique(values, return_inverse=True)
+        return codes.astype(np.intp), [_number_label(v) for v in uniq]
+    if values.dtype.kind == "M":
+        uniq, codes = np.unique(values, return_inverse=True)
+        return codes.astype(np.intp), [str(v) for v in uniq]
+    return _string_codes(values)
+
+
+def _string_codes(values: NDArray[np.object_]) -> tuple[NDArray[np.intp], list[str]]:
+    """Factorize strings (or other objects) and order the levels naturally."""
+    raw, uniq = pd.factorize(pd.Series(values).astype(str), sort=False)
+    labels = [str(u) for u in uniq]
+    order = sorted(range(len(labels)), key=_sort_key(labels))
+    rank = np.empty(len(labels), dtype=np.intp)
+    rank[order] = np.arange(len(labels))
+    return rank[raw], [labels[i] for i in order]
+
+
+def _sort_key(labels: list[str]):  # type: ignore[no-untyped-def]
+    """Numeric order when every label is a number, else alphabetical."""
+    try:
+        numbers = [float(label) for label in labels]
+    except ValueError:
+        return lambda i: labels[i]
+    return lambda i: (numbers[i], labels[i])
+
+
+def _number_label(value: object) -> str:
+    """Label of a numeric level as R prints it: 3 rather than 3.0."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,149 @@
+"""Random-effects terms: grouping codes, the per-row model matrix and the Λ template.
+
+A term ``(1 + x | g)`` with ``k`` columns and ``l`` levels contributes ``q = k·l`` random
+effects. Its relative covariance factor is ``Λ = I_l ⊗ T`` with ``T`` a lower-triangular
+``k×k`` template whose free entries ``θ`` are stored column by column (lme4's order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from mixedmodels.errors import DataError
+from mixedmodels.formula import RandomTermSpec
+from mixedmodels.terms.fixed import build_matrices, column_label, to_float
+from mixedmodels.terms.grouping import grouping_factor
+
+__all__ = ["RandomEffectsTerm", "random_effects_terms"]
+
+
+@dataclass(frozen=True)
+class RandomEffectsTerm:
+    """One random-effects term evaluated on the model frame.
+
+    Attributes
+    ----------
+    spec
+        The term as parsed.
+    name
+        Display name of the grouping factor (``"Subject"``; a repeated factor gets ``".1"``).
+    levels
+        Level labels of the grouping factor.
+    refs
+        Level index of each row.
+    z
+        Per-row model matrix, ``n × k``.
+    column_names
+        Names of the ``k`` columns of ``z``.
+    """
+
+    spec: RandomTermSpec
+    name: str
+    levels: list[str]
+    refs: NDArray[np.intp]
+    z: NDArray[np.float64]
+    column_names: list[str]
+
+    @property
+    def group(self) -> str:
+        """The grouping factor as written (``"cask:batch"``), shared by ``||`` siblings."""
+        return self.spec.group
+
+    @property
+    def k(self) -> int:
+        """Number of columns (random effects per level)."""
+        return int(self.z.shape[1])
+
+    @property
+    def nlevels(self) -> int:
+        """Number of levels of the grouping factor."""
+        return len(self.levels)
+
+    @property
+    def q(self) -> int:
+        """Number of random effects of the term, ``k · nlevels``."""
+        return self.k * self.nlevels
+
+    @property
+    def ntheta(self) -> int:
+        """Number of covariance parameters, ``k(k+1)/2``."""
+        return self.k * (self.k + 1) // 2
+
+    @cached_property
+    def _theta_index(self) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        cols, rows = np.triu_indices(self.k)
+        return rows.astype(np.intp), cols.astype(np.intp)
+
+    def theta_index(self) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """Row and column of each θ entry in the template, column-major lower triangle."""
+        return self._theta_index
+
+    def lower_bounds(self) -> NDArray[np.float64]:
+        """0 for diagonal entries of the template, -inf for the others."""
+        rows, cols = self.theta_index()
+        return np.where(rows == cols, 0.0, -np.inf)
+
+    def initial_theta(self) -> NDArray[np.float64]:
+        """1 on the diagonal, 0 elsewhere (lme4's start)."""
+        rows, cols = self.theta_index()
+        return np.where(rows == cols, 1.0, 0.0)
+
+    def template(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The lower-triangular ``k×k`` template ``T`` for this term's part of θ."""
+        k = self.k
+        if k == 1:
+            return np.reshape(np.asarray(theta, dtype=float), (1, 1))
+        T = np.zeros((k, k))
+        rows, cols = self._theta_index
+        T[rows, cols] = theta
+        return T
+
+
+def random_effects_terms(
+    specs: Sequence[RandomTermSpec], frame: pd.DataFrame, formula: str
+) -> list[RandomEffectsTerm]:
+    """Evaluate every term and order them by decreasing number of levels (lme4's order).
+
+    Parameters
+    ----------
+    specs
+        Expanded terms from the parser.
+    frame
+        The model frame.
+    formula
+        The whole formula, for error messages.
+    """
+    cache: dict[tuple[str, ...], tuple[NDArray[np.intp], list[str]]] = {}
+    terms = []
+    seen: dict[str, int] = {}
+    for spec in specs:
+        if spec.factors not in cache:
+            cache[spec.factors] = grouping_factor(frame, spec.factors)
+        refs, levels = cache[spec.factors]
+        count = seen.get(spec.group, 0)
+        seen[spec.group] = count + 1
+        name = spec.group if count == 0 else f"{spec.group}.{count}"
+        z, names = _term_matrix(spec, frame, formula)
+        terms.append(RandomEffectsTerm(spec, name, levels, refs, z, names))
+    return sorted(terms, key=lambda t: -t.nlevels)
+
+
+def _term_matrix(
+    spec: RandomTermSpec, frame: pd.DataFrame, formula: str
+) -> tuple[NDArray[np.float64], list[str]]:
+    """The per-row model matrix of a term's left side, e.g. ``[1, Days]``."""
+    if spec.lhs.strip() == "1":
+        return np.ones((len(frame), 1)), ["(Intercept)"]
+    matrix = build_matrices(spec.lhs, frame, formula)
+    z = to_float(matrix, f"the random-effects term {spec}")
+    if z.shape[1] == 0:
+        raise DataError(f"the random-effects term {spec} has no columns")
+    if not np.all(np.isfinite(z)):
+        raise DataError(f"the random-effects term {spec} has non-finite values")
+    return np.ascontiguousarray(z), [column_label(str(c)) for c in matrix.columns]
