@@ -93,7 +93,9 @@ def test_objective_matches_dense_marginal_likelihood(formula: str, reml: bool) -
     for _ in range(3):
         theta = model.theta + rng.uniform(0.1, 1.5, size=model.theta.size) * (model.lower == 0)
         theta = theta + rng.normal(scale=0.3, size=theta.size) * (model.lower != 0)
-        assert model.objective_at(theta) == pytest.approx(brute_force(model, theta, reml), rel=1e-10)
+        assert model.objective_at(theta) == pytest.approx(
+            brute_force(model, theta, reml), rel=1e-10
+        )
 
 
 @pytest.mark.parametrize("formula", ["y ~ x + (1 + x | g)", "y ~ x + (1 | g) + (1 | h)"])

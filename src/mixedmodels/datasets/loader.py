@@ -109,7 +109,7 @@ def load(name: str) -> pd.DataFrame:
     source = resources.files("mixedmodels.datasets").joinpath("data", entry.file)
     with resources.as_file(source) as path:
         dtypes = {column: str for column in entry.factors}
-        frame = pd.read_csv(path, dtype=dtypes)  # type: ignore[arg-type]
+        frame = pd.read_csv(path, dtype=dtypes)
     for column in entry.factors:
         frame[column] = _as_factor(frame[column])
     return frame

@@ -189,7 +189,9 @@ def _expand_bar_term(text: str, formula: str, start: int) -> list[RandomTermSpec
     bars = _top_level_positions(inner, "|")
     double = len(bars) == 2 and bars[1] == bars[0] + 1
     if len(bars) > 1 and not double:
-        raise FormulaError("a random-effects term has more than one '|'", formula, start + 1 + bars[1])
+        raise FormulaError(
+            "a random-effects term has more than one '|'", formula, start + 1 + bars[1]
+        )
     lhs = inner[: bars[0]].strip()
     group_text = inner[bars[-1] + 1 :].strip()
     if not lhs:

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from numpy.typing import NDArray
 
+from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.crossprod import BlockSparse, CrossProducts
 from mixedmodels.linalg.gram import GramMap, gram_map
 from mixedmodels.linalg.kernels import (
@@ -36,7 +36,7 @@ from mixedmodels.terms.random import RandomEffectsTerm
 
 __all__ = ["BlockedCholesky"]
 
-Array = NDArray[np.float64]
+Array = FloatArray
 
 
 class BlockedCholesky:
@@ -89,9 +89,9 @@ class BlockedCholesky:
         """Factor the diagonal block of term ``j``."""
         D = scale_blockdiag(self.A.diag[j], T[j])
         if self.blockdiag[j]:
-            lower = self.sparse[j]
-            if lower is not None:
-                D = D - segment_outer(lower.data, self._rows[j], D.shape[0])  # type: ignore[arg-type]
+            lower, rows = self.sparse[j], self._rows[j]
+            if lower is not None and rows is not None:
+                D = D - segment_outer(lower.data, rows, D.shape[0])
             self.diag[j], logdet = chol_blockdiag(D)
             self.logdet_z += logdet
             return
@@ -250,11 +250,11 @@ def _is_nested(blocks: BlockSparse | None) -> bool:
 
 def _expand_blockdiag(blocks: Array) -> Array:
     """A dense matrix from its ``(l, k, k)`` diagonal blocks."""
-    l, k, _ = blocks.shape
-    dense = np.zeros((l, k, l, k))
-    idx = np.arange(l)
+    nlev, k, _ = blocks.shape
+    dense = np.zeros((nlev, k, nlev, k))
+    idx = np.arange(nlev)
     dense[idx, :, idx, :] = blocks
-    return dense.reshape(l * k, l * k)
+    return dense.reshape(nlev * k, nlev * k)
 
 
 def _scale_dense(A: Array, Ti: Array, Tj: Array) -> Array:

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from mixedmodels._typing import FloatArray
 from mixedmodels.terms.random import RandomEffectsTerm
 
 __all__ = ["BlockSparse", "CrossProducts", "cross_products", "term_matrix"]
@@ -41,12 +42,12 @@ class BlockSparse:
         Shape of the whole matrix in scalars.
     """
 
-    data: NDArray[np.float64]
+    data: FloatArray
     indices: NDArray[np.int32]
     indptr: NDArray[np.int32]
     shape: tuple[int, int]
 
-    def with_data(self, data: NDArray[np.float64]) -> BlockSparse:
+    def with_data(self, data: FloatArray) -> BlockSparse:
         """The same pattern with other values."""
         return BlockSparse(data, self.indices, self.indptr, self.shape)
 
@@ -67,14 +68,14 @@ class BlockSparse:
 class CrossProducts:
     """All stored blocks of ``A`` (see the module docstring)."""
 
-    diag: list[NDArray[np.float64]]
+    diag: list[FloatArray]
     sparse: list[BlockSparse | None]
-    dense: list[list[NDArray[np.float64] | None]]
-    xz: list[NDArray[np.float64]]
-    xx: NDArray[np.float64]
+    dense: list[list[FloatArray | None]]
+    xz: list[FloatArray]
+    xx: FloatArray
 
 
-def term_matrix(term: RandomEffectsTerm, sqrtw: NDArray[np.float64] | None) -> sp.csr_array:
+def term_matrix(term: RandomEffectsTerm, sqrtw: FloatArray | None) -> sp.csr_array:
     """The sparse ``n × q`` model matrix of one term (``k`` entries per row)."""
     n, k = term.z.shape
     z = term.z if sqrtw is None else term.z * sqrtw[:, None]
@@ -85,8 +86,8 @@ def term_matrix(term: RandomEffectsTerm, sqrtw: NDArray[np.float64] | None) -> s
 
 def cross_products(
     terms: Sequence[RandomEffectsTerm],
-    xy: NDArray[np.float64],
-    sqrtw: NDArray[np.float64] | None = None,
+    xy: FloatArray,
+    sqrtw: FloatArray | None = None,
 ) -> CrossProducts:
     """Compute the stored blocks of ``A`` for terms (most levels first) and ``[X y]``.
 
@@ -104,7 +105,7 @@ def cross_products(
     diag = [_diagonal_blocks(t, sqrtw) for t in terms]
     m = len(terms)
     sparse: list[BlockSparse | None] = [None] * m
-    dense: list[list[NDArray[np.float64] | None]] = [[None] * m for _ in range(m)]
+    dense: list[list[FloatArray | None]] = [[None] * m for _ in range(m)]
     for i in range(1, m):
         sparse[i] = _block_sparse(zs[i].T @ zs[0], terms[i].k, terms[0].k)
         for j in range(1, i):
@@ -116,9 +117,7 @@ def cross_products(
     return CrossProducts(diag, sparse, dense, xz, wxy.T @ wxy)
 
 
-def _diagonal_blocks(
-    term: RandomEffectsTerm, sqrtw: NDArray[np.float64] | None
-) -> NDArray[np.float64]:
+def _diagonal_blocks(term: RandomEffectsTerm, sqrtw: FloatArray | None) -> FloatArray:
     """``Z_j'Z_j`` as ``(l, k, k)``: the sum of ``z zᵀ`` over the rows of each level."""
     z = term.z if sqrtw is None else term.z * sqrtw[:, None]
     k = term.k

@@ -14,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from mixedmodels._typing import FloatArray
+
 __all__ = ["GramMap", "gram_map"]
 
 MAX_TRIPLES = 30_000_000  # above this the map costs more memory than it saves time
@@ -38,7 +40,7 @@ class GramMap:
     cols: NDArray[np.intp]
     shape: tuple[int, int]
 
-    def subtract_from(self, target: NDArray[np.float64], w: NDArray[np.float64], scale: float) -> None:
+    def subtract_from(self, target: FloatArray, w: FloatArray, scale: float) -> None:
         """``target -= scale · A_i diag(w) A_jᵀ`` on the pattern (in place)."""
         target[self.rows, self.cols] -= scale * (self.matrix @ w)
 

@@ -10,6 +10,8 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
+from mixedmodels._typing import FloatArray
+
 __all__ = [
     "chol_blockdiag",
     "logdet_blockdiag",
@@ -21,7 +23,7 @@ __all__ = [
 ]
 
 
-def scale_blockdiag(A: NDArray[np.float64], T: NDArray[np.float64]) -> NDArray[np.float64]:
+def scale_blockdiag(A: FloatArray, T: FloatArray) -> FloatArray:
     """``Tᵀ A_g T + I`` for every block ``A_g``."""
     if T.shape[0] == 1:
         return A * (T[0, 0] ** 2) + 1.0
@@ -33,7 +35,7 @@ def scale_blockdiag(A: NDArray[np.float64], T: NDArray[np.float64]) -> NDArray[n
 SMALL_K = 3  # blocks up to this size are factored by explicit loops over entries
 
 
-def chol_blockdiag(D: NDArray[np.float64]) -> tuple[NDArray[np.float64], float]:
+def chol_blockdiag(D: FloatArray) -> tuple[FloatArray, float]:
     """Lower Cholesky factor of every block of a positive-definite block-diagonal matrix.
 
     Small blocks are factored entry by entry, vectorized over the levels: for ``k ≤ 3`` that is
@@ -70,14 +72,14 @@ def chol_blockdiag(D: NDArray[np.float64]) -> tuple[NDArray[np.float64], float]:
     return L, logdet
 
 
-def logdet_blockdiag(L: NDArray[np.float64]) -> float:
+def logdet_blockdiag(L: FloatArray) -> float:
     """``log|L L'|`` of a block-diagonal Cholesky factor."""
     if L.shape[1] == 1:
         return 2.0 * float(np.sum(np.log(L)))
     return 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
 
 
-def rdiv_blockdiag(B: NDArray[np.float64], L: NDArray[np.float64]) -> NDArray[np.float64]:
+def rdiv_blockdiag(B: FloatArray, L: FloatArray) -> FloatArray:
     """``B L⁻ᵀ`` for dense ``B`` of shape ``(r, l, k)`` and block-diagonal ``L`` ``(l, k, k)``."""
     k = L.shape[1]
     if k == 1:
@@ -94,10 +96,8 @@ def rdiv_blockdiag(B: NDArray[np.float64], L: NDArray[np.float64]) -> NDArray[np
     return X
 
 
-def rdiv_blocks(
-    data: NDArray[np.float64], cols: NDArray[np.int32], L: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """``B_b L_{c_b}⁻ᵀ`` for each stored block ``B_b`` (``(nnzb, r, k)``) in block column ``c_b``."""
+def rdiv_blocks(data: FloatArray, cols: NDArray[np.int32], L: FloatArray) -> FloatArray:
+    """``B_b L_cb⁻ᵀ`` for each stored block ``B_b`` ``(nnzb, r, k)`` in block column ``cb``."""
     k = L.shape[1]
     if k == 1:
         return data / L[cols]
@@ -107,20 +107,18 @@ def rdiv_blocks(
     return np.linalg.solve(L[cols], rhs).transpose(0, 2, 1)
 
 
-def segment_outer(
-    data: NDArray[np.float64], rows: NDArray[np.intp], nrows: int
-) -> NDArray[np.float64]:
+def segment_outer(data: FloatArray, rows: NDArray[np.intp], nrows: int) -> FloatArray:
     """``Σ_b B_b B_bᵀ`` per block row: the block diagonal of ``B Bᵀ`` for nested patterns."""
     r = data.shape[1]
     if r == 1 and data.shape[2] == 1:
         sums = np.bincount(rows, weights=data[:, 0, 0] ** 2, minlength=nrows)
-        return sums.reshape(nrows, 1, 1)
+        return sums.astype(np.float64).reshape(nrows, 1, 1)
     outer = data @ data.transpose(0, 2, 1)
     out = np.zeros((nrows, r, r))
     np.add.at(out, rows, outer)
     return out
 
 
-def solve_lower_t(L: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+def solve_lower_t(L: FloatArray, b: FloatArray) -> FloatArray:
     """Solve ``Lᵀ x = b`` for a dense lower-triangular ``L``."""
     return scipy.linalg.solve_triangular(L, b, lower=True, trans="T", check_finite=False)

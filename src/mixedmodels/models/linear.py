@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.linalg
-from numpy.typing import NDArray
 
+from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ConvergenceWarning, ModelSpecificationError, SingularFitWarning
 from mixedmodels.formula import parse_formula
 from mixedmodels.linalg import BlockedCholesky, cross_products
@@ -35,7 +35,7 @@ from mixedmodels.terms.frame import NaAction
 
 __all__ = ["LinearMixedModel"]
 
-Array = NDArray[np.float64]
+Array = FloatArray
 LOG_2PI = math.log(2.0 * math.pi)
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the bounded θ
 
@@ -95,6 +95,9 @@ class LinearMixedModel:
         self.lower = np.concatenate([t.lower_bounds() for t in self.terms])
         self.theta = np.concatenate([t.initial_theta() for t in self.terms])
         self.optsum: OptSummary | None = None
+        self.data_name: str | None = None  # shown as "Data:" in the summary
+        self.weights_name = weights if isinstance(weights, str) else None
+        self.offset_name = offset if isinstance(offset, str) else None
 
     # ---- sizes ------------------------------------------------------------------------
     @property
@@ -111,6 +114,11 @@ class LinearMixedModel:
     def dof_residual(self) -> int:
         """``n − p`` for REML, ``n`` for ML: the divisor of σ̂²."""
         return self.nobs - self.n_fixed if self.reml else self.nobs
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom ``n − npar``, as lme4's ``df.residual``."""
+        return self.nobs - self.npar
 
     @property
     def npar(self) -> int:
@@ -218,7 +226,7 @@ class LinearMixedModel:
 
     @property
     def deviance(self) -> float:
-        """``-2 log L`` of the ML criterion at the estimates (the REML criterion is ``objective``)."""
+        """``-2 log L`` (the ML criterion) at the estimates; REML fits report it too."""
         self._require_fit()
         return self._criterion(False)
 
@@ -296,7 +304,7 @@ class LinearMixedModel:
         return ranef_frames(self.terms, self.random_effects())
 
     @property
-    def ranef_var(self) -> dict[str, NDArray[np.float64]]:
+    def ranef_var(self) -> dict[str, FloatArray]:
         """Conditional covariance blocks ``(levels, k, k)`` per term, as lme4's ``condVar``."""
         self._require_fit()
         return conditional_variances(self.L, self.templates(), self.sigma)
@@ -307,14 +315,22 @@ class LinearMixedModel:
 
         return summary_text(self)
 
-    def fitted(self) -> NDArray[np.float64]:
+    def _repr_html_(self) -> str:
+        """The summary as HTML tables, for notebooks."""
+        if self.optsum is None:
+            return f"<pre>{self!r}</pre>"
+        from mixedmodels.results.summary import summary_html
+
+        return summary_html(self)
+
+    def fitted(self) -> FloatArray:
         """Fitted values ``Xβ̂ + Zb̃ + offset`` (conditional on the random effects)."""
         eta = self.fixed.X @ self.beta + self.frame.offset
         for term, b in zip(self.terms, self.random_effects(), strict=True):
             eta += np.einsum("ik,ik->i", term.z, b[term.refs])
         return eta
 
-    def residuals(self, scaled: bool = False) -> NDArray[np.float64]:
+    def residuals(self, scaled: bool = False) -> FloatArray:
         """Response residuals ``y − fitted``; with ``scaled``, Pearson residuals over σ̂."""
         res = self.fixed.y - self.fitted()
         if scaled:

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
+
+from mixedmodels._typing import FloatArray
 
 __all__ = ["OptSummary", "bobyqa"]
 
-Array = NDArray[np.float64]
+Array = FloatArray
 
 _RETURN_CODES = {
     1: "SUCCESS",

@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.typing import NDArray
 
+from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.crossprod import CrossProducts
 from mixedmodels.terms.random import RandomEffectsTerm
 
 __all__ = ["initial_step", "moment_start"]
 
-Array = NDArray[np.float64]
+Array = FloatArray
 FLOOR = 0.05  # a start of exactly 0 would sit on the bound
 
 

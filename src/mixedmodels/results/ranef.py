@@ -12,24 +12,28 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import scipy.linalg
-from numpy.typing import NDArray
 
+from mixedmodels._typing import FloatArray
 from mixedmodels.linalg import BlockedCholesky
 from mixedmodels.terms.random import RandomEffectsTerm
 
 __all__ = ["conditional_variances", "ranef_frames"]
 
-Array = NDArray[np.float64]
+Array = FloatArray
 
 
-def ranef_frames(terms: Sequence[RandomEffectsTerm], modes: Sequence[Array]) -> dict[str, pd.DataFrame]:
+def ranef_frames(
+    terms: Sequence[RandomEffectsTerm], modes: Sequence[Array]
+) -> dict[str, pd.DataFrame]:
     """Conditional modes per grouping factor: one row per level, one column per effect.
 
     Terms on the same grouping factor (as from ``(x || g)``) are joined into one frame.
     """
     out: dict[str, pd.DataFrame] = {}
     for term, b in zip(terms, modes, strict=True):
-        frame = pd.DataFrame(b, index=pd.Index(term.levels, name=term.group), columns=term.column_names)
+        frame = pd.DataFrame(
+            b, index=pd.Index(term.levels, name=term.group), columns=term.column_names
+        )
         if term.group in out:
             previous = out[term.group]
             renamed = {c: f"{c} ({term.name})" for c in frame.columns if c in previous.columns}
@@ -68,19 +72,19 @@ def conditional_variances(
 def _inverse_diagonal_blocks(L: BlockedCholesky, j: int) -> Array:
     """Diagonal ``k×k`` blocks of ``(L_Z L_Zᵀ)⁻¹`` for term ``j``: ``Σ_{i≥j} X_ijᵀ X_ij``."""
     term = L.terms[j]
-    l, k = term.nlevels, term.k
-    identity = np.broadcast_to(np.eye(k), (l, k, k))
+    nlev, k = term.nlevels, term.k
+    identity = np.broadcast_to(np.eye(k), (nlev, k, k))
     if L.blockdiag[j]:
         X_jj: Array = np.linalg.solve(L.diag[j], identity)  # (l, k, k) block inverses
         V = np.einsum("gca,gcb->gab", X_jj, X_jj)
     else:
         X_jj = scipy.linalg.solve_triangular(L.diag[j], np.eye(term.q), lower=True)
-        V = _column_block_gram(X_jj, l, k)
+        V = _column_block_gram(X_jj, nlev, k)
     columns: dict[int, Array] = {j: X_jj}
     for i in range(j + 1, len(L.terms)):
         B = sum(_times_column(L, i, kk, j, columns[kk]) for kk in range(j, i))
         columns[i] = -_solve_diag(L, i, np.asarray(B))
-        V = V + _column_block_gram(columns[i], l, k)
+        V = V + _column_block_gram(columns[i], nlev, k)
     return V
 
 
@@ -110,7 +114,7 @@ def _solve_diag(L: BlockedCholesky, i: int, B: Array) -> Array:
     return np.linalg.solve(L.diag[i], Y).reshape(B.shape)
 
 
-def _column_block_gram(X: Array, l: int, k: int) -> Array:
+def _column_block_gram(X: Array, nlev: int, k: int) -> Array:
     """``X_gᵀ X_g`` for each block of ``k`` columns of ``X``."""
-    X3 = X.reshape(X.shape[0], l, k)
+    X3 = X.reshape(X.shape[0], nlev, k)
     return np.einsum("rga,rgb->gab", X3, X3)

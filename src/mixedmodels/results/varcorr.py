@@ -6,23 +6,21 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 
+from mixedmodels._typing import FloatArray
 from mixedmodels.terms.random import RandomEffectsTerm
 
 __all__ = ["covariance_matrices", "varcorr_table"]
 
 
-def covariance_matrices(
-    templates: Sequence[NDArray[np.float64]], sigma: float
-) -> list[NDArray[np.float64]]:
+def covariance_matrices(templates: Sequence[FloatArray], sigma: float) -> list[FloatArray]:
     """Covariance matrix ``σ² T Tᵀ`` of each term's random effects."""
     return [sigma**2 * (T @ T.T) for T in templates]
 
 
 def varcorr_table(
     terms: Sequence[RandomEffectsTerm],
-    templates: Sequence[NDArray[np.float64]],
+    templates: Sequence[FloatArray],
     sigma: float | None,
 ) -> pd.DataFrame:
     """One row per SD and per correlation, then the residual (when ``sigma`` is not None).

@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
-from numpy.typing import NDArray
 
+from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, FormulaError, RankDeficiencyWarning, UnknownColumnError
 
 __all__ = ["FixedEffects", "build_matrices", "column_label", "fixed_effects", "to_float"]
@@ -37,8 +36,8 @@ class FixedEffects:
         formulaic's model spec, to encode new data exactly like the training data.
     """
 
-    y: NDArray[np.float64]
-    X: NDArray[np.float64]
+    y: FloatArray
+    X: FloatArray
     names: list[str]
     dropped: list[str] = field(default_factory=list)
     spec: Any = None
@@ -94,24 +93,33 @@ def build_matrices(text: str, frame: pd.DataFrame, formula: str) -> Any:
 
 
 def column_label(name: str) -> str:
-    """formulaic's ``Intercept`` is lme4's ``(Intercept)``; other names are kept."""
+    """Formulaic's ``Intercept`` is lme4's ``(Intercept)``; other names are kept."""
     return "(Intercept)" if name == "Intercept" else name
 
 
-def estimable_columns(X: NDArray[np.float64]) -> list[int]:
-    """Indices (in order) of a maximal set of linearly independent columns of ``X``."""
-    p = X.shape[1]
-    if p == 0:
-        return []
-    if p == 1:
-        return [0] if np.any(X[:, 0] != 0) else []
-    _, r, piv = scipy.linalg.qr(X, mode="economic", pivoting=True, check_finite=False)
-    diag = np.abs(np.diag(r))
-    rank = int(np.sum(diag > RANK_TOL * max(diag[0], 1e-300))) if diag.size else 0
-    return sorted(int(i) for i in piv[:rank])
+def estimable_columns(X: FloatArray) -> list[int]:
+    """Indices of the columns of ``X`` that are not linear combinations of earlier ones.
+
+    Columns are taken in order, as R's ``qr`` does for lme4: a column whose component
+    orthogonal to the columns kept so far is below ``RANK_TOL`` of its norm is dropped.
+    """
+    keep: list[int] = []
+    basis = np.empty((X.shape[0], 0))
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        norm = float(np.linalg.norm(column))
+        if norm == 0.0:
+            continue
+        residual = column - basis @ (basis.T @ column)
+        residual -= basis @ (basis.T @ residual)  # second pass for orthogonality
+        size = float(np.linalg.norm(residual))
+        if size > RANK_TOL * norm:
+            keep.append(j)
+            basis = np.column_stack([basis, residual / size])
+    return keep
 
 
-def to_float(matrix: Any, what: str) -> NDArray[np.float64]:
+def to_float(matrix: Any, what: str) -> FloatArray:
     """Convert a formulaic matrix to a dense float64 array (n rows)."""
     try:
         arr = np.asarray(matrix, dtype=np.float64)
@@ -120,10 +128,10 @@ def to_float(matrix: Any, what: str) -> NDArray[np.float64]:
     return np.ascontiguousarray(arr.reshape(len(arr), -1))
 
 
-def _check_finite(X: NDArray[np.float64], names: list[str]) -> None:
+def _check_finite(X: FloatArray, names: list[str]) -> None:
     """Refuse infinite or NaN model-matrix entries, naming the column."""
-    bad = ~np.isfinite(X).all(axis=0)
-    if bad.any():
+    bad = [not bool(np.all(np.isfinite(X[:, j]))) for j in range(X.shape[1])]
+    if any(bad):
         cols = ", ".join(n for n, b in zip(names, bad, strict=True) if b)
         raise DataError(f"the model matrix has non-finite values in column(s): {cols}")
 

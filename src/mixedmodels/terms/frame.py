@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, UnknownColumnError
 from mixedmodels.formula import ParsedFormula
 
@@ -39,8 +40,8 @@ class ModelFrame:
     """
 
     data: pd.DataFrame
-    weights: NDArray[np.float64]
-    offset: NDArray[np.float64]
+    weights: FloatArray
+    offset: FloatArray
     n_dropped: int
     rows: NDArray[np.intp]
 
@@ -135,7 +136,9 @@ def _as_frame(data: Any) -> pd.DataFrame:
         try:
             frame = pd.DataFrame(data)
         except ValueError as error:
-            raise DataError(f"cannot make a data frame of the dict given as data: {error}") from None
+            raise DataError(
+                f"cannot make a data frame of the dict given as data: {error}"
+            ) from None
     else:
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     if len(frame) == 0:
@@ -143,7 +146,7 @@ def _as_frame(data: Any) -> pd.DataFrame:
     return frame
 
 
-def _row_values(value: Any, frame: pd.DataFrame, what: str, default: float) -> NDArray[np.float64]:
+def _row_values(value: Any, frame: pd.DataFrame, what: str, default: float) -> FloatArray:
     """Weights or offset as one float per row: from a column name, an array, or a default."""
     n = len(frame)
     if value is None:
@@ -161,7 +164,7 @@ def _row_values(value: Any, frame: pd.DataFrame, what: str, default: float) -> N
     return arr
 
 
-def _check_weights(weights: Sequence[float] | NDArray[np.float64]) -> None:
+def _check_weights(weights: Sequence[float] | FloatArray) -> None:
     """Prior weights must be positive."""
     w = np.asarray(weights)
     if np.any(w <= 0):

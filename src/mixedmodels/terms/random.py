@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError
 from mixedmodels.formula import RandomTermSpec
 from mixedmodels.terms.fixed import build_matrices, column_label, to_float
@@ -47,7 +48,7 @@ class RandomEffectsTerm:
     name: str
     levels: list[str]
     refs: NDArray[np.intp]
-    z: NDArray[np.float64]
+    z: FloatArray
     column_names: list[str]
 
     @property
@@ -84,17 +85,17 @@ class RandomEffectsTerm:
         """Row and column of each θ entry in the template, column-major lower triangle."""
         return self._theta_index
 
-    def lower_bounds(self) -> NDArray[np.float64]:
+    def lower_bounds(self) -> FloatArray:
         """0 for diagonal entries of the template, -inf for the others."""
         rows, cols = self.theta_index()
         return np.where(rows == cols, 0.0, -np.inf)
 
-    def initial_theta(self) -> NDArray[np.float64]:
+    def initial_theta(self) -> FloatArray:
         """1 on the diagonal, 0 elsewhere (lme4's start)."""
         rows, cols = self.theta_index()
         return np.where(rows == cols, 1.0, 0.0)
 
-    def template(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
+    def template(self, theta: FloatArray) -> FloatArray:
         """The lower-triangular ``k×k`` template ``T`` for this term's part of θ."""
         k = self.k
         if k == 1:
@@ -136,7 +137,7 @@ def random_effects_terms(
 
 def _term_matrix(
     spec: RandomTermSpec, frame: pd.DataFrame, formula: str
-) -> tuple[NDArray[np.float64], list[str]]:
+) -> tuple[FloatArray, list[str]]:
     """The per-row model matrix of a term's left side, e.g. ``[1, Days]``."""
     if spec.lhs.strip() == "1":
         return np.ones((len(frame), 1)), ["(Intercept)"]

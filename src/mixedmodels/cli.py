@@ -1,0 +1,269 @@
+"""The command line: ``mixedmodels fit FORMULA --data NAME_OR_PATH [--ml] [--json]``.
+
+Errors the package reports on purpose (and unreadable data files) end the program with status 2
+and one message on standard error, never a traceback; warnings are printed on standard error,
+one line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mixedmodels.errors import MixedModelsError
+
+__all__ = ["fit_document", "load_data", "main"]
+
+PROG = "mixedmodels"
+CSV_SUFFIXES = (".csv", ".csv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class CLIError(Exception):
+    """A problem to report as ``mixedmodels: error: ...`` with exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with its ``fit`` sub-command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; usage errors make it exit with status 2.
+    """
+    from mixedmodels import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Fit linear mixed-effects models from lme4-style formulas."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fit = commands.add_parser(
+        "fit", help="fit a linear mixed model and print its summary", description=__doc__
+    )
+    fit.add_argument("formula", metavar="FORMULA", help='e.g. "Reaction ~ Days + (Days | Subject)"')
+    fit.add_argument(
+        "--data",
+        required=True,
+        metavar="NAME_OR_PATH",
+        help="a bundled dataset name or a .csv / .parquet / .pq file",
+    )
+    fit.add_argument("--ml", action="store_true", help="fit by maximum likelihood (default REML)")
+    fit.add_argument("--json", action="store_true", help="print the result as a JSON document")
+    fit.add_argument("--weights", metavar="COL", help="column of prior weights")
+    fit.add_argument("--offset", metavar="COL", help="column of a known offset")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv
+        The arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    int
+        0 on success, 2 on a usage error, an error reported by the package, or unreadable data.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # argparse exits 2 on usage errors, 0 on --help
+        return stop.code if isinstance(stop.code, int) else 2
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            text = _run_fit(args)
+    except (MixedModelsError, CLIError) as error:
+        _report_warnings(caught)
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    _report_warnings(caught)
+    sys.stdout.write(text)
+    return 0
+
+
+def _run_fit(args: argparse.Namespace) -> str:
+    """Load the data, fit the model and return the text to print."""
+    from mixedmodels.api import lmer
+
+    data, name = load_data(args.data)
+    model: Any = lmer(
+        args.formula, data, reml=not args.ml, weights=args.weights, offset=args.offset
+    )
+    model.data_name = name  # shown as "Data:" by the summary
+    if args.json:
+        return json.dumps(fit_document(model), indent=2, allow_nan=False) + "\n"
+    return model.summary()
+
+
+def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Print each distinct warning as one line on standard error."""
+    seen: set[str] = set()
+    for item in caught:
+        message = " ".join(str(item.message).split())
+        if message not in seen:
+            seen.add(message)
+            print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+# ---- data -----------------------------------------------------------------------------------
+def load_data(spec: str) -> tuple[pd.DataFrame, str]:
+    """Read ``--data``: a bundled dataset name or a CSV / Parquet file.
+
+    Parameters
+    ----------
+    spec
+        A dataset name such as ``"sleepstudy"`` or a path ending in ``.csv``, ``.csv.gz``,
+        ``.parquet`` or ``.pq``.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, str)
+        The data and the name to show in the summary (dataset name or file stem).
+
+    Raises
+    ------
+    CLIError
+        When the file is missing, unreadable or of an unknown type.
+    DataError
+        When no bundled dataset has that name.
+    """
+    path = Path(spec)
+    if _looks_like_path(spec):
+        return _read_file(path), _stem(path)
+    return _load_bundled(spec), spec
+
+
+def _looks_like_path(spec: str) -> bool:
+    """Tell whether ``spec`` is a path: data-file suffix, directory part, or existing file."""
+    lower = spec.lower()
+    if lower.endswith(CSV_SUFFIXES + PARQUET_SUFFIXES):
+        return True
+    return "/" in spec or "\\" in spec or Path(spec).is_file()
+
+
+def _stem(path: Path) -> str:
+    """File name without its data suffixes (``sleep.csv.gz`` → ``sleep``)."""
+    name = path.name
+    for suffix in (*CSV_SUFFIXES, *PARQUET_SUFFIXES):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file, turning every failure into a :class:`CLIError`."""
+    if not path.exists():
+        raise CLIError(f"cannot read {str(path)!r}: no such file")
+    if path.is_dir():
+        raise CLIError(f"cannot read {str(path)!r}: it is a directory")
+    lower = path.name.lower()
+    try:
+        if lower.endswith(PARQUET_SUFFIXES):
+            return _read_parquet(path)
+        if lower.endswith(CSV_SUFFIXES):
+            return pd.read_csv(path)
+    except CLIError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        detail = " ".join(str(error).split()) or type(error).__name__
+        raise CLIError(f"cannot read {str(path)!r}: {detail}") from None
+    raise CLIError(
+        f"cannot read {str(path)!r}: unknown file type; use a .csv, .parquet or .pq file"
+    )
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """Read a Parquet file with pyarrow, with a clear message when pyarrow is missing."""
+    if importlib.util.find_spec("pyarrow") is None:
+        raise CLIError("reading Parquet files needs pyarrow: pip install 'mixedmodels[parquet]'")
+    return pd.read_parquet(path, engine="pyarrow")
+
+
+def _load_bundled(name: str) -> pd.DataFrame:
+    """Load a bundled dataset (a :class:`~mixedmodels.DataError` names the choices if unknown)."""
+    from mixedmodels import datasets
+
+    return datasets.load(name)
+
+
+# ---- JSON -----------------------------------------------------------------------------------
+def fit_document(model: Any) -> dict[str, Any]:
+    """Everything a fitted model reports, as plain JSON-ready values (NaN and ±inf → None).
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`~mixedmodels.models.LinearMixedModel`.
+
+    Returns
+    -------
+    dict
+        formula, data, method, nobs, ngroups, objective, loglik, aic, bic, deviance, sigma,
+        theta, fixef, coef_table and varcorr (lists of records), is_singular, converged, feval,
+        optimizer return value, rows dropped for missing values, rank-deficient columns dropped
+        and ranef (``{group: {level: {effect: value}}}``).
+    """
+    coef = model.coef_table.rename_axis("term").reset_index()
+    doc = {
+        "formula": model.formula,
+        "data": getattr(model, "data_name", None),
+        "method": "REML" if model.reml else "ML",
+        "nobs": model.nobs,
+        "ngroups": dict(model.ngroups),
+        "objective": model.objective,
+        "loglik": model.loglik,
+        "aic": model.aic,
+        "bic": model.bic,
+        "deviance": model.deviance,
+        "sigma": model.sigma,
+        "theta": list(np.asarray(model.theta, dtype=float)),
+        "fixef": {str(k): v for k, v in model.fixef.items()},
+        "coef_table": coef.to_dict(orient="records"),
+        "varcorr": model.varcorr.to_dict(orient="records"),
+        "is_singular": model.is_singular,
+        "converged": model.optsum.converged,
+        "feval": model.optsum.feval,
+        "return_value": model.optsum.return_value,
+        "n_dropped": int(getattr(model.frame, "n_dropped", 0)),
+        "dropped_columns": list(getattr(model.fixed, "dropped", [])),
+        "ranef": _ranef_document(model.ranef),
+    }
+    return _plain(doc)
+
+
+def _ranef_document(ranef: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """``{group: {level: {effect: value}}}`` from the conditional-mode frames."""
+    return {
+        str(group): {str(level): row.to_dict() for level, row in frame.iterrows()}
+        for group, frame in ranef.items()
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Convert numpy/pandas scalars and containers to JSON values; missing numbers → None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value)

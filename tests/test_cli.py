@@ -1,0 +1,156 @@
+"""The command line, run in-process through main() and once as ``python -m mixedmodels``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.cli import main
+
+SLEEP = "Reaction ~ Days + (Days | Subject)"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_summary_for_bundled_dataset(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "fit", SLEEP, "--data", "sleepstudy")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "Linear mixed model fit by REML ['lmerMod']"
+    assert "   Data: sleepstudy" in lines
+    assert "REML criterion at convergence: 1743.6" in lines
+    assert "(Intercept)  251.405      6.825  36.838" in lines
+    assert err == ""
+
+
+def test_ml_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "fit", "travel ~ 1 + (1 | Rail)", "--data", "Rail", "--ml")
+    assert code == 0
+    assert out.startswith("Linear mixed model fit by maximum likelihood  ['lmerMod']")
+    assert "   134.6    137.2    -64.3    128.6       15 " in out.splitlines()
+
+
+def test_json_document(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "fit", SLEEP, "--data", "sleepstudy", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["formula"] == SLEEP and doc["method"] == "REML" and doc["data"] == "sleepstudy"
+    assert doc["fixef"] == pytest.approx({"(Intercept)": 251.405105, "Days": 10.467286})
+    assert doc["nobs"] == 180 and doc["ngroups"] == {"Subject": 18}
+    assert doc["objective"] == pytest.approx(1743.628, abs=1e-3)
+    assert [r["term"] for r in doc["coef_table"]] == ["(Intercept)", "Days"]
+    assert doc["varcorr"][0]["term2"] is None  # NaN/None written as null
+    assert doc["varcorr"][-1]["group"] == "Residual"
+    assert set(doc["ranef"]["Subject"]["308"]) == {"(Intercept)", "Days"}
+    assert len(doc["ranef"]["Subject"]) == 18
+    assert doc["converged"] is True and doc["is_singular"] is False and doc["feval"] > 0
+    assert len(doc["theta"]) == 3
+
+
+def test_csv_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "sleepy.csv"
+    mm.datasets.load("sleepstudy").to_csv(path, index=False)
+    code, out, err = run(capsys, "fit", SLEEP, "--data", str(path))
+    assert code == 0, err
+    assert "   Data: sleepy" in out.splitlines()
+    assert "Days          10.467      1.546   6.771" in out.splitlines()
+
+
+def test_parquet_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "sleep.parquet"
+    mm.datasets.load("sleepstudy").to_parquet(path, index=False)
+    code, out, err = run(capsys, "fit", SLEEP, "--data", str(path), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["data"] == "sleep"
+    assert doc["fixef"]["Days"] == pytest.approx(10.467286)
+
+
+def test_weights_and_offset_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = mm.datasets.load("sleepstudy").assign(w=1.0, off=0.0)
+    path = tmp_path / "weighted.csv"
+    data.to_csv(path, index=False)
+    argv = ["fit", SLEEP, "--data", str(path), "--weights", "w", "--offset", "off", "--json"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert json.loads(out)["objective"] == pytest.approx(1743.628, abs=1e-3)
+
+
+def test_singular_fit_warns_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "fit", "Yield ~ 1 + (1 | Batch)", "--data", "Dyestuff2")
+    assert code == 0
+    assert "boundary (singular) fit" in out
+    assert err.startswith("mixedmodels: warning: boundary (singular) fit")
+    assert all(line.startswith("mixedmodels: warning: ") for line in err.splitlines())
+
+
+def test_unknown_column(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "fit", "Reaction ~ Dayz + (1 | Subject)", "--data", "sleepstudy")
+    assert code == 2
+    assert out == ""
+    assert err.startswith("mixedmodels: error: ")
+    assert "unknown column" in err and "Dayz" in err
+    assert "Traceback" not in err
+
+
+def test_bad_formula(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "fit", "Reaction ~ Days + (1 | ", "--data", "sleepstudy")
+    assert code == 2
+    assert err.startswith("mixedmodels: error: ") and "Traceback" not in err
+
+
+def test_unknown_dataset(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "fit", SLEEP, "--data", "no_such_dataset")
+    assert code == 2
+    assert err.startswith("mixedmodels: error: ") and "no_such_dataset" in err
+
+
+def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "fit", SLEEP, "--data", str(tmp_path / "absent.csv"))
+    assert code == 2
+    assert "no such file" in err and "Traceback" not in err
+
+
+def test_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"this is not parquet")
+    code, _, err = run(capsys, "fit", SLEEP, "--data", str(path))
+    assert code == 2
+    assert err.startswith("mixedmodels: error: cannot read")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["fit"], ["fit", SLEEP], ["fit", SLEEP, "--data", "sleepstudy", "--bogus"], ["nope"]],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    path = tmp_path / "sleepstudy.csv"
+    mm.datasets.load("sleepstudy").to_csv(path, index=False)
+    src = str(Path(mm.__file__).resolve().parents[1])
+    paths = [src, os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    argv = [sys.executable, "-m", "mixedmodels", "fit", SLEEP, "--data", str(path), "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["fixef"]["Days"] == pytest.approx(10.467286)
+    argv[4] = "y ~ x + (1 | g)"
+    bad = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("mixedmodels: error: unknown column")
+    assert "Traceback" not in bad.stderr
