@@ -19,6 +19,7 @@ __all__ = ["ParsedFormula", "RandomTermSpec", "parse_formula"]
 
 _OPEN = "([{"
 _CLOSE = ")]}"
+_OFFSET = re.compile(r"^offset\((.*)\)$", re.DOTALL)
 _NAME = re.compile(r"^(?:[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`)$")
 
 
@@ -60,12 +61,15 @@ class ParsedFormula:
         Right-hand side of the fixed part in formulaic syntax (``"1"`` when only random terms).
     random
         Expanded random-effects terms, in the order written.
+    offsets
+        Expressions inside ``offset(...)`` terms, as lme4 allows in the formula.
     """
 
     formula: str
     response: str
     fixed: str
     random: tuple[RandomTermSpec, ...]
+    offsets: tuple[str, ...] = ()
 
 
 def parse_formula(formula: str) -> ParsedFormula:
@@ -103,8 +107,14 @@ def parse_formula(formula: str) -> ParsedFormula:
         raise FormulaError("the formula has nothing after '~'", formula, len(formula))
     fixed: list[str] = []
     random: list[RandomTermSpec] = []
+    offsets: list[str] = []
     for sign, start, text in _split_terms(rhs, formula, offset):
-        if _is_bar_term(text):
+        match = _OFFSET.match(text)
+        if match and all(d >= 1 for d in _depths(text)[7:-1]):
+            if sign == "-":
+                raise FormulaError("an offset cannot be subtracted", formula, start)
+            offsets.append(match.group(1).strip())
+        elif _is_bar_term(text):
             if sign == "-":
                 raise FormulaError("a random-effects term cannot be subtracted", formula, start)
             random.extend(_expand_bar_term(text, formula, start))
@@ -113,7 +123,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     fixed_text = " ".join(fixed) if fixed else "1"
     if fixed_text.startswith("-"):
         fixed_text = "1 " + fixed_text
-    return ParsedFormula(formula, response, fixed_text, tuple(random))
+    return ParsedFormula(formula, response, fixed_text, tuple(random), tuple(offsets))
 
 
 def _check_brackets(formula: str) -> None:

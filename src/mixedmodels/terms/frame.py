@@ -88,7 +88,8 @@ def model_frame(
         raise DataError("no complete rows: every row has a missing value in a used column")
     kept = used.iloc[rows].reset_index(drop=True) if n_dropped else used.reset_index(drop=True)
     _check_weights(wts[rows])
-    return ModelFrame(kept, wts[rows], off[rows], n_dropped, rows)
+    total_offset = off[rows] + _formula_offsets(parsed, kept)
+    return ModelFrame(kept, wts[rows], total_offset, n_dropped, rows)
 
 
 def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
@@ -104,7 +105,8 @@ def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
     names = {str(c) for c in frame.columns}
     grouping = {name for term in parsed.random for name in term.factors}
     wanted: set[str] = set(grouping)
-    for text in [parsed.response, parsed.fixed, *(t.lhs for t in parsed.random)]:
+    pieces = [parsed.response, parsed.fixed, *parsed.offsets, *(t.lhs for t in parsed.random)]
+    for text in pieces:
         wanted.update(_identifiers(text) & names)
     required: set[str] = set()
     try:
@@ -114,10 +116,30 @@ def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
     except Exception:  # syntax errors are reported when the matrices are built
         required = set()
     required |= grouping
+    for expression in parsed.offsets:
+        required |= set(Formula(f"0 + {{{expression}}}").required_variables)
     missing = {name for name in required if name not in names}
     if missing:
         raise UnknownColumnError(missing, frame.columns)
     return [c for c in frame.columns if str(c) in wanted]
+
+
+def _formula_offsets(parsed: ParsedFormula, frame: pd.DataFrame) -> FloatArray:
+    """The sum of the ``offset(...)`` terms of the formula, evaluated on the model frame."""
+    total = np.zeros(len(frame))
+    if not parsed.offsets:
+        return total
+    from formulaic import model_matrix
+
+    for expression in parsed.offsets:
+        try:
+            values = np.asarray(model_matrix(f"0 + {{{expression}}}", frame), dtype=np.float64)
+        except Exception as error:  # formulaic raises many types
+            raise DataError(f"cannot evaluate offset({expression}): {error}") from None
+        if values.shape != (len(frame), 1) or not np.all(np.isfinite(values)):
+            raise DataError(f"offset({expression}) must give one finite number per row")
+        total += values[:, 0]
+    return total
 
 
 def _identifiers(text: str) -> set[str]:
