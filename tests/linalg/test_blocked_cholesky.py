@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mixedmodels.linalg import cholesky
 from mixedmodels.linalg.crossprod import term_matrix
 from mixedmodels.models import LinearMixedModel
 
@@ -84,6 +85,15 @@ FORMULAS = [
 ]
 
 
+@pytest.fixture(params=["small-dense", "sparse"], autouse=True)
+def storage(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run every test with small first-column blocks held densely, and with the sparse kernels
+    (and the precomputed Gram maps) forced, as on large data."""
+    if request.param == "sparse":
+        monkeypatch.setattr(cholesky, "SMALL_DENSE", 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("formula", FORMULAS)
 @pytest.mark.parametrize("reml", [True, False])
 def test_objective_matches_dense_marginal_likelihood(formula: str, reml: bool) -> None:
@@ -113,3 +123,33 @@ def test_theta_zero_is_allowed() -> None:
     model = LinearMixedModel("y ~ x + (1 | g) + (1 | h)", data)
     theta = np.zeros_like(model.theta)
     assert model.objective_at(theta) == pytest.approx(brute_force(model, theta, True), rel=1e-10)
+
+
+def test_sparse_path_uses_gram_maps_for_crossed_scalar_terms(storage: str) -> None:
+    model = LinearMixedModel("y ~ x + (1 | g) + (1 | h) + (1 | f)", make_data(11))
+    assert (1, 1) in model.L.gram if storage == "sparse" else not model.L.gram
+
+
+@pytest.mark.filterwarnings("ignore::mixedmodels.SingularFitWarning")  # (1 | f) has 3 levels
+def test_conditional_variances_match_dense_inverse() -> None:
+    """Var(b | y) = σ² Λ (Λ'Z'ZΛ + I)⁻¹ Λ' on the diagonal blocks, for every storage path."""
+    data = make_data(12, n=300)
+    rng = np.random.default_rng(12)
+    for column, scale in [("g", 1.0), ("h", 0.7), ("f", 0.5)]:
+        codes = data[column].astype("category").cat.codes.to_numpy()
+        data["y"] += rng.normal(scale=scale, size=codes.max() + 1)[codes]
+    data["y"] += rng.normal(scale=0.5, size=15)[data["g"].astype(int)] * data["x"]
+    model = LinearMixedModel("y ~ x + (1 + x | g) + (1 | h) + (1 | f)", data).fit()
+    Z = np.hstack([term_matrix(t, None).toarray() for t in model.terms])
+    Lam = _block_diag(
+        [np.kron(np.eye(t.nlevels), T) for t, T in zip(model.terms, model.templates(), strict=True)]
+    )
+    omega = Lam.T @ Z.T @ Z @ Lam + np.eye(Z.shape[1])
+    cov = model.sigma**2 * Lam @ np.linalg.solve(omega, Lam.T)
+    start = 0
+    for term in model.terms:
+        k = term.k
+        for g in range(term.nlevels):
+            block = cov[start + g * k : start + (g + 1) * k, start + g * k : start + (g + 1) * k]
+            np.testing.assert_allclose(model.ranef_var[term.name][g], block, rtol=1e-8, atol=1e-12)
+        start += term.q

@@ -1,15 +1,20 @@
-"""Bundled datasets from lme4 and nlme, loaded with R's column types."""
+"""Bundled datasets from lme4 and nlme, loaded with R's column types.
+
+pandas is imported on the first call to :func:`load`, so importing this module stays cheap.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mixedmodels.errors import DataError
 
-__all__ = ["DatasetInfo", "load", "names"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DATASETS", "DatasetInfo", "info", "load", "names"]
 
 
 @dataclass(frozen=True)
@@ -24,16 +29,22 @@ class DatasetInfo:
         Columns that R holds as factors (loaded as pandas categoricals).
     description
         One line: what the data are and where they come from.
+    floats
+        Columns that R holds as doubles although the file writes them as whole numbers.
     """
 
     file: str
     factors: tuple[str, ...]
     description: str
+    floats: tuple[str, ...] = ()
 
 
 DATASETS: dict[str, DatasetInfo] = {
     "Dyestuff": DatasetInfo(
-        "Dyestuff.csv", ("Batch",), "Yield of dyestuff in 6 batches of 5 preparations (lme4)"
+        "Dyestuff.csv",
+        ("Batch",),
+        "Yield of dyestuff in 6 batches of 5 preparations (lme4)",
+        floats=("Yield",),
     ),
     "Dyestuff2": DatasetInfo(
         "Dyestuff2.csv", ("Batch",), "Simulated yields with no batch effect (lme4)"
@@ -52,8 +63,11 @@ DATASETS: dict[str, DatasetInfo] = {
         "Penicillin.csv",
         ("plate", "sample"),
         "Inhibition zones of 6 penicillin samples on 24 plates (lme4)",
+        floats=("diameter",),
     ),
-    "Rail": DatasetInfo("Rail.csv", ("Rail",), "Ultrasonic travel times on 6 rails (nlme)"),
+    "Rail": DatasetInfo(
+        "Rail.csv", ("Rail",), "Ultrasonic travel times on 6 rails (nlme)", floats=("travel",)
+    ),
     "cbpp": DatasetInfo(
         "cbpp.csv", ("herd", "period"), "Contagious bovine pleuropneumonia in 15 herds (lme4)"
     ),
@@ -71,12 +85,34 @@ DATASETS: dict[str, DatasetInfo] = {
 
 
 def names() -> list[str]:
-    """Names of the bundled datasets."""
+    """Names of the bundled datasets.
+
+    Returns
+    -------
+    list of str
+        The names in their registered spelling, as accepted by :func:`load`.
+    """
     return list(DATASETS)
 
 
 def info(name: str) -> DatasetInfo:
-    """Description of a bundled dataset (name matched without regard to case)."""
+    """Describe a bundled dataset.
+
+    Parameters
+    ----------
+    name
+        Dataset name, matched without regard to case.
+
+    Returns
+    -------
+    DatasetInfo
+        File name, factor columns and a one-line description.
+
+    Raises
+    ------
+    DataError
+        When no dataset has that name.
+    """
     return DATASETS[_canonical(name)]
 
 
@@ -91,8 +127,9 @@ def load(name: str) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Factor columns are categoricals whose levels are in R's order (numeric labels sorted
-        as numbers); every call returns a fresh frame.
+        Factor columns are categoricals of string labels whose levels are sorted as numbers
+        when they all look like numbers and alphabetically otherwise; every call returns a
+        fresh frame.
 
     Raises
     ------
@@ -105,10 +142,13 @@ def load(name: str) -> pd.DataFrame:
     >>> datasets.load("Rail").shape
     (18, 2)
     """
+    import pandas as pd
+
     entry = DATASETS[_canonical(name)]
-    source = resources.files("mixedmodels.datasets").joinpath("data", entry.file)
+    dtypes: dict[str, type] = {column: str for column in entry.factors}
+    dtypes.update({column: float for column in entry.floats})
+    source = resources.files(__package__ or "mixedmodels.datasets").joinpath("data", entry.file)
     with resources.as_file(source) as path:
-        dtypes = {column: str for column in entry.factors}
         frame = pd.read_csv(path, dtype=dtypes)
     for column in entry.factors:
         frame[column] = _as_factor(frame[column])
@@ -126,7 +166,9 @@ def _canonical(name: str) -> str:
 
 def _as_factor(column: pd.Series) -> pd.Series:
     """A categorical with numeric-looking labels in numeric order, others alphabetical."""
-    labels = pd.unique(column.dropna())
+    import pandas as pd
+
+    labels = [str(label) for label in column.dropna().unique()]
     try:
         order = sorted(labels, key=float)
     except ValueError:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.crossprod import BlockSparse, CrossProducts
@@ -63,6 +64,9 @@ class BlockedCholesky:
         self.xx: Array = np.empty((0, 0))
         self.logdet_z = 0.0
         self.gram = _gram_maps(self.terms, A, self.blockdiag)
+        # small blocks of the first column are also kept dense: BLAS beats sparse overhead
+        self._scatter = [_scatter_index(s) if _is_small(s) else None for s in A.sparse]
+        self.first_dense: list[Array | None] = [None] * m
 
     # ---- the update -------------------------------------------------------------------
     def update(self, theta: Array) -> None:
@@ -107,7 +111,13 @@ class BlockedCholesky:
             blocks = self.A.sparse[i]
             assert blocks is not None
             scaled = T[i].T @ blocks.data @ T[0]
-            self.sparse[i] = blocks.with_data(rdiv_blocks(scaled, blocks.indices, self.diag[0]))
+            data = rdiv_blocks(scaled, blocks.indices, self.diag[0])
+            self.sparse[i] = blocks.with_data(data)
+            scatter = self._scatter[i]
+            if scatter is not None:
+                dense = np.zeros(blocks.shape)
+                dense.reshape(-1)[scatter] = data.reshape(-1)
+                self.first_dense[i] = dense
             return
         dense_ij = self.A.dense[i][j]
         assert dense_ij is not None
@@ -137,6 +147,11 @@ class BlockedCholesky:
 
         For ``i == j`` only the lower triangle of ``target`` is guaranteed to be updated.
         """
+        if k == 0 and self._scatter[i] is not None and self._scatter[j] is not None:
+            left_s, right_s = self.first_dense[i], self.first_dense[j]
+            assert left_s is not None and right_s is not None
+            target -= left_s @ right_s.T
+            return
         if k == 0:
             gram = self.gram.get((i, j))
             if gram is not None:
@@ -146,7 +161,13 @@ class BlockedCholesky:
                 return
             left, right = self.sparse[i], self.sparse[j]
             assert left is not None and right is not None
-            target -= (left.to_scipy() @ right.to_scipy().T).toarray()
+            left_small, right_small = self.first_dense[i], self.first_dense[j]
+            if left_small is not None:  # few rows: a sparse-times-dense product
+                target -= np.asarray(right.to_scipy() @ left_small.T).T
+            elif right_small is not None:
+                target -= np.asarray(left.to_scipy() @ right_small.T)
+            else:
+                target -= (left.to_scipy() @ right.to_scipy().T).toarray()
             return
         left_d, right_d = self.dense[i][k], self.dense[j][k]
         assert left_d is not None and right_d is not None
@@ -155,6 +176,9 @@ class BlockedCholesky:
     def _xz_product(self, k: int, j: int) -> Array:
         """Dense ``L_xk L_jkᵀ`` for the ``[X y]`` row."""
         if k == 0:
+            small = self.first_dense[j]
+            if small is not None:
+                return self.xz[0] @ small.T
             right = self.sparse[j]
             assert right is not None
             return np.asarray(right.to_scipy() @ self.xz[0].T).T
@@ -224,20 +248,37 @@ class BlockedCholesky:
 def _gram_maps(
     terms: Sequence[RandomEffectsTerm], A: CrossProducts, blockdiag: list[bool]
 ) -> dict[tuple[int, int], GramMap]:
-    """Precomputed products ``A_i0 diag(w) A_j0ᵀ`` for scalar terms after a scalar first term."""
+    """Precomputed products ``A_i0 diag(w) A_i0ᵀ`` for scalar terms after a scalar first term."""
     maps: dict[tuple[int, int], GramMap] = {}
     if not terms or terms[0].k != 1:
         return maps
-    scalar = [i for i in range(1, len(terms)) if terms[i].k == 1]
-    csc = {i: sp.csc_array(A.sparse[i].to_scipy()) for i in scalar}  # type: ignore[union-attr]
-    for i in scalar:
-        for j in scalar:
-            if j > i or (j == i and blockdiag[j]):
-                continue
-            found = gram_map(csc[i], csc[j], lower_only=(i == j))
-            if found is not None:
-                maps[(i, j)] = found
+    # only the diagonal updates are worth a map: off-diagonal products are small (few levels)
+    for i in range(1, len(terms)):
+        block = A.sparse[i]
+        if terms[i].k != 1 or blockdiag[i] or block is None or _is_small(block):
+            continue
+        csc = sp.csc_array(block.to_scipy())
+        found = gram_map(csc, csc, lower_only=True)
+        if found is not None:
+            maps[(i, i)] = found
     return maps
+
+
+SMALL_DENSE = 100_000  # entries up to which a first-column block is also held dense
+
+
+def _is_small(blocks: BlockSparse | None) -> bool:
+    """True for a block small enough to multiply densely."""
+    return blocks is not None and blocks.shape[0] * blocks.shape[1] <= SMALL_DENSE
+
+
+def _scatter_index(blocks: BlockSparse | None) -> NDArray[np.intp]:
+    """Flat positions in the dense matrix of every stored scalar of a block-sparse matrix."""
+    assert blocks is not None
+    r, c = blocks.data.shape[1:]
+    block_rows = blocks.row_of_block()[:, None, None] * r + np.arange(r)[None, :, None]
+    block_cols = blocks.indices[:, None, None] * c + np.arange(c)[None, None, :]
+    return (block_rows * blocks.shape[1] + block_cols).reshape(-1).astype(np.intp)
 
 
 def _is_nested(blocks: BlockSparse | None) -> bool:

@@ -70,9 +70,26 @@ def gram_map(Ai: sp.csc_array, Aj: sp.csc_array, lower_only: bool) -> GramMap | 
     keep = a >= b if lower_only else slice(None)
     a, b, e, f = a[keep], b[keep], e[keep], f[keep]
     target = a.astype(np.int64) * Aj.shape[0] + b
-    uniq, row = np.unique(target, return_inverse=True)
+    uniq, row = _pattern(target, Ai.shape[0] * Aj.shape[0])
     values = Ai.data[e] * Aj.data[f]
+    # each (entry of Ai, entry of Aj) pair is met once, so no (row, column) repeats
     matrix = sp.csr_array((values, (row, col_of_e[e])), shape=(uniq.size, Ai.shape[1]))
-    matrix.sum_duplicates()
     rows, cols = np.divmod(uniq, Aj.shape[0])
     return GramMap(matrix, rows.astype(np.intp), cols.astype(np.intp), (Ai.shape[0], Aj.shape[0]))
+
+
+def _pattern(target: NDArray[np.int64], size: int) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
+    """Sorted distinct flat positions and the rank of each ``target`` among them.
+
+    A lookup table over all ``size`` positions is linear in time; ``np.unique`` (a sort) is
+    the fallback when the product is too large for the table.
+    """
+    if size > 50_000_000:
+        uniq, row = np.unique(target, return_inverse=True)
+        return uniq, row
+    present = np.zeros(size, dtype=bool)
+    present[target] = True
+    uniq = np.flatnonzero(present)
+    rank = np.zeros(size, dtype=np.intp)
+    rank[uniq] = np.arange(uniq.size)
+    return uniq.astype(np.int64), rank[target]

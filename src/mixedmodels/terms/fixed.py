@@ -12,6 +12,7 @@ import pandas as pd
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, FormulaError, RankDeficiencyWarning, UnknownColumnError
+from mixedmodels.formula.formulaic_cache import formulaic_formula
 
 __all__ = ["FixedEffects", "build_matrices", "column_label", "fixed_effects", "to_float"]
 
@@ -87,7 +88,7 @@ def build_matrices(text: str, frame: pd.DataFrame, formula: str) -> Any:
     from formulaic import model_matrix
 
     try:
-        return model_matrix(text, frame, na_action="ignore")
+        return model_matrix(formulaic_formula(text), frame, na_action="ignore")
     except Exception as error:  # formulaic raises many types; translate them to ours
         raise _translate(error, frame, formula) from None
 

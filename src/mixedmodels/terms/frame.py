@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, UnknownColumnError
 from mixedmodels.formula import ParsedFormula
+from mixedmodels.formula.formulaic_cache import formulaic_formula
 
 __all__ = ["ModelFrame", "model_frame"]
 
@@ -100,8 +101,6 @@ def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
     UnknownColumnError
         When a grouping factor or a variable of the formula is not a column.
     """
-    from formulaic import Formula
-
     names = {str(c) for c in frame.columns}
     grouping = {name for term in parsed.random for name in term.factors}
     wanted: set[str] = set(grouping)
@@ -110,14 +109,14 @@ def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
         wanted.update(_identifiers(text) & names)
     required: set[str] = set()
     try:
-        required = set(Formula(f"{parsed.response} ~ {parsed.fixed}").required_variables)
+        required = set(formulaic_formula(f"{parsed.response} ~ {parsed.fixed}").required_variables)
         for term in parsed.random:
-            required |= set(Formula(term.lhs).required_variables)
+            required |= set(formulaic_formula(term.lhs).required_variables)
     except Exception:  # syntax errors are reported when the matrices are built
         required = set()
     required |= grouping
     for expression in parsed.offsets:
-        required |= set(Formula(f"0 + {{{expression}}}").required_variables)
+        required |= set(formulaic_formula(f"0 + {{{expression}}}").required_variables)
     missing = {name for name in required if name not in names}
     if missing:
         raise UnknownColumnError(missing, frame.columns)
@@ -133,7 +132,8 @@ def _formula_offsets(parsed: ParsedFormula, frame: pd.DataFrame) -> FloatArray:
 
     for expression in parsed.offsets:
         try:
-            values = np.asarray(model_matrix(f"0 + {{{expression}}}", frame), dtype=np.float64)
+            spec = formulaic_formula(f"0 + {{{expression}}}")
+            values = np.asarray(model_matrix(spec, frame), dtype=np.float64)
         except Exception as error:  # formulaic raises many types
             raise DataError(f"cannot evaluate offset({expression}): {error}") from None
         if values.shape != (len(frame), 1) or not np.all(np.isfinite(values)):

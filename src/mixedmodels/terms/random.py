@@ -139,8 +139,17 @@ def _term_matrix(
     spec: RandomTermSpec, frame: pd.DataFrame, formula: str
 ) -> tuple[FloatArray, list[str]]:
     """The per-row model matrix of a term's left side, e.g. ``[1, Days]``."""
-    if spec.lhs.strip() == "1":
-        return np.ones((len(frame), 1)), ["(Intercept)"]
+    simple = _simple_columns(spec.lhs, frame)
+    if simple is not None:
+        intercept, columns = simple
+        parts = ([np.ones(len(frame))] if intercept else []) + [
+            frame[c].to_numpy(dtype=np.float64) for c in columns
+        ]
+        names = (["(Intercept)"] if intercept else []) + columns
+        z = np.column_stack(parts)
+        if not np.all(np.isfinite(z)):
+            raise DataError(f"the random-effects term {spec} has non-finite values")
+        return z, names
     matrix = build_matrices(spec.lhs, frame, formula)
     z = to_float(matrix, f"the random-effects term {spec}")
     if z.shape[1] == 0:
@@ -148,3 +157,24 @@ def _term_matrix(
     if not np.all(np.isfinite(z)):
         raise DataError(f"the random-effects term {spec} has non-finite values")
     return np.ascontiguousarray(z), [column_label(str(c)) for c in matrix.columns]
+
+
+def _simple_columns(lhs: str, frame: pd.DataFrame) -> tuple[bool, list[str]] | None:
+    """``(intercept, columns)`` when ``lhs`` is only ``1``/``0`` and numeric column names.
+
+    Such terms (``1``, ``Days``, ``0 + x``, ``1 + x + z``) are built directly, without a
+    round trip through formulaic; anything else returns ``None``.
+    """
+    tokens = [t.strip() for t in lhs.split("+")]
+    intercept = "0" not in tokens
+    columns: list[str] = []
+    for token in tokens:
+        if token in ("0", "1"):
+            continue
+        if token not in frame.columns or frame[token].dtype.kind not in "biuf":
+            return None
+        if token not in columns:
+            columns.append(token)
+    if not intercept and not columns:
+        return None
+    return intercept, columns
