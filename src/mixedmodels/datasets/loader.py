@@ -147,7 +147,7 @@ def load(name: str) -> pd.DataFrame:
     entry = DATASETS[_canonical(name)]
     dtypes: dict[str, type] = {column: str for column in entry.factors}
     dtypes.update({column: float for column in entry.floats})
-    source = resources.files(__package__ or "mixedmodels.datasets").joinpath("data", entry.file)
+    source = resources.files("mixedmodels.datasets").joinpath("data", entry.file)
     with resources.as_file(source) as path:
         frame = pd.read_csv(path, dtype=dtypes)
     for column in entry.factors:

@@ -63,6 +63,7 @@ class BlockedCholesky:
         self.xz: list[Array] = [np.empty(0)] * m
         self.xx: Array = np.empty((0, 0))
         self.logdet_z = 0.0
+        self.theta: Array = np.empty(0)  # θ of the current factor
         self.gram = _gram_maps(self.terms, A, self.blockdiag)
         # small blocks of the first column are also kept dense: BLAS beats sparse overhead
         self._scatter = [_scatter_index(s) if _is_small(s) else None for s in A.sparse]
@@ -71,6 +72,7 @@ class BlockedCholesky:
     # ---- the update -------------------------------------------------------------------
     def update(self, theta: Array) -> None:
         """Recompute ``L`` for covariance parameters ``theta`` (lme4's order)."""
+        self.theta = np.array(theta, dtype=np.float64)
         templates = self.templates(theta)
         m = len(self.terms)
         self.logdet_z = 0.0

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from mixedmodels._typing import FloatArray
 from mixedmodels.terms.random import RandomEffectsTerm
 
-__all__ = ["BlockSparse", "CrossProducts", "cross_products", "term_matrix"]
+__all__ = ["BlockSparse", "CrossProducts", "cross_products", "replace_response", "term_matrix"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,27 @@ def cross_products(
         for z, t in zip(zs, terms, strict=True)
     ]
     return CrossProducts(diag, sparse, dense, xz, wxy.T @ wxy)
+
+
+def replace_response(
+    A: CrossProducts,
+    terms: Sequence[RandomEffectsTerm],
+    xy: FloatArray,
+    sqrtw: FloatArray | None = None,
+) -> CrossProducts:
+    """The same blocks with the response column (last of ``xy``) replaced: ``O(n k)`` work."""
+    wxy = xy if sqrtw is None else xy * sqrtw[:, None]
+    wy = wxy[:, -1]
+    xz = []
+    for block, term in zip(A.xz, terms, strict=True):
+        z = term.z if sqrtw is None else term.z * sqrtw[:, None]
+        new = block.copy()
+        for b in range(term.k):
+            new[-1, :, b] = np.bincount(term.refs, weights=z[:, b] * wy, minlength=term.nlevels)
+        xz.append(new)
+    xx = A.xx.copy()
+    xx[:, -1] = xx[-1, :] = wxy.T @ wy
+    return CrossProducts(A.diag, A.sparse, A.dense, xz, xx)
 
 
 def _diagonal_blocks(term: RandomEffectsTerm, sqrtw: FloatArray | None) -> FloatArray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,16 @@ import pandas as pd
 import scipy.linalg
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import ConvergenceWarning, ModelSpecificationError, SingularFitWarning
+from mixedmodels.errors import (
+    ConvergenceWarning,
+    DataError,
+    ModelSpecificationError,
+    SingularFitWarning,
+)
 from mixedmodels.formula import parse_formula
 from mixedmodels.linalg import BlockedCholesky, cross_products
+from mixedmodels.linalg.crossprod import replace_response
+from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.start import initial_step, moment_start
 from mixedmodels.results.ranef import conditional_variances, ranef_frames
@@ -88,9 +96,10 @@ class LinearMixedModel:
         self.reml = bool(reml)
         self.y = self.fixed.y - self.frame.offset
         weighted = not np.all(self.frame.weights == 1.0)
-        sqrtw = np.sqrt(self.frame.weights) if weighted else None
+        self._sqrtw = np.sqrt(self.frame.weights) if weighted else None
         self.log_weights = float(np.sum(np.log(self.frame.weights))) if weighted else 0.0
-        self.A = cross_products(self.terms, np.column_stack([self.fixed.X, self.y]), sqrtw)
+        xy = np.column_stack([self.fixed.X, self.y])
+        self.A = cross_products(self.terms, xy, self._sqrtw)
         self.L = BlockedCholesky(self.terms, self.A)
         self.lower = np.concatenate([t.lower_bounds() for t in self.terms])
         self.theta = np.concatenate([t.initial_theta() for t in self.terms])
@@ -180,6 +189,35 @@ class LinearMixedModel:
         self._warn_after_fit()
         return self
 
+    def refit(self, y: Any = None, *, reml: bool | None = None) -> LinearMixedModel:
+        """Fit again, optionally to a new response, reusing every structure of the model.
+
+        Only the response parts of the stored blocks (``Z'y``, ``X'y``, ``y'y``) are recomputed
+        (MixedModels.jl's ``refit!``); this is what the parametric bootstrap calls.
+
+        Parameters
+        ----------
+        y
+            New response values, one per observation used (before the offset is subtracted).
+        reml
+            Override the criterion.
+        """
+        if y is not None:
+            values = np.asarray(y, dtype=np.float64).reshape(-1)
+            if values.shape != (self.nobs,) or not np.all(np.isfinite(values)):
+                raise DataError(f"the new response must be {self.nobs} finite numbers")
+            self.fixed = replace(self.fixed, y=values)
+            self.y = values - self.frame.offset
+            xy = np.column_stack([self.fixed.X, self.y])
+            self.A = replace_response(self.A, self.terms, xy, self._sqrtw)
+            self.L.A = self.A
+        return self.fit(reml=reml)
+
+    def simulate(self, nsim: int = 1, *, seed: Any = None, use_ranef: bool = True) -> FloatArray:
+        """Simulate responses at the estimates (lme4's ``simulate``); ``(nobs, nsim)``."""
+        self._require_fit()
+        return simulate_responses(self, nsim, np.random.default_rng(seed), use_ranef=use_ranef)
+
     def _warn_after_fit(self) -> None:
         """Warn on a boundary (singular) fit and on an optimizer that stopped on a limit."""
         assert self.optsum is not None
@@ -199,8 +237,11 @@ class LinearMixedModel:
 
     # ---- results from the current factor ----------------------------------------------
     def _require_fit(self) -> None:
+        """Refuse results before a fit; make sure the factor is at the estimates."""
         if self.optsum is None:
             raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
+        if not np.array_equal(self.L.theta, self.theta):  # e.g. after profiling
+            self.L.update(self.theta)
 
     @property
     def objective(self) -> float:
