@@ -203,7 +203,7 @@ def test_loads_are_independent() -> None:
     first = datasets.load("sleepstudy")
     first.loc[0, "Reaction"] = -1.0
     first["extra"] = 1
-    first.drop(index=[1, 2], inplace=True)
+    first = first.drop(index=[1, 2])
     first["Subject"] = first["Subject"].cat.rename_categories(lambda level: "S" + level)
     second = datasets.load("sleepstudy")
     assert second is not first

@@ -259,8 +259,7 @@ def _gram_maps(
         block = A.sparse[i]
         if terms[i].k != 1 or blockdiag[i] or block is None or _is_small(block):
             continue
-        csc = sp.csc_array(block.to_scipy())
-        found = gram_map(csc, csc, lower_only=True)
+        found = gram_map(sp.csc_array(block.to_scipy()))
         if found is not None:
             maps[(i, i)] = found
     return maps

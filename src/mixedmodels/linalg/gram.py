@@ -35,7 +35,7 @@ class GramMap:
         Shape of the product.
     """
 
-    matrix: sp.csr_array
+    matrix: sp.csc_array
     rows: NDArray[np.intp]
     cols: NDArray[np.intp]
     shape: tuple[int, int]
@@ -45,37 +45,35 @@ class GramMap:
         target[self.rows, self.cols] -= scale * (self.matrix @ w)
 
 
-def gram_map(Ai: sp.csc_array, Aj: sp.csc_array, lower_only: bool) -> GramMap | None:
-    """Precompute the map for ``A_i diag(w) A_jᵀ``; ``None`` when it would be too large.
+def gram_map(A: sp.csc_array) -> GramMap | None:
+    """Precompute the map for the lower triangle of ``A diag(w) Aᵀ``.
+
+    ``None`` when it would hold more than ``MAX_TRIPLES`` entries.
 
     Parameters
     ----------
-    Ai, Aj
-        Sparse matrices with the same number of columns (CSC).
-    lower_only
-        Keep only entries on or below the diagonal (for a symmetric product, ``Ai is Aj``).
+    A
+        A sparse matrix (CSC; its row indices are sorted here).
     """
-    counts_i = np.diff(Ai.indptr)
-    counts_j = np.diff(Aj.indptr)
-    total = int(np.sum(counts_i.astype(np.int64) * counts_j))
+    A = sp.csc_array(A)
+    A.sort_indices()
+    counts = np.diff(A.indptr).astype(np.int64)
+    total = int(np.sum(counts * (counts + 1) // 2))
     if total > MAX_TRIPLES:
         return None
-    # every stored entry e of Ai pairs with every entry f of Aj in the same column
-    col_of_e = np.repeat(np.arange(Ai.shape[1]), counts_i)
-    reps = counts_j[col_of_e]
-    e = np.repeat(np.arange(Ai.nnz), reps)
-    offsets = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
-    f = Aj.indptr[col_of_e[e]] + offsets
-    a, b = Ai.indices[e], Aj.indices[f]
-    keep = a >= b if lower_only else slice(None)
-    a, b, e, f = a[keep], b[keep], e[keep], f[keep]
-    target = a.astype(np.int64) * Aj.shape[0] + b
-    uniq, row = _pattern(target, Ai.shape[0] * Aj.shape[0])
-    values = Ai.data[e] * Aj.data[f]
-    # each (entry of Ai, entry of Aj) pair is met once, so no (row, column) repeats
-    matrix = sp.csr_array((values, (row, col_of_e[e])), shape=(uniq.size, Ai.shape[1]))
-    rows, cols = np.divmod(uniq, Aj.shape[0])
-    return GramMap(matrix, rows.astype(np.intp), cols.astype(np.intp), (Ai.shape[0], Aj.shape[0]))
+    # in each column, entry number p pairs with entries 0..p (rows sorted, so row_e >= row_f)
+    col_of_e = np.repeat(np.arange(A.shape[1]), counts)
+    reps = np.arange(A.nnz) - A.indptr[col_of_e] + 1
+    e = np.repeat(np.arange(A.nnz), reps)
+    first = np.repeat(A.indptr[col_of_e], reps)
+    f = first + (np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps))
+    target = A.indices[e].astype(np.int64) * A.shape[0] + A.indices[f]
+    uniq, row = _pattern(target, A.shape[0] * A.shape[0])
+    # pairs come out grouped by column of A: the map is built directly in CSC form
+    indptr = np.concatenate([[0], np.cumsum(counts * (counts + 1) // 2)])
+    matrix = sp.csc_array((A.data[e] * A.data[f], row, indptr), shape=(uniq.size, A.shape[1]))
+    rows, cols = np.divmod(uniq, A.shape[0])
+    return GramMap(matrix, rows.astype(np.intp), cols.astype(np.intp), (A.shape[0], A.shape[0]))
 
 
 def _pattern(target: NDArray[np.int64], size: int) -> tuple[NDArray[np.int64], NDArray[np.intp]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, FormulaError, RankDeficiencyWarning, UnknownColumnError
@@ -104,10 +105,14 @@ def estimable_columns(X: FloatArray) -> list[int]:
     Columns are taken in order, as R's ``qr`` does for lme4: a column whose component
     orthogonal to the columns kept so far is below ``RANK_TOL`` of its norm is dropped.
     """
+    if X.shape[1] == 0:
+        return []
+    # R of an unpivoted QR has the same column geometry as X (RᵀR = XᵀX) and only p rows
+    R = scipy.linalg.qr(X, mode="r", check_finite=False)[0]
     keep: list[int] = []
-    basis = np.empty((X.shape[0], 0))
-    for j in range(X.shape[1]):
-        column = X[:, j]
+    basis = np.empty((R.shape[0], 0))
+    for j in range(R.shape[1]):
+        column = R[:, j]
         norm = float(np.linalg.norm(column))
         if norm == 0.0:
             continue
