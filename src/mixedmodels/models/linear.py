@@ -173,7 +173,7 @@ class LinearMixedModel:
         if reml is not None:
             self.reml = bool(reml)
         start = moment_start(self.terms, self.A, self.fixed.X, self.y)
-        step = None if start is None else initial_step(start)
+        step = None if start is None else initial_step(start, self.terms)
         if start is None:
             start = np.concatenate([t.initial_theta() for t in self.terms])
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 
-__all__ = ["OptSummary", "bobyqa"]
+__all__ = ["OptSummary", "bobyqa", "merge_passes"]
 
 Array = FloatArray
 
@@ -69,7 +69,7 @@ def bobyqa(
     lower: Array,
     *,
     ftol_rel: float = 1e-12,
-    ftol_abs: float = 1e-8,
+    ftol_abs: float = 0.0,
     xtol_abs: float = 1e-10,
     initial_step: Array | None = None,
     maxeval: int = 100_000,
@@ -141,3 +141,18 @@ class _Best:
         if value < self.f:
             self.f = value
             self.x = np.array(x, dtype=float)
+
+
+def merge_passes(first: OptSummary, second: OptSummary) -> OptSummary:
+    """One summary of two consecutive runs: the better optimum, all evaluations counted."""
+    best = second if second.fmin <= first.fmin else first
+    return OptSummary(
+        initial=first.initial,
+        lower=first.lower,
+        final=best.final,
+        fmin=best.fmin,
+        feval=first.feval + second.feval,
+        return_value=second.return_value,
+        optimizer=first.optimizer,
+        settings=first.settings,
+    )
