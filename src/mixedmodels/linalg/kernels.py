@@ -51,6 +51,8 @@ def chol_blockdiag(D: FloatArray) -> tuple[FloatArray, float]:
         if np.any(D <= 0):
             raise np.linalg.LinAlgError("a diagonal block is not positive definite")
         return np.sqrt(D), float(np.sum(np.log(D)))
+    if k == 2:
+        return _chol2(D)
     if k > SMALL_K:
         L = np.linalg.cholesky(D)
         return L, logdet_blockdiag(L)
@@ -70,6 +72,21 @@ def chol_blockdiag(D: FloatArray) -> tuple[FloatArray, float]:
                 acc -= L[:, i, p] * L[:, j, p]
             L[:, i, j] = acc / L[:, j, j]
     return L, logdet
+
+
+def _chol2(D: FloatArray) -> tuple[FloatArray, float]:
+    """Closed-form Cholesky factors of ``2×2`` blocks (the common ``(1 + x | g)`` term)."""
+    d00, d10, d11 = D[:, 0, 0], D[:, 1, 0], D[:, 1, 1]
+    l10 = d10 / np.sqrt(d00)
+    p11 = d11 - l10 * l10
+    if not (np.all(d00 > 0) and np.all(p11 > 0)):
+        raise np.linalg.LinAlgError("a diagonal block is not positive definite")
+    L = np.empty_like(D)
+    L[:, 0, 0] = np.sqrt(d00)
+    L[:, 0, 1] = 0.0
+    L[:, 1, 0] = l10
+    L[:, 1, 1] = np.sqrt(p11)
+    return L, float(np.sum(np.log(d00 * p11)))
 
 
 def logdet_blockdiag(L: FloatArray) -> float:
