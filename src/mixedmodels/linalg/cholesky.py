@@ -68,6 +68,7 @@ class BlockedCholesky:
         # small blocks of the first column are also kept dense: BLAS beats sparse overhead
         self._scatter = [_scatter_index(s) if _is_small(s) else None for s in A.sparse]
         self.first_dense: list[Array | None] = [None] * m
+        self._buffers: dict[int, Array] = {}  # dense diagonal blocks, reused across updates
 
     # ---- the update -------------------------------------------------------------------
     def update(self, theta: Array) -> None:
@@ -101,11 +102,24 @@ class BlockedCholesky:
             self.diag[j], logdet = chol_blockdiag(D)
             self.logdet_z += logdet
             return
-        dense = _expand_blockdiag(D)
+        dense = self._workspace(j)
+        _fill_blockdiag(dense, D)
         for k in range(j):
             self._subtract_product(dense, j, k, j, T)
-        self.diag[j] = scipy.linalg.cholesky(dense, lower=True, check_finite=False)
+        self.diag[j] = scipy.linalg.cholesky(
+            dense, lower=True, overwrite_a=True, check_finite=False
+        )
         self.logdet_z += 2.0 * float(np.sum(np.log(np.diagonal(self.diag[j]))))
+
+    def _workspace(self, j: int) -> Array:
+        """A zeroed ``q_j × q_j`` array, allocated once and reused by every update."""
+        q = self.terms[j].q
+        buffer = self._buffers.get(j)
+        if buffer is None:
+            buffer = self._buffers[j] = np.zeros((q, q))
+        else:
+            buffer.fill(0.0)
+        return buffer
 
     def _off_diagonal(self, i: int, j: int, T: list[Array]) -> None:
         """Block ``L_ij`` between two random-effects terms."""
@@ -290,13 +304,14 @@ def _is_nested(blocks: BlockSparse | None) -> bool:
     return bool(counts.max(initial=0) <= 1)
 
 
-def _expand_blockdiag(blocks: Array) -> Array:
-    """A dense matrix from its ``(l, k, k)`` diagonal blocks."""
+def _fill_blockdiag(dense: Array, blocks: Array) -> None:
+    """Write ``(l, k, k)`` diagonal blocks into the diagonal of a zeroed dense matrix."""
     nlev, k, _ = blocks.shape
-    dense = np.zeros((nlev, k, nlev, k))
+    if k == 1:
+        dense.flat[:: nlev + 1] = blocks.reshape(-1)
+        return
     idx = np.arange(nlev)
-    dense[idx, :, idx, :] = blocks
-    return dense.reshape(nlev * k, nlev * k)
+    dense.reshape(nlev, k, nlev, k)[idx, :, idx, :] = blocks
 
 
 def _scale_dense(A: Array, Ti: Array, Tj: Array) -> Array:

@@ -9,6 +9,7 @@ evaluation instead of a sparse-sparse product with its symbolic phase (DESIGN.md
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,7 +43,13 @@ class GramMap:
 
     def subtract_from(self, target: FloatArray, w: FloatArray, scale: float) -> None:
         """``target -= scale · A_i diag(w) A_jᵀ`` on the pattern (in place)."""
-        target[self.rows, self.cols] -= scale * (self.matrix @ w)
+        flat = target.reshape(-1)  # a view: target is a contiguous dense block
+        flat[self.flat_index] -= scale * (self.matrix @ w)
+
+    @cached_property
+    def flat_index(self) -> NDArray[np.intp]:
+        """Positions of the pattern in the flattened product."""
+        return self.rows * self.shape[1] + self.cols
 
 
 def gram_map(A: sp.csc_array) -> GramMap | None:
