@@ -31,6 +31,7 @@ from mixedmodels.linalg.crossprod import replace_response
 from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.start import initial_step, moment_start
+from mixedmodels.results.predict import predict
 from mixedmodels.results.ranef import conditional_variances, ranef_frames
 from mixedmodels.results.varcorr import varcorr_table
 from mixedmodels.terms import (
@@ -366,10 +367,39 @@ class LinearMixedModel:
 
     def fitted(self) -> FloatArray:
         """Fitted values ``Xβ̂ + Zb̃ + offset`` (conditional on the random effects)."""
-        eta = self.fixed.X @ self.beta + self.frame.offset
-        for term, b in zip(self.terms, self.random_effects(), strict=True):
-            eta += np.einsum("ik,ik->i", term.z, b[term.refs])
-        return eta
+        return self.predict()
+
+    def predict(
+        self,
+        new_data: Any = None,
+        *,
+        re_form: str | None = None,
+        allow_new_levels: bool = False,
+        offset: Any = None,
+        type: str = "response",
+    ) -> FloatArray:
+        """Predictions for the fitted data or ``new_data``, as lme4's ``predict``.
+
+        Parameters
+        ----------
+        new_data
+            A DataFrame with the predictor and grouping columns; ``None`` for the fitted data.
+        re_form
+            ``None`` (all random effects), ``"~0"`` (none) or a formula of some of the
+            model's random-effects terms, e.g. ``"~(1 | plate)"``.
+        allow_new_levels
+            Unseen grouping levels get the population prediction instead of an error.
+        offset
+            Offset values for ``new_data`` when the model's offset was an array.
+        type
+            ``"response"`` or ``"link"`` (the same for a linear mixed model).
+        """
+        if type not in ("response", "link"):
+            raise ModelSpecificationError(f"type must be 'response' or 'link', not {type!r}")
+        self._require_fit()
+        return predict(
+            self, new_data, re_form=re_form, allow_new_levels=allow_new_levels, offset=offset
+        )
 
     def residuals(self, scaled: bool = False) -> FloatArray:
         """Response residuals ``y − fitted``; with ``scaled``, Pearson residuals over σ̂."""

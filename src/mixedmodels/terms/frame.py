@@ -16,7 +16,14 @@ from mixedmodels.errors import DataError, UnknownColumnError
 from mixedmodels.formula import ParsedFormula
 from mixedmodels.formula.formulaic_cache import formulaic_formula
 
-__all__ = ["ModelFrame", "model_frame"]
+__all__ = [
+    "ModelFrame",
+    "as_frame",
+    "formula_offsets",
+    "identifiers",
+    "model_frame",
+    "used_columns",
+]
 
 NaAction = Literal["omit", "fail"]
 _IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
@@ -72,7 +79,7 @@ def model_frame(
     ModelFrame
         The frame the model is built from; ``data`` itself is never modified.
     """
-    frame = _as_frame(data)
+    frame = as_frame(data)
     columns = used_columns(parsed, frame)
     wts = _row_values(weights, frame, "weights", 1.0)
     off = _row_values(offset, frame, "offset", 0.0)
@@ -89,7 +96,7 @@ def model_frame(
         raise DataError("no complete rows: every row has a missing value in a used column")
     kept = used.iloc[rows].reset_index(drop=True) if n_dropped else used.reset_index(drop=True)
     _check_weights(wts[rows])
-    total_offset = off[rows] + _formula_offsets(parsed, kept)
+    total_offset = off[rows] + formula_offsets(parsed, kept)
     return ModelFrame(kept, wts[rows], total_offset, n_dropped, rows)
 
 
@@ -106,7 +113,7 @@ def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
     wanted: set[str] = set(grouping)
     pieces = [parsed.response, parsed.fixed, *parsed.offsets, *(t.lhs for t in parsed.random)]
     for text in pieces:
-        wanted.update(_identifiers(text) & names)
+        wanted.update(identifiers(text) & names)
     required: set[str] = set()
     try:
         required = set(formulaic_formula(f"{parsed.response} ~ {parsed.fixed}").required_variables)
@@ -123,7 +130,7 @@ def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if str(c) in wanted]
 
 
-def _formula_offsets(parsed: ParsedFormula, frame: pd.DataFrame) -> FloatArray:
+def formula_offsets(parsed: ParsedFormula, frame: pd.DataFrame) -> FloatArray:
     """The sum of the ``offset(...)`` terms of the formula, evaluated on the model frame."""
     total = np.zeros(len(frame))
     if not parsed.offsets:
@@ -142,7 +149,7 @@ def _formula_offsets(parsed: ParsedFormula, frame: pd.DataFrame) -> FloatArray:
     return total
 
 
-def _identifiers(text: str) -> set[str]:
+def identifiers(text: str) -> set[str]:
     """Every name-like token of a formula piece (``np.log(x)`` gives np.log and x)."""
     out: set[str] = set()
     for quoted, plain in _IDENTIFIER.findall(text):
@@ -150,7 +157,7 @@ def _identifiers(text: str) -> set[str]:
     return out
 
 
-def _as_frame(data: Any) -> pd.DataFrame:
+def as_frame(data: Any) -> pd.DataFrame:
     """Accept a DataFrame (or a mapping of columns) and refuse anything else clearly."""
     if isinstance(data, pd.DataFrame):
         frame = data

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-__all__ = ["factor_codes", "grouping_factor"]
+__all__ = ["factor_codes", "grouping_factor", "row_labels"]
 
 
 def grouping_factor(
@@ -86,3 +86,26 @@ def _number_label(value: object) -> str:
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     return str(value)
+
+
+def row_labels(frame: pd.DataFrame, factors: Sequence[str]) -> NDArray[np.object_]:
+    """The level label of every row (``"la:lb"`` for an interaction).
+
+    Labels are made as :func:`factor_codes` makes them, so that rows of new data can be matched
+    to the fitted levels.
+    """
+    parts = [_labels_of(frame[name]) for name in factors]
+    out = parts[0]
+    for part in parts[1:]:
+        out = np.char.add(np.char.add(out.astype(str), ":"), part.astype(str)).astype(object)
+    return out
+
+
+def _labels_of(column: pd.Series) -> NDArray[np.object_]:
+    """Labels of one column's values (missing values stay missing)."""
+    values = column.to_numpy(dtype=object)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return np.array([None if pd.isna(v) else str(v) for v in values], dtype=object)
+    if column.dtype.kind in "biuf":
+        return np.array([None if pd.isna(v) else _number_label(v) for v in values], dtype=object)
+    return np.array([None if pd.isna(v) else str(v) for v in values], dtype=object)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,9 @@ class RandomEffectsTerm:
         Per-row model matrix, ``n × k``.
     column_names
         Names of the ``k`` columns of ``z``.
+    lhs_spec
+        formulaic's model spec of the left side, to encode new data; ``None`` when the left
+        side is made of plain numeric columns.
     """
 
     spec: RandomTermSpec
@@ -50,6 +54,7 @@ class RandomEffectsTerm:
     refs: NDArray[np.intp]
     z: FloatArray
     column_names: list[str]
+    lhs_spec: Any = None  # formulaic's spec of the left side (None for plain columns)
 
     @property
     def group(self) -> str:
@@ -95,6 +100,17 @@ class RandomEffectsTerm:
         rows, cols = self.theta_index()
         return np.where(rows == cols, 1.0, 0.0)
 
+    def model_matrix(self, frame: pd.DataFrame) -> FloatArray:
+        """The per-row model matrix of this term for other data (e.g. for prediction)."""
+        if self.lhs_spec is None:
+            columns = [c for c in self.column_names if c != "(Intercept)"]
+            parts = [frame[c].to_numpy(dtype=np.float64) for c in columns]
+            if "(Intercept)" in self.column_names:
+                parts.insert(0, np.ones(len(frame)))
+            return np.column_stack(parts)
+        matrix = self.lhs_spec.get_model_matrix(frame, na_action="ignore")
+        return to_float(matrix, f"the random-effects term {self.spec}")
+
     def template(self, theta: FloatArray) -> FloatArray:
         """The lower-triangular ``k×k`` template ``T`` for this term's part of θ."""
         k = self.k
@@ -130,15 +146,15 @@ def random_effects_terms(
         count = seen.get(spec.group, 0)
         seen[spec.group] = count + 1
         name = spec.group if count == 0 else f"{spec.group}.{count}"
-        z, names = _term_matrix(spec, frame, formula)
-        terms.append(RandomEffectsTerm(spec, name, levels, refs, z, names))
+        z, names, lhs_spec = _term_matrix(spec, frame, formula)
+        terms.append(RandomEffectsTerm(spec, name, levels, refs, z, names, lhs_spec))
     return sorted(terms, key=lambda t: -t.nlevels)
 
 
 def _term_matrix(
     spec: RandomTermSpec, frame: pd.DataFrame, formula: str
-) -> tuple[FloatArray, list[str]]:
-    """The per-row model matrix of a term's left side, e.g. ``[1, Days]``."""
+) -> tuple[FloatArray, list[str], Any]:
+    """The per-row model matrix of a term's left side (``[1, Days]``), names and spec."""
     simple = _simple_columns(spec.lhs, frame)
     if simple is not None:
         intercept, columns = simple
@@ -149,14 +165,15 @@ def _term_matrix(
         z = np.column_stack(parts)
         if not np.all(np.isfinite(z)):
             raise DataError(f"the random-effects term {spec} has non-finite values")
-        return z, names
+        return z, names, None
     matrix = build_matrices(spec.lhs, frame, formula)
     z = to_float(matrix, f"the random-effects term {spec}")
     if z.shape[1] == 0:
         raise DataError(f"the random-effects term {spec} has no columns")
     if not np.all(np.isfinite(z)):
         raise DataError(f"the random-effects term {spec} has non-finite values")
-    return np.ascontiguousarray(z), [column_label(str(c)) for c in matrix.columns]
+    names = [column_label(str(c)) for c in matrix.columns]
+    return np.ascontiguousarray(z), names, matrix.model_spec
 
 
 def _simple_columns(lhs: str, frame: pd.DataFrame) -> tuple[bool, list[str]] | None:
