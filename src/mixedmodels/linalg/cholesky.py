@@ -70,6 +70,21 @@ class BlockedCholesky:
         self.first_dense: list[Array | None] = [None] * m
         self._buffers: dict[int, Array] = {}  # dense diagonal blocks, reused across updates
 
+    def set_blocks(self, A: CrossProducts, *, same_z: bool = False) -> None:
+        """Use new stored blocks of the same structure (new response or new weights).
+
+        Parameters
+        ----------
+        A
+            Blocks with the same terms and sparsity pattern.
+        same_z
+            True when only the response changed (``Z`` and the weights are as before), so the
+            precomputed Gram maps, which hold products of ``Z``'s entries, remain valid.
+        """
+        self.A = A
+        if not same_z:
+            self.gram = {}  # rebuilt lazily would cost a pass over Z; the products fall back
+
     # ---- the update -------------------------------------------------------------------
     def update(self, theta: Array) -> None:
         """Recompute ``L`` for covariance parameters ``theta`` (lme4's order)."""

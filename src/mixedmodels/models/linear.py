@@ -211,7 +211,7 @@ class LinearMixedModel:
             self.y = values - self.frame.offset
             xy = np.column_stack([self.fixed.X, self.y])
             self.A = replace_response(self.A, self.terms, xy, self._sqrtw)
-            self.L.A = self.A
+            self.L.set_blocks(self.A, same_z=True)
         return self.fit(reml=reml)
 
     def simulate(self, nsim: int = 1, *, seed: Any = None, use_ranef: bool = True) -> FloatArray:
