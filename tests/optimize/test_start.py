@@ -47,7 +47,6 @@ def test_fit_from_moment_start_reaches_the_optimum_of_the_default_start() -> Non
 
 
 def test_constant_response_gives_no_moment_start() -> None:
-    frame = simulated()
-    frame["y"] = 1.0
-    model = LinearMixedModel("y ~ 1 + (1 | g)", frame)
-    assert moment_start(model.terms, model.A, model.fixed.X, model.y) is None
+    model = LinearMixedModel("y ~ 1 + (1 | g)", simulated())
+    constant = np.ones_like(model.y)
+    assert moment_start(model.terms, model.A, model.fixed.X, constant) is None

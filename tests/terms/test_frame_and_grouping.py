@@ -128,3 +128,26 @@ def test_rank_deficient_fixed_effects_drop_later_columns(sleep: pd.DataFrame) ->
     assert list(model.fixef.index) == ["(Intercept)", "Days"]
     reference = mm.lmer("Reaction ~ Days + (1 | Subject)", sleep.drop(columns="Days2"))
     assert model.objective == pytest.approx(reference.objective, rel=1e-10)
+
+
+def test_one_observation_per_level_is_refused(sleep: pd.DataFrame) -> None:
+    sleep["obs"] = np.arange(len(sleep)).astype(str)
+    with pytest.raises(ModelSpecificationError, match="levels of grouping factor 'obs' \\(180\\)"):
+        mm.lmer("Reaction ~ Days + (1 | obs)", sleep)
+
+
+def test_more_random_effects_than_observations_is_refused(sleep: pd.DataFrame) -> None:
+    sleep["pair"] = (np.arange(len(sleep)) // 2).astype(str)
+    with pytest.raises(ModelSpecificationError, match="<= number of random effects \\(180\\)"):
+        mm.lmer("Reaction ~ Days + (Days | pair)", sleep)
+
+
+def test_duplicate_random_terms_are_refused(sleep: pd.DataFrame) -> None:
+    with pytest.raises(ModelSpecificationError, match="'\\(Intercept\\)' for grouping factor"):
+        mm.lmer("Reaction ~ Days + (1 | Subject) + (1 + Days | Subject)", sleep)
+
+
+def test_constant_response_is_refused(sleep: pd.DataFrame) -> None:
+    sleep["Reaction"] = 3.0
+    with pytest.raises(DataError, match="response 'Reaction' is constant"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", sleep)

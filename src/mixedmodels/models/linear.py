@@ -28,6 +28,7 @@ from mixedmodels.errors import (
 from mixedmodels.formula import parse_formula
 from mixedmodels.linalg import BlockedCholesky, cross_products
 from mixedmodels.linalg.crossprod import replace_response
+from mixedmodels.models.checks import check_model
 from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.start import initial_step, moment_start
@@ -93,9 +94,9 @@ class LinearMixedModel:
         self.terms: list[RandomEffectsTerm] = random_effects_terms(
             self.parsed.random, frame, formula
         )
-        _check_levels(self.terms, len(frame))
         self.reml = bool(reml)
         self.y = self.fixed.y - self.frame.offset
+        check_model(self.terms, self.y, self.parsed.response)
         weighted = not np.all(self.frame.weights == 1.0)
         self._sqrtw = np.sqrt(self.frame.weights) if weighted else None
         self.log_weights = float(np.sum(np.log(self.frame.weights))) if weighted else 0.0
@@ -412,13 +413,3 @@ class LinearMixedModel:
         state = "fitted" if self.optsum is not None else "not fitted"
         method = "REML" if self.reml else "ML"
         return f"<LinearMixedModel {self.formula!r} by {method}, {state}>"
-
-
-def _check_levels(terms: list[RandomEffectsTerm], n: int) -> None:
-    """Refuse grouping factors with fewer than two levels (lme4's check)."""
-    for term in terms:
-        if term.nlevels < 2:
-            raise ModelSpecificationError(
-                f"grouping factor {term.group!r} has {term.nlevels} level; "
-                "a random-effects term needs at least 2"
-            )
