@@ -19,6 +19,7 @@ def lmer(
     offset: Any = None,
     na_action: NaAction = "omit",
     verbose: bool = False,
+    check_convergence: bool | None = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -36,6 +37,8 @@ def lmer(
         ``"omit"`` (default) drops incomplete rows; ``"fail"`` raises.
     verbose
         Print the objective at each evaluation.
+    check_convergence
+        Check the gradient and Hessian at the optimum (default: up to 10,000 observations).
 
     Returns
     -------
@@ -52,4 +55,4 @@ def lmer(
     model = LinearMixedModel(
         formula, data, reml=reml, weights=weights, offset=offset, na_action=na_action
     )
-    return model.fit(verbose=verbose)
+    return model.fit(verbose=verbose, check_convergence=check_convergence)

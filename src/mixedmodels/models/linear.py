@@ -31,6 +31,9 @@ from mixedmodels.linalg.crossprod import replace_response
 from mixedmodels.models.checks import check_model
 from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary, bobyqa
+from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
+from mixedmodels.optimize.checks import ConvergenceCheck
+from mixedmodels.optimize.checks import check_convergence as check_convergence_at
 from mixedmodels.optimize.start import initial_step, moment_start
 from mixedmodels.results.predict import predict
 from mixedmodels.results.ranef import conditional_variances, ranef_frames
@@ -48,6 +51,7 @@ __all__ = ["LinearMixedModel"]
 Array = FloatArray
 LOG_2PI = math.log(2.0 * math.pi)
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the bounded θ
+CHECK_NOBS = 10_000  # convergence checks by default up to this many observations
 
 
 class LinearMixedModel:
@@ -106,6 +110,7 @@ class LinearMixedModel:
         self.lower = np.concatenate([t.lower_bounds() for t in self.terms])
         self.theta = np.concatenate([t.initial_theta() for t in self.terms])
         self.optsum: OptSummary | None = None
+        self.convergence: ConvergenceCheck | None = None
         self.data_name: str | None = None  # shown as "Data:" in the summary
         self.weights_name = weights if isinstance(weights, str) else None
         self.offset_name = offset if isinstance(offset, str) else None
@@ -157,7 +162,13 @@ class LinearMixedModel:
         value = self.L.logdet_z + dof * (1.0 + LOG_2PI + math.log(r2 / dof)) - self.log_weights
         return value + self.L.logdet_x() if reml else value
 
-    def fit(self, *, reml: bool | None = None, verbose: bool = False) -> LinearMixedModel:
+    def fit(
+        self,
+        *,
+        reml: bool | None = None,
+        verbose: bool = False,
+        check_convergence: bool | None = None,
+    ) -> LinearMixedModel:
         """Optimize the objective over θ with BOBYQA and keep the optimum.
 
         Parameters
@@ -166,6 +177,10 @@ class LinearMixedModel:
             Override the criterion chosen at construction.
         verbose
             Print the objective at every evaluation.
+        check_convergence
+            Estimate the gradient and Hessian at the optimum and warn when they look wrong
+            (lme4's ``checkConv``); by default for models with at most 10,000 observations,
+            where it costs little next to the fit.
 
         Returns
         -------
@@ -187,9 +202,21 @@ class LinearMixedModel:
 
         self.optsum = bobyqa(objective, start, self.lower, initial_step=step)
         self.theta = self.optsum.final
+        self.convergence = None
+        if self.nobs <= CHECK_NOBS if check_convergence is None else check_convergence:
+            self.convergence = check_convergence_at(self.objective_at, self.theta, self.lower)
         self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()
         return self
+
+    def all_fit(self, optimizers: tuple[str, ...] = OPTIMIZERS) -> pd.DataFrame:
+        """Refit with every available optimizer and tabulate objectives and estimates.
+
+        As lme4's ``allFit``: agreement across optimizers says the optimum is well determined.
+        The model keeps its own fit.
+        """
+        self._require_fit()
+        return all_fit(self, optimizers)
 
     def refit(self, y: Any = None, *, reml: bool | None = None) -> LinearMixedModel:
         """Fit again, optionally to a new response, reusing every structure of the model.
@@ -227,6 +254,13 @@ class LinearMixedModel:
             warnings.warn(
                 "boundary (singular) fit: a variance is estimated as zero or a correlation as ±1",
                 SingularFitWarning,
+                stacklevel=3,
+            )
+        if self.convergence is not None and not self.convergence.ok:
+            warnings.warn(
+                "; ".join(self.convergence.messages)
+                + ". Compare optimizers with m.all_fit(), or center and scale predictors.",
+                ConvergenceWarning,
                 stacklevel=3,
             )
         if not self.optsum.converged:

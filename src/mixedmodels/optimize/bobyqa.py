@@ -9,7 +9,7 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 
-__all__ = ["OptSummary", "bobyqa", "merge_passes"]
+__all__ = ["OptSummary", "bobyqa", "nlopt_minimize"]
 
 Array = FloatArray
 
@@ -92,10 +92,40 @@ def bobyqa(
     OptSummary
         The optimum and how it was reached.
     """
+    return nlopt_minimize(
+        objective,
+        x0,
+        lower,
+        algorithm="LN_BOBYQA",
+        ftol_rel=ftol_rel,
+        ftol_abs=ftol_abs,
+        xtol_abs=xtol_abs,
+        initial_step=initial_step,
+        maxeval=maxeval,
+    )
+
+
+def nlopt_minimize(
+    objective: Callable[[Array], float],
+    x0: Array,
+    lower: Array,
+    *,
+    algorithm: str,
+    ftol_rel: float = 1e-12,
+    ftol_abs: float = 0.0,
+    xtol_abs: float = 1e-10,
+    initial_step: Array | None = None,
+    maxeval: int = 100_000,
+) -> OptSummary:
+    """Minimize with a derivative-free NLopt algorithm subject to ``x >= lower``.
+
+    ``algorithm`` is NLopt's name: ``"LN_BOBYQA"``, ``"LN_NELDERMEAD"``, ``"LN_SBPLX"``,
+    ``"LN_COBYLA"``, ...; the other arguments are as for :func:`bobyqa`.
+    """
     import nlopt
 
     n = len(x0)
-    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    opt = nlopt.opt(getattr(nlopt, algorithm), n)
     opt.set_lower_bounds(np.asarray(lower, dtype=float))
     opt.set_ftol_rel(ftol_rel)
     opt.set_ftol_abs(ftol_abs)
@@ -124,6 +154,7 @@ def bobyqa(
         fmin=best.f,
         feval=best.count,
         return_value=_RETURN_CODES.get(code, str(code)),
+        optimizer=algorithm,
         settings=settings,
     )
 
@@ -141,18 +172,3 @@ class _Best:
         if value < self.f:
             self.f = value
             self.x = np.array(x, dtype=float)
-
-
-def merge_passes(first: OptSummary, second: OptSummary) -> OptSummary:
-    """One summary of two consecutive runs: the better optimum, all evaluations counted."""
-    best = second if second.fmin <= first.fmin else first
-    return OptSummary(
-        initial=first.initial,
-        lower=first.lower,
-        final=best.final,
-        fmin=best.fmin,
-        feval=first.feval + second.feval,
-        return_value=second.return_value,
-        optimizer=first.optimizer,
-        settings=first.settings,
-    )

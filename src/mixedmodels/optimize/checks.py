@@ -1,0 +1,115 @@
+"""Convergence checks at the optimum, as lme4's ``checkConv``.
+
+The gradient and Hessian of the objective are estimated by central differences (lme4's
+``deriv12`` with step 1e-4) over the parameters that are not on their bound. The fit is
+flagged when the scaled gradient ``H⁻¹g`` (or the raw gradient, whichever is smaller) exceeds
+``2e-3`` in any coordinate, when the Hessian is not positive definite, or when it is so badly
+conditioned that the model is nearly unidentifiable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mixedmodels._typing import FloatArray
+
+__all__ = ["ConvergenceCheck", "check_convergence", "finite_differences"]
+
+GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
+EIGEN_RATIO_TOL = 1e6  # lme4's check.conv.hess: nearly unidentifiable beyond this
+STEP = 1e-4
+
+
+@dataclass
+class ConvergenceCheck:
+    """Derivatives at the optimum and what they say.
+
+    Attributes
+    ----------
+    gradient, hessian
+        Over the free parameters (those not on a bound).
+    free
+        Indices of the free parameters.
+    messages
+        Problems found; empty when the optimum passes every check.
+    """
+
+    gradient: FloatArray
+    hessian: FloatArray
+    free: list[int]
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.messages
+
+
+def finite_differences(
+    f: Callable[[FloatArray], float], x: FloatArray, free: list[int], step: float = STEP
+) -> tuple[FloatArray, FloatArray]:
+    """Central-difference gradient and Hessian of ``f`` at ``x`` over the coordinates ``free``."""
+    m = len(free)
+    f0 = f(x)
+    grad, hess = np.zeros(m), np.zeros((m, m))
+    plus, minus = np.zeros(m), np.zeros(m)
+    for a, i in enumerate(free):
+        e = np.zeros_like(x)
+        e[i] = step
+        plus[a], minus[a] = f(x + e), f(x - e)
+        grad[a] = (plus[a] - minus[a]) / (2 * step)
+        hess[a, a] = (plus[a] - 2 * f0 + minus[a]) / step**2
+    for a, i in enumerate(free):
+        for b in range(a):
+            j = free[b]
+            e = np.zeros_like(x)
+            e[i], e[j] = step, step
+            both = f(x + e) + f(x - e)
+            hess[a, b] = hess[b, a] = (both - plus[a] - minus[a] - plus[b] - minus[b] + 2 * f0) / (
+                2 * step**2
+            )
+    return grad, hess
+
+
+def check_convergence(
+    f: Callable[[FloatArray], float], x: FloatArray, lower: FloatArray
+) -> ConvergenceCheck:
+    """Check the optimum ``x`` of ``f`` (see the module docstring)."""
+    free = [i for i in range(len(x)) if not x[i] - lower[i] < STEP]
+    if not free:
+        return ConvergenceCheck(np.zeros(0), np.zeros((0, 0)), free)
+    grad, hess = finite_differences(f, x, free)
+    check = ConvergenceCheck(grad, hess, free)
+    eigen = np.linalg.eigvalsh(hess)
+    if not np.all(np.isfinite(eigen)):
+        check.messages.append("the Hessian of the objective could not be evaluated")
+        return check
+    if eigen.min() <= 0:
+        negative = int(np.sum(eigen <= 0))
+        check.messages.append(
+            f"the Hessian has {negative} non-positive eigenvalue(s): the optimum is degenerate"
+        )
+    elif eigen.max() / eigen.min() > EIGEN_RATIO_TOL:
+        check.messages.append(
+            "the model is nearly unidentifiable: very large eigenvalue ratio of the Hessian "
+            f"({eigen.max() / eigen.min():.3g}); rescale variables or simplify the model"
+        )
+    _gradient_message(check, grad, hess)
+    return check
+
+
+def _gradient_message(check: ConvergenceCheck, grad: FloatArray, hess: FloatArray) -> None:
+    """Flag a large gradient, scaled by the Hessian when it can be."""
+    try:
+        scaled = np.linalg.solve(hess, grad)
+    except np.linalg.LinAlgError:
+        check.messages.append("unable to evaluate the scaled gradient")
+        return
+    largest = float(np.max(np.minimum(np.abs(scaled), np.abs(grad))))
+    if largest > GRAD_TOL:
+        check.messages.append(
+            f"failed to converge with max|grad| = {largest:.3g} (tol = {GRAD_TOL})"
+        )
