@@ -16,6 +16,7 @@ import mixedmodels as mm
         ("strength ~ 1 + (1 | batch/cask)", "Pastes"),
     ],
 )
+@pytest.mark.filterwarnings("ignore::mixedmodels.SingularFitWarning")  # simulated Pastes data
 def test_refit_to_new_response_equals_a_fresh_fit(formula: str, data: str) -> None:
     frame = mm.datasets.load(data)
     model = mm.lmer(formula, frame)

@@ -35,7 +35,7 @@ from mixedmodels.linalg.kernels import (
 )
 from mixedmodels.terms.random import RandomEffectsTerm
 
-__all__ = ["BlockedCholesky"]
+__all__ = ["BlockedCholesky", "response_shift"]
 
 Array = FloatArray
 
@@ -64,6 +64,8 @@ class BlockedCholesky:
         self.xx: Array = np.empty((0, 0))
         self.logdet_z = 0.0
         self.theta: Array = np.empty(0)  # θ of the current factor
+        self.shift: float = 0.0  # the response is stored as y − shift
+        self.intercept: int | None = None
         self.gram = _gram_maps(self.terms, A, self.blockdiag)
         # small blocks of the first column are also kept dense: BLAS beats sparse overhead
         self._scatter = [_scatter_index(s) if _is_small(s) else None for s in A.sparse]
@@ -234,16 +236,31 @@ class BlockedCholesky:
         """``log|R_X|²``, the fixed-effects part of the log-determinant (for REML)."""
         return 2.0 * float(np.sum(np.log(np.diagonal(self.xx)[:-1])))
 
+    def set_response_shift(self, shift: float, intercept: int | None) -> None:
+        """Record that the stored response is ``y − shift`` (see :func:`response_shift`).
+
+        :meth:`fixed_effects` then adds ``shift`` back to the intercept, and
+        :meth:`spherical_modes` takes the caller's β on the original scale.
+        """
+        self.shift = shift if intercept is not None else 0.0
+        self.intercept = intercept
+
     def fixed_effects(self) -> Array:
-        """β̂ by back-substitution in ``R_X``."""
+        """β̂ by back-substitution in ``R_X``, on the scale of the original response."""
         p = self.xx.shape[0] - 1
         if p == 0:
             return np.empty(0)
-        return solve_lower_t(self.xx[:p, :p], self.xx[p, :p])
+        beta = solve_lower_t(self.xx[:p, :p], self.xx[p, :p])
+        if self.intercept is not None:
+            beta[self.intercept] += self.shift
+        return beta
 
     def spherical_modes(self, beta: Array) -> list[Array]:
         """Conditional modes ``ũ`` of the spherical random effects, one array per term."""
         p = self.xx.shape[0] - 1
+        if self.intercept is not None:
+            beta = beta.copy()
+            beta[self.intercept] -= self.shift
         rhs = [xz[p] - xz[:p].T @ beta for xz in self.xz]
         m = len(self.terms)
         u: list[Array] = [np.empty(0)] * m
@@ -350,3 +367,18 @@ def _chol_psd(D: Array) -> Array:
         L[p, :p] = scipy.linalg.solve_triangular(L[:p, :p], D[:p, p], lower=True)
         L[p, p] = np.sqrt(max(D[p, p] - L[p, :p] @ L[p, :p], 0.0))
         return L
+
+
+def response_shift(X: Array, y: Array, weights: Array | None) -> tuple[float, int | None]:
+    """A constant to subtract from ``y`` before forming cross-products, and the intercept.
+
+    When ``X`` has an intercept column, subtracting the (weighted) mean of ``y`` changes only
+    the intercept estimate, but keeps ``y'y`` from dwarfing the residual sum of squares: the
+    last pivot of the Cholesky factor is ``r² = y'y − …`` and would otherwise lose digits to
+    cancellation when the mean is large next to the residual SD.
+    """
+    ones = [j for j in range(X.shape[1]) if np.all(X[:, j] == 1.0)]
+    if not ones or y.size == 0:
+        return 0.0, None
+    shift = float(np.average(y, weights=weights))
+    return (shift if np.isfinite(shift) else 0.0), ones[0]

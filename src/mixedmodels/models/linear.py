@@ -27,6 +27,7 @@ from mixedmodels.errors import (
 )
 from mixedmodels.formula import parse_formula
 from mixedmodels.linalg import BlockedCholesky, cross_products
+from mixedmodels.linalg.cholesky import response_shift
 from mixedmodels.linalg.crossprod import replace_response
 from mixedmodels.models.checks import check_model
 from mixedmodels.models.simulate import simulate_responses
@@ -104,9 +105,9 @@ class LinearMixedModel:
         weighted = not np.all(self.frame.weights == 1.0)
         self._sqrtw = np.sqrt(self.frame.weights) if weighted else None
         self.log_weights = float(np.sum(np.log(self.frame.weights))) if weighted else 0.0
-        xy = np.column_stack([self.fixed.X, self.y])
-        self.A = cross_products(self.terms, xy, self._sqrtw)
+        self.A = cross_products(self.terms, self._xy(), self._sqrtw)
         self.L = BlockedCholesky(self.terms, self.A)
+        self.L.set_response_shift(*self._shift)
         self.lower = np.concatenate([t.lower_bounds() for t in self.terms])
         self.theta = np.concatenate([t.initial_theta() for t in self.terms])
         self.optsum: OptSummary | None = None
@@ -237,10 +238,16 @@ class LinearMixedModel:
                 raise DataError(f"the new response must be {self.nobs} finite numbers")
             self.fixed = replace(self.fixed, y=values)
             self.y = values - self.frame.offset
-            xy = np.column_stack([self.fixed.X, self.y])
-            self.A = replace_response(self.A, self.terms, xy, self._sqrtw)
+            self.A = replace_response(self.A, self.terms, self._xy(), self._sqrtw)
+            self.L.set_response_shift(*self._shift)
             self.L.set_blocks(self.A, same_z=True)
         return self.fit(reml=reml)
+
+    def _xy(self) -> FloatArray:
+        """``[X y−shift]``, the matrix whose cross-products are stored (sets ``_shift``)."""
+        weights = None if self._sqrtw is None else self.frame.weights
+        self._shift = response_shift(self.fixed.X, self.y, weights)
+        return np.column_stack([self.fixed.X, self.y - self._shift[0]])
 
     def simulate(self, nsim: int = 1, *, seed: Any = None, use_ranef: bool = True) -> FloatArray:
         """Simulate responses at the estimates (lme4's ``simulate``); ``(nobs, nsim)``."""
