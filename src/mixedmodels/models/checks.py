@@ -7,20 +7,23 @@ Each check raises an error that names the term, factor or column at fault:
   observation per level a random intercept is confounded with the residual;
 * a term needs fewer random effects than observations (``check.nobs.vs.nRE``);
 * a term may appear only once;
-* the response must vary.
+* the response must vary;
+* the columns of a term should be linearly independent (a warning, and a singular fit).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import DataError, ModelSpecificationError
+from mixedmodels.errors import DataError, ModelSpecificationError, RankDeficiencyWarning
+from mixedmodels.terms.fixed import estimable_columns
 from mixedmodels.terms.random import RandomEffectsTerm
 
-__all__ = ["check_model"]
+__all__ = ["check_model", "collinear_terms"]
 
 
 def check_model(terms: Sequence[RandomEffectsTerm], y: FloatArray, response: str) -> None:
@@ -47,6 +50,28 @@ def check_model(terms: Sequence[RandomEffectsTerm], y: FloatArray, response: str
             )
     if n > 1 and float(np.ptp(y)) == 0.0:
         raise DataError(f"the response {response!r} is constant: there is nothing to model")
+
+
+def collinear_terms(terms: Sequence[RandomEffectsTerm]) -> list[str]:
+    """Warn about terms whose columns are linearly dependent; return their names.
+
+    Such a term's covariance matrix is not identifiable (only combinations of its effects
+    are), so its fit is degenerate whatever the optimizer reports: the model flags it as
+    singular.
+    """
+    names = []
+    for term in terms:
+        keep = estimable_columns(term.z) if term.k > 1 else list(range(term.k))
+        if len(keep) < term.k:
+            dropped = [c for i, c in enumerate(term.column_names) if i not in keep]
+            warnings.warn(
+                f"the columns of the random-effects term {term.spec} are linearly dependent "
+                f"({', '.join(dropped)} on the others): its covariance is not identifiable",
+                RankDeficiencyWarning,
+                stacklevel=4,
+            )
+            names.append(term.name)
+    return names
 
 
 def _check_duplicates(terms: Sequence[RandomEffectsTerm]) -> None:

@@ -29,7 +29,7 @@ from mixedmodels.formula import parse_formula
 from mixedmodels.linalg import BlockedCholesky, cross_products
 from mixedmodels.linalg.cholesky import response_shift
 from mixedmodels.linalg.crossprod import replace_response
-from mixedmodels.models.checks import check_model
+from mixedmodels.models.checks import check_model, collinear_terms
 from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
@@ -102,6 +102,7 @@ class LinearMixedModel:
         self.reml = bool(reml)
         self.y = self.fixed.y - self.frame.offset
         check_model(self.terms, self.y, self.parsed.response)
+        self.degenerate_terms = collinear_terms(self.terms)
         weighted = not np.all(self.frame.weights == 1.0)
         self._sqrtw = np.sqrt(self.frame.weights) if weighted else None
         self.log_weights = float(np.sum(np.log(self.frame.weights))) if weighted else 0.0
@@ -353,9 +354,13 @@ class LinearMixedModel:
 
     @property
     def is_singular(self) -> bool:
-        """True when a bounded θ is within 1e-4 of zero (lme4's ``isSingular``)."""
+        """True when a bounded θ is within 1e-4 of zero (lme4's ``isSingular``).
+
+        Also true when a term has linearly dependent columns, whose covariance cannot be
+        estimated whatever θ the optimizer stops at.
+        """
         bounded = self.lower == 0.0
-        return bool(np.any(self.theta[bounded] < SINGULAR_TOL))
+        return bool(np.any(self.theta[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms)
 
     @property
     def ngroups(self) -> dict[str, int]:
