@@ -151,3 +151,23 @@ def test_constant_response_is_refused(sleep: pd.DataFrame) -> None:
     sleep["Reaction"] = 3.0
     with pytest.raises(DataError, match="response 'Reaction' is constant"):
         mm.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+
+
+def test_non_finite_response_and_predictor_are_named(sleep: pd.DataFrame) -> None:
+    bad = sleep.copy()
+    bad.loc[4, "Reaction"] = np.inf
+    with pytest.raises(DataError, match="response 'Reaction' has non-finite values"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", bad)
+    bad = sleep.copy()
+    bad["Days"] = bad["Days"].astype(float)
+    bad.loc[4, "Days"] = -np.inf
+    with pytest.raises(DataError, match="non-finite values in column\\(s\\): Days"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", bad)
+
+
+def test_results_before_fit_and_bad_na_action(sleep: pd.DataFrame) -> None:
+    model = mm.LinearMixedModel("Reaction ~ Days + (1 | Subject)", sleep)
+    with pytest.raises(ModelSpecificationError, match="not been fitted"):
+        _ = model.fixef
+    with pytest.raises(DataError, match="na_action must be 'omit' or 'fail'"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", sleep, na_action="drop")  # type: ignore[arg-type]
