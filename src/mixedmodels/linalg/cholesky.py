@@ -33,6 +33,7 @@ from mixedmodels.linalg.kernels import (
     segment_outer,
     solve_lower_t,
 )
+from mixedmodels.linalg.threads import SINGLE_THREAD_BELOW
 from mixedmodels.terms.random import RandomEffectsTerm
 
 __all__ = ["BlockedCholesky", "response_shift"]
@@ -71,6 +72,12 @@ class BlockedCholesky:
         self._scatter = [_scatter_index(s) if _is_small(s) else None for s in A.sparse]
         self.first_dense: list[Array | None] = [None] * m
         self._buffers: dict[int, Array] = {}  # dense diagonal blocks, reused across updates
+
+    def thread_limit(self) -> int | None:
+        """BLAS threads for updates: one when the largest dense block is of moderate size."""
+        dense = [t.q for t, bd in zip(self.terms, self.blockdiag, strict=True) if not bd]
+        largest = max(dense, default=0)
+        return 1 if 200 <= largest < SINGLE_THREAD_BELOW else None
 
     def set_blocks(self, A: CrossProducts, *, same_z: bool = False) -> None:
         """Use new stored blocks of the same structure (new response or new weights).

@@ -29,6 +29,7 @@ from mixedmodels.formula import parse_formula
 from mixedmodels.linalg import BlockedCholesky, cross_products
 from mixedmodels.linalg.cholesky import response_shift
 from mixedmodels.linalg.crossprod import replace_response
+from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.models.checks import check_model, collinear_terms
 from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary, bobyqa
@@ -202,12 +203,13 @@ class LinearMixedModel:
                 print(f"objective {value:.8f} at θ = {np.array2string(theta, precision=6)}")
             return value
 
-        self.optsum = bobyqa(objective, start, self.lower, initial_step=step)
-        self.theta = self.optsum.final
-        self.convergence = None
-        if self.nobs <= CHECK_NOBS if check_convergence is None else check_convergence:
-            self.convergence = check_convergence_at(self.objective_at, self.theta, self.lower)
-        self.optsum.fmin = self.objective_at(self.theta)
+        with blas_threads(self.L.thread_limit()):
+            self.optsum = bobyqa(objective, start, self.lower, initial_step=step)
+            self.theta = self.optsum.final
+            self.convergence = None
+            if self.nobs <= CHECK_NOBS if check_convergence is None else check_convergence:
+                self.convergence = check_convergence_at(self.objective_at, self.theta, self.lower)
+            self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()
         return self
 
