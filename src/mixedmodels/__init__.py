@@ -21,19 +21,21 @@ from mixedmodels.errors import (
     MixedModelsWarning,
     ModelSpecificationError,
     RankDeficiencyWarning,
+    RefitMLWarning,
     SingularFitWarning,
     UnknownColumnError,
 )
 
 if TYPE_CHECKING:
     from mixedmodels import datasets
-    from mixedmodels.api import lmer
+    from mixedmodels.api import anova, lmer
     from mixedmodels.models import LinearMixedModel
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "lmer": ("mixedmodels.api", "lmer"),
+    "anova": ("mixedmodels.api", "anova"),
     "LinearMixedModel": ("mixedmodels.models", "LinearMixedModel"),
     "datasets": ("mixedmodels.datasets", None),
 }
@@ -47,8 +49,10 @@ __all__ = [
     "MixedModelsWarning",
     "ModelSpecificationError",
     "RankDeficiencyWarning",
+    "RefitMLWarning",
     "SingularFitWarning",
     "UnknownColumnError",
+    "anova",
     "datasets",
     "lmer",
 ]

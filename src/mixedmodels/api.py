@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from mixedmodels.models import LinearMixedModel
 from mixedmodels.terms.frame import NaAction
 
-__all__ = ["lmer"]
+__all__ = ["anova", "lmer"]
 
 
 def lmer(
@@ -56,3 +58,19 @@ def lmer(
         formula, data, reml=reml, weights=weights, offset=offset, na_action=na_action
     )
     return model.fit(verbose=verbose, check_convergence=check_convergence)
+
+
+def anova(*models: LinearMixedModel, **kwargs: Any) -> pd.DataFrame:
+    """lme4's ``anova``: F tests of one model's terms, or likelihood-ratio tests of several.
+
+    With one model, the table of F tests of its fixed-effect terms (lmerTest's ``anova``;
+    ``type=`` and ``ddf=`` options). With several, a likelihood-ratio test of each model against
+    the one before it, sorted by number of parameters; REML fits are refitted by ML first.
+    """
+    if len(models) == 1:
+        from mixedmodels.inference.ftest import anova_table
+
+        return anova_table(models[0], **kwargs)
+    from mixedmodels.inference.lrt import compare_models
+
+    return compare_models(*models, **kwargs)

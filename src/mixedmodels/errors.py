@@ -16,6 +16,7 @@ __all__ = [
     "MixedModelsWarning",
     "ModelSpecificationError",
     "RankDeficiencyWarning",
+    "RefitMLWarning",
     "SingularFitWarning",
     "UnknownColumnError",
 ]
@@ -94,3 +95,7 @@ class ConvergenceWarning(MixedModelsWarning):
 
 class RankDeficiencyWarning(MixedModelsWarning):
     """Fixed-effects columns were dropped because the model matrix is rank deficient."""
+
+
+class RefitMLWarning(MixedModelsWarning):
+    """REML fits were refitted by maximum likelihood before a likelihood-ratio test."""

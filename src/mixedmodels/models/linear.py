@@ -222,7 +222,9 @@ class LinearMixedModel:
         self._require_fit()
         return all_fit(self, optimizers)
 
-    def refit(self, y: Any = None, *, reml: bool | None = None) -> LinearMixedModel:
+    def refit(
+        self, y: Any = None, *, reml: bool | None = None, check_convergence: bool | None = None
+    ) -> LinearMixedModel:
         """Fit again, optionally to a new response, reusing every structure of the model.
 
         Only the response parts of the stored blocks (``Z'y``, ``X'y``, ``y'y``) are recomputed
@@ -234,6 +236,8 @@ class LinearMixedModel:
             New response values, one per observation used (before the offset is subtracted).
         reml
             Override the criterion.
+        check_convergence
+            As for :meth:`fit` (the bootstrap turns it off).
         """
         if y is not None:
             values = np.asarray(y, dtype=np.float64).reshape(-1)
@@ -244,7 +248,7 @@ class LinearMixedModel:
             self.A = replace_response(self.A, self.terms, self._xy(), self._sqrtw)
             self.L.set_response_shift(*self._shift)
             self.L.set_blocks(self.A, same_z=True)
-        return self.fit(reml=reml)
+        return self.fit(reml=reml, check_convergence=check_convergence)
 
     def _xy(self) -> FloatArray:
         """``[X y−shift]``, the matrix whose cross-products are stored (sets ``_shift``)."""
@@ -256,6 +260,34 @@ class LinearMixedModel:
         """Simulate responses at the estimates (lme4's ``simulate``); ``(nobs, nsim)``."""
         self._require_fit()
         return simulate_responses(self, nsim, np.random.default_rng(seed), use_ranef=use_ranef)
+
+    def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
+        """Confidence intervals as lme4's ``confint``: ``"profile"``, ``"wald"`` or ``"bootstrap"``.
+
+        See :func:`mixedmodels.inference.confint.confidence_intervals` for the options.
+        """
+        from mixedmodels.inference.confint import confidence_intervals
+
+        return confidence_intervals(self, method, level, **kwargs)
+
+    def profile(self, which: Any = None, **kwargs: Any) -> pd.DataFrame:
+        """Profile-likelihood traces (ζ scale) as lme4's ``profile``, as a tidy table."""
+        from mixedmodels.inference.profile import profile
+
+        return profile(self, which, **kwargs)
+
+    def bootstrap(
+        self,
+        n: int,
+        *,
+        seed: Any = None,
+        n_jobs: int | None = None,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """Parametric bootstrap (simulate and refit) as lme4's ``bootMer``; one row a replicate."""
+        from mixedmodels.inference.bootstrap import parametric_bootstrap
+
+        return parametric_bootstrap(self, n, seed=seed, n_jobs=n_jobs, progress=progress)
 
     def _warn_after_fit(self) -> None:
         """Warn on a boundary (singular) fit and on an optimizer that stopped on a limit."""

@@ -1,0 +1,1 @@
+"""Inference: likelihood-ratio tests, profiles, confidence intervals, bootstrap, df."""

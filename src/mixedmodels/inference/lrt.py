@@ -1,0 +1,142 @@
+"""Likelihood-ratio tests between nested linear mixed models (lme4's ``anova(m0, m1, ...)``)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from mixedmodels.errors import ModelSpecificationError, RefitMLWarning, SingularFitWarning
+
+if TYPE_CHECKING:
+    from mixedmodels.models.linear import LinearMixedModel
+
+__all__ = ["REFIT_NOTE", "RefitMLWarning", "compare_models"]
+
+REFIT_NOTE = "refitting model(s) with ML (instead of REML)"
+
+
+def compare_models(
+    *models: LinearMixedModel,
+    names: Sequence[str] | None = None,
+    refit: bool = True,
+) -> pd.DataFrame:
+    """Compare nested models by likelihood-ratio tests, as lme4's ``anova(m0, m1, ...)``.
+
+    Parameters
+    ----------
+    *models
+        Two or more fitted models on the same data (same observations and response).
+    names
+        Row labels, one per model in the order given; ``model1, model2, ...`` by default.
+    refit
+        Refit REML fits by ML first (lme4's default; on copies, the models are not modified),
+        with a :class:`RefitMLWarning` and ``attrs["note"]``. With ``refit=False`` the REML
+        criteria are compared as they are (only meaningful for equal fixed effects).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model, sorted by number of parameters (ties keep the given order), with
+        columns ``npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)``. ``Chisq`` is twice
+        the increase in log-likelihood from the previous row (never below 0), ``Df`` the increase
+        in ``npar``; the first row has none. ``attrs["formulas"]`` maps names to formulas.
+
+    Raises
+    ------
+    ModelSpecificationError
+        Fewer than two models, unfitted models, or models fitted to different data.
+    """
+    labels = _labels(models, names)
+    _check_same_data(models, labels)
+    fitted = _ml_versions(models, refit)
+    loglik = np.array([m.loglik for m in fitted])
+    npar = np.array([m.npar for m in fitted])
+    order = np.argsort(npar, kind="stable")
+    loglik, npar = loglik[order], npar[order]
+    nobs = fitted[0].nobs
+    chisq = np.concatenate([[math.nan], 2.0 * np.maximum(0.0, np.diff(loglik))])
+    df = np.concatenate([[math.nan], np.diff(npar).astype(float)])
+    with np.errstate(invalid="ignore"):
+        p = np.where(df == 0, math.nan, scipy.stats.chi2.sf(chisq, df))
+    table = pd.DataFrame(
+        {
+            "npar": npar,
+            "AIC": -2.0 * loglik + 2.0 * npar,
+            "BIC": -2.0 * loglik + npar * math.log(nobs),
+            "logLik": loglik,
+            "deviance": -2.0 * loglik,
+            "Chisq": chisq,
+            "Df": pd.array([None if math.isnan(d) else int(d) for d in df], dtype="Int64"),
+            "Pr(>Chisq)": p,
+        },
+        index=[labels[i] for i in order],
+    )
+    table.attrs = {"formulas": {labels[i]: models[i].formula for i in order}}
+    if refit and any(m.reml for m in models):
+        table.attrs["note"] = REFIT_NOTE
+    return table
+
+
+def _labels(models: Sequence[LinearMixedModel], names: Sequence[str] | None) -> list[str]:
+    """Row labels; refuses too few models, unfitted ones and a wrong number of names."""
+    if len(models) < 2:
+        raise ModelSpecificationError("a likelihood-ratio test needs at least two models")
+    labels = [f"model{i + 1}" for i in range(len(models))] if names is None else list(names)
+    if len(labels) != len(models) or len(set(labels)) != len(labels):
+        raise ModelSpecificationError(
+            f"names must be {len(models)} distinct labels, one per model; got {labels!r}"
+        )
+    for label, model in zip(labels, models, strict=True):
+        if getattr(model, "optsum", None) is None:
+            raise ModelSpecificationError(f"{label} has not been fitted yet: call .fit()")
+    return labels
+
+
+def _check_same_data(models: Sequence[LinearMixedModel], labels: list[str]) -> None:
+    """Refuse models whose observations or responses differ from the first model's."""
+    first = models[0]
+    for label, model in zip(labels[1:], models[1:], strict=True):
+        if model.nobs != first.nobs:
+            raise ModelSpecificationError(
+                f"models were not all fitted to the same data: {labels[0]} has {first.nobs} "
+                f"observations, {label} has {model.nobs}"
+            )
+        if not np.array_equal(model.fixed.y, first.fixed.y):
+            raise ModelSpecificationError(
+                f"models were not all fitted to the same data: the responses of {labels[0]} "
+                f"({_response(first)}) and {label} ({_response(model)}) differ"
+            )
+
+
+def _response(model: LinearMixedModel) -> str:
+    """The left-hand side of the model's formula."""
+    return model.formula.split("~", 1)[0].strip() or "?"
+
+
+def _ml_versions(models: Sequence[LinearMixedModel], refit: bool) -> list[LinearMixedModel]:
+    """ML fits of the models: deep copies refitted by ML where a model was fitted by REML."""
+    reml = [m.reml for m in models]
+    if not refit:
+        if any(reml) and not all(reml):
+            warnings.warn("some models fit with REML, some not", RefitMLWarning, stacklevel=3)
+        return list(models)
+    if any(reml):
+        warnings.warn(REFIT_NOTE, RefitMLWarning, stacklevel=3)
+    out = []
+    for model in models:
+        if not model.reml:
+            out.append(model)
+            continue
+        ml = copy.deepcopy(model)
+        with warnings.catch_warnings():
+            if model.is_singular:  # already reported when the model was fitted
+                warnings.simplefilter("ignore", SingularFitWarning)
+            out.append(ml.refit(reml=False))
+    return out
