@@ -26,17 +26,19 @@ def test_summary_for_bundled_dataset(capsys: pytest.CaptureFixture[str]) -> None
     code, out, err = run(capsys, "fit", SLEEP, "--data", "sleepstudy")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == "Linear mixed model fit by REML ['lmerMod']"
+    assert lines[0] == (
+        "Linear mixed model fit by REML. t-tests use Satterthwaite's method ['lmerModLmerTest']"
+    )
     assert "   Data: sleepstudy" in lines
     assert "REML criterion at convergence: 1743.6" in lines
-    assert "(Intercept)  251.405      6.825  36.838" in lines
+    assert "(Intercept)  251.405      6.825  17.000  36.838  < 2e-16 ***" in lines
     assert err == ""
 
 
 def test_ml_flag(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "fit", "travel ~ 1 + (1 | Rail)", "--data", "Rail", "--ml")
     assert code == 0
-    assert out.startswith("Linear mixed model fit by maximum likelihood  ['lmerMod']")
+    assert out.startswith("Linear mixed model fit by maximum likelihood. t-tests use")
     assert "   134.6    137.2    -64.3    128.6       15 " in out.splitlines()
 
 
@@ -63,7 +65,7 @@ def test_csv_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "fit", SLEEP, "--data", str(path))
     assert code == 0, err
     assert "   Data: sleepy" in out.splitlines()
-    assert "Days          10.467      1.546   6.771" in out.splitlines()
+    assert "Days          10.467      1.546  17.000   6.771 3.26e-06 ***" in out.splitlines()
 
 
 def test_parquet_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

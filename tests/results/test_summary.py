@@ -40,11 +40,11 @@ def section(text: str, title: str) -> list[str]:
     return lines[start:end]
 
 
-# ---- REML: sleepstudy, as lme4 prints it -----------------------------------------------------
+# ---- REML: sleepstudy, as lmerTest prints it (lme4's layout with Satterthwaite t tests) ---------
 def test_reml_header(sleep_reml: LinearMixedModel) -> None:
     lines = summary_text(sleep_reml).splitlines()
     assert lines[:6] == [
-        "Linear mixed model fit by REML ['lmerMod']",
+        "Linear mixed model fit by REML. t-tests use Satterthwaite's method ['lmerModLmerTest']",
         "Formula: Reaction ~ Days + (Days | Subject)",
         "   Data: sleepstudy",
         "",
@@ -89,9 +89,11 @@ def test_random_effects_numbers_match_lme4(sleep_reml: LinearMixedModel) -> None
 
 def test_fixed_effects_table(sleep_reml: LinearMixedModel) -> None:
     assert section(summary_text(sleep_reml), "Fixed effects:") == [
-        "            Estimate Std. Error t value",
-        "(Intercept)  251.405      6.825  36.838",
-        "Days          10.467      1.546   6.771",
+        "            Estimate Std. Error      df t value Pr(>|t|)    ",
+        "(Intercept)  251.405      6.825  17.000  36.838  < 2e-16 ***",
+        "Days          10.467      1.546  17.000   6.771 3.26e-06 ***",
+        "---",
+        "Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1",
     ]
 
 
@@ -112,7 +114,10 @@ def test_scaled_residual_quantiles(sleep_reml: LinearMixedModel) -> None:
 # ---- ML ----------------------------------------------------------------------------------------
 def test_ml_header_and_information_criteria(rail_ml: LinearMixedModel) -> None:
     lines = summary_text(rail_ml).splitlines()
-    assert lines[0] == "Linear mixed model fit by maximum likelihood  ['lmerMod']"
+    assert lines[0] == (
+        "Linear mixed model fit by maximum likelihood. t-tests use Satterthwaite's method "
+        "['lmerModLmerTest']"
+    )
     assert lines[1] == "Formula: travel ~ 1 + (1 | Rail)"
     assert not any(line.startswith("REML criterion") for line in lines)
     # lme4 rounds these to one decimal; df.resid = nobs - npar = 18 - 3
@@ -131,7 +136,8 @@ def test_ml_criteria_values_match_lme4(rail_ml: LinearMixedModel) -> None:
 
 def test_no_fixed_correlation_when_one_coefficient(rail_ml: LinearMixedModel) -> None:
     text = summary_text(rail_ml)
-    assert section(text, "Fixed effects:")[1] == "(Intercept)   66.500      9.285   7.162"
+    row = "(Intercept)   66.500      9.285  6.000   7.162 0.000374 ***"  # as lmerTest
+    assert section(text, "Fixed effects:")[1] == row
     assert "Correlation of Fixed Effects" not in text
 
 
@@ -145,7 +151,9 @@ def test_crossed_groups_line() -> None:
     model = fit("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin")
     text = summary_text(model)
     assert "Number of obs: 144, groups:  plate, 24; sample, 6" in text.splitlines()
-    assert section(text, "Fixed effects:")[1] == "(Intercept)  22.9722     0.8086   28.41"
+    row = section(text, "Fixed effects:")[1]  # lmerTest: ... 0.8086  5.4866   28.41 3.62e-07 ***
+    assert row.startswith("(Intercept)  22.9722     0.8086  5.48")
+    assert row.endswith("   28.41 3.62e-07 ***")
 
 
 def test_singular_fit_note() -> None:
@@ -221,7 +229,7 @@ def test_html(sleep_reml: LinearMixedModel) -> None:
     assert page.count("<table>") == 4  # residuals, random effects, fixed effects, correlation
     for text in ("REML criterion at convergence: 1743.6", "612.09", "251.405", "(Intr)"):
         assert text in page
-    assert "[&#x27;lmerMod&#x27;]" in page
+    assert "[&#x27;lmerModLmerTest&#x27;]" in page
 
 
 def test_unfitted_model_is_refused() -> None:

@@ -378,13 +378,39 @@ class LinearMixedModel:
 
     @property
     def coef_table(self) -> pd.DataFrame:
-        """Estimate, standard error and t statistic of each fixed effect."""
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        beta = self.beta
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stat = beta / se
-        table = {"estimate": beta, "std_error": se, "statistic": stat}
-        return pd.DataFrame(table, index=list(self.fixed.names))
+        """Estimate, standard error, Satterthwaite df, t statistic and p-value (lmerTest)."""
+        return self.coef_test()
+
+    def coef_test(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Student t tests of the fixed effects.
+
+        Parameters
+        ----------
+        ddf
+            Denominator degrees of freedom: ``"satterthwaite"`` (lmerTest's default),
+            ``"kenward-roger"`` (pbkrtest, with the adjusted covariance), ``"residual"``
+            (``n − p``) or ``"wald"`` (z tests).
+        """
+        from mixedmodels.inference import coefficient_table
+
+        self._require_fit()
+        return coefficient_table(self, ddf=ddf)
+
+    def anova(self, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """F tests of the fixed-effect terms, as lmerTest's ``anova(m, type=, ddf=)``."""
+        from mixedmodels.inference import anova_table
+
+        self._require_fit()
+        return anova_table(self, type=type, ddf=ddf)
+
+    def contrast(
+        self, L: Any, *, rhs: Any = 0.0, ddf: str = "satterthwaite", joint: bool = True
+    ) -> pd.DataFrame:
+        """Joint F test (or row-wise t tests) of ``L β = rhs``, as lmerTest's ``contest``."""
+        from mixedmodels.inference import contrast
+
+        self._require_fit()
+        return contrast(self, L, rhs=rhs, ddf=ddf, joint=joint)
 
     @property
     def is_singular(self) -> bool:

@@ -1,0 +1,447 @@
+"""F tests of fixed-effect hypotheses ``L β = rhs``: lmerTest's ``contest`` and ``anova``.
+
+A hypothesis matrix ``L`` has one row per linear function of β. The F statistic and its
+denominator df follow lmerTest's ``contestMD``:
+
+* Satterthwaite — ``L Var(β̂) Lᵀ = P D Pᵀ``; the F statistic is the mean of the squared t
+  statistics of the rotated contrasts ``PᵀL`` and its df combines their Satterthwaite dfs
+  ``ν_m`` (their mean when all are equal, ``2E/(E − q)`` with ``E = Σ ν_m/(ν_m − 2)``
+  otherwise, and 2 when any ``ν_m ≤ 2``);
+* Kenward-Roger — pbkrtest's ``KRmodcomp``: the Wald statistic with the adjusted covariance,
+  scaled by its F scaling factor, on pbkrtest's df;
+* residual / Wald — the Wald F on ``n − p`` or infinitely many df.
+
+:func:`anova_table` builds one hypothesis per fixed-effect term: type I (sequential, from the
+Doolittle decomposition of ``XᵀX``) or type III (lmerTest's contrasts, defined in treatment
+coding, orthogonalized against the terms that contain a term, then mapped to the coding used).
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from mixedmodels._typing import FloatArray
+from mixedmodels.errors import DataError, ModelSpecificationError, RankDeficiencyWarning
+from mixedmodels.inference.ddf import (
+    METHOD_LABELS,
+    contrast_df,
+    ddf_method,
+    kenward_roger,
+    kenward_roger_df,
+    kenward_roger_stats,
+    satterthwaite,
+    satterthwaite_df,
+    two_sided_p,
+)
+
+__all__ = ["F_COLUMNS", "R_LABELS", "anova_table", "contrast", "term_contrasts"]
+
+Array = FloatArray
+F_COLUMNS = ["sum_sq", "mean_sq", "num_df", "den_df", "statistic", "p_value"]
+R_LABELS = {
+    "sum_sq": "Sum Sq",
+    "mean_sq": "Mean Sq",
+    "num_df": "NumDF",
+    "den_df": "DenDF",
+    "statistic": "F value",
+    "p_value": "Pr(>F)",
+}
+EIGEN_EPS = float(np.sqrt(np.finfo(float).eps))  # contestMD's eps for the rank of L C Lᵀ
+
+
+# ---- contrasts ------------------------------------------------------------------------------
+def contrast(
+    model: Any,
+    L: Any,
+    *,
+    rhs: Any = 0.0,
+    ddf: str = "satterthwaite",
+    joint: bool = True,
+) -> pd.DataFrame:
+    """Test ``L β = rhs`` for a fitted linear mixed model, as lmerTest's ``contest``.
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`~mixedmodels.LinearMixedModel`.
+    L
+        Hypothesis matrix, one row per hypothesis and one column per coefficient (a vector is
+        one row; a DataFrame is aligned on the coefficient names).
+    rhs
+        Right-hand side, a scalar or one value per row.
+    ddf
+        ``"satterthwaite"``, ``"kenward-roger"``, ``"residual"`` or ``"wald"``.
+    joint
+        One F test of all rows (default), or a t test of each row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Joint: one row with ``sum_sq, mean_sq, num_df, den_df, statistic`` (F) and
+        ``p_value``. Otherwise one row per hypothesis with ``estimate, std_error, df,
+        statistic`` (t) and ``p_value``.
+    """
+    method = ddf_method(ddf)
+    Lm = _hypothesis_matrix(model, L)
+    r = np.broadcast_to(np.asarray(rhs, dtype=np.float64), (Lm.shape[0],)).copy()
+    if not joint:
+        return _t_tests(model, Lm, r, method)
+    table = pd.DataFrame([_ftest(model, Lm, r, method)], columns=F_COLUMNS)
+    table.attrs["ddf"] = method
+    return table
+
+
+def _hypothesis_matrix(model: Any, L: Any) -> Array:
+    """``L`` as a finite ``k × p`` float matrix."""
+    names = list(model.fixed.names)
+    if isinstance(L, pd.DataFrame | pd.Series):
+        frame = L.to_frame().T if isinstance(L, pd.Series) else L
+        missing = [c for c in names if c not in frame.columns]
+        if missing or len(frame.columns) != len(names):
+            raise DataError(f"the contrast columns must be the coefficients {names}")
+        L = frame[names].to_numpy(dtype=np.float64)
+    Lm = np.atleast_2d(np.asarray(L, dtype=np.float64))
+    if Lm.ndim != 2 or Lm.shape[1] != len(names) or not np.all(np.isfinite(Lm)):
+        raise DataError(
+            f"the contrast matrix must be finite with {len(names)} columns (one per "
+            f"coefficient); it has shape {Lm.shape}"
+        )
+    return Lm
+
+
+def _t_tests(model: Any, L: Array, rhs: Array, method: str) -> pd.DataFrame:
+    """A t (or z) test of each row, as ``contest(joint = FALSE)``."""
+    if method == "kenward-roger":
+        kr = kenward_roger(model)
+        cov = kr.vcov_adjusted
+        df = np.array([kenward_roger_df(kr, row) for row in L])
+    else:
+        cov = model.vcov.to_numpy()
+        df = contrast_df(model, L, method)
+    estimate = L @ model.beta
+    se = np.sqrt(np.einsum("ia,ab,ib->i", L, cov, L))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = (estimate - rhs) / se
+    table = {"estimate": estimate, "std_error": se, "df": df, "statistic": stat}
+    out = pd.DataFrame(table)
+    out["p_value"] = two_sided_p(stat, df)
+    out.attrs["ddf"] = method
+    return out
+
+
+def _ftest(model: Any, L: Array, rhs: Array, method: str) -> list[float]:
+    """One row of an F table (lmerTest's ``contestMD``)."""
+    if L.shape[0] == 0:
+        return [np.nan] * len(F_COLUMNS)
+    if method == "kenward-roger":
+        return _ftest_kenward_roger(model, L, rhs)
+    sigma = float(model.sigma)
+    if L.shape[0] == 1:
+        return _ftest_1d(model, L[0], float(rhs[0]), method, sigma)
+    beta = np.asarray(model.beta)
+    if np.any(rhs != 0):
+        beta = beta - np.linalg.pinv(L) @ rhs
+    values, vectors = np.linalg.eigh(L @ model.vcov.to_numpy() @ L.T)
+    values, vectors = values[::-1], vectors[:, ::-1]  # decreasing, as R's eigen
+    q = int(np.sum(values > max(EIGEN_EPS * values[0], 0.0)))
+    if q < L.shape[0] and np.any(rhs != 0):
+        warnings.warn(
+            "the contrast is rank deficient and the test may be affected",
+            RankDeficiencyWarning,
+            stacklevel=3,
+        )
+    if q == 0:
+        return [np.nan] * len(F_COLUMNS)
+    PtL = (vectors.T @ L)[:q]
+    if q == 1:
+        return _ftest_1d(model, PtL[0], float(rhs[0]), method, sigma)
+    fvalue = float(np.sum((PtL @ beta) ** 2 / values[:q]) / q)
+    if method == "satterthwaite":
+        ddf = _fstat_ddf(satterthwaite_df(satterthwaite(model), PtL))
+    else:
+        ddf = float(contrast_df(model, PtL[:1], method)[0])
+    return _f_row(fvalue, q, ddf, sigma)
+
+
+def _ftest_1d(model: Any, row: Array, rhs: float, method: str, sigma: float) -> list[float]:
+    """The F test of one contrast: the squared t statistic (lmerTest's ``contest1D``)."""
+    variance = float(row @ model.vcov.to_numpy() @ row)
+    t = (float(row @ model.beta) - rhs) / np.sqrt(variance)
+    return _f_row(t**2, 1, float(contrast_df(model, row, method)[0]), sigma)
+
+
+def _f_row(fvalue: float, q: int, ddf: float, sigma: float, scaling: float = 1.0) -> list[float]:
+    """``[Sum Sq, Mean Sq, NumDF, DenDF, F, p]`` with ``Mean Sq = F σ²`` (before scaling)."""
+    mean_sq = fvalue * sigma**2
+    f = fvalue * scaling
+    if np.isfinite(ddf):
+        p = float(scipy.stats.f.sf(f, q, ddf))
+    else:
+        p = float(scipy.stats.chi2.sf(f * q, q))
+    return [mean_sq * q, mean_sq, float(q), float(ddf), f, p]
+
+
+def _fstat_ddf(nu: Array, tol: float = 1e-8) -> float:
+    """The df of a mean of squared t statistics (lmerTest's ``get_Fstat_ddf``)."""
+    nu = np.asarray(nu, dtype=np.float64)
+    if nu.size == 1:
+        return float(nu[0])
+    if np.all(np.abs(np.diff(nu)) < tol):
+        return float(np.mean(nu))
+    if np.any(nu <= 2):
+        return 2.0
+    E = float(np.sum(nu / (nu - 2.0)))
+    return 2.0 * E / (E - nu.size)
+
+
+def _ftest_kenward_roger(model: Any, L: Array, rhs: Array) -> list[float]:
+    """The F test of pbkrtest's ``KRmodcomp`` with a restriction matrix, as lmerTest reports it."""
+    kr = kenward_roger(model)
+    q = int(np.linalg.matrix_rank(L))
+    if q < L.shape[0] and np.any(rhs != 0):
+        warnings.warn(
+            "the contrast is rank deficient and the test may be affected",
+            RankDeficiencyWarning,
+            stacklevel=3,
+        )
+    if q == 0:
+        return [np.nan] * len(F_COLUMNS)
+    beta_h = np.linalg.pinv(L) @ rhs if np.any(rhs != 0) else 0.0
+    if q < L.shape[0]:  # pbkrtest's force_full_rank: an orthonormal basis of the rows
+        L = np.linalg.svd(L, full_matrices=False)[2][:q]
+    stats = kenward_roger_stats(kr, L, q=q)
+    diff = L @ (np.asarray(model.beta) - beta_h)
+    wald = float(diff @ np.linalg.solve(L @ kr.vcov_adjusted @ L.T, diff))
+    return _f_row(wald / q, q, stats.ddf, float(model.sigma), stats.f_scaling)
+
+
+# ---- the anova table ------------------------------------------------------------------------
+def anova_table(model: Any, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+    """F tests of the fixed-effect terms, as lmerTest's ``anova(m, type=, ddf=)``.
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`~mixedmodels.LinearMixedModel`.
+    type
+        3 (``"III"``, marginal tests, default) or 1 (``"I"``, sequential tests).
+    ddf
+        ``"satterthwaite"``, ``"kenward-roger"``, ``"residual"`` or ``"wald"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per term (the intercept excluded) with ``sum_sq, mean_sq, num_df, den_df,
+        statistic`` (F) and ``p_value`` (:data:`R_LABELS` has lmerTest's column names);
+        ``attrs["heading"]`` is lmerTest's heading and ``attrs["hypotheses"]`` the matrix
+        tested for each term.
+    """
+    method = ddf_method(ddf)
+    kind = _anova_type(type)
+    hypotheses = term_contrasts(model, kind)
+    rows = [_ftest(model, L, np.zeros(L.shape[0]), method) for L in hypotheses.values()]
+    table = pd.DataFrame(rows, index=list(hypotheses), columns=F_COLUMNS)
+    label = METHOD_LABELS[method]
+    suffix = f"{label}'s method" if method in ("satterthwaite", "kenward-roger") else f"{label} df"
+    roman = "III" if kind == 3 else "I"
+    table.attrs["heading"] = f"Type {roman} Analysis of Variance Table with {suffix}"
+    table.attrs["hypotheses"] = hypotheses
+    table.attrs["ddf"] = method
+    return table
+
+
+def _anova_type(type: int | str) -> int:
+    """1 or 3 from ``1``, ``"1"``, ``"I"``, ``3``, ``"3"``, ``"III"``."""
+    key = str(type).strip().upper()
+    found = {"1": 1, "I": 1, "3": 3, "III": 3}.get(key)
+    if found is None:
+        raise ModelSpecificationError(f"unknown anova type {type!r}; use 1 ('I') or 3 ('III')")
+    return found
+
+
+@dataclass(frozen=True)
+class _Term:
+    """A fixed-effect term of the formula and its columns."""
+
+    label: str
+    factors: tuple[str, ...]
+    numeric: frozenset[str]
+    scoped: tuple[tuple[tuple[str, bool], ...], ...]  # per scoped term: (factor, reduced)
+    columns: tuple[int, ...]  # positions in model.fixed.X
+
+
+def term_contrasts(model: Any, type: int | str = 3) -> dict[str, Array]:
+    """The hypothesis matrix of each fixed-effect term (lmerTest's ``attr(, "hypotheses")``).
+
+    Parameters
+    ----------
+    model
+        A fitted (or built) :class:`~mixedmodels.LinearMixedModel`.
+    type
+        1 (sequential) or 3 (marginal).
+    """
+    intercept, terms = _formula_terms(model)
+    if _anova_type(type) == 1:
+        return _type1(model, intercept, terms)
+    if model.n_fixed <= 1 or len(terms) <= 1:
+        return _type1(model, intercept, terms)
+    return _type3(model, intercept, terms)
+
+
+def _formula_terms(model: Any) -> tuple[bool, list[_Term]]:
+    """Whether the formula has an intercept, and its other terms, from formulaic's spec."""
+    from mixedmodels.terms.fixed import column_label
+
+    spec = getattr(model.fixed.spec, "rhs", model.fixed.spec)
+    if spec is None:
+        raise ModelSpecificationError("the model has no formulaic model spec for its terms")
+    kinds = spec.encoder_state
+    position = {name: i for i, name in enumerate(model.fixed.names)}
+    intercept, terms = False, []
+    for structure in spec.structure:
+        label = str(structure.term)
+        if label == "1":
+            intercept = True
+            continue
+        factors = tuple(str(f) for f in structure.term.factors)
+        numeric = frozenset(f for f in factors if _kind(kinds, f) != "categorical")
+        scoped = tuple(
+            tuple((str(sf.factor), bool(sf.reduced)) for sf in st.factors)
+            for st in structure.scoped_terms
+        )
+        labels = [column_label(str(c)) for c in structure.columns]
+        columns = tuple(position[c] for c in labels if c in position)
+        terms.append(_Term(label, factors, numeric, scoped, columns))
+    return intercept, terms
+
+
+def _kind(kinds: dict[str, Any], factor: str) -> str:
+    """``"categorical"`` or ``"numerical"`` for a factor, from formulaic's encoder state."""
+    state = kinds.get(factor)
+    kind = state[0] if state else "numerical"
+    return str(getattr(kind, "value", kind))
+
+
+def _type1(model: Any, intercept: bool, terms: list[_Term]) -> dict[str, Array]:
+    """Sequential hypotheses: rows of the unit upper factor of ``XᵀX`` (lmerTest's type I)."""
+    X = model.fixed.X
+    p = X.shape[1]
+    if p == 0 or (p == 1 and intercept):
+        return {}
+    U = np.ones((1, 1)) if p == 1 else _doolittle_lower(X.T @ X).T
+    return {t.label: U[list(t.columns)] for t in terms}
+
+
+def _doolittle_lower(x: Array, eps: float = 1e-6) -> Array:
+    """The unit lower factor of an LU decomposition without pivoting (lmerTest's ``doolittle``)."""
+    n = x.shape[0]
+    L, U = np.eye(n), np.zeros((n, n))
+    for i in range(n):
+        U[i] = x[i] - L[i, :i] @ U[:i]
+        if i + 1 < n:
+            column = x[i + 1 :, i] - L[i + 1 :, :i] @ U[:i, i]
+            L[i + 1 :, i] = 0.0 if abs(U[i, i]) < eps else column / U[i, i]
+    L[np.abs(L) < eps] = 0.0
+    return L
+
+
+def _type3(model: Any, intercept: bool, terms: list[_Term]) -> dict[str, Array]:
+    """The type III contrasts of lmerTest's ``get_contrasts_type3``, in the model's coding."""
+    from mixedmodels.terms.fixed import estimable_columns
+
+    frame = model.frame.data
+    full = {f: _full_encoding(f, frame, model.formula) for t in terms for f in t.factors}
+    rdX, keys, owner = _dummy_matrix(model.nobs, intercept, terms, full)
+    treatment = [keys.index(k) for k in _treatment_keys(intercept, terms, full)]
+    treatment = [treatment[i] for i in estimable_columns(rdX[:, treatment])]
+    Xt = rdX[:, treatment]
+    L = _zapsmall(np.linalg.lstsq(Xt, rdX, rcond=None)[0].T)  # rows: rdX; columns: Xt
+    columns = {t.label: [j for j, i in enumerate(treatment) if owner[i] == t.label] for t in terms}
+    for term in sorted(terms, key=lambda t: -len(t.factors)):
+        within = [c for t in terms if _contains(t, term) for c in columns[t.label]]
+        if within and columns[term.label]:
+            y, x = L[:, columns[term.label]], L[:, within]
+            fit = np.linalg.lstsq(x, y, rcond=1e-7)[0]
+            L[:, columns[term.label]] = _zapsmall(y - x @ fit)
+    L = L[treatment]
+    coding = _zapsmall(np.linalg.lstsq(Xt, model.fixed.X, rcond=None)[0])
+    out = {}
+    for term in terms:
+        Lt = L[:, columns[term.label]].T
+        out[term.label] = Lt[np.sum(np.abs(Lt), axis=1) > 1e-8] @ coding
+    return out
+
+
+def _contains(big: _Term, small: _Term) -> bool:
+    """True when ``big`` has more variables and the same numeric ones (``term_contain``)."""
+    a, b = set(small.factors), set(big.factors)
+    return a <= b and bool(b - a) and small.numeric == big.numeric
+
+
+def _dummy_matrix(
+    n: int, intercept: bool, terms: list[_Term], full: dict[str, Array]
+) -> tuple[Array, list[tuple[Any, ...]], list[str]]:
+    """Every term with full indicator coding of its factors (lmerTest's ``get_rdX``).
+
+    Returns the matrix, a key ``(term, level index per factor)`` for each column and the term
+    owning each column.
+    """
+    blocks: list[Array] = []
+    keys: list[tuple[Any, ...]] = []
+    owner: list[str] = []
+    if intercept:
+        blocks.append(np.ones((n, 1)))
+        keys.append(("(Intercept)",))
+        owner.append("(Intercept)")
+    for term in terms:
+        for combo in itertools.product(*(range(full[f].shape[1]) for f in term.factors)):
+            column = np.ones(n)
+            for f, c in zip(term.factors, combo, strict=True):
+                column = column * full[f][:, c]
+            blocks.append(column[:, None])
+            keys.append((term.label, *combo))
+            owner.append(term.label)
+    return np.hstack(blocks), keys, owner
+
+
+def _treatment_keys(
+    intercept: bool, terms: list[_Term], full: dict[str, Array]
+) -> list[tuple[Any, ...]]:
+    """Keys of the treatment-coded columns: reduced factors drop their first level."""
+    keys: list[tuple[Any, ...]] = [("(Intercept)",)] if intercept else []
+    for term in terms:
+        for scoped in term.scoped:
+            reduced = dict(scoped)
+            if set(reduced) != set(term.factors):
+                raise ModelSpecificationError(
+                    f"type III contrasts need the marginal terms of {term.label!r} in the "
+                    "formula (formulaic encodes it with fewer factors); use type=1"
+                )
+            ranges = [
+                range(1 if reduced[f] and f not in term.numeric else 0, full[f].shape[1])
+                for f in term.factors
+            ]
+            keys += [(term.label, *combo) for combo in itertools.product(*ranges)]
+    return keys
+
+
+def _full_encoding(factor: str, frame: pd.DataFrame, formula: str) -> Array:
+    """A factor's columns: every level's indicator (categorical) or its values (numeric)."""
+    from mixedmodels.terms.fixed import build_matrices, to_float
+
+    return to_float(build_matrices(f"0 + {factor}", frame, formula), f"the factor {factor!r}")
+
+
+def _zapsmall(x: Array, digits: int = 7) -> Array:
+    """R's ``zapsmall``: round to ``digits`` significant digits of the largest entry."""
+    largest = float(np.max(np.abs(x))) if x.size else 0.0
+    if not largest > 0:
+        return x
+    return np.asarray(np.round(x, max(0, digits - int(np.ceil(np.log10(largest))))))
