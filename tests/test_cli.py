@@ -156,3 +156,26 @@ def test_python_dash_m(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.startswith("mixedmodels: error: unknown column")
     assert "Traceback" not in bad.stderr
+
+
+def test_plot_option_writes_the_diagnostics_panel(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from mixedmodels.cli import main
+
+    target = tmp_path / "diagnostics.png"
+    code = main(
+        ["fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy", "--plot", str(target)]
+    )
+    assert code == 0
+    assert target.stat().st_size > 10_000
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = main(
+        [
+            "fit",
+            "Reaction ~ Days + (1 | Subject)",
+            "--data",
+            "sleepstudy",
+            "--plot",
+            str(tmp_path / "x.nope"),
+        ]
+    )
+    assert bad == 2 and "mixedmodels: error:" in capsys.readouterr().err

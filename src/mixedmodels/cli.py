@@ -10,16 +10,15 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mixedmodels.errors import MixedModelsError
+from mixedmodels.results.tidy import fit_document
 
 __all__ = ["fit_document", "load_data", "main"]
 
@@ -61,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print the result as a JSON document")
     fit.add_argument("--weights", metavar="COL", help="column of prior weights")
     fit.add_argument("--offset", metavar="COL", help="column of a known offset")
+    fit.add_argument(
+        "--plot", metavar="PATH", help="also save diagnostic plots, e.g. diagnostics.png"
+    )
     return parser
 
 
@@ -103,6 +105,8 @@ def _run_fit(args: argparse.Namespace) -> str:
         args.formula, data, reml=not args.ml, weights=args.weights, offset=args.offset
     )
     model.data_name = name  # shown as "Data:" by the summary
+    if args.plot:
+        _write_plot(model, args.plot)
     if args.json:
         return json.dumps(fit_document(model), indent=2, allow_nan=False) + "\n"
     return model.summary()
@@ -200,70 +204,23 @@ def _load_bundled(name: str) -> pd.DataFrame:
 
 
 # ---- JSON -----------------------------------------------------------------------------------
-def fit_document(model: Any) -> dict[str, Any]:
-    """Everything a fitted model reports, as plain JSON-ready values (NaN and ±inf → None).
-
-    Parameters
-    ----------
-    model
-        A fitted :class:`~mixedmodels.models.LinearMixedModel`.
-
-    Returns
-    -------
-    dict
-        formula, data, method, nobs, ngroups, objective, loglik, aic, bic, deviance, sigma,
-        theta, fixef, coef_table and varcorr (lists of records), is_singular, converged, feval,
-        optimizer return value, rows dropped for missing values, rank-deficient columns dropped
-        and ranef (``{group: {level: {effect: value}}}``).
-    """
-    coef = model.coef_table.rename_axis("term").reset_index()
-    doc = {
-        "formula": model.formula,
-        "data": getattr(model, "data_name", None),
-        "method": "REML" if model.reml else "ML",
-        "nobs": model.nobs,
-        "ngroups": dict(model.ngroups),
-        "objective": model.objective,
-        "loglik": model.loglik,
-        "aic": model.aic,
-        "bic": model.bic,
-        "deviance": model.deviance,
-        "sigma": model.sigma,
-        "theta": list(np.asarray(model.theta, dtype=float)),
-        "fixef": {str(k): v for k, v in model.fixef.items()},
-        "coef_table": coef.to_dict(orient="records"),
-        "varcorr": model.varcorr.to_dict(orient="records"),
-        "is_singular": model.is_singular,
-        "converged": model.optsum.converged,
-        "feval": model.optsum.feval,
-        "return_value": model.optsum.return_value,
-        "n_dropped": int(getattr(model.frame, "n_dropped", 0)),
-        "dropped_columns": list(getattr(model.fixed, "dropped", [])),
-        "ranef": _ranef_document(model.ranef),
-    }
-    return _plain(doc)
 
 
-def _ranef_document(ranef: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    """``{group: {level: {effect: value}}}`` from the conditional-mode frames."""
-    return {
-        str(group): {str(level): row.to_dict() for level, row in frame.iterrows()}
-        for group, frame in ranef.items()
-    }
+def _write_plot(model: Any, path: str) -> None:
+    """Save the 2×2 diagnostics panel; a missing matplotlib or a bad path is a CLIError."""
+    try:
+        import matplotlib
 
+        matplotlib.use("Agg")  # files only: no display needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise CLIError("--plot needs matplotlib: pip install 'mixedmodels[plot]'") from None
+    from mixedmodels.plots import diagnostics_panel
 
-def _plain(value: Any) -> Any:
-    """Convert numpy/pandas scalars and containers to JSON values; missing numbers → None."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return str(value)
+    figure = diagnostics_panel(model)
+    try:
+        figure.savefig(path)
+    except (OSError, ValueError) as error:
+        raise CLIError(f"cannot write {path!r}: {error}") from None
+    finally:
+        plt.close(figure)

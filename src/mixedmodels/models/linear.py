@@ -508,12 +508,86 @@ class LinearMixedModel:
             self, new_data, re_form=re_form, allow_new_levels=allow_new_levels, offset=offset
         )
 
-    def residuals(self, scaled: bool = False) -> FloatArray:
-        """Response residuals ``y − fitted``; with ``scaled``, Pearson residuals over σ̂."""
-        res = self.fixed.y - self.fitted()
-        if scaled:
-            res = res * np.sqrt(self.frame.weights) / self.sigma
-        return res
+    def residuals(self, type: str = "response", scaled: bool = False) -> FloatArray:
+        """Residuals as lme4's ``residuals(m, type, scaled)``.
+
+        ``"response"`` and ``"working"`` are ``y − fitted``; ``"pearson"`` and ``"deviance"``
+        are those times ``√w``; ``scaled`` divides by σ̂.
+        """
+        from mixedmodels.results.residuals import residuals
+
+        self._require_fit()
+        return residuals(self, type, scaled)
+
+    def hat_values(self) -> FloatArray:
+        """Leverages of the penalized least-squares fit (lme4's ``hatvalues``)."""
+        from mixedmodels.results.residuals import hat_values
+
+        return hat_values(self)
+
+    def cooks_distance(self, group: Any = None) -> Any:
+        """Cook's distance per observation (lme4's), or per deleted level of ``group`` (refits)."""
+        from mixedmodels.results.influence import cooks_distance
+
+        return cooks_distance(self, group)
+
+    def influence(self, group: Any) -> Any:
+        """Refits without each level of ``group`` (lme4's ``influence``): Cook's D, dfbetas."""
+        from mixedmodels.results.influence import influence
+
+        return influence(self, group)
+
+    def prediction_intervals(self, new_data: Any = None, **kwargs: Any) -> pd.DataFrame:
+        """Predictions with standard errors and prediction or confidence intervals."""
+        from mixedmodels.results.intervals import prediction_intervals
+
+        return prediction_intervals(self, new_data, **kwargs)
+
+    def tidy(self, conf_int: bool = False, level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
+        """broom.mixed-style table of fixed effects and variance parameters."""
+        from mixedmodels.results.tidy import tidy
+
+        return tidy(self, conf_int, level, **kwargs)
+
+    def to_frame(self, **kwargs: Any) -> pd.DataFrame:
+        """The same as :meth:`tidy`."""
+        return self.tidy(**kwargs)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Everything the fit reports as a JSON document (NaN becomes null)."""
+        from mixedmodels.results.tidy import to_json
+
+        return to_json(self, indent)
+
+    def plot_diagnostics(self, **kwargs: Any) -> Any:
+        """Residuals vs fitted, Q-Q of residuals and of modes, caterpillar (needs matplotlib)."""
+        from mixedmodels.plots import diagnostics_panel
+
+        return diagnostics_panel(self, **kwargs)
+
+    def plot_caterpillar(self, group: str | None = None, **kwargs: Any) -> Any:
+        """Conditional modes with 95% conditional intervals, sorted (needs matplotlib)."""
+        from mixedmodels.plots import caterpillar_plot
+
+        return caterpillar_plot(self, group, **kwargs)
+
+    def plot_residuals(self, **kwargs: Any) -> Any:
+        """Scaled Pearson residuals against fitted values (needs matplotlib)."""
+        from mixedmodels.plots import residual_plot
+
+        return residual_plot(self, **kwargs)
+
+    def plot_qq(self, **kwargs: Any) -> Any:
+        """Normal Q-Q plot of the scaled residuals (needs matplotlib)."""
+        from mixedmodels.plots import qq_plot
+
+        return qq_plot(self, **kwargs)
+
+    def plot_ranef_qq(self, group: str | None = None, **kwargs: Any) -> Any:
+        """Normal Q-Q plots of the conditional modes (needs matplotlib)."""
+        from mixedmodels.plots import ranef_qq_plot
+
+        return ranef_qq_plot(self, group, **kwargs)
 
     def __repr__(self) -> str:
         state = "fitted" if self.optsum is not None else "not fitted"

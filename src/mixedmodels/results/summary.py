@@ -297,7 +297,7 @@ def _criteria(model: Any) -> tuple[list[str], list[str]]:
 
 def _residuals(model: Any) -> tuple[list[str], list[str]]:
     """Quantiles of the scaled residuals."""
-    res = np.asarray(model.residuals(scaled=True), dtype=float)
+    res = np.asarray(model.residuals("pearson", scaled=True), dtype=float)
     res = res[np.isfinite(res)]
     q = _zapsmall(np.quantile(res, [0.0, 0.25, 0.5, 0.75, 1.0]).tolist(), DIGITS + 1)
     return ["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS)
