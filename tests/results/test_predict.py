@@ -30,7 +30,7 @@ PEN_PLATE = [23.7767691281, 21.7524253005, 23.1538941042, 21.7524253005]
 PEN_FIXED = [22.9722222222] * 4
 # lme4 stops its optimizer slightly before the optimum (see test_summary); predictions agree to
 # about 1e-6 relative
-RTOL = 2e-6
+RTOL = 1e-6
 
 
 @pytest.fixture(scope="module")
