@@ -179,3 +179,17 @@ def test_plot_option_writes_the_diagnostics_panel(tmp_path, capsys) -> None:  # 
         ]
     )
     assert bad == 2 and "mixedmodels: error:" in capsys.readouterr().err
+
+
+def test_glmm_from_the_command_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from mixedmodels.cli import main
+
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    assert main(["fit", formula, "--data", "cbpp", "--family", "binomial", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["fixef"]["(Intercept)"] == pytest.approx(-1.39834, rel=1e-3)
+    code = main(["fit", formula, "--data", "cbpp", "--family", "binomial", "--nagq", "9"])
+    assert code == 0
+    assert "nAGQ = 9" in capsys.readouterr().out

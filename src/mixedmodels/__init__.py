@@ -29,31 +29,59 @@ from mixedmodels.errors import (
 if TYPE_CHECKING:
     from mixedmodels import datasets
     from mixedmodels.api import anova, lmer
+    from mixedmodels.glmm_api import glmer, glmer_nb
     from mixedmodels.models import LinearMixedModel
+    from mixedmodels.models.families import (
+        Binomial,
+        Gamma,
+        InverseGaussian,
+        NegativeBinomial,
+        Poisson,
+    )
+    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "lmer": ("mixedmodels.api", "lmer"),
     "anova": ("mixedmodels.api", "anova"),
+    "glmer": ("mixedmodels.glmm_api", "glmer"),
+    "glmer_nb": ("mixedmodels.glmm_api", "glmer_nb"),
+    "GeneralizedLinearMixedModel": (
+        "mixedmodels.models.generalized",
+        "GeneralizedLinearMixedModel",
+    ),
+    "Binomial": ("mixedmodels.models.families", "Binomial"),
+    "Poisson": ("mixedmodels.models.families", "Poisson"),
+    "Gamma": ("mixedmodels.models.families", "Gamma"),
+    "InverseGaussian": ("mixedmodels.models.families", "InverseGaussian"),
+    "NegativeBinomial": ("mixedmodels.models.families", "NegativeBinomial"),
     "LinearMixedModel": ("mixedmodels.models", "LinearMixedModel"),
     "datasets": ("mixedmodels.datasets", None),
 }
 
 __all__ = [
+    "Binomial",
     "ConvergenceWarning",
     "DataError",
     "FormulaError",
+    "Gamma",
+    "GeneralizedLinearMixedModel",
+    "InverseGaussian",
     "LinearMixedModel",
     "MixedModelsError",
     "MixedModelsWarning",
     "ModelSpecificationError",
+    "NegativeBinomial",
+    "Poisson",
     "RankDeficiencyWarning",
     "RefitMLWarning",
     "SingularFitWarning",
     "UnknownColumnError",
     "anova",
     "datasets",
+    "glmer",
+    "glmer_nb",
     "lmer",
 ]
 

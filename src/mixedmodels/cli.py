@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--weights", metavar="COL", help="column of prior weights")
     fit.add_argument("--offset", metavar="COL", help="column of a known offset")
     fit.add_argument(
+        "--family",
+        default="gaussian",
+        help="gaussian (lmer), binomial, poisson, Gamma, inverse.gaussian, negative_binomial",
+    )
+    fit.add_argument("--link", default=None, help="link for --family (default: canonical)")
+    fit.add_argument("--nagq", type=int, default=1, help="GLMM: Gauss-Hermite points (1 = Laplace)")
+    fit.add_argument(
         "--plot", metavar="PATH", help="also save diagnostic plots, e.g. diagnostics.png"
     )
     return parser
@@ -101,9 +108,13 @@ def _run_fit(args: argparse.Namespace) -> str:
     from mixedmodels.api import lmer
 
     data, name = load_data(args.data)
-    model: Any = lmer(
-        args.formula, data, reml=not args.ml, weights=args.weights, offset=args.offset
-    )
+    model: Any
+    if args.family.lower() != "gaussian":
+        from mixedmodels.glmm_api import fit_from_cli
+
+        model = fit_from_cli(args, data)
+    else:
+        model = lmer(args.formula, data, reml=not args.ml, weights=args.weights, offset=args.offset)
     model.data_name = name  # shown as "Data:" by the summary
     if args.plot:
         _write_plot(model, args.plot)

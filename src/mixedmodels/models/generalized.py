@@ -1,0 +1,593 @@
+"""Generalized linear mixed models: build once, fit in glmer's two stages, read the results.
+
+The pipeline, each step in its own module::
+
+    formula.parse_formula → terms.model_frame → models.glmm_response (y, weights, trials)
+      → terms.fixed_effects / random_effects_terms → models.laplace (PIRLS on the blocked
+      Cholesky; models.laplace_scalar for one scalar term, with adaptive quadrature)
+      → models.glmm_optimize (stage 1: θ by BOBYQA, β in PIRLS; stage 2: (θ, β) by a
+      quasi-Newton method on the exact gradient, models.laplace_gradient) → results
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+from scipy import special
+
+from mixedmodels._typing import FloatArray
+from mixedmodels.errors import (
+    ConvergenceWarning,
+    ModelSpecificationError,
+    SingularFitWarning,
+)
+from mixedmodels.formula import parse_formula
+from mixedmodels.linalg.threads import SINGLE_THREAD_BELOW, blas_threads
+from mixedmodels.models.blocksolve import selected_inverse_cost
+from mixedmodels.models.checks import check_model
+from mixedmodels.models.families import Family, get_family
+from mixedmodels.models.glmm_fit import convergence_check, fit_two_stages
+from mixedmodels.models.glmm_fixed import simple_fixed_effects
+from mixedmodels.models.glmm_optimize import (
+    hessian_from_gradient,
+    hessian_from_values,
+    scaled_steps,
+)
+from mixedmodels.models.glmm_response import GlmResponse, frame_response, glm_response
+from mixedmodels.models.glmm_vcov import sdreport_applicable, sdreport_hessian
+from mixedmodels.models.laplace import BlockedEngine, GlmmData, LaplaceEngine
+from mixedmodels.models.laplace_gradient import laplace_gradient
+from mixedmodels.models.laplace_scalar import ScalarEngine, agq_deviance
+from mixedmodels.optimize import OptSummary
+from mixedmodels.optimize.checks import ConvergenceCheck
+from mixedmodels.results.ranef import conditional_variances, ranef_frames
+from mixedmodels.results.varcorr import varcorr_table
+from mixedmodels.terms import FixedEffects, fixed_effects, model_frame, random_effects_terms
+from mixedmodels.terms.frame import NaAction
+
+__all__ = ["GeneralizedLinearMixedModel"]
+
+Array = FloatArray
+SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance
+MAX_GRADIENT_COST = 5e8  # flops of the selected inverse above which stage 2 is derivative-free
+_RESPONSE = "__glmm_response__"
+
+
+class GeneralizedLinearMixedModel:
+    """A GLMM ``g(E[y | b]) = Xβ + Zb``, ``b ~ N(0, ΛΛ')``, from an lme4-style formula.
+
+    Construction evaluates the formula and the response; :meth:`fit` maximizes the Laplace
+    approximation (or, with ``nagq > 1``, adaptive Gauss–Hermite quadrature) of the
+    log-likelihood as glmer does.
+
+    Parameters
+    ----------
+    formula
+        An lme4 formula; binomial responses may be ``cbind(successes, failures)``.
+    data
+        A pandas DataFrame; it is never modified.
+    family
+        ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``,
+        ``"negative_binomial"`` or a :class:`~mixedmodels.models.families.Family` object such as
+        ``Binomial(link="probit")``.
+    weights
+        Prior weights (a column name or one value per row): the numbers of trials for a
+        binomial response given as proportions.
+    offset
+        A known term added to the linear predictor (a column name or one value per row).
+    na_action
+        ``"omit"`` drops incomplete rows; ``"fail"`` refuses them.
+    nagq
+        Points of adaptive Gauss–Hermite quadrature: 1 for the Laplace approximation, 0 for
+        glmer's ``nAGQ = 0`` (β estimated inside PIRLS), up to 25 for one scalar term.
+    """
+
+    def __init__(
+        self,
+        formula: str,
+        data: Any,
+        *,
+        family: str | Family = "binomial",
+        weights: Any = None,
+        offset: Any = None,
+        na_action: NaAction = "omit",
+        nagq: int = 1,
+    ) -> None:
+        self.formula = formula
+        self.parsed = parse_formula(formula)
+        if not self.parsed.random:
+            raise ModelSpecificationError(
+                f"the formula {formula!r} has no random-effects term such as (1 | group)"
+            )
+        self.family = get_family(family)
+        framing = replace(self.parsed, response=frame_response(self.parsed.response))
+        self.frame = model_frame(framing, data, weights, offset, na_action)
+        frame = self.frame.data
+        self.response: GlmResponse = glm_response(
+            self.parsed.response, frame, self.family, self.frame.weights, weights is not None
+        )
+        fast = simple_fixed_effects(self.parsed.fixed, frame, self.response.y)
+        self.fixed = fast if fast is not None else self._formulaic_fixed()
+        self.terms = random_effects_terms(self.parsed.random, frame, formula)
+        check_model(self.terms, self.response.y, self.parsed.response)
+        self.nagq = _check_nagq(nagq, self.terms)
+        self.data = GlmmData(
+            self.family,
+            self.response.y,
+            self.response.weights,
+            self.response.trials,
+            self.frame.offset,
+            self.fixed.X,
+            self.terms,
+        )
+        single = len(self.terms) == 1 and self.terms[0].k == 1
+        self.engine: LaplaceEngine = ScalarEngine(self.data) if single else BlockedEngine(self.data)
+        self.lower: Array = np.concatenate([t.lower_bounds() for t in self.terms])
+        self.theta: Array = np.concatenate([t.initial_theta() for t in self.terms])
+        self.beta: Array = np.zeros(self.n_fixed)
+        self.optsum: OptSummary | None = None
+        self.stage1: OptSummary | None = None
+        self.hessian_approx: Array | None = None
+        self.final_gradient: Array | None = None
+        self.convergence: ConvergenceCheck | None = None
+        self.nb_theta_estimated = False
+        self.vcov_method = "sdreport"
+        self.data_name: str | None = None
+        self.weights_name = weights if isinstance(weights, str) else None
+        self.offset_name = offset if isinstance(offset, str) else None
+
+    def _formulaic_fixed(self) -> FixedEffects:
+        """The fixed effects through formulaic (with the spec that encodes new data)."""
+        frame = self.frame.data.assign(**{_RESPONSE: 0.0})
+        fixed = fixed_effects(_RESPONSE, self.parsed.fixed, frame, self.formula)
+        return replace(fixed, y=self.response.y)
+
+    def ensure_spec(self) -> None:
+        """Make formulaic's spec of the fixed part (needed to encode new data) if missing."""
+        if self.fixed.spec is not None:
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # rank deficiency was reported at construction
+            full = self._formulaic_fixed()
+        if list(full.names) != list(self.fixed.names):
+            raise ModelSpecificationError("formulaic encodes the fixed effects differently")
+        self.fixed = replace(self.fixed, spec=full.spec)
+
+    # ---- sizes ------------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return int(self.response.y.shape[0])
+
+    @property
+    def n_fixed(self) -> int:
+        """Number of fixed-effect coefficients."""
+        return int(self.fixed.X.shape[1])
+
+    @property
+    def n_theta(self) -> int:
+        """Number of covariance parameters."""
+        return int(self.lower.shape[0])
+
+    @property
+    def npar(self) -> int:
+        """Parameters counted by logLik: β, θ, the dispersion and a glmer.nb θ."""
+        extra = int(self.family.has_dispersion) + int(self.nb_theta_estimated)
+        return self.n_fixed + self.n_theta + extra
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom ``n − npar``."""
+        return self.nobs - self.npar
+
+    @property
+    def reml(self) -> bool:
+        """Always False: GLMMs are fitted by maximum likelihood."""
+        return False
+
+    # ---- the objective ------------------------------------------------------------------
+    @property
+    def all_lower(self) -> Array:
+        """Lower bounds of (θ, β): 0 for the diagonal of each template, else none."""
+        return np.concatenate([self.lower, np.full(self.n_fixed, -np.inf)])
+
+    def objective_at(self, params: Array) -> float:
+        """The objective (Laplace or adaptive quadrature) at ``params = (θ, β)``."""
+        x = np.asarray(params, dtype=float)
+        theta, beta = x[: self.n_theta], x[self.n_theta :]
+        if self.nagq <= 1:
+            return self.engine.evaluate(theta, beta)
+        value = self.engine.evaluate(theta, beta)
+        if not math.isfinite(value):
+            return value
+        assert isinstance(self.engine, ScalarEngine)
+        return agq_deviance(self.engine, self.nagq)
+
+    def gradient_at(self, params: Array) -> Array:
+        """The exact gradient of the Laplace objective at ``params = (θ, β)``."""
+        x = np.asarray(params, dtype=float)
+        self.engine.fit_modes(x[: self.n_theta], x[self.n_theta :], with_beta=False)
+        return laplace_gradient(self.engine)
+
+    @property
+    def gradient_affordable(self) -> bool:
+        """Whether the exact gradient's selected inverse is cheap enough to form."""
+        engine = self.engine
+        return not isinstance(engine, BlockedEngine) or (
+            selected_inverse_cost(engine.L) <= MAX_GRADIENT_COST
+        )
+
+    @property
+    def has_gradient(self) -> bool:
+        """Whether stage 2 can use the exact gradient (Laplace, affordable selected inverse)."""
+        return self.nagq == 1 and self.gradient_affordable
+
+    # ---- fitting ------------------------------------------------------------------------
+    def fit(
+        self, *, verbose: bool = False, start: Array | None = None
+    ) -> GeneralizedLinearMixedModel:
+        """Fit in glmer's two stages and keep the optimum.
+
+        Parameters
+        ----------
+        verbose
+            Print the objective at each evaluation.
+        start
+            ``(θ, β)`` to start stage 2 from (stage 1 is then skipped), e.g. a previous fit.
+
+        Returns
+        -------
+        GeneralizedLinearMixedModel
+            ``self``, fitted.
+        """
+        self.hessian_approx = self.final_gradient = None
+        with blas_threads(self.thread_limit()):
+            fit_two_stages(self, verbose, start)
+        self.convergence = convergence_check(self)
+        self.__dict__.pop("_hessian", None)
+        self.__dict__.pop("_sdreport", None)
+        self._warn_after_fit()
+        return self
+
+    def thread_limit(self) -> int | None:
+        """One BLAS thread unless a dense block is large (small products only lose to threads)."""
+        engine = self.engine
+        if not isinstance(engine, BlockedEngine):
+            return None  # vectors and tiny matrices: no threads to speak of
+        L = engine.L
+        dense = [t.q for t, bd in zip(L.terms, L.blockdiag, strict=True) if not bd]
+        return 1 if max(dense, default=0) < SINGLE_THREAD_BELOW else None
+
+    def _warn_after_fit(self) -> None:
+        """Singular-fit and convergence warnings, as glmer gives them."""
+        if self.is_singular:
+            warnings.warn(
+                "boundary (singular) fit: a variance is estimated as zero or a correlation as ±1",
+                SingularFitWarning,
+                stacklevel=3,
+            )
+        assert self.optsum is not None
+        if not self.optsum.converged:
+            warnings.warn(
+                f"the optimizer stopped with {self.optsum.return_value} after "
+                f"{self.optsum.feval} evaluations; the estimates may not be at the optimum",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+            return
+        if self.convergence is not None and not self.convergence.ok:
+            warnings.warn("; ".join(self.convergence.messages), ConvergenceWarning, stacklevel=3)
+
+    # ---- results --------------------------------------------------------------------------
+    def _require_fit(self) -> None:
+        """Refuse results before a fit; put the engine at the estimates."""
+        if self.optsum is None:
+            raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
+        e = self.engine
+        if not (np.array_equal(e.theta, self.theta) and np.array_equal(e.beta, self.beta)):
+            e.fit_modes(self.theta, self.beta, with_beta=False)
+
+    @property
+    def params(self) -> Array:
+        """``(θ, β)`` at the estimates."""
+        return np.concatenate([self.theta, self.beta])
+
+    @property
+    def objective(self) -> float:
+        """``-2 log L`` at the optimum (Laplace or quadrature, on lme4's scale)."""
+        self._require_fit()
+        assert self.optsum is not None
+        return float(self.optsum.fmin)
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood, as lme4's ``logLik``."""
+        return -0.5 * self.objective
+
+    @property
+    def aic(self) -> float:
+        """Akaike's information criterion."""
+        return self.objective + 2.0 * self.npar
+
+    @property
+    def bic(self) -> float:
+        """Schwarz's criterion."""
+        return self.objective + self.npar * math.log(self.nobs)
+
+    @property
+    def deviance(self) -> float:
+        """Sum of the squared deviance residuals at the estimates (lme4's ``deviance``)."""
+        self._require_fit()
+        wk = self.engine.wk
+        assert wk is not None
+        return float(np.sum(wk.dev))
+
+    @property
+    def sigma(self) -> float:
+        """1, or for Gamma and inverse Gaussian lme4's ``√((Pearson χ² + ‖u‖²)/n)``."""
+        if not self.family.has_dispersion:
+            return 1.0
+        self._require_fit()
+        wk = self.engine.wk
+        assert wk is not None
+        wrss = float(np.sum(self.data.weights * (self.data.y - wk.mu) ** 2 / wk.var))
+        u = self.engine.u
+        return math.sqrt((wrss + float(u @ u)) / self.nobs)
+
+    @property
+    def fixef(self) -> pd.Series:
+        """Fixed-effect estimates, named by model-matrix column."""
+        self._require_fit()
+        return pd.Series(self.beta, index=list(self.fixed.names), name="estimate")
+
+    @cached_property
+    def _hessian(self) -> tuple[Array, Array]:
+        """Exact Hessian of the objective over the free parameters, and the free mask."""
+        self._require_fit()
+        x = self.params
+        at_bound = np.concatenate(
+            [self.theta <= self.lower + 1e-6, np.zeros(self.n_fixed, dtype=bool)]
+        )
+        free = ~at_bound
+        with blas_threads(self.thread_limit()):
+            H = self._exact_hessian(x)
+        self._require_fit()
+        return H[np.ix_(free, free)], free
+
+    def _exact_hessian(self, x: Array) -> Array:
+        """Central differences of the gradient (or of the objective, without one)."""
+        if self.has_gradient:
+            steps = scaled_steps(self.hessian_approx, x, 1e-3)
+            H = hessian_from_gradient(self.gradient_at, x, steps, central=True)
+        else:
+            steps = scaled_steps(self.hessian_approx, x, 1e-2)
+            H = hessian_from_values(self.objective_at, x, steps)
+        return H
+
+    @cached_property
+    def _sdreport(self) -> Array | None:
+        """The Hessian as glmmTMB takes it (see :mod:`~mixedmodels.models.glmm_vcov`), or None."""
+        usable = self.has_gradient and not self.family.has_dispersion
+        if not usable or not sdreport_applicable(self.terms, self.theta):
+            return None
+        self._require_fit()
+        with blas_threads(self.thread_limit()):
+            H = sdreport_hessian(self.terms, self.gradient_at, self.params)
+        self._require_fit()
+        return H
+
+    @property
+    def hessian(self) -> pd.DataFrame:
+        """Exact Hessian of ``-2 log L`` in (θ, β) at the optimum (θ on a bound left out)."""
+        H, free = self._hessian
+        names = [n for n, f in zip(self.parameter_names, free, strict=True) if f]
+        return pd.DataFrame(H, index=names, columns=names)
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """Names of θ (``theta1``, ...) then of the fixed effects."""
+        return [f"theta{i + 1}" for i in range(self.n_theta)] + list(self.fixed.names)
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of β̂: the β block of ``2 H⁻¹``, H the Hessian of the deviance.
+
+        ``vcov_method = "sdreport"`` (the default) takes H as glmmTMB does (differences with
+        steps 1e-3 in its parameters), ``"exact"`` with steps scaled to each parameter; the
+        two differ only on poorly scaled models (see :mod:`mixedmodels.models.glmm_vcov`).
+        Fits with ``nagq = 0`` use lme4's ``σ² (R_X R_Xᵀ)⁻¹``.
+        """
+        names = list(self.fixed.names)
+        p = self.n_fixed
+        self._require_fit()
+        if self.nagq == 0 or p == 0:
+            return self._unscaled_vcov(names)
+        H = self._sdreport if self.vcov_method == "sdreport" else None
+        if H is None:
+            H = self._hessian[0]
+        try:
+            cov = 2.0 * scipy.linalg.inv(H)[-p:, -p:]
+        except (np.linalg.LinAlgError, ValueError):
+            return self._unscaled_vcov(names)
+        cov = 0.5 * (cov + cov.T)
+        if not np.all(np.linalg.eigvalsh(cov) > 0):
+            return self._unscaled_vcov(names)
+        return pd.DataFrame(cov, index=names, columns=names)
+
+    def _unscaled_vcov(self, names: list[str]) -> pd.DataFrame:
+        """lme4's ``σ² (R_X R_Xᵀ)⁻¹`` (no Hessian)."""
+        self._require_fit()
+        cov = np.linalg.inv(self.engine.fixed_precision()) * self.sigma**2
+        return pd.DataFrame(cov, index=names, columns=names)
+
+    @property
+    def coef_table(self) -> pd.DataFrame:
+        """Estimate, standard error, z statistic and two-sided p value of each fixed effect."""
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        beta = self.beta
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = beta / se
+        table = {
+            "estimate": beta,
+            "std_error": se,
+            "statistic": stat,
+            "p_value": 2.0 * special.ndtr(-np.abs(stat)),
+        }
+        return pd.DataFrame(table, index=list(self.fixed.names))
+
+    @property
+    def is_singular(self) -> bool:
+        """True when a bounded θ is within 1e-4 of zero (lme4's ``isSingular``)."""
+        bounded = self.lower == 0.0
+        return bool(np.any(self.theta[bounded] < SINGULAR_TOL))
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        """Number of levels of each grouping factor."""
+        return {t.group: t.nlevels for t in self.terms}
+
+    def templates(self) -> list[Array]:
+        """Relative covariance templates ``T_j`` at the estimates."""
+        out, start = [], 0
+        for term in self.terms:
+            out.append(term.template(self.theta[start : start + term.ntheta]))
+            start += term.ntheta
+        return out
+
+    def spherical_modes(self) -> list[Array]:
+        """Conditional modes of the spherical random effects ``u`` per term, ``(l, k)``."""
+        self._require_fit()
+        return self.engine.split(self.engine.u)
+
+    def random_effects(self) -> list[Array]:
+        """Conditional modes ``b = Λu`` per term, as ``(levels, k)`` arrays."""
+        return [u @ T.T for u, T in zip(self.spherical_modes(), self.templates(), strict=True)]
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as ``as.data.frame(VarCorr(m))`` (Residual only with a scale)."""
+        self._require_fit()
+        sigma = self.sigma if self.family.has_dispersion else None
+        return varcorr_table(self.terms, self.templates(), sigma)
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes per grouping factor (levels × effects)."""
+        return ranef_frames(self.terms, self.random_effects())
+
+    @property
+    def ranef_var(self) -> dict[str, Array]:
+        """Conditional covariance blocks ``(levels, k, k)`` per term (lme4's ``condVar``)."""
+        self._require_fit()
+        engine = self.engine
+        scale = self.sigma
+        if isinstance(engine, ScalarEngine):
+            T = float(self.theta[0])
+            values = scale**2 * T**2 / engine._diagonal(engine._current().w)
+            return {self.terms[0].name: values.reshape(-1, 1, 1)}
+        assert isinstance(engine, BlockedEngine)
+        return conditional_variances(engine.L, self.templates(), scale)
+
+    # ---- predictions, residuals, simulation: models.glmm_results ---------------------------
+    def predict(
+        self,
+        new_data: Any = None,
+        *,
+        type: str = "link",
+        re_form: str | None = None,
+        allow_new_levels: bool = False,
+        offset: Any = None,
+    ) -> Array:
+        """Predictions on the link or response scale, as lme4's ``predict.merMod``.
+
+        Parameters
+        ----------
+        new_data
+            A DataFrame with the predictor and grouping columns; ``None`` for the fitted data.
+        type
+            ``"link"`` (the linear predictor, lme4's default) or ``"response"`` (the mean).
+        re_form
+            ``None`` (all random effects), ``"~0"`` (none) or some of the model's terms.
+        allow_new_levels
+            Unseen grouping levels get the population prediction instead of an error.
+        offset
+            Offset values for ``new_data`` when the model's offset was an array.
+        """
+        from mixedmodels.models.glmm_results import predict_glmm
+
+        self._require_fit()
+        return predict_glmm(self, new_data, type, re_form, allow_new_levels, offset)
+
+    def fitted(self) -> Array:
+        """Fitted means ``μ̂`` (conditional on the random effects), as lme4's ``fitted``."""
+        self._require_fit()
+        wk = self.engine.wk
+        assert wk is not None
+        return wk.mu.copy()
+
+    def residuals(self, type: str = "deviance", *, scaled: bool = False) -> Array:
+        """Residuals of type ``"deviance"`` (default), ``"pearson"``, ``"response"``, ``"working"``.
+
+        With ``scaled``, divided by σ (as lme4's ``residuals(m, "pearson", scaled = TRUE)``).
+        """
+        from mixedmodels.models.glmm_results import glmm_residuals
+
+        self._require_fit()
+        res = glmm_residuals(self, type)
+        return res / self.sigma if scaled else res
+
+    def simulate(self, nsim: int = 1, *, seed: Any = None, use_ranef: bool = True) -> Array:
+        """Simulate responses at the estimates (lme4's ``simulate``); ``(nobs, nsim)``.
+
+        Binomial responses are simulated as the model saw them: successes for ``cbind``,
+        proportions with weights, 0/1 otherwise.
+        """
+        from mixedmodels.models.glmm_results import simulate_glmm
+
+        self._require_fit()
+        return simulate_glmm(self, nsim, np.random.default_rng(seed), use_ranef)
+
+    def summary(self) -> str:
+        """Text like lme4's ``summary(glmer)``."""
+        from mixedmodels.models.glmm_summary import glmm_summary_text
+
+        return glmm_summary_text(self)
+
+    def _repr_html_(self) -> str:
+        """The summary as preformatted HTML, for notebooks."""
+        import html
+
+        text = self.summary() if self.optsum is not None else repr(self)
+        return f"<pre>{html.escape(text)}</pre>"
+
+    def with_family(self, family: Family) -> GeneralizedLinearMixedModel:
+        """Use another family of the same kind (a new negative binomial θ); refit after."""
+        self.family = family
+        self.data = replace(self.data, family=family)
+        self.engine.data = self.data
+        self.optsum = None
+        return self
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.optsum is not None else "not fitted"
+        label = f"{self.family.label}({self.family.link.name})"
+        return f"<GeneralizedLinearMixedModel {self.formula!r} {label}, {state}>"
+
+
+def _check_nagq(nagq: int, terms: list[Any]) -> int:
+    """Check nAGQ: 0 to 25, and above 1 only for one scalar random-effects term."""
+    value = int(nagq)
+    if value != nagq or not 0 <= value <= 25:
+        raise ModelSpecificationError(f"nagq must be an integer from 0 to 25, not {nagq!r}")
+    if value > 1 and (len(terms) != 1 or terms[0].k != 1):
+        raise ModelSpecificationError(
+            "nagq > 1 is only available for models with a single, scalar random-effects term"
+        )
+    return value

@@ -1,0 +1,112 @@
+"""Negative binomial GLMMs with an estimated θ, as lme4's ``glmer.nb``.
+
+glmer.nb fits a Poisson GLMM, estimates θ from its fitted means (MASS's ``theta.ml``), then
+minimizes ``-2 log L`` over ``log θ`` in ``log θ₀ ± 3`` with a one-dimensional search, refitting
+the GLMM for each θ. Each refit here starts from the previous estimates, so it costs a few
+quasi-Newton steps.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import special
+
+from mixedmodels._typing import FloatArray
+from mixedmodels.errors import ModelSpecificationError
+from mixedmodels.models.families import NegativeBinomial, Poisson
+
+if TYPE_CHECKING:
+    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+
+__all__ = ["fit_negative_binomial", "theta_ml"]
+
+Array = FloatArray
+
+
+def theta_ml(y: Array, mu: Array, weights: Array, *, limit: int = 20, eps: float = 1e-4) -> float:
+    """Maximum-likelihood θ of a negative binomial with known means (MASS's ``theta.ml``)."""
+    n = float(np.sum(weights))
+    theta = n / float(np.sum(weights * (y / mu - 1.0) ** 2))
+    if not math.isfinite(theta) or theta <= 0:
+        theta = 1.0
+    for _ in range(limit):
+        score = np.sum(
+            weights
+            * (
+                special.digamma(theta + y)
+                - special.digamma(theta)
+                + math.log(theta)
+                + 1.0
+                - np.log(theta + mu)
+                - (y + theta) / (mu + theta)
+            )
+        )
+        info = np.sum(
+            weights
+            * (
+                -special.polygamma(1, theta + y)
+                + special.polygamma(1, theta)
+                - 1.0 / theta
+                + 2.0 / (mu + theta)
+                - (y + theta) / (mu + theta) ** 2
+            )
+        )
+        delta = float(score / info)
+        theta = max(theta + delta, theta / 10.0)
+        if abs(delta) <= eps:
+            break
+    return float(theta)
+
+
+def fit_negative_binomial(
+    model: GeneralizedLinearMixedModel, *, verbose: bool = False, tol: float = 1e-6
+) -> GeneralizedLinearMixedModel:
+    """Fit ``model`` (built with a Poisson or negative binomial family) with θ estimated.
+
+    Parameters
+    ----------
+    model
+        An unfitted model of counts.
+    verbose
+        Print θ and the objective at each step of the search.
+    tol
+        Absolute tolerance of the search in ``log θ``.
+
+    Returns
+    -------
+    GeneralizedLinearMixedModel
+        The model, fitted at the estimated θ (``model.family.theta``).
+    """
+    link = model.family.link
+    if not isinstance(model.family, Poisson | NegativeBinomial):
+        raise ModelSpecificationError("glmer_nb needs a count response (Poisson family)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.with_family(Poisson(link=link)).fit()
+        theta0 = theta_ml(model.data.y, model.fitted(), model.frame.weights)
+        model.with_family(NegativeBinomial(theta0, link=link)).fit(start=model.params)
+    best = {"x": model.params.copy()}
+
+    def profile(log_theta: float) -> float:
+        model.with_family(NegativeBinomial(math.exp(log_theta), link=link))
+        model.fit(start=best["x"])
+        best["x"] = model.params.copy()
+        if verbose:
+            print(f"θ = {math.exp(log_theta):.8g}: -2 log L = {model.objective:.8f}")
+        return model.objective
+
+    from scipy import optimize
+
+    center = math.log(theta0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = optimize.minimize_scalar(
+            profile, bounds=(center - 3.0, center + 3.0), method="bounded", options={"xatol": tol}
+        )
+    model.nb_theta_estimated = True
+    profile(float(result.x))
+    return model
