@@ -8,6 +8,7 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
+from mixedmodels.models.simulate import simulate_linear_predictor
 from mixedmodels.results.predict import predict
 
 if TYPE_CHECKING:
@@ -93,12 +94,7 @@ def simulate_glmm(
     """
     if nsim < 1:
         raise ModelSpecificationError(f"nsim must be at least 1, not {nsim}")
-    eta = model.fixed.X @ model.beta + model.frame.offset
-    out = np.repeat(eta[:, None], nsim, axis=1)
-    if use_ranef:
-        for term, T in zip(model.terms, model.templates(), strict=True):
-            b = rng.standard_normal((nsim, term.nlevels, term.k)) @ T.T
-            out += np.einsum("ik,sik->is", term.z, b[:, term.refs, :])
+    out = simulate_linear_predictor(model, nsim, rng, use_ranef=use_ranef, scale=1.0)
     mu = model.family.link.inverse(out)
     response = model.response
     is_binomial = model.family.name == "binomial"
