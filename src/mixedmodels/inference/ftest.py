@@ -299,7 +299,8 @@ def _formula_terms(model: Any) -> tuple[bool, list[_Term]]:
     """Whether the formula has an intercept, and its other terms, from formulaic's spec."""
     from mixedmodels.terms.fixed import column_label
 
-    spec = getattr(model.fixed.spec, "rhs", model.fixed.spec)
+    full = model.fixed.model_spec()
+    spec = getattr(full, "rhs", full)
     if spec is None:
         raise ModelSpecificationError("the model has no formulaic model spec for its terms")
     kinds = spec.encoder_state

@@ -158,7 +158,7 @@ class GeneralizedLinearMixedModel:
             full = self._formulaic_fixed()
         if list(full.names) != list(self.fixed.names):
             raise ModelSpecificationError("formulaic encodes the fixed effects differently")
-        self.fixed = replace(self.fixed, spec=full.spec)
+        self.fixed = replace(self.fixed, spec=full.model_spec())
 
     # ---- sizes ------------------------------------------------------------------------
     @property

@@ -171,7 +171,7 @@ def _new_rows(
 def _fixed_matrix(model: LinearMixedModel, rows: pd.DataFrame) -> Array:
     """The fixed-effects model matrix of new rows (the training encoding)."""
     try:
-        matrix = model.fixed.spec.rhs.get_model_matrix(rows, na_action="ignore")
+        matrix = model.fixed.model_spec().rhs.get_model_matrix(rows, na_action="ignore")
     except Exception as error:  # formulaic raises many types, e.g. for an unseen category
         raise DataError(f"cannot encode the new data for the fixed effects: {error}") from None
     labels = [column_label(str(c)) for c in matrix.columns]

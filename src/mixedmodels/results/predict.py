@@ -130,7 +130,7 @@ def _complete_rows(
 def _fixed_part(model: LinearMixedModel, rows: pd.DataFrame) -> FloatArray:
     """``Xβ̂`` for new rows, encoded with the training model spec."""
     try:
-        matrix = model.fixed.spec.rhs.get_model_matrix(rows, na_action="ignore")
+        matrix = model.fixed.model_spec().rhs.get_model_matrix(rows, na_action="ignore")
     except Exception as error:  # formulaic raises many types, e.g. for an unseen category
         raise DataError(f"cannot encode the new data for the fixed effects: {error}") from None
     labels = [column_label(str(c)) for c in matrix.columns]

@@ -15,9 +15,18 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, FormulaError, RankDeficiencyWarning, UnknownColumnError
 from mixedmodels.formula.formulaic_cache import formulaic_formula
 
-__all__ = ["FixedEffects", "build_matrices", "column_label", "fixed_effects", "to_float"]
+__all__ = [
+    "FixedEffects",
+    "build_matrices",
+    "column_label",
+    "finish_fixed_effects",
+    "fixed_effects",
+    "simple_matrix",
+    "to_float",
+]
 
 RANK_TOL = 1e-7  # lme4's tolerance for the rank of X
+_SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,10 @@ class FixedEffects:
     dropped
         Names of the columns dropped because they are linear combinations of others.
     spec
-        formulaic's model spec, to encode new data exactly like the training data.
+        formulaic's model spec, to encode new data exactly like the training data; ``None``
+        until :meth:`model_spec` makes it when ``X`` was built without formulaic.
+    source
+        The formula and frame :meth:`model_spec` builds the spec from.
     """
 
     y: FloatArray
@@ -43,6 +55,14 @@ class FixedEffects:
     names: list[str]
     dropped: list[str] = field(default_factory=list)
     spec: Any = None
+    source: tuple[str, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
+
+    def model_spec(self) -> Any:
+        """Formulaic's model spec of the fixed part (made on first use for the fast path)."""
+        if self.spec is None and self.source is not None:
+            text, frame = self.source
+            object.__setattr__(self, "spec", build_matrices(text, frame, text).model_spec)
+        return self.spec
 
 
 def fixed_effects(response: str, fixed: str, frame: pd.DataFrame, formula: str) -> FixedEffects:
@@ -62,15 +82,33 @@ def fixed_effects(response: str, fixed: str, frame: pd.DataFrame, formula: str) 
     FixedEffects
         With rank-deficient columns removed (and a warning naming them).
     """
-    matrices = build_matrices(f"{response} ~ {fixed}", frame, formula)
-    lhs = to_float(matrices.lhs, f"the response {response!r}")
-    if lhs.shape[1] != 1:
-        raise DataError(f"the response {response!r} must be one numeric column")
-    y = lhs[:, 0]
-    X = to_float(matrices.rhs, "the fixed-effects model matrix")
-    names = [column_label(str(c)) for c in matrices.rhs.columns]
+    text = f"{response} ~ {fixed}"
+    simple = simple_matrix(fixed, frame)
+    column = frame[response] if response in frame.columns else None
+    if simple is not None and column is not None and column.dtype.kind in "biuf":
+        y = column.to_numpy(dtype=np.float64)
+        spec, X, names = None, *simple
+    else:
+        matrices = build_matrices(text, frame, formula)
+        lhs = to_float(matrices.lhs, f"the response {response!r}")
+        if lhs.shape[1] != 1:
+            raise DataError(f"the response {response!r} must be one numeric column")
+        y, spec = lhs[:, 0], matrices.model_spec
+        X = to_float(matrices.rhs, "the fixed-effects model matrix")
+        names = [column_label(str(c)) for c in matrices.rhs.columns]
     if not np.all(np.isfinite(y)):
         raise DataError(f"the response {response!r} has non-finite values (inf or NaN)")
+    return finish_fixed_effects(y, X, names, spec, (text, frame))
+
+
+def finish_fixed_effects(
+    y: FloatArray,
+    X: FloatArray,
+    names: list[str],
+    spec: Any,
+    source: tuple[str, pd.DataFrame] | None,
+) -> FixedEffects:
+    """Check ``X`` for non-finite values, drop dependent columns (with a warning naming them)."""
     _check_finite(X, names)
     keep = estimable_columns(X)
     dropped = [names[i] for i in range(len(names)) if i not in set(keep)]
@@ -79,9 +117,54 @@ def fixed_effects(response: str, fixed: str, frame: pd.DataFrame, formula: str) 
             f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
             f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
             RankDeficiencyWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    return FixedEffects(y, X[:, keep], [names[i] for i in keep], dropped, matrices.model_spec)
+    X = np.ascontiguousarray(X[:, keep])
+    return FixedEffects(y, X, [names[i] for i in keep], dropped, spec, source)
+
+
+def simple_matrix(fixed: str, frame: pd.DataFrame) -> tuple[FloatArray, list[str]] | None:
+    """``X`` for an intercept plus plain columns, built as formulaic builds it; else None.
+
+    formulaic costs milliseconds even for ``~ Days``, most of a small fit. Numbers enter as
+    they are and text by treatment contrasts against the first sorted level, named
+    ``x[T.level]``; anything else (interactions, transforms, categoricals, no intercept) is
+    left to formulaic.
+    """
+    names: list[str] = []
+    for token in (t.strip() for t in fixed.split("+")):
+        if token == "1":
+            continue
+        if not _SIMPLE_NAME.match(token) or token not in frame.columns or token in names:
+            return None
+        names.append(token)
+    parts: list[FloatArray] = [np.ones((len(frame), 1))]
+    labels = ["(Intercept)"]
+    for name in names:
+        encoded = _encode_simple(frame[name], name)
+        if encoded is None:
+            return None
+        parts.append(encoded[0])
+        labels.extend(encoded[1])
+    return np.hstack(parts), labels
+
+
+def _encode_simple(column: pd.Series, name: str) -> tuple[FloatArray, list[str]] | None:
+    """A column as formulaic encodes it: numbers as they are, text by treatment contrasts."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return None
+    if column.dtype.kind in "biuf":
+        return column.to_numpy(dtype=np.float64)[:, None], [name]
+    values = column.to_numpy(dtype=object)
+    if not all(isinstance(v, str) for v in values):
+        return None
+    levels, codes = np.unique(values.astype(str), return_inverse=True)
+    if len(levels) < 2:
+        return None
+    X = np.zeros((len(values), len(levels) - 1))
+    rows = np.flatnonzero(codes > 0)
+    X[rows, codes[rows] - 1] = 1.0
+    return X, [f"{name}[T.{level}]" for level in levels[1:]]
 
 
 def build_matrices(text: str, frame: pd.DataFrame, formula: str) -> Any:
