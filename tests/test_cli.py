@@ -193,3 +193,21 @@ def test_glmm_from_the_command_line(capsys) -> None:  # type: ignore[no-untyped-
     code = main(["fit", formula, "--data", "cbpp", "--family", "binomial", "--nagq", "9"])
     assert code == 0
     assert "nAGQ = 9" in capsys.readouterr().out
+
+
+def test_ddf_and_confidence_intervals_options(capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from mixedmodels.cli import main
+
+    args = ["fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy"]
+    assert main([*args, "--ddf", "kenward-roger", "--ci", "profile"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith("t-tests use Kenward-Roger's method ['lmerModLmerTest']")
+    assert "Confidence intervals (profile, level 0.95):" in out
+    assert main([*args, "--ci", "wald", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    low, high = document["confint"]["Days"]["2.5 %"], document["confint"]["Days"]["97.5 %"]
+    assert low == pytest.approx(10.467 - 1.96 * 1.546, abs=0.01)
+    assert high == pytest.approx(10.467 + 1.96 * 1.546, abs=0.01)
+    assert main([*args, "--ddf", "nonsense"]) == 2

@@ -68,6 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--link", default=None, help="link for --family (default: canonical)")
     fit.add_argument("--nagq", type=int, default=1, help="GLMM: Gauss-Hermite points (1 = Laplace)")
     fit.add_argument(
+        "--ddf",
+        default="satterthwaite",
+        choices=["satterthwaite", "kenward-roger", "residual", "wald"],
+        help="denominator df of the t tests (LMMs; default satterthwaite, as lmerTest)",
+    )
+    fit.add_argument(
+        "--ci",
+        choices=["wald", "profile", "bootstrap"],
+        help="also print confidence intervals by this method (as lme4's confint)",
+    )
+    fit.add_argument("--level", type=float, default=0.95, help="confidence level for --ci")
+    fit.add_argument(
         "--plot", metavar="PATH", help="also save diagnostic plots, e.g. diagnostics.png"
     )
     return parser
@@ -116,11 +128,28 @@ def _run_fit(args: argparse.Namespace) -> str:
     else:
         model = lmer(args.formula, data, reml=not args.ml, weights=args.weights, offset=args.offset)
     model.data_name = name  # shown as "Data:" by the summary
+    if hasattr(model, "ddf"):
+        model.ddf = args.ddf
     if args.plot:
         _write_plot(model, args.plot)
+    intervals = _intervals(model, args.ci, args.level) if args.ci else None
     if args.json:
-        return json.dumps(fit_document(model), indent=2, allow_nan=False) + "\n"
-    return model.summary()
+        document = fit_document(model)
+        if intervals is not None:
+            document["confint"] = json.loads(intervals.to_json(orient="index"))
+        return json.dumps(document, indent=2, allow_nan=False) + "\n"
+    text = model.summary()
+    if intervals is not None:
+        title = f"Confidence intervals ({args.ci}, level {args.level:g}):"
+        text = text.rstrip("\n") + f"\n\n{title}\n{intervals.to_string()}\n"
+    return text
+
+
+def _intervals(model: Any, method: str, level: float) -> pd.DataFrame:
+    """``model.confint(method, level)``, or a CLIError when the model has none."""
+    if not hasattr(model, "confint"):
+        raise CLIError(f"--ci is not available for {type(model).__name__}")
+    return pd.DataFrame(model.confint(method=method, level=level))
 
 
 def _report_warnings(caught: list[warnings.WarningMessage]) -> None:

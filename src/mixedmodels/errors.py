@@ -15,6 +15,7 @@ __all__ = [
     "MixedModelsError",
     "MixedModelsWarning",
     "ModelSpecificationError",
+    "ModelSpecificationWarning",
     "RankDeficiencyWarning",
     "RefitMLWarning",
     "SingularFitWarning",
@@ -99,3 +100,7 @@ class RankDeficiencyWarning(MixedModelsWarning):
 
 class RefitMLWarning(MixedModelsWarning):
     """REML fits were refitted by maximum likelihood before a likelihood-ratio test."""
+
+
+class ModelSpecificationWarning(MixedModelsWarning):
+    """The model can be fitted, but its data can hardly support it (e.g. too few levels)."""

@@ -171,3 +171,18 @@ def test_results_before_fit_and_bad_na_action(sleep: pd.DataFrame) -> None:
         _ = model.fixef
     with pytest.raises(DataError, match="na_action must be 'omit' or 'fail'"):
         mm.lmer("Reaction ~ Days + (1 | Subject)", sleep, na_action="drop")  # type: ignore[arg-type]
+
+
+@pytest.mark.filterwarnings("ignore::mixedmodels.SingularFitWarning")
+def test_more_covariance_parameters_than_levels_warns() -> None:
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame(
+        {
+            "y": rng.normal(size=60),
+            "x": rng.normal(size=60),
+            "z": rng.normal(size=60),
+            "g": np.repeat(["a", "b", "c", "d"], 15),
+        }
+    )
+    with pytest.warns(mm.ModelSpecificationWarning, match="6 covariance parameters .* only 4"):
+        mm.lmer("y ~ x + (1 + x + z | g)", data)

@@ -6,6 +6,7 @@ Each check raises an error that names the term, factor or column at fault:
 * a grouping factor needs fewer levels than observations (``check.nobs.vs.nlev``): with one
   observation per level a random intercept is confounded with the residual;
 * a term needs fewer random effects than observations (``check.nobs.vs.nRE``);
+* a term with more covariance parameters than levels gets a warning;
 * a term may appear only once;
 * the response must vary;
 * the columns of a term should be linearly independent (a warning, and a singular fit).
@@ -19,7 +20,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import DataError, ModelSpecificationError, RankDeficiencyWarning
+from mixedmodels.errors import (
+    DataError,
+    ModelSpecificationError,
+    ModelSpecificationWarning,
+    RankDeficiencyWarning,
+)
 from mixedmodels.terms.fixed import estimable_columns
 from mixedmodels.terms.random import RandomEffectsTerm
 
@@ -41,6 +47,14 @@ def check_model(terms: Sequence[RandomEffectsTerm], y: FloatArray, response: str
                 f"number of levels of grouping factor {term.group!r} ({term.nlevels}) must be "
                 f"< number of observations ({n}): the term {term.spec} would be confounded "
                 "with the residual"
+            )
+        if term.ntheta > term.nlevels:
+            warnings.warn(
+                f"the random-effects term {term.spec} has {term.ntheta} covariance parameters "
+                f"but grouping factor {term.group!r} has only {term.nlevels} levels: the fit "
+                "is likely singular; consider uncorrelated (||) or fewer random effects",
+                ModelSpecificationWarning,
+                stacklevel=4,
             )
         if term.q >= n:
             raise ModelSpecificationError(

@@ -115,6 +115,7 @@ class LinearMixedModel:
         self.optsum: OptSummary | None = None
         self.convergence: ConvergenceCheck | None = None
         self.data_name: str | None = None  # shown as "Data:" in the summary
+        self.ddf = "satterthwaite"  # the df method of coef_table and summary()
         self.weights_name = weights if isinstance(weights, str) else None
         self.offset_name = offset if isinstance(offset, str) else None
 
@@ -378,8 +379,12 @@ class LinearMixedModel:
 
     @property
     def coef_table(self) -> pd.DataFrame:
-        """Estimate, standard error, Satterthwaite df, t statistic and p-value (lmerTest)."""
-        return self.coef_test()
+        """Estimate, standard error, df, t statistic and p-value (lmerTest).
+
+        The df method is the model's ``ddf`` attribute: Satterthwaite unless set to
+        ``"kenward-roger"``, ``"residual"`` or ``"wald"``.
+        """
+        return self.coef_test(self.ddf)
 
     def coef_test(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Student t tests of the fixed effects.
