@@ -130,9 +130,12 @@ class BlockedCholesky:
         _fill_blockdiag(dense, D)
         for k in range(j):
             self._subtract_product(dense, j, k, j, T)
-        self.diag[j] = scipy.linalg.cholesky(
-            dense, lower=True, overwrite_a=True, check_finite=False
-        )
+        if dense.shape[0] <= SMALL_DENSE_CHOL:  # NumPy's call costs less for tiny blocks
+            self.diag[j] = np.linalg.cholesky(dense)  # reads the lower triangle only
+        else:
+            self.diag[j] = scipy.linalg.cholesky(
+                dense, lower=True, overwrite_a=True, check_finite=False
+            )
         self.logdet_z += 2.0 * float(np.sum(np.log(np.diagonal(self.diag[j]))))
 
     def _workspace(self, j: int) -> Array:
@@ -318,6 +321,7 @@ def _gram_maps(
     return maps
 
 
+SMALL_DENSE_CHOL = 64  # dense diagonal blocks up to this size use NumPy's Cholesky
 SMALL_DENSE = 100_000  # entries up to which a first-column block is also held dense
 
 
