@@ -189,6 +189,7 @@ def test_sdcor_theta_round_trip() -> None:
     np.testing.assert_allclose(again, sdcor, rtol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore::mixedmodels.ModelSpecificationWarning")
 def test_sdcor_at_the_boundary_and_beyond() -> None:
     n = np.arange(48.0)
     frame = pd.DataFrame({"y": n, "x": n % 3, "g": list("abcd") * 12})
