@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, UnknownColumnError
 from mixedmodels.formula import ParsedFormula
-from mixedmodels.formula.formulaic_cache import formulaic_formula
+from mixedmodels.formula.formulaic_cache import formulaic_formula, required_variables
 
 __all__ = [
     "ModelFrame",
@@ -116,14 +116,14 @@ def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
         wanted.update(identifiers(text) & names)
     required: set[str] = set()
     try:
-        required = set(formulaic_formula(f"{parsed.response} ~ {parsed.fixed}").required_variables)
+        required = set(required_variables(f"{parsed.response} ~ {parsed.fixed}"))
         for term in parsed.random:
-            required |= set(formulaic_formula(term.lhs).required_variables)
+            required |= required_variables(term.lhs)
     except Exception:  # syntax errors are reported when the matrices are built
         required = set()
     required |= grouping
     for expression in parsed.offsets:
-        required |= set(formulaic_formula(f"0 + {{{expression}}}").required_variables)
+        required |= required_variables(f"0 + {{{expression}}}")
     missing = {name for name in required if name not in names}
     if missing:
         raise UnknownColumnError(missing, frame.columns)
