@@ -32,6 +32,7 @@ from mixedmodels.formula import parse_formula
 from mixedmodels.linalg.threads import SINGLE_THREAD_BELOW, blas_threads
 from mixedmodels.models.blocksolve import selected_inverse_cost
 from mixedmodels.models.checks import check_model
+from mixedmodels.models.criteria import InformationCriteria
 from mixedmodels.models.families import Family, get_family
 from mixedmodels.models.glmm_fit import convergence_check, fit_two_stages
 from mixedmodels.models.glmm_fixed import simple_fixed_effects
@@ -60,7 +61,7 @@ MAX_GRADIENT_COST = 5e8  # flops of the selected inverse above which stage 2 is 
 _RESPONSE = "__glmm_response__"
 
 
-class GeneralizedLinearMixedModel:
+class GeneralizedLinearMixedModel(InformationCriteria):
     """A GLMM ``g(E[y | b]) = Xβ + Zb``, ``b ~ N(0, ΛΛ')``, from an lme4-style formula.
 
     Construction evaluates the formula and the response; :meth:`fit` maximizes the Laplace
@@ -305,21 +306,6 @@ class GeneralizedLinearMixedModel:
         self._require_fit()
         assert self.optsum is not None
         return float(self.optsum.fmin)
-
-    @property
-    def loglik(self) -> float:
-        """Log-likelihood, as lme4's ``logLik``."""
-        return -0.5 * self.objective
-
-    @property
-    def aic(self) -> float:
-        """Akaike's information criterion."""
-        return self.objective + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        """Schwarz's criterion."""
-        return self.objective + self.npar * math.log(self.nobs)
 
     @property
     def deviance(self) -> float:

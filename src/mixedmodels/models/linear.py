@@ -31,6 +31,7 @@ from mixedmodels.linalg.cholesky import response_shift
 from mixedmodels.linalg.crossprod import replace_response
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.models.checks import check_model, collinear_terms
+from mixedmodels.models.criteria import InformationCriteria
 from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
@@ -56,7 +57,7 @@ SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the bounded θ
 CHECK_NOBS = 10_000  # convergence checks by default up to this many observations
 
 
-class LinearMixedModel:
+class LinearMixedModel(InformationCriteria):
     """A linear mixed model ``y = Xβ + Zb + ε`` built from an lme4-style formula.
 
     Construction evaluates the formula and stores ``[Z X y]'[Z X y]`` in blocks; :meth:`fit`
@@ -328,21 +329,6 @@ class LinearMixedModel:
         self._require_fit()
         assert self.optsum is not None
         return self.optsum.fmin
-
-    @property
-    def loglik(self) -> float:
-        """Log-likelihood (restricted log-likelihood for REML fits), as lme4's ``logLik``."""
-        return -0.5 * self.objective
-
-    @property
-    def aic(self) -> float:
-        """Akaike's information criterion ``-2 log L + 2 npar``."""
-        return self.objective + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        """Schwarz's criterion ``-2 log L + npar log n``."""
-        return self.objective + self.npar * math.log(self.nobs)
 
     @property
     def deviance(self) -> float:
