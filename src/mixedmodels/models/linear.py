@@ -210,7 +210,9 @@ class LinearMixedModel(InformationCriteria):
             self.theta = self.optsum.final
             self.convergence = None
             if self.nobs <= CHECK_NOBS if check_convergence is None else check_convergence:
-                self.convergence = check_convergence_at(self.objective_at, self.theta, self.lower)
+                self.convergence = check_convergence_at(
+                    self.objective_at, self.theta, self.lower, self.optsum.fmin
+                )
             self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()
         return self

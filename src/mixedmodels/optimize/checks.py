@@ -49,11 +49,18 @@ class ConvergenceCheck:
 
 
 def finite_differences(
-    f: Callable[[FloatArray], float], x: FloatArray, free: list[int], step: float = STEP
+    f: Callable[[FloatArray], float],
+    x: FloatArray,
+    free: list[int],
+    step: float = STEP,
+    value: float | None = None,
 ) -> tuple[FloatArray, FloatArray]:
-    """Central-difference gradient and Hessian of ``f`` at ``x`` over the coordinates ``free``."""
+    """Central-difference gradient and Hessian of ``f`` at ``x`` over the coordinates ``free``.
+
+    ``value`` is ``f(x)`` when the caller knows it (saves one evaluation).
+    """
     m = len(free)
-    f0 = f(x)
+    f0 = f(x) if value is None else value
     grad, hess = np.zeros(m), np.zeros((m, m))
     plus, minus = np.zeros(m), np.zeros(m)
     for a, i in enumerate(free):
@@ -75,13 +82,16 @@ def finite_differences(
 
 
 def check_convergence(
-    f: Callable[[FloatArray], float], x: FloatArray, lower: FloatArray
+    f: Callable[[FloatArray], float],
+    x: FloatArray,
+    lower: FloatArray,
+    value: float | None = None,
 ) -> ConvergenceCheck:
-    """Check the optimum ``x`` of ``f`` (see the module docstring)."""
+    """Check the optimum ``x`` of ``f`` (see the module docstring); ``value`` is ``f(x)``."""
     free = [i for i in range(len(x)) if not x[i] - lower[i] < STEP]
     if not free:
         return ConvergenceCheck(np.zeros(0), np.zeros((0, 0)), free)
-    grad, hess = finite_differences(f, x, free)
+    grad, hess = finite_differences(f, x, free, value=value)
     check = ConvergenceCheck(grad, hess, free)
     eigen = np.linalg.eigvalsh(hess)
     if not np.all(np.isfinite(eigen)):
