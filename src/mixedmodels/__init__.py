@@ -21,6 +21,7 @@ from mixedmodels.errors import (
     MixedModelsWarning,
     ModelSpecificationError,
     ModelSpecificationWarning,
+    NotSupportedError,
     RankDeficiencyWarning,
     RefitMLWarning,
     SingularFitWarning,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
         Poisson,
     )
     from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+    from mixedmodels.scale import ChunkedLinearMixedModel
 
 __version__ = "0.1.0"
 
@@ -58,11 +60,13 @@ _LAZY = {
     "InverseGaussian": ("mixedmodels.models.families", "InverseGaussian"),
     "NegativeBinomial": ("mixedmodels.models.families", "NegativeBinomial"),
     "LinearMixedModel": ("mixedmodels.models", "LinearMixedModel"),
+    "ChunkedLinearMixedModel": ("mixedmodels.scale", "ChunkedLinearMixedModel"),
     "datasets": ("mixedmodels.datasets", None),
 }
 
 __all__ = [
     "Binomial",
+    "ChunkedLinearMixedModel",
     "ConvergenceWarning",
     "DataError",
     "FormulaError",
@@ -75,6 +79,7 @@ __all__ = [
     "ModelSpecificationError",
     "ModelSpecificationWarning",
     "NegativeBinomial",
+    "NotSupportedError",
     "Poisson",
     "RankDeficiencyWarning",
     "RefitMLWarning",

@@ -22,6 +22,7 @@ def lmer(
     na_action: NaAction = "omit",
     verbose: bool = False,
     check_convergence: bool | None = None,
+    progress: bool | None = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -30,7 +31,9 @@ def lmer(
     formula
         An lme4 formula such as ``"Reaction ~ Days + (Days | Subject)"``.
     data
-        A pandas DataFrame (never modified).
+        A pandas DataFrame (never modified); or, for data beyond memory, a Dask DataFrame, a
+        PyArrow dataset, or a path, directory, glob or list of Parquet files, which are read
+        chunk by chunk (see :class:`~mixedmodels.scale.ChunkedLinearMixedModel`).
     reml
         REML (default) or maximum likelihood (``reml=False``).
     weights, offset
@@ -41,6 +44,8 @@ def lmer(
         Print the objective at each evaluation.
     check_convergence
         Check the gradient and Hessian at the optimum (default: up to 10,000 observations).
+    progress
+        For chunked data: show a progress bar over the partitions (default: on a terminal).
 
     Returns
     -------
@@ -54,9 +59,24 @@ def lmer(
     >>> round(m.loglik, 4)
     -64.28
     """
-    model = LinearMixedModel(
-        formula, data, reml=reml, weights=weights, offset=offset, na_action=na_action
-    )
+    from mixedmodels.scale.sources import is_chunked_source
+
+    if is_chunked_source(data):
+        from mixedmodels.scale import ChunkedLinearMixedModel
+
+        model: LinearMixedModel = ChunkedLinearMixedModel(
+            formula,
+            data,
+            reml=reml,
+            weights=weights,
+            offset=offset,
+            na_action=na_action,
+            progress=progress,
+        )
+    else:
+        model = LinearMixedModel(
+            formula, data, reml=reml, weights=weights, offset=offset, na_action=na_action
+        )
     return model.fit(verbose=verbose, check_convergence=check_convergence)
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "MixedModelsWarning",
     "ModelSpecificationError",
     "ModelSpecificationWarning",
+    "NotSupportedError",
     "RankDeficiencyWarning",
     "RefitMLWarning",
     "SingularFitWarning",
@@ -80,6 +81,10 @@ class DataError(MixedModelsError, ValueError):
 
 class ModelSpecificationError(MixedModelsError, ValueError):
     """The model cannot be estimated from these data (e.g. too few levels for a term)."""
+
+
+class NotSupportedError(MixedModelsError, NotImplementedError):
+    """The operation is not available for this kind of model or data (the message says what is)."""
 
 
 class MixedModelsWarning(UserWarning):

@@ -111,10 +111,11 @@ def test_unweighted_residual_types_coincide(sleep: LinearMixedModel) -> None:
     for kind in RESIDUAL_TYPES:
         np.testing.assert_allclose(residuals(sleep, kind), base, rtol=0)
         np.testing.assert_allclose(residuals(sleep, kind, scaled=True), base / sleep.sigma)
-    # absolute tolerance 1e-6 σ̂ for residuals near zero
-    np.testing.assert_allclose(base[IDX], SLEEP_RESPONSE, rtol=RTOL_OWN, atol=1e-6 * sleep.sigma)
+    # absolute tolerance 1e-5 σ̂ for residuals near zero: lme4 stops slightly short of the
+    # optimum, and the conditional modes differ from ours by about that much
+    np.testing.assert_allclose(base[IDX], SLEEP_RESPONSE, rtol=RTOL_OWN, atol=1e-5 * sleep.sigma)
     scaled = residuals(sleep, "pearson", True)
-    np.testing.assert_allclose(scaled[IDX], SLEEP_SCALED, rtol=RTOL_OWN, atol=1e-6)
+    np.testing.assert_allclose(scaled[IDX], SLEEP_SCALED, rtol=RTOL_OWN, atol=1e-5)
     np.testing.assert_allclose(base, sleep.residuals(), rtol=0)
 
 

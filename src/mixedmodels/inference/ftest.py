@@ -332,11 +332,11 @@ def _kind(kinds: dict[str, Any], factor: str) -> str:
 
 def _type1(model: Any, intercept: bool, terms: list[_Term]) -> dict[str, Array]:
     """Sequential hypotheses: rows of the unit upper factor of ``XᵀX`` (lmerTest's type I)."""
-    X = model.fixed.X
-    p = X.shape[1]
+    gram = model.fixed_gram()
+    p = gram.shape[0]
     if p == 0 or (p == 1 and intercept):
         return {}
-    U = np.ones((1, 1)) if p == 1 else _doolittle_lower(X.T @ X).T
+    U = np.ones((1, 1)) if p == 1 else _doolittle_lower(gram).T
     return {t.label: U[list(t.columns)] for t in terms}
 
 

@@ -108,11 +108,26 @@ def _check_same_data(models: Sequence[LinearMixedModel], labels: list[str]) -> N
                 f"models were not all fitted to the same data: {labels[0]} has {first.nobs} "
                 f"observations, {label} has {model.nobs}"
             )
-        if not np.array_equal(model.fixed.y, first.fixed.y):
+        if not _same_response(model, first):
             raise ModelSpecificationError(
                 f"models were not all fitted to the same data: the responses of {labels[0]} "
                 f"({_response(first)}) and {label} ({_response(model)}) differ"
             )
+
+
+def _same_response(a: LinearMixedModel, b: LinearMixedModel) -> bool:
+    """Equal responses: compared value by value in memory, by their sums on chunked data."""
+    stats_a, stats_b = getattr(a, "response_stats", None), getattr(b, "response_stats", None)
+    if stats_a is None and stats_b is None:
+        return bool(np.array_equal(a.fixed.y, b.fixed.y))
+    sa = stats_a() if stats_a else _stats(a.fixed.y - a.frame.offset)
+    sb = stats_b() if stats_b else _stats(b.fixed.y - b.frame.offset)
+    return bool(sa[0] == sb[0] and np.allclose(sa[1:], sb[1:], rtol=1e-10, atol=0.0))
+
+
+def _stats(y: np.ndarray) -> tuple[int, float, float]:
+    """Number, sum and sum of squares of a response."""
+    return len(y), float(np.sum(y)), float(y @ y)
 
 
 def _response(model: LinearMixedModel) -> str:

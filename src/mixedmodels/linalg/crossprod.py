@@ -23,7 +23,14 @@ from numpy.typing import NDArray
 from mixedmodels._typing import FloatArray
 from mixedmodels.terms.random import RandomEffectsTerm
 
-__all__ = ["BlockSparse", "CrossProducts", "cross_products", "replace_response", "term_matrix"]
+__all__ = [
+    "BlockSparse",
+    "CrossProducts",
+    "block_sparse",
+    "cross_products",
+    "replace_response",
+    "term_matrix",
+]
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,7 @@ def cross_products(
     sparse: list[BlockSparse | None] = [None] * m
     dense: list[list[FloatArray | None]] = [[None] * m for _ in range(m)]
     for i in range(1, m):
-        sparse[i] = _block_sparse(zs[i].T @ zs[0], terms[i].k, terms[0].k)
+        sparse[i] = block_sparse(zs[i].T @ zs[0], terms[i].k, terms[0].k)
         for j in range(1, i):
             dense[i][j] = np.asarray((zs[i].T @ zs[j]).toarray())
     xz = [
@@ -150,7 +157,7 @@ def _diagonal_blocks(term: RandomEffectsTerm, sqrtw: FloatArray | None) -> Float
     return out
 
 
-def _block_sparse(product: sp.sparray, r: int, c: int) -> BlockSparse:
+def block_sparse(product: sp.sparray, r: int, c: int) -> BlockSparse:
     """A scalar sparse product in BSR layout with ``r × c`` blocks, indices sorted."""
     bsr = sp.bsr_array(product, blocksize=(r, c))
     bsr.sort_indices()

@@ -29,12 +29,23 @@ from mixedmodels.errors import (
 from mixedmodels.terms.fixed import estimable_columns
 from mixedmodels.terms.random import RandomEffectsTerm
 
-__all__ = ["check_model", "collinear_terms"]
+__all__ = ["check_model", "check_response_varies", "check_terms", "collinear_terms"]
 
 
 def check_model(terms: Sequence[RandomEffectsTerm], y: FloatArray, response: str) -> None:
     """Raise when the model cannot be estimated (see the module docstring)."""
-    n = int(y.shape[0])
+    check_terms(terms, int(y.shape[0]))
+    check_response_varies(y.shape[0], float(np.ptp(y)) if y.size else 0.0, response)
+
+
+def check_response_varies(n: int, spread: float, response: str) -> None:
+    """Refuse a constant response (``spread`` is its range, max − min)."""
+    if n > 1 and spread == 0.0:
+        raise DataError(f"the response {response!r} is constant: there is nothing to model")
+
+
+def check_terms(terms: Sequence[RandomEffectsTerm], n: int) -> None:
+    """lme4's checks of the terms against each other and the number of observations ``n``."""
     _check_duplicates(terms)
     for term in terms:
         if term.nlevels < 2:
@@ -62,20 +73,22 @@ def check_model(terms: Sequence[RandomEffectsTerm], y: FloatArray, response: str
                 f"term {term.spec}; its variance parameters and the residual variance are "
                 "unidentifiable"
             )
-    if n > 1 and float(np.ptp(y)) == 0.0:
-        raise DataError(f"the response {response!r} is constant: there is nothing to model")
 
 
-def collinear_terms(terms: Sequence[RandomEffectsTerm]) -> list[str]:
+def collinear_terms(
+    terms: Sequence[RandomEffectsTerm], columns: Sequence[FloatArray] | None = None
+) -> list[str]:
     """Warn about terms whose columns are linearly dependent; return their names.
 
     Such a term's covariance matrix is not identifiable (only combinations of its effects
     are), so its fit is degenerate whatever the optimizer reports: the model flags it as
-    singular.
+    singular. ``columns`` replaces each term's ``z`` by a matrix with the same column geometry
+    (its ``R`` factor, when the rows are not in memory).
     """
     names = []
-    for term in terms:
-        keep = estimable_columns(term.z) if term.k > 1 else list(range(term.k))
+    for j, term in enumerate(terms):
+        z = term.z if columns is None else columns[j]
+        keep = estimable_columns(z) if term.k > 1 else list(range(term.k))
         if len(keep) < term.k:
             dropped = [c for i, c in enumerate(term.column_names) if i not in keep]
             warnings.warn(

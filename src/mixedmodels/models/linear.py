@@ -28,14 +28,14 @@ from mixedmodels.errors import (
 from mixedmodels.formula import parse_formula
 from mixedmodels.linalg import BlockedCholesky, cross_products
 from mixedmodels.linalg.cholesky import response_shift
-from mixedmodels.linalg.crossprod import replace_response
+from mixedmodels.linalg.crossprod import CrossProducts, replace_response
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.models.checks import check_model, collinear_terms
 from mixedmodels.models.criteria import InformationCriteria
 from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
-from mixedmodels.optimize.checks import ConvergenceCheck
+from mixedmodels.optimize.checks import ConvergenceCheck, newton_polish
 from mixedmodels.optimize.checks import check_convergence as check_convergence_at
 from mixedmodels.optimize.start import initial_step, moment_start
 from mixedmodels.results.predict import predict
@@ -108,7 +108,13 @@ class LinearMixedModel(InformationCriteria):
         weighted = not np.all(self.frame.weights == 1.0)
         self._sqrtw = np.sqrt(self.frame.weights) if weighted else None
         self.log_weights = float(np.sum(np.log(self.frame.weights))) if weighted else 0.0
-        self.A = cross_products(self.terms, self._xy(), self._sqrtw)
+        self._setup(cross_products(self.terms, self._xy(), self._sqrtw))
+        self.weights_name = weights if isinstance(weights, str) else None
+        self.offset_name = offset if isinstance(offset, str) else None
+
+    def _setup(self, A: CrossProducts) -> None:
+        """Factor structure and fit state from the stored blocks (``_shift`` already set)."""
+        self.A = A
         self.L = BlockedCholesky(self.terms, self.A)
         self.L.set_response_shift(*self._shift)
         self.lower = np.concatenate([t.lower_bounds() for t in self.terms])
@@ -117,8 +123,6 @@ class LinearMixedModel(InformationCriteria):
         self.convergence: ConvergenceCheck | None = None
         self.data_name: str | None = None  # shown as "Data:" in the summary
         self.ddf = "satterthwaite"  # the df method of coef_table and summary()
-        self.weights_name = weights if isinstance(weights, str) else None
-        self.offset_name = offset if isinstance(offset, str) else None
 
     # ---- sizes ------------------------------------------------------------------------
     @property
@@ -145,6 +149,11 @@ class LinearMixedModel(InformationCriteria):
     def npar(self) -> int:
         """Number of parameters: β, θ and σ (as lme4's ``df`` of ``logLik``)."""
         return self.n_fixed + len(self.theta) + 1
+
+    def fixed_gram(self) -> FloatArray:
+        """``XᵀX`` of the (kept) fixed-effects columns, unweighted."""
+        X = self.fixed.X
+        return X.T @ X
 
     # ---- the objective ----------------------------------------------------------------
     def objective_at(self, theta: Array) -> float:
@@ -194,7 +203,7 @@ class LinearMixedModel(InformationCriteria):
         """
         if reml is not None:
             self.reml = bool(reml)
-        start = moment_start(self.terms, self.A, self.fixed.X, self.y)
+        start = moment_start(self.terms, self.A, self.nobs)
         step = None if start is None else initial_step(start, self.terms)
         if start is None:
             start = np.concatenate([t.initial_theta() for t in self.terms])
@@ -206,16 +215,43 @@ class LinearMixedModel(InformationCriteria):
             return value
 
         with blas_threads(self.L.thread_limit()):
-            self.optsum = bobyqa(objective, start, self.lower, initial_step=step)
+            self.optsum = self._restart_at_boundary(
+                objective, bobyqa(objective, start, self.lower, initial_step=step)
+            )
             self.theta = self.optsum.final
             self.convergence = None
-            if self.nobs <= CHECK_NOBS if check_convergence is None else check_convergence:
+            if self._checks_convergence() if check_convergence is None else check_convergence:
                 self.convergence = check_convergence_at(
                     self.objective_at, self.theta, self.lower, self.optsum.fmin
                 )
+                polished = newton_polish(
+                    self.objective_at, self.theta, self.lower, self.convergence, self.optsum.fmin
+                )
+                if polished is not None:
+                    self.theta = polished[0]
             self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()
         return self
+
+    def _restart_at_boundary(self, objective: Any, found: OptSummary) -> OptSummary:
+        """Restart once from an optimum with a variance at (or near) zero; keep the better.
+
+        The objective is nearly flat in such a θ (it depends on θ²), and BOBYQA can stop with a
+        small trust region just short of an interior optimum; a fresh trust region from there
+        finds it, or confirms the boundary, for a few dozen evaluations in singular fits only.
+        """
+        bounded = self.lower == 0.0
+        if not np.any(found.final[bounded] < SINGULAR_TOL):
+            return found
+        step = initial_step(found.final, self.terms)
+        again = bobyqa(objective, found.final, self.lower, initial_step=step)
+        again.feval += found.feval
+        again.initial = found.initial
+        return again if again.fmin < found.fmin else replace(found, feval=again.feval)
+
+    def _checks_convergence(self) -> bool:
+        """Whether :meth:`fit` checks (and polishes) the optimum by default."""
+        return self.nobs <= CHECK_NOBS
 
     def all_fit(self, optimizers: tuple[str, ...] = OPTIMIZERS) -> pd.DataFrame:
         """Refit with every available optimizer and tabulate objectives and estimates.

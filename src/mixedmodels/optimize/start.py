@@ -32,32 +32,43 @@ Array = FloatArray
 FLOOR = 0.05  # a start of exactly 0 would sit on the bound
 
 
-def moment_start(
-    terms: Sequence[RandomEffectsTerm], A: CrossProducts, X: Array, y: Array
-) -> Array | None:
-    """Moment-based starting θ (diagonal templates), or ``None`` when the estimate fails."""
+def moment_start(terms: Sequence[RandomEffectsTerm], A: CrossProducts, nobs: int) -> Array | None:
+    """Moment-based starting θ (diagonal templates), or ``None`` when the estimate fails.
+
+    Everything comes from the stored blocks: with ``β`` the least-squares fit of the last
+    column of ``A`` on the others, ``Z_cᵀe = Z_cᵀy − Z_cᵀXβ`` and ``eᵀe = yᵀy − yᵀXβ``, so
+    the start needs no pass over the rows (and is the same in memory and from chunks).
+
+    Parameters
+    ----------
+    terms
+        The random-effects terms, in storage order.
+    A
+        The stored blocks of ``[Z X y]'[Z X y]``.
+    nobs
+        Number of observations.
+    """
     columns = [(j, a) for j, term in enumerate(terms) for a in range(term.k)]
-    p, m, n = X.shape[1], len(columns), len(y)
-    if m > 50 or not np.all(np.isfinite(y)):
+    p, m = A.xx.shape[0] - 1, len(columns)
+    if m > 50 or not np.all(np.isfinite(A.xx)):
         return None
-    e = y - X @ np.linalg.lstsq(X, y, rcond=None)[0] if p else y.copy()
     C = np.linalg.pinv(A.xx[:p, :p]) if p else np.zeros((0, 0))
+    beta = C @ A.xx[:p, p]
     B = {(j, a): A.xz[j][:p, :, a] for j, a in columns}  # X'Z_c, p × levels
     M = np.zeros((m + 1, m + 1))
     rhs = np.zeros(m + 1)
     for r, (j, a) in enumerate(columns):
-        term = terms[j]
-        sums = np.bincount(term.refs, weights=e * term.z[:, a], minlength=term.nlevels)
+        sums = A.xz[j][p, :, a] - beta @ B[(j, a)]  # Z_c'e
         rhs[r] = float(sums @ sums)
         for s, other in enumerate(columns):
             M[r, s] = _projected_frobenius2(_block(A, terms, (j, a), other), B, C, (j, a), other)
         trace = float(np.sum(A.diag[j][:, a, a]) - np.sum(C * (B[(j, a)] @ B[(j, a)].T)))
         M[r, m] = M[m, r] = trace
-    rhs[m] = float(e @ e)
-    M[m, m] = n - p
+    rhs[m] = float(A.xx[p, p] - A.xx[p, :p] @ beta)
+    M[m, m] = nobs - p
     solution = np.linalg.lstsq(M, rhs, rcond=None)[0]
     sigma2 = solution[m]
-    if not np.isfinite(sigma2) or sigma2 <= 1e-8 * max(float(np.var(y)), 1e-300):
+    if not np.isfinite(sigma2) or sigma2 <= 1e-8 * max(float(A.xx[p, p]) / nobs, 1e-300):
         return None
     sd = np.sqrt(np.maximum(solution[:m], 0.0) / sigma2)
     return _diagonal_theta(terms, np.clip(sd, FLOOR, 1e3))

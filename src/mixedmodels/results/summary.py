@@ -296,10 +296,15 @@ def _criteria(model: Any) -> tuple[list[str], list[str]]:
 
 
 def _residuals(model: Any) -> tuple[list[str], list[str]]:
-    """Quantiles of the scaled residuals."""
-    res = np.asarray(model.residuals("pearson", scaled=True), dtype=float)
-    res = res[np.isfinite(res)]
-    q = _zapsmall(np.quantile(res, [0.0, 0.25, 0.5, 0.75, 1.0]).tolist(), DIGITS + 1)
+    """Quantiles of the scaled residuals (from the model when it has no rows in memory)."""
+    probs = (0.0, 0.25, 0.5, 0.75, 1.0)
+    exact = getattr(model, "scaled_residual_quantiles", None)
+    if exact is not None:
+        quantiles = np.asarray(exact(probs), dtype=float)
+    else:
+        res = np.asarray(model.residuals("pearson", scaled=True), dtype=float)
+        quantiles = np.quantile(res[np.isfinite(res)], probs)
+    q = _zapsmall(quantiles.tolist(), DIGITS + 1)
     return ["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS)
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "fixed_effects",
     "simple_matrix",
     "to_float",
+    "warn_dropped",
 ]
 
 RANK_TOL = 1e-7  # lme4's tolerance for the rank of X
@@ -112,15 +113,20 @@ def finish_fixed_effects(
     _check_finite(X, names)
     keep = estimable_columns(X)
     dropped = [names[i] for i in range(len(names)) if i not in set(keep)]
+    warn_dropped(dropped, stacklevel=5)
+    X = np.ascontiguousarray(X[:, keep])
+    return FixedEffects(y, X, [names[i] for i in keep], dropped, spec, source)
+
+
+def warn_dropped(dropped: list[str], stacklevel: int) -> None:
+    """Warn (as lme4) that rank-deficient fixed-effects columns were dropped, naming them."""
     if dropped:
         warnings.warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
             f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
             RankDeficiencyWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
-    X = np.ascontiguousarray(X[:, keep])
-    return FixedEffects(y, X, [names[i] for i in keep], dropped, spec, source)
 
 
 def simple_matrix(fixed: str, frame: pd.DataFrame) -> tuple[FloatArray, list[str]] | None:

@@ -19,9 +19,11 @@ from mixedmodels.formula.formulaic_cache import formulaic_formula, required_vari
 __all__ = [
     "ModelFrame",
     "as_frame",
+    "check_weights",
     "formula_offsets",
     "identifiers",
     "model_frame",
+    "row_values",
     "used_columns",
 ]
 
@@ -81,8 +83,8 @@ def model_frame(
     """
     frame = as_frame(data)
     columns = used_columns(parsed, frame)
-    wts = _row_values(weights, frame, "weights", 1.0)
-    off = _row_values(offset, frame, "offset", 0.0)
+    wts = row_values(weights, frame, "weights", 1.0)
+    off = row_values(offset, frame, "offset", 0.0)
     used = frame.loc[:, columns]
     complete = ~used.isna().to_numpy().any(axis=1) & np.isfinite(wts) & np.isfinite(off)
     n_dropped = int(len(frame) - complete.sum())
@@ -95,7 +97,7 @@ def model_frame(
     if rows.size == 0:
         raise DataError("no complete rows: every row has a missing value in a used column")
     kept = used.iloc[rows].reset_index(drop=True) if n_dropped else used.reset_index(drop=True)
-    _check_weights(wts[rows])
+    check_weights(wts[rows])
     total_offset = off[rows] + formula_offsets(parsed, kept)
     return ModelFrame(kept, wts[rows], total_offset, n_dropped, rows)
 
@@ -175,7 +177,7 @@ def as_frame(data: Any) -> pd.DataFrame:
     return frame
 
 
-def _row_values(value: Any, frame: pd.DataFrame, what: str, default: float) -> FloatArray:
+def row_values(value: Any, frame: pd.DataFrame, what: str, default: float) -> FloatArray:
     """Weights or offset as one float per row: from a column name, an array, or a default."""
     n = len(frame)
     if value is None:
@@ -193,7 +195,7 @@ def _row_values(value: Any, frame: pd.DataFrame, what: str, default: float) -> F
     return arr
 
 
-def _check_weights(weights: Sequence[float] | FloatArray) -> None:
+def check_weights(weights: Sequence[float] | FloatArray) -> None:
     """Prior weights must be positive."""
     w = np.asarray(weights)
     if np.any(w <= 0):

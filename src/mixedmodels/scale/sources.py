@@ -1,0 +1,170 @@
+"""Data that need not fit in memory: Parquet files, PyArrow datasets and Dask DataFrames.
+
+Every source becomes a Dask DataFrame of the columns a model uses, so that one code path maps
+a function over its partitions and reduces the results, on the local scheduler or on the
+``dask.distributed`` cluster of an active client. Dask is an optional dependency
+(``pip install 'mixedmodels[dask]'``), imported only here and only when used.
+"""
+
+from __future__ import annotations
+
+import glob
+import sys
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mixedmodels.errors import DataError, UnknownColumnError
+
+__all__ = ["as_dask_frame", "compute", "is_chunked_source", "source_name", "tree_reduce"]
+
+INSTALL_HINT = "pip install 'mixedmodels[dask]'"
+
+
+def is_chunked_source(data: Any) -> bool:
+    """True for data fitted by chunks rather than in memory.
+
+    That is a path or glob of Parquet files, a list of them, a Dask DataFrame or a PyArrow
+    dataset.
+    """
+    if isinstance(data, str | Path):
+        return True
+    if isinstance(data, list | tuple) and data and all(isinstance(d, str | Path) for d in data):
+        return True
+    module = type(data).__module__
+    return module.startswith(("dask", "pyarrow._dataset", "pyarrow.dataset"))
+
+
+def source_name(data: Any) -> str:
+    """How the summary names the data ("Data:" line)."""
+    if isinstance(data, str | Path):
+        return str(data)
+    if isinstance(data, list | tuple):
+        return f"{len(data)} Parquet files"
+    if hasattr(data, "npartitions"):
+        return f"Dask DataFrame ({data.npartitions} partitions)"
+    return f"PyArrow {type(data).__name__}"
+
+
+def as_dask_frame(data: Any) -> Any:
+    """The data as a Dask DataFrame (lazy: nothing is read here but the schema).
+
+    Raises
+    ------
+    DataError
+        When Dask is not installed, a path matches no file, or the type is not supported.
+    """
+    dd = _dask_dataframe()
+    if hasattr(data, "to_delayed") and hasattr(data, "npartitions"):
+        return data
+    if isinstance(data, str | Path | list | tuple):
+        return dd.read_parquet(_parquet_paths(data))
+    if type(data).__module__.startswith(("pyarrow._dataset", "pyarrow.dataset")):
+        return _from_arrow_dataset(dd, data)
+    raise DataError(
+        f"data must be a DataFrame, a Dask DataFrame, a PyArrow dataset or a path of Parquet "
+        f"files, not {type(data).__name__}"
+    )
+
+
+def select_columns(frame: Any, columns: Sequence[str]) -> Any:
+    """Only the used columns (read from Parquet only those), refusing unknown ones."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise UnknownColumnError(missing, frame.columns)
+    return frame[list(columns)]
+
+
+def compute(objects: Sequence[Any], progress: bool | None, label: str) -> list[Any]:
+    """Compute Dask objects together: on the active distributed client if there is one.
+
+    A progress bar over the tasks is shown on a terminal (``progress=None``) or when asked.
+    """
+    import dask
+
+    show = sys.stderr.isatty() if progress is None else progress
+    client = _active_client()
+    if client is None:
+        if not show:
+            return list(dask.compute(*objects))
+        from dask.diagnostics import ProgressBar
+
+        print(label, file=sys.stderr)
+        with ProgressBar(out=sys.stderr):
+            return list(dask.compute(*objects))
+    futures = client.compute(list(objects))
+    if show:
+        from distributed import progress as distributed_progress
+
+        print(label, file=sys.stderr)
+        distributed_progress(futures)
+    return list(client.gather(futures))
+
+
+def tree_reduce(parts: list[Any], combine: Callable[[Any, Any], Any], width: int = 2) -> Any:
+    """Combine delayed partial results pairwise, level by level (depth ``log₂`` of the parts)."""
+    import dask
+
+    merge = dask.delayed(combine, pure=True)
+    while len(parts) > 1:
+        nxt = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, width)]
+        if len(parts) % width:
+            nxt.append(parts[-1])
+        parts = nxt
+    return parts[0]
+
+
+def _dask_dataframe() -> Any:
+    """``dask.dataframe``, or a clear error naming the extra that installs it."""
+    try:
+        import dask.dataframe as dd
+    except ImportError:
+        raise DataError(f"fitting from Parquet or Dask needs dask: {INSTALL_HINT}") from None
+    return dd
+
+
+def _active_client() -> Any:
+    """The current ``dask.distributed`` client, or ``None``."""
+    try:
+        from distributed import get_client
+    except ImportError:
+        return None
+    try:
+        return get_client()
+    except ValueError:
+        return None
+
+
+def _parquet_paths(data: str | Path | Sequence[str | Path]) -> list[str]:
+    """Files named by a path, a directory, a glob, or a list of those."""
+    items = [data] if isinstance(data, str | Path) else list(data)
+    paths: list[str] = []
+    for item in items:
+        text = str(item)
+        if Path(text).is_dir():
+            found = sorted(glob.glob(str(Path(text) / "*.parquet")))
+        elif any(ch in text for ch in "*?["):
+            found = sorted(glob.glob(text))
+        else:
+            found = [text] if Path(text).is_file() else []
+        if not found:
+            raise DataError(f"no Parquet file found at {text!r}")
+        paths.extend(found)
+    return paths
+
+
+def _from_arrow_dataset(dd: Any, dataset: Any) -> Any:
+    """A Dask DataFrame with one partition per fragment of a PyArrow dataset."""
+    fragments = list(dataset.get_fragments())
+    if not fragments:
+        raise DataError("the PyArrow dataset has no fragments (no data)")
+    meta = dataset.schema.empty_table().to_pandas()
+    return dd.from_map(partial(_read_fragment, columns=None), fragments, meta=meta)
+
+
+def _read_fragment(fragment: Any, columns: list[str] | None) -> pd.DataFrame:
+    """One fragment of a PyArrow dataset as a pandas DataFrame."""
+    return fragment.to_table(columns=columns).to_pandas()
