@@ -211,3 +211,31 @@ def test_ddf_and_confidence_intervals_options(capsys) -> None:  # type: ignore[n
     assert low == pytest.approx(10.467 - 1.96 * 1.546, abs=0.01)
     assert high == pytest.approx(10.467 + 1.96 * 1.546, abs=0.01)
     assert main([*args, "--ddf", "nonsense"]) == 2
+
+
+def test_parquet_directory_is_fitted_chunk_by_chunk(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("dask.dataframe")
+    sleep = mm.datasets.load("sleepstudy")
+    for i in range(3):
+        sleep.iloc[i * 60 : (i + 1) * 60].to_parquet(tmp_path / f"part-{i}.parquet")
+    code, out, err = run(capsys, "fit", SLEEP, "--data", str(tmp_path))
+    assert code == 0, err
+    assert f"   Data: {tmp_path}" in out.splitlines()
+    assert "REML criterion at convergence: 1743.6" in out
+    assert "(Intercept)  251.405      6.825  17.000  36.838  < 2e-16 ***" in out
+    code, out, _ = run(
+        capsys, "fit", SLEEP, "--data", str(tmp_path / "part-0.parquet"), "--chunked"
+    )
+    assert code == 0
+    assert "Number of obs: 60, groups:  Subject, 6" in out
+    code, _, err = run(
+        capsys,
+        "fit",
+        "Reaction ~ 1 + (1 | Subject)",
+        "--data",
+        str(tmp_path),
+        "--family",
+        "poisson",
+    )
+    assert code == 2
+    assert "GLMMs are fitted from data in memory" in err

@@ -54,7 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         required=True,
         metavar="NAME_OR_PATH",
-        help="a bundled dataset name or a .csv / .parquet / .pq file",
+        help="a bundled dataset name, a .csv / .parquet / .pq file, or a directory or glob of "
+        "Parquet files (read chunk by chunk)",
+    )
+    fit.add_argument(
+        "--chunked",
+        action="store_true",
+        help="read Parquet data chunk by chunk with Dask instead of loading it (LMMs; implied "
+        "for a directory or a glob)",
     )
     fit.add_argument("--ml", action="store_true", help="fit by maximum likelihood (default REML)")
     fit.add_argument("--json", action="store_true", help="print the result as a JSON document")
@@ -119,7 +126,7 @@ def _run_fit(args: argparse.Namespace) -> str:
     """Load the data, fit the model and return the text to print."""
     from mixedmodels.api import lmer
 
-    data, name = load_data(args.data)
+    data, name = (args.data, args.data) if _chunked(args) else load_data(args.data)
     model: Any
     if args.family.lower() != "gaussian":
         from mixedmodels.glmm_api import fit_from_cli
@@ -188,6 +195,12 @@ def load_data(spec: str) -> tuple[pd.DataFrame, str]:
     if _looks_like_path(spec):
         return _read_file(path), _stem(path)
     return _load_bundled(spec), spec
+
+
+def _chunked(args: argparse.Namespace) -> bool:
+    """Whether ``--data`` is read chunk by chunk: asked for, a directory, or a glob."""
+    spec = str(args.data)
+    return bool(args.chunked) or Path(spec).is_dir() or any(c in spec for c in "*?[")
 
 
 def _looks_like_path(spec: str) -> bool:

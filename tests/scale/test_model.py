@@ -77,6 +77,17 @@ def test_crossed_and_nested_from_dask_frames() -> None:
         assert_same(memory, chunked)
 
 
+def test_three_crossed_factors_and_a_random_slope() -> None:
+    frame = simulated(11)
+    rng = np.random.default_rng(2)
+    frame["k"] = rng.integers(0, 12, len(frame)).astype(str)
+    frame["y"] += rng.normal(size=12)[frame["k"].astype(int)]
+    formula = "y ~ x + (1 + x | g) + (1 | h) + (1 | k)"  # terms reordered: g, k, h
+    memory, chunked = fit_both(formula, frame, dd.from_pandas(frame, npartitions=6))
+    assert [t.name for t in chunked.terms] == [t.name for t in memory.terms] == ["g", "k", "h"]
+    assert_same(memory, chunked)
+
+
 def test_glob_list_and_arrow_dataset_sources(tmp_path: Path) -> None:
     import pyarrow.dataset as ds
 

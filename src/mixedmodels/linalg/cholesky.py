@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.crossprod import BlockSparse, CrossProducts
-from mixedmodels.linalg.gram import GramMap, gram_map
+from mixedmodels.linalg.gram import DensePanels, GramMap, dense_panels, gram_map
 from mixedmodels.linalg.kernels import (
     chol_blockdiag,
     rdiv_blockdiag,
@@ -305,9 +305,9 @@ class BlockedCholesky:
 
 def _gram_maps(
     terms: Sequence[RandomEffectsTerm], A: CrossProducts, blockdiag: list[bool]
-) -> dict[tuple[int, int], GramMap]:
+) -> dict[tuple[int, int], GramMap | DensePanels]:
     """Precomputed products ``A_i0 diag(w) A_i0ᵀ`` for scalar terms after a scalar first term."""
-    maps: dict[tuple[int, int], GramMap] = {}
+    maps: dict[tuple[int, int], GramMap | DensePanels] = {}
     if not terms or terms[0].k != 1:
         return maps
     # only the diagonal updates are worth a map: off-diagonal products are small (few levels)
@@ -315,7 +315,8 @@ def _gram_maps(
         block = A.sparse[i]
         if terms[i].k != 1 or blockdiag[i] or block is None or _is_small(block):
             continue
-        found = gram_map(sp.csc_array(block.to_scipy()))
+        matrix = sp.csc_array(block.to_scipy())
+        found = gram_map(matrix) or dense_panels(matrix)
         if found is not None:
             maps[(i, i)] = found
     return maps

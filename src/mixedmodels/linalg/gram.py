@@ -17,9 +17,14 @@ from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 
-__all__ = ["GramMap", "gram_map"]
+__all__ = ["DensePanels", "GramMap", "dense_panels", "gram_map"]
 
 MAX_TRIPLES = 30_000_000  # above this the map costs more memory than it saves time
+PANEL = 2048  # columns densified at a time by DensePanels (rows × PANEL doubles)
+# rough costs, only to choose between a sparse product and dense panels: seconds per scalar
+# product in scipy's sparse-sparse product, and per flop of a dense BLAS rank-k update
+SPARSE_PRODUCT_SECONDS = 2e-8
+DENSE_FLOP_SECONDS = 3e-11
 
 
 @dataclass(frozen=True)
@@ -98,3 +103,44 @@ def _pattern(target: NDArray[np.int64], size: int) -> tuple[NDArray[np.int64], N
     rank = np.zeros(size, dtype=np.intp)
     rank[uniq] = np.arange(uniq.size)
     return uniq.astype(np.int64), rank[target]
+
+
+@dataclass(frozen=True)
+class DensePanels:
+    """``A diag(w) Aᵀ`` by dense panels of columns, for blocks too dense for sparse products.
+
+    When a large block is dense enough (millions of rows crossing two factors fill a good part
+    of ``Z_1ᵀZ_0``), the sparse-sparse product costs ``Σ_s c_s²`` for ``c_s`` entries in
+    column ``s``, and a Gram map would hold as many numbers; a BLAS rank-``k`` update (``syrk``)
+    on :data:`PANEL` densified columns at a time costs ``rows² · cols / 2`` flops at full speed
+    and ``rows × PANEL`` memory.
+
+    Attributes
+    ----------
+    matrix
+        The block, CSC.
+    """
+
+    matrix: sp.csc_array
+
+    def subtract_from(self, target: FloatArray, w: FloatArray, scale: float) -> None:
+        """``target -= scale · A diag(w) Aᵀ`` on the lower triangle of ``target`` (in place)."""
+        from scipy.linalg.blas import dsyrk
+
+        root = np.sqrt(w)
+        out = target.T  # Fortran-ordered view: its upper triangle is target's lower one
+        for start in range(0, self.matrix.shape[1], PANEL):
+            stop = min(start + PANEL, self.matrix.shape[1])
+            panel = self.matrix[:, start:stop].toarray(order="F")
+            panel *= root[start:stop]
+            result = dsyrk(-scale, panel, beta=1.0, c=out, lower=0, overwrite_c=1)
+            if result is not out:  # pragma: no cover - scipy copied instead of updating
+                out[...] = np.triu(result) + np.tril(out, -1)
+
+
+def dense_panels(A: sp.csc_array) -> DensePanels | None:
+    """Dense panels for ``A diag(w) Aᵀ`` when they should beat the sparse product, else None."""
+    counts = np.diff(A.indptr).astype(np.float64)
+    sparse_cost = float(counts @ counts) * SPARSE_PRODUCT_SECONDS
+    dense_cost = A.shape[0] ** 2 * A.shape[1] / 2 * DENSE_FLOP_SECONDS
+    return DensePanels(sp.csc_array(A)) if dense_cost < sparse_cost else None

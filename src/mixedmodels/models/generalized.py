@@ -26,6 +26,7 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.errors import (
     ConvergenceWarning,
     ModelSpecificationError,
+    NotSupportedError,
     SingularFitWarning,
 )
 from mixedmodels.formula import parse_formula
@@ -107,6 +108,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
             raise ModelSpecificationError(
                 f"the formula {formula!r} has no random-effects term such as (1 | group)"
             )
+        _refuse_chunked(data)
         self.family = get_family(family)
         framing = replace(self.parsed, response=frame_response(self.parsed.response))
         self.frame = model_frame(framing, data, weights, offset, na_action)
@@ -577,3 +579,16 @@ def _check_nagq(nagq: int, terms: list[Any]) -> int:
             "nagq > 1 is only available for models with a single, scalar random-effects term"
         )
     return value
+
+
+def _refuse_chunked(data: Any) -> None:
+    """GLMMs need the rows in memory: say so for Parquet paths and Dask or Arrow data."""
+    from mixedmodels.scale.sources import is_chunked_source
+
+    if is_chunked_source(data):
+        raise NotSupportedError(
+            "GLMMs are fitted from data in memory (a pandas DataFrame): PIRLS would need a pass "
+            "over the chunks at every iteration. Chunked data (Parquet files, Dask DataFrames, "
+            "PyArrow datasets) are supported for linear mixed models (mm.lmer); for a GLMM, "
+            "load the columns it uses into pandas"
+        )

@@ -1,15 +1,20 @@
-"""The second pass: the blocks of ``A = [Z X y]'[Z X y]`` per chunk, summed over chunks.
+"""One pass over the chunks: the blocks of ``A = [Z X y]'[Z X y]`` per chunk, summed.
 
-``A`` is a sum over rows, so each chunk contributes its own blocks (map) and the sums of
-pairs of partial results are again partial results (reduce). Two quantities need care:
+``A`` is a sum over rows, so each chunk contributes its own blocks (map) and the sum of two
+partial results is again a partial result (reduce). Three things need care:
 
-* the response is centred before its products are formed (see
+* **levels** are not known in advance: each chunk numbers the levels it sees (its *local*
+  levels, from its complete rows only) and merging two partial results takes the union of
+  their levels and moves the second one's rows and columns to their places in the union. At the
+  end the levels are put in R's order and the terms sorted by their numbers of levels, as in
+  memory; until then every pair of terms is kept as a sparse ``Z_iᵀZ_j``;
+* the **response** is centred before its products are formed (see
   :func:`~mixedmodels.linalg.cholesky.response_shift`); each chunk centres at its own weighted
-  mean and :meth:`PartialBlocks.recentred` moves a partial result to another centre exactly
-  (Chan, Golub and LeVeque's pairwise update), so no pass is needed to learn the mean;
-* the rank of ``X`` (and of each term's columns) is decided, as in memory, from the ``R``
+  mean and :meth:`BlockSums.recentred` moves a partial result to another centre exactly (Chan,
+  Golub and LeVeque's pairwise update), so no pass is needed to learn the mean;
+* the **rank** of ``X`` (and of each term's columns) is decided, as in memory, from the ``R``
   factor of a QR decomposition: ``R`` of the stacked ``R``'s of two chunks is ``R`` of both
-  (TSQR), which is as accurate as the QR of all rows and needs only ``p × p`` numbers.
+  (TSQR), as accurate as the QR of all rows and only ``p × p`` numbers.
 """
 
 from __future__ import annotations
@@ -21,33 +26,42 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.linalg.crossprod import CrossProducts, block_sparse, cross_products
-from mixedmodels.scale.encoding import ChunkEncoder
+from mixedmodels.linalg.crossprod import CrossProducts, block_sparse
+from mixedmodels.scale.encoding import ChunkEncoder, Levels, union_levels
 
 __all__ = ["BlockSums", "PartialBlocks", "chunk_blocks", "finish_blocks", "merge_blocks"]
+
+Index = NDArray[np.intp]
 
 
 @dataclass(frozen=True)
 class BlockSums:
-    """The blocks of ``A`` over some rows, in a form that adds: sparse blocks as CSR.
+    """The blocks of ``A`` over some rows, terms in formula order, in local levels.
 
-    The fields are those of :class:`~mixedmodels.linalg.crossprod.CrossProducts`.
+    Attributes
+    ----------
+    diag
+        ``Z_jᵀZ_j`` per term as ``(levels, k, k)``.
+    pairs
+        ``Z_iᵀZ_j`` for ``i > j`` (CSR, scalar rows and columns ``level · k + column``).
+    xz
+        ``[X y]ᵀZ_j`` per term as ``(p + 1, levels, k)``.
+    xx
+        ``[X y]ᵀ[X y]``.
     """
 
     diag: list[FloatArray]
-    sparse: list[sp.csr_array | None]
-    dense: list[list[FloatArray | None]]
+    pairs: dict[tuple[int, int], sp.csr_array]
     xz: list[FloatArray]
     xx: FloatArray
 
     def __add__(self, other: BlockSums) -> BlockSums:
-        pairs = zip(self.dense, other.dense, strict=True)
         return BlockSums(
             [a + b for a, b in zip(self.diag, other.diag, strict=True)],
-            [_add(a, b) for a, b in zip(self.sparse, other.sparse, strict=True)],
-            [[_add(a, b) for a, b in zip(r, s, strict=True)] for r, s in pairs],
+            {key: block + other.pairs[key] for key, block in self.pairs.items()},
             [a + b for a, b in zip(self.xz, other.xz, strict=True)],
             self.xx + other.xx,
         )
@@ -68,12 +82,19 @@ class BlockSums:
             new = block.copy()
             new[-1] += delta * block[intercept]
             xz.append(new)
-        return BlockSums(self.diag, self.sparse, self.dense, xz, xx)
+        return BlockSums(self.diag, self.pairs, xz, xx)
 
-
-def _add(a: Any, b: Any) -> Any:
-    """Sum of two optional blocks."""
-    return None if a is None else a + b
+    def moved(self, maps: list[Index], sizes: list[int], ks: list[int]) -> BlockSums:
+        """The sums with term ``j``'s level ``l`` moved to ``maps[j][l]`` of ``sizes[j]``."""
+        diag, xz = [], []
+        for D, V, where, size in zip(self.diag, self.xz, maps, sizes, strict=True):
+            diag.append(_scatter(D, where, size, axis=0))
+            xz.append(_scatter(V, where, size, axis=1))
+        pairs = {
+            (i, j): _move_sparse(block, (maps[i], ks[i], sizes[i]), (maps[j], ks[j], sizes[j]))
+            for (i, j), block in self.pairs.items()
+        }
+        return BlockSums(diag, pairs, xz, self.xx)
 
 
 @dataclass(frozen=True)
@@ -83,7 +104,9 @@ class PartialBlocks:
     Attributes
     ----------
     sums
-        The blocks of ``A`` over these rows.
+        The blocks of ``A`` over these rows (terms in formula order, local levels).
+    levels
+        The levels seen, per grouping factor (distinct rows of its columns, in local order).
     nobs, n_dropped
         Rows used and rows dropped for missing values.
     shift
@@ -94,13 +117,14 @@ class PartialBlocks:
         Whether any prior weight differs from 1.
     Rx, Rz
         ``R`` factors of ``X`` (all columns) and of each term's ``z``.
-    level_counts, category_counts
-        Rows per level of each grouping factor (by term) and of each categorical column.
+    category_counts
+        Rows per level of each categorical column.
     y_sum, y_sq, y_min, y_max
         Sum, sum of squares, minimum and maximum of the response (offset subtracted).
     """
 
     sums: BlockSums
+    levels: dict[tuple[str, ...], Levels]
     nobs: int
     n_dropped: int
     shift: float
@@ -108,7 +132,6 @@ class PartialBlocks:
     weighted: bool
     Rx: FloatArray
     Rz: list[FloatArray]
-    level_counts: list[FloatArray]
     category_counts: Mapping[str, FloatArray]
     y_sum: float
     y_sq: float
@@ -124,25 +147,25 @@ class PartialBlocks:
 
 
 def chunk_blocks(chunk: Any, encoder: ChunkEncoder) -> PartialBlocks:
-    """The partial blocks of one chunk (a pandas DataFrame)."""
+    """The partial blocks of one chunk (a pandas DataFrame), in its local levels."""
     prepared = encoder.prepare(chunk)
     frame = prepared.frame
     if len(frame) == 0:
         return _no_rows(encoder, prepared.n_dropped)
     y, X = encoder.design(frame)
     y = y - prepared.offset
-    terms = encoder.term_rows(frame)
+    terms, levels = encoder.local_terms(frame)
     w = prepared.weights
     weighted = bool(np.any(w != 1.0))
     shift = float(np.average(y, weights=w)) if encoder.intercept is not None else 0.0
-    A = cross_products(terms, np.column_stack([X, y - shift]), np.sqrt(w) if weighted else None)
-    sparse = [None if s is None else sp.csr_array(s.to_scipy()) for s in A.sparse]
+    sums = _sums(terms, np.column_stack([X, y - shift]), np.sqrt(w) if weighted else None)
     categories = {
-        c: np.bincount(frame[c].cat.codes, minlength=len(levels)).astype(np.float64)
-        for c, levels in encoder.categories.items()
+        c: np.bincount(frame[c].cat.codes, minlength=len(values)).astype(np.float64)
+        for c, values in encoder.categories.items()
     }
     return PartialBlocks(
-        sums=BlockSums(A.diag, sparse, A.dense, A.xz, A.xx),
+        sums=sums,
+        levels=levels,
         nobs=len(y),
         n_dropped=prepared.n_dropped,
         shift=shift,
@@ -150,7 +173,6 @@ def chunk_blocks(chunk: Any, encoder: ChunkEncoder) -> PartialBlocks:
         weighted=weighted,
         Rx=_r_factor(X),
         Rz=[_r_factor(t.z) for t in terms],
-        level_counts=[np.bincount(t.refs, minlength=t.nlevels).astype(float) for t in terms],
         category_counts=categories,
         y_sum=float(np.sum(y)),
         y_sq=float(y @ y),
@@ -159,13 +181,23 @@ def chunk_blocks(chunk: Any, encoder: ChunkEncoder) -> PartialBlocks:
     )
 
 
-def merge_blocks(a: PartialBlocks, b: PartialBlocks, intercept: int | None) -> PartialBlocks:
+def merge_blocks(a: PartialBlocks, b: PartialBlocks, encoder: ChunkEncoder) -> PartialBlocks:
     """The partial blocks of the rows of ``a`` and ``b`` together."""
+    intercept = encoder.intercept
     wa, wb = _weight_total(a, intercept), _weight_total(b, intercept)
     centre = 0.0 if intercept is None or wa + wb == 0 else (wa * a.shift + wb * b.shift) / (wa + wb)
     a, b = a.recentred(centre, intercept), b.recentred(centre, intercept)
+    levels, where_b = {}, {}
+    for factors, mine in a.levels.items():
+        levels[factors], where_b[factors] = union_levels(mine, b.levels[factors])
+    factor_of = [t.spec.factors for t in encoder.templates]
+    sizes = [len(levels[f]) for f in factor_of]
+    ks = [t.k for t in encoder.templates]
+    grown = [np.arange(len(a.levels[f]), dtype=np.intp) for f in factor_of]
+    sums = a.sums.moved(grown, sizes, ks) + b.sums.moved([where_b[f] for f in factor_of], sizes, ks)
     return PartialBlocks(
-        sums=a.sums + b.sums,
+        sums=sums,
+        levels=levels,
         nobs=a.nobs + b.nobs,
         n_dropped=a.n_dropped + b.n_dropped,
         shift=centre,
@@ -173,7 +205,6 @@ def merge_blocks(a: PartialBlocks, b: PartialBlocks, intercept: int | None) -> P
         weighted=a.weighted or b.weighted,
         Rx=_stack_r(a.Rx, b.Rx),
         Rz=[_stack_r(x, y) for x, y in zip(a.Rz, b.Rz, strict=True)],
-        level_counts=[x + y for x, y in zip(a.level_counts, b.level_counts, strict=True)],
         category_counts={c: x + b.category_counts[c] for c, x in a.category_counts.items()},
         y_sum=a.y_sum + b.y_sum,
         y_sq=a.y_sq + b.y_sq,
@@ -182,36 +213,129 @@ def merge_blocks(a: PartialBlocks, b: PartialBlocks, intercept: int | None) -> P
     )
 
 
-def finish_blocks(partial: PartialBlocks, terms: list[Any], keep: list[int]) -> CrossProducts:
-    """The model's blocks: sparse blocks in BSR layout, only the kept columns of ``X``."""
-    sums = partial.sums
-    sparse = [
-        None if s is None else block_sparse(s, terms[i].k, terms[0].k)
-        for i, s in enumerate(sums.sparse)
-    ]
+def finish_blocks(
+    partial: PartialBlocks, encoder: ChunkEncoder, keep: list[int]
+) -> tuple[ChunkEncoder, CrossProducts, list[FloatArray]]:
+    """Levels in R's order, terms sorted as in memory, and the model's stored blocks.
+
+    Returns the encoder with the learned levels, the blocks of ``A`` (only the kept columns of
+    ``X``) and the ``R`` factors of the terms, all in the model's term order.
+    """
+    final = encoder.with_levels(partial.levels)
+    order = final.order  # final term t is the template order[t]
+    ranks = {f: final.factors[f].rank_of(partial.levels[f]) for f in partial.levels}
+    factor_of = [t.spec.factors for t in encoder.templates]
+    sums = partial.sums.moved(
+        [ranks[f] for f in factor_of],
+        [len(partial.levels[f]) for f in factor_of],
+        [t.k for t in encoder.templates],
+    )
+    terms = final.terms
+    m = len(terms)
+    sparse: list[Any] = [None] * m
+    dense: list[list[FloatArray | None]] = [[None] * m for _ in range(m)]
+    for i in range(1, m):
+        sparse[i] = block_sparse(_pair(sums, order[i], order[0]), terms[i].k, terms[0].k)
+        for j in range(1, i):
+            dense[i][j] = _pair(sums, order[i], order[j]).toarray()
     rows = [*keep, sums.xx.shape[0] - 1]
-    xz = [np.ascontiguousarray(block[rows]) for block in sums.xz]
+    xz = [np.ascontiguousarray(sums.xz[t][rows]) for t in order]
     xx = np.ascontiguousarray(sums.xx[np.ix_(rows, rows)])
-    return CrossProducts(sums.diag, sparse, sums.dense, xz, xx)
+    A = CrossProducts([sums.diag[t] for t in order], sparse, dense, xz, xx)
+    return final, A, [partial.Rz[t] for t in order]
+
+
+def _pair(sums: BlockSums, i: int, j: int) -> sp.csr_array:
+    """``Z_iᵀZ_j`` for two terms in formula order (stored for ``i > j``)."""
+    return sums.pairs[(i, j)] if i > j else sp.csr_array(sums.pairs[(j, i)].T)
+
+
+def _sums(terms: list[Any], xy: FloatArray, sqrtw: FloatArray | None) -> BlockSums:
+    """The blocks of one chunk's rows (terms in formula order, local levels)."""
+    wxy = xy if sqrtw is None else xy * sqrtw[:, None]
+    zs = [t.z if sqrtw is None else t.z * sqrtw[:, None] for t in terms]
+    diag, xz = [], []
+    for term, z in zip(terms, zs, strict=True):
+        k, nlev = term.k, term.nlevels
+        products = (z[:, :, None] * z[:, None, :]).reshape(len(z), k * k)
+        diag.append(_level_sums(term.refs, products, nlev).reshape(nlev, k, k))
+        cross = (wxy[:, :, None] * z[:, None, :]).reshape(len(z), -1)
+        xz.append(_level_sums(term.refs, cross, nlev).reshape(nlev, xy.shape[1], k).swapaxes(0, 1))
+    pairs = {}
+    for i in range(len(terms)):
+        for j in range(i):
+            pairs[(i, j)] = _pair_products(terms[i], zs[i], terms[j], zs[j])
+    return BlockSums(diag, pairs, [np.ascontiguousarray(v) for v in xz], wxy.T @ wxy)
+
+
+def _level_sums(refs: Index, values: FloatArray, nlevels: int) -> FloatArray:
+    """Column sums of ``values`` within each level, ``(nlevels, columns)``."""
+    out = np.empty((nlevels, values.shape[1]))
+    for c in range(values.shape[1]):
+        out[:, c] = np.bincount(refs, weights=values[:, c], minlength=nlevels)
+    return out
+
+
+def _pair_products(ti: Any, zi: FloatArray, tj: Any, zj: FloatArray) -> sp.csr_array:
+    """``Z_iᵀZ_j`` by summing the rows' entries at their (row, column) positions."""
+    ki, kj = ti.k, tj.k
+    rows = (ti.refs[:, None] * ki + np.arange(ki))[:, :, None]
+    cols = (tj.refs[:, None] * kj + np.arange(kj))[:, None, :]
+    values = zi[:, :, None] * zj[:, None, :]
+    shape = (ti.nlevels * ki, tj.nlevels * kj)
+    rr, cc = np.broadcast_arrays(rows, cols)
+    coo = sp.coo_array((values.reshape(-1), (rr.reshape(-1), cc.reshape(-1))), shape=shape)
+    out = coo.tocsr()
+    out.sum_duplicates()
+    return out
+
+
+def _scatter(values: FloatArray, where: Index, size: int, axis: int) -> FloatArray:
+    """``values`` placed at positions ``where`` (distinct) along ``axis`` of a zero array."""
+    shape = list(values.shape)
+    shape[axis] = size
+    out = np.zeros(shape)
+    if axis == 0:
+        out[where] = values
+    else:
+        out[:, where] = values
+    return out
+
+
+def _move_sparse(
+    block: sp.csr_array, rows: tuple[Index, int, int], cols: tuple[Index, int, int]
+) -> sp.csr_array:
+    """A pair block with its row and column levels moved (``(map, k, new levels)`` each)."""
+    (rmap, ki, li), (cmap, kj, lj) = rows, cols
+    shape = (li * ki, lj * kj)
+    if _is_identity(rmap) and _is_identity(cmap):  # only new levels at the end: grow
+        indptr = np.concatenate([block.indptr, np.full(shape[0] - block.shape[0], block.nnz)])
+        return sp.csr_array((block.data, block.indices, indptr.astype(block.indptr.dtype)), shape)
+    coo = block.tocoo()
+    index = np.int32 if max(shape) < np.iinfo(np.int32).max else np.int64
+    r = (rmap[coo.row // ki] * ki + coo.row % ki).astype(index)
+    c = (cmap[coo.col // kj] * kj + coo.col % kj).astype(index)
+    del coo
+    return sp.csr_array((block.data, (r, c)), shape=shape)
+
+
+def _is_identity(where: Index) -> bool:
+    """True when a level map leaves every level where it is."""
+    return bool(np.array_equal(where, np.arange(len(where))))
 
 
 def _no_rows(encoder: ChunkEncoder, n_dropped: int) -> PartialBlocks:
-    """The partial blocks of a chunk without complete rows: zeros of the right shapes."""
-    terms, p = encoder.terms, len(encoder.names)
-    m = len(terms)
-    dense: list[list[FloatArray | None]] = [[None] * m for _ in range(m)]
-    for i in range(1, m):
-        for j in range(1, i):
-            dense[i][j] = np.zeros((terms[i].q, terms[j].q))
+    """The partial blocks of a chunk without complete rows: no levels, no sums."""
+    terms, p = encoder.templates, len(encoder.names)
     sums = BlockSums(
-        [np.zeros((t.nlevels, t.k, t.k)) for t in terms],
-        [None] + [sp.csr_array((t.q, terms[0].q)) for t in terms[1:]],
-        dense,
-        [np.zeros((p + 1, t.nlevels, t.k)) for t in terms],
+        [np.zeros((0, t.k, t.k)) for t in terms],
+        {(i, j): sp.csr_array((0, 0)) for i in range(len(terms)) for j in range(i)},
+        [np.zeros((p + 1, 0, t.k)) for t in terms],
         np.zeros((p + 1, p + 1)),
     )
     return PartialBlocks(
         sums=sums,
+        levels=encoder.no_levels(),
         nobs=0,
         n_dropped=n_dropped,
         shift=0.0,
@@ -219,7 +343,6 @@ def _no_rows(encoder: ChunkEncoder, n_dropped: int) -> PartialBlocks:
         weighted=False,
         Rx=np.zeros((p, p)),
         Rz=[np.zeros((t.k, t.k)) for t in terms],
-        level_counts=[np.zeros(t.nlevels) for t in terms],
         category_counts={c: np.zeros(len(v)) for c, v in encoder.categories.items()},
         y_sum=0.0,
         y_sq=0.0,

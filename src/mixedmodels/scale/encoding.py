@@ -1,17 +1,18 @@
-"""The encoding of chunked data, learned in a first pass and applied identically to every chunk.
+"""The encoding of chunked data: the same fixed-effects columns for every chunk, and levels.
 
-A model needs, before any cross-product is formed, what only all rows together tell: the levels
-of each grouping factor (in R's order), the levels of each categorical predictor (so that every
-chunk gets the same dummy columns and contrasts) and formulaic's model spec. The first pass
-reads only the factor columns and returns their distinct values (and combinations, for
-interactions such as ``a:b``); the spec is then learned on a small prototype frame whose
-categorical columns carry every level. Encoding a chunk is then a pure function of the chunk.
+Every chunk must get the same dummy columns and contrasts, so the levels of each categorical
+predictor are learned first (a pass over those columns only, skipped when there are none), and
+formulaic's model spec is learned on a few complete rows whose categorical columns carry every
+level. Grouping factors need no such pass: each chunk numbers the levels it sees
+(:meth:`ChunkEncoder.local_terms`), partial results are merged by the union of their levels
+(:func:`union_levels`), and the levels are put in R's order at the end
+(:meth:`ChunkEncoder.with_levels`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,10 +31,13 @@ __all__ = [
     "ChunkEncoder",
     "ChunkPlan",
     "Factor",
+    "Levels",
     "PreparedChunk",
     "complete_rows",
+    "local_levels",
     "merge_levels",
     "observed_levels",
+    "union_levels",
 ]
 
 SAMPLE_ROWS = 200  # complete rows kept from the first pass to learn formulaic's spec
@@ -72,34 +76,18 @@ class ChunkPlan:
     declared: dict[str, list[Any]]
 
     @property
-    def level_columns(self) -> list[str]:
-        """Columns whose distinct values the first pass collects."""
-        out = [c for fs in self.factor_sets for c in fs] + self.categorical
-        return list(dict.fromkeys(out))
-
-    @property
     def read_columns(self) -> list[str]:
         """Every column read in the second pass."""
         extra = [c for c in (self.weights, self.offset) if c is not None]
         return list(dict.fromkeys(self.columns + extra))
 
 
-def observed_levels(chunk: pd.DataFrame, plan: ChunkPlan) -> dict[Any, pd.DataFrame]:
-    """First pass over one chunk: distinct values of the factor columns.
-
-    Returns a dict with one frame of distinct rows per factor set (key: the tuple of columns)
-    and one per categorical column (key: the column name).
-    """
-    rows = chunk[plan.level_columns].dropna()
-    out: dict[Any, pd.DataFrame] = {}
-    for factors in plan.factor_sets:
-        out[factors] = rows[list(factors)].drop_duplicates()
-    for column in plan.categorical:
-        out[column] = rows[[column]].drop_duplicates()
-    return out
+def observed_levels(chunk: pd.DataFrame, plan: ChunkPlan) -> dict[str, pd.DataFrame]:
+    """Distinct values of each categorical predictor in one chunk (one frame per column)."""
+    return {c: chunk[[c]].dropna().drop_duplicates() for c in plan.categorical}
 
 
-def merge_levels(a: dict[Any, pd.DataFrame], b: dict[Any, pd.DataFrame]) -> dict[Any, Any]:
+def merge_levels(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """Combine two first-pass results (the reduce step)."""
     return {key: pd.concat([a[key], b[key]], ignore_index=True).drop_duplicates() for key in a}
 
@@ -175,13 +163,44 @@ class Factor:
             )
         return codes.astype(np.intp, copy=False)
 
-    def without(self, unused: NDArray[np.bool_]) -> Factor:
-        """The factor with the levels flagged ``unused`` removed."""
-        keep = np.flatnonzero(~unused)
-        labels = [self.labels[i] for i in keep]
-        if self.keys is None:
-            return Factor(self.columns, [self.values[0][keep]], None, labels)
-        return Factor(self.columns, self.values, self.keys[keep], labels)
+    def rank_of(self, levels: Levels) -> NDArray[np.intp]:
+        """The position of each row of ``levels`` (distinct values) among the factor's levels."""
+        return self.codes(levels)
+
+
+Levels = pd.DataFrame  # distinct rows of a grouping factor's columns: its levels, in some order
+
+
+def union_levels(a: Levels, b: Levels) -> tuple[Levels, NDArray[np.intp]]:
+    """The levels of ``a`` followed by those of ``b`` not in ``a``, and where ``b``'s went."""
+    if len(a) == 0:
+        return b, np.arange(len(b), dtype=np.intp)
+    if a.shape[1] == 1:
+        column = a.columns[0]
+        where = pd.Index(a[column]).get_indexer(pd.Index(b[column]))
+    else:
+        where = pd.MultiIndex.from_frame(a).get_indexer(pd.MultiIndex.from_frame(b))
+    new = np.flatnonzero(where < 0)
+    where[new] = len(a) + np.arange(len(new))
+    merged = pd.concat([a, b.iloc[new]], ignore_index=True) if len(new) else a
+    return merged, where.astype(np.intp, copy=False)
+
+
+def local_levels(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[NDArray[np.intp], Levels]:
+    """Each row's level among the distinct combinations of ``columns`` seen in ``frame``."""
+    parts = [pd.factorize(frame[c]) for c in columns]
+    if len(parts) == 1:
+        codes, uniques = parts[0]
+        return codes.astype(np.intp), pd.DataFrame({columns[0]: uniques})
+    key = np.asarray(parts[0][0], dtype=np.int64)
+    for codes, uniques in parts[1:]:
+        key = key * len(uniques) + codes
+    local, distinct = pd.factorize(key)
+    values = {}
+    for column, (_, uniques) in zip(reversed(columns), reversed(parts), strict=True):
+        distinct, position = np.divmod(distinct, len(uniques))
+        values[column] = uniques.take(position)
+    return local.astype(np.intp), pd.DataFrame({c: values[c] for c in columns})
 
 
 def _combine(parts: Sequence[NDArray[np.intp]], values: Sequence[pd.Index]) -> NDArray[np.int64]:
@@ -217,51 +236,50 @@ class PreparedChunk:
 
 @dataclass(frozen=True)
 class ChunkEncoder:
-    """The encoding learned in the first pass, applied to every chunk.
+    """How a chunk is turned into model rows; the levels of the grouping factors once known.
 
     Attributes
     ----------
     plan
         What is read.
-    factors
-        Grouping factors by tuple of columns.
     categories
-        Levels of each categorical column.
+        Levels of each categorical predictor.
     spec
         formulaic's model spec of ``response ~ fixed``.
     names
         Fixed-effects column names (before any is dropped for rank deficiency).
-    terms
-        Random-effects terms with their levels but no rows, in storage order.
+    templates
+        Random-effects terms in formula order, without rows or levels.
     prototype
         A few complete rows, encoded (for new-data checks and formula evaluation).
+    factors
+        The grouping factors with all their levels, once the pass is done (else empty).
+    order
+        Template of each model term (most levels first), once the levels are known.
     """
 
     plan: ChunkPlan
-    factors: dict[tuple[str, ...], Factor]
     categories: dict[str, list[Any]]
     spec: Any
     names: list[str]
-    terms: list[RandomEffectsTerm]
+    templates: list[RandomEffectsTerm]
     prototype: pd.DataFrame
+    factors: dict[tuple[str, ...], Factor] = field(default_factory=dict)
+    order: list[int] = field(default_factory=list)
 
     @classmethod
-    def learn(cls, plan: ChunkPlan, levels: dict[Any, pd.DataFrame]) -> ChunkEncoder:
-        """The encoder from the reduced first pass."""
-        sample = levels["sample"]
+    def learn(
+        cls, plan: ChunkPlan, levels: dict[str, pd.DataFrame], sample: pd.DataFrame
+    ) -> ChunkEncoder:
+        """The encoder from the categorical levels and a few complete rows."""
         if len(sample) == 0:
             raise DataError("no complete rows: every row has a missing value in a used column")
-        factors = {fs: Factor.learn(levels[fs], fs) for fs in plan.factor_sets}
         categories = {c: _categories(levels[c][c], plan.declared.get(c)) for c in plan.categorical}
-        return cls.build(plan, factors, categories, sample)
+        return cls.build(plan, categories, sample)
 
     @classmethod
     def build(
-        cls,
-        plan: ChunkPlan,
-        factors: dict[tuple[str, ...], Factor],
-        categories: dict[str, list[Any]],
-        sample: pd.DataFrame,
+        cls, plan: ChunkPlan, categories: dict[str, list[Any]], sample: pd.DataFrame
     ) -> ChunkEncoder:
         """Learn the fixed-effects spec and the term templates on the prototype rows."""
         prototype = _with_categories(sample.reset_index(drop=True), categories)
@@ -272,8 +290,54 @@ class ChunkEncoder:
         if to_float(matrices.lhs, "the response").shape[1] != 1:
             raise DataError(f"the response {plan.parsed.response!r} must be one numeric column")
         names = [column_label(str(c)) for c in matrices.rhs.columns]
-        terms = _templates(plan.parsed, prototype, factors)
-        return cls(plan, factors, categories, matrices.model_spec, names, terms, prototype)
+        templates = _templates(plan.parsed, prototype)
+        return cls(plan, categories, matrices.model_spec, names, templates, prototype)
+
+    def with_levels(self, levels: dict[tuple[str, ...], Levels]) -> ChunkEncoder:
+        """The encoder with the grouping factors' levels (from all chunks) in R's order."""
+        factors = {fs: Factor.learn(levels[fs], fs) for fs in levels}
+        sizes = [len(factors[t.spec.factors].labels) for t in self.templates]
+        order = sorted(range(len(sizes)), key=lambda i: (-sizes[i], i))
+        return replace(self, factors=factors, order=order)
+
+    @property
+    def terms(self) -> list[RandomEffectsTerm]:
+        """The model's terms (most levels first) with their levels, without rows."""
+        out = []
+        for i in self.order:
+            term = self.templates[i]
+            out.append(replace(term, levels=self.factors[term.spec.factors].labels))
+        return out
+
+    def no_levels(self) -> dict[tuple[str, ...], Levels]:
+        """No level of any grouping factor (a chunk without complete rows)."""
+        return {fs: self.prototype[list(fs)].iloc[:0] for fs in self.plan.factor_sets}
+
+    def local_terms(
+        self, frame: pd.DataFrame
+    ) -> tuple[list[RandomEffectsTerm], dict[tuple[str, ...], Levels]]:
+        """The terms (formula order) on prepared rows, numbered by the chunk's own levels."""
+        found = {fs: local_levels(frame, fs) for fs in self.plan.factor_sets}
+        out = []
+        for term in self.templates:
+            codes, levels = found[term.spec.factors]
+            out.append(replace(term, refs=codes, z=self._z(term, frame), levels=[""] * len(levels)))
+        return out, {fs: levels for fs, (_, levels) in found.items()}
+
+    def term_rows(self, frame: pd.DataFrame) -> list[RandomEffectsTerm]:
+        """The model's terms on prepared rows, with the codes of the learned levels."""
+        return [
+            replace(term, refs=self.factors[term.spec.factors].codes(frame), z=self._z(term, frame))
+            for term in self.terms
+        ]
+
+    @staticmethod
+    def _z(term: RandomEffectsTerm, frame: pd.DataFrame) -> FloatArray:
+        """A term's per-row model matrix, refusing non-finite values."""
+        z = np.ascontiguousarray(term.model_matrix(frame), dtype=np.float64)
+        if not np.all(np.isfinite(z)):
+            raise DataError(f"the random-effects term {term.spec} has non-finite values")
+        return z
 
     def prepare(self, chunk: pd.DataFrame) -> PreparedChunk:
         """The complete rows of a chunk, their weights and offsets (lmer's model frame)."""
@@ -312,16 +376,6 @@ class ChunkEncoder:
                 f"the model matrix has non-finite values in column(s): {', '.join(bad)}"
             )
         return y, X
-
-    def term_rows(self, frame: pd.DataFrame) -> list[RandomEffectsTerm]:
-        """The random-effects terms evaluated on prepared rows (codes and model matrices)."""
-        out = []
-        for term in self.terms:
-            z = np.ascontiguousarray(term.model_matrix(frame), dtype=np.float64)
-            if not np.all(np.isfinite(z)):
-                raise DataError(f"the random-effects term {term.spec} has non-finite values")
-            out.append(replace(term, refs=self.factors[term.spec.factors].codes(frame), z=z))
-        return out
 
     @property
     def intercept(self) -> int | None:
@@ -377,14 +431,9 @@ def _check_stateless(spec: Any, categories: dict[str, list[Any]]) -> None:
             )
 
 
-def _templates(
-    parsed: ParsedFormula, prototype: pd.DataFrame, factors: dict[tuple[str, ...], Factor]
-) -> list[RandomEffectsTerm]:
-    """Random-effects terms with all levels and no rows, ordered as in memory."""
-    order = {id(spec): i for i, spec in enumerate(parsed.random)}
-    terms = []
-    for term in random_effects_terms(parsed.random, prototype, parsed.formula):
-        levels = factors[term.spec.factors].labels
-        empty = np.empty((0, term.k))
-        terms.append(replace(term, levels=levels, refs=NO_ROWS, z=empty))
-    return sorted(terms, key=lambda t: (-t.nlevels, order.get(id(t.spec), 0)))
+def _templates(parsed: ParsedFormula, prototype: pd.DataFrame) -> list[RandomEffectsTerm]:
+    """Random-effects terms in formula order, without rows (levels come from the pass)."""
+    position = {id(spec): i for i, spec in enumerate(parsed.random)}
+    found = random_effects_terms(parsed.random, prototype, parsed.formula)
+    terms = sorted(found, key=lambda t: position[id(t.spec)])
+    return [replace(t, levels=[], refs=NO_ROWS, z=np.empty((0, t.k))) for t in terms]

@@ -16,6 +16,7 @@ tests) raises :class:`~mixedmodels.errors.NotSupportedError`.
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import Any, NoReturn
 
@@ -67,6 +68,15 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         ``"omit"`` drops rows with missing values; ``"fail"`` refuses them.
     progress
         Show a progress bar over the partitions (default: on a terminal).
+
+    Attributes
+    ----------
+    source
+        The Dask DataFrame of the used columns (read again by ``fitted()``/``residuals()``).
+    encoder
+        The levels and encodings learned in the first pass.
+    timings
+        Seconds spent in each pass over the data (``"levels"``, ``"cross-products"``).
     """
 
     def __init__(
@@ -90,8 +100,11 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         plan = _plan(self.parsed, frame._meta, weights, offset, na_action)
         self.source = select_columns(frame, plan.read_columns)
         self.progress = progress
-        encoder = self._first_pass(plan)
-        self.encoder, blocks = self._second_pass(encoder)
+        started = time.perf_counter()
+        encoder = self._prepare(plan)
+        middle = time.perf_counter()
+        blocks = self._pass(encoder)
+        self.timings = {"levels": middle - started, "cross-products": time.perf_counter() - middle}
         self.reml = bool(reml)
         self._build(blocks)
         self.data_name = source_name(data)
@@ -99,39 +112,47 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         self._quantiles: dict[tuple[float, ...], FloatArray] = {}
 
     # ---- the passes over the data -----------------------------------------------------
-    def _first_pass(self, plan: ChunkPlan) -> ChunkEncoder:
-        """Distinct levels of the factor columns, and a few complete rows."""
+    def _prepare(self, plan: ChunkPlan) -> ChunkEncoder:
+        """A few complete rows, and the levels of the categorical predictors if there are any.
+
+        Only the categorical columns are read here (nothing at all without categorical
+        predictors, but the first partition): grouping factors are learned in the main pass.
+        """
         import dask
 
-        parts = self.source[plan.level_columns].to_delayed()
-        levels = tree_reduce([dask.delayed(observed_levels)(p, plan) for p in parts], merge_levels)
         first = self.source.partitions[0].to_delayed()[0]
-        sample = dask.delayed(complete_rows)(first, plan)
-        found, rows = compute([levels, sample], self.progress, "reading levels")
-        if len(rows) == 0:  # the first partition has no complete row: look further
-            rows = self.source[plan.columns].dropna().head(SAMPLE_ROWS, npartitions=-1)
-        found["sample"] = rows
-        return ChunkEncoder.learn(plan, found)
+        wanted = [dask.delayed(complete_rows)(first, plan)]
+        if plan.categorical:
+            parts = self.source[plan.categorical].to_delayed()
+            found = [dask.delayed(observed_levels)(p, plan) for p in parts]
+            wanted.append(tree_reduce(found, merge_levels))
+        results = compute(wanted, self.progress, "reading levels")
+        sample, levels = results[0], results[1] if plan.categorical else {}
+        if len(sample) == 0:  # the first partition has no complete row: look further
+            sample = self.source[plan.columns].dropna().head(SAMPLE_ROWS, npartitions=-1)
+        return ChunkEncoder.learn(plan, levels, sample)
 
-    def _second_pass(self, encoder: ChunkEncoder) -> tuple[ChunkEncoder, PartialBlocks]:
-        """The summed blocks; repeated once if levels occur only in incomplete rows."""
+    def _pass(self, encoder: ChunkEncoder) -> PartialBlocks:
+        """The summed blocks; once more if a categorical level occurs only in incomplete rows."""
         import dask
 
         for _ in range(2):
             chunk = dask.delayed(encoder, pure=True, traverse=False)
             parts = [dask.delayed(chunk_blocks)(p, chunk) for p in self.source.to_delayed()]
-            combine = partial(merge_blocks, intercept=encoder.intercept)
+            combine = partial(merge_blocks, encoder=encoder)
             (blocks,) = compute([tree_reduce(parts, combine)], self.progress, "cross-products")
             pruned = _pruned(encoder, blocks)
             if pruned is None:
-                return encoder, blocks
+                self.encoder = encoder
+                return blocks
             encoder = pruned
-        raise DataError("the levels of the grouping factors changed between passes")
+        raise DataError("the levels of the categorical predictors changed between passes")
 
     def _build(self, blocks: PartialBlocks) -> None:
         """The model state from the summed blocks (what the in-memory constructor builds)."""
-        encoder = self.encoder
         keep = estimable_columns(blocks.Rx)
+        self.encoder, A, Rz = finish_blocks(blocks, self.encoder, keep)
+        encoder = self.encoder
         dropped = [n for i, n in enumerate(encoder.names) if i not in set(keep)]
         warn_dropped(dropped, stacklevel=4)
         names = [encoder.names[i] for i in keep]
@@ -148,14 +169,14 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         self._response_stats = (blocks.nobs, blocks.y_sum, blocks.y_sq)
         check_terms(self.terms, blocks.nobs)
         check_response_varies(blocks.nobs, blocks.y_max - blocks.y_min, self.parsed.response)
-        self.degenerate_terms = collinear_terms(self.terms, blocks.Rz)
+        self.degenerate_terms = collinear_terms(self.terms, Rz)
         self._sqrtw = None
         self.weighted = blocks.weighted
         self.log_weights = blocks.log_weights
         intercept = encoder.intercept
         position = keep.index(intercept) if intercept in keep else None
         self._shift = (blocks.shift if position is not None else 0.0, position)
-        self._setup(finish_blocks(blocks, self.terms, keep))
+        self._setup(A)
 
     # ---- sizes and summaries that in memory come from the rows -----------------------
     @property
@@ -334,24 +355,20 @@ def _plan(
 
 
 def _pruned(encoder: ChunkEncoder, blocks: PartialBlocks) -> ChunkEncoder | None:
-    """The encoder without levels that only rows with missing values had, or ``None``."""
-    factors = dict(encoder.factors)
-    changed = False
-    for term, counts in zip(encoder.terms, blocks.level_counts, strict=True):
-        unused = counts == 0
-        if np.any(unused) and len(factors[term.spec.factors].labels) == len(counts):
-            factors[term.spec.factors] = factors[term.spec.factors].without(unused)
-            changed = True
+    """The encoder without categorical levels seen only in incomplete rows, or ``None``.
+
+    Text columns get the levels of the complete rows only, as in memory (declared categories
+    are kept whole, as formulaic keeps them).
+    """
     categories = dict(encoder.categories)
+    changed = False
     for column, counts in blocks.category_counts.items():
         if column not in encoder.plan.declared and np.any(counts == 0):
-            categories[column] = [
-                c for c, n in zip(categories[column], counts, strict=True) if n > 0
-            ]
+            categories[column] = [c for c, n in zip(categories[column], counts, strict=True) if n]
             changed = True
     if not changed:
         return None
-    return ChunkEncoder.build(encoder.plan, factors, categories, encoder.prototype)
+    return ChunkEncoder.build(encoder.plan, categories, encoder.prototype)
 
 
 def _partition_values(
