@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
@@ -269,21 +268,27 @@ def _sums(terms: list[Any], xy: FloatArray, sqrtw: FloatArray | None) -> BlockSu
 
 
 def _level_sums(refs: Index, values: FloatArray, nlevels: int) -> FloatArray:
-    """Column sums of ``values`` within each level, ``(nlevels, columns)``."""
-    out = np.empty((nlevels, values.shape[1]))
-    for c in range(values.shape[1]):
-        out[:, c] = np.bincount(refs, weights=values[:, c], minlength=nlevels)
-    return out
+    """Column sums of ``values`` within each level, ``(nlevels, columns)``.
+
+    One sparse-times-dense product (the indicator matrix of the levels, transposed, times
+    ``values``) does all the columns in one sweep over the rows.
+    """
+    n = len(refs)
+    indicator = sp.csc_array(
+        (np.ones(n), refs.astype(np.int32, copy=False), np.arange(n + 1, dtype=np.int32)),
+        shape=(nlevels, n),
+    )
+    return np.asarray(indicator @ values)
 
 
 def _pair_products(ti: Any, zi: FloatArray, tj: Any, zj: FloatArray) -> sp.csr_array:
     """``Z_iᵀZ_j`` by summing the rows' entries at their (row, column) positions."""
     ki, kj = ti.k, tj.k
-    rows = (ti.refs[:, None] * ki + np.arange(ki))[:, :, None]
-    cols = (tj.refs[:, None] * kj + np.arange(kj))[:, None, :]
+    rows = (ti.refs[:, None] * ki + np.arange(ki, dtype=np.int32))[:, :, None]
+    cols = (tj.refs[:, None] * kj + np.arange(kj, dtype=np.int32))[:, None, :]
     values = zi[:, :, None] * zj[:, None, :]
     shape = (ti.nlevels * ki, tj.nlevels * kj)
-    rr, cc = np.broadcast_arrays(rows, cols)
+    rr, cc = np.broadcast_arrays(rows.astype(np.int32), cols.astype(np.int32))
     coo = sp.coo_array((values.reshape(-1), (rr.reshape(-1), cc.reshape(-1))), shape=shape)
     out = coo.tocsr()
     out.sum_duplicates()
@@ -357,14 +362,32 @@ def _weight_total(part: PartialBlocks, intercept: int | None) -> float:
 
 
 def _r_factor(M: FloatArray) -> FloatArray:
-    """The ``R`` of a QR decomposition, square (zero rows added for short chunks)."""
+    """An ``R`` with ``RᵀR = MᵀM``, square (zero rows added for short chunks).
+
+    From the Cholesky factor of ``MᵀM`` when its columns are clearly independent (their
+    residual norms above 1e-4 of their norms, far from the rank tolerance of 1e-7, so that the
+    squared condition number costs nothing), else from a QR decomposition of ``M``.
+    """
     k = M.shape[1]
-    R = scipy.linalg.qr(M, mode="r", check_finite=False)[0] if M.shape[0] else np.zeros((0, k))
     out = np.zeros((k, k))
+    if M.shape[0] == 0 or k == 0:
+        return out
+    gram = M.T @ M
+    try:
+        upper = np.linalg.cholesky(gram).T
+        if np.all(np.abs(np.diagonal(upper)) > 1e-4 * np.sqrt(np.diagonal(gram))):
+            return np.asarray(upper)
+    except np.linalg.LinAlgError:
+        pass
+    R: FloatArray = np.asarray(np.linalg.qr(M, mode="r"))
     out[: min(k, R.shape[0])] = R[:k]
     return out
 
 
 def _stack_r(a: FloatArray, b: FloatArray) -> FloatArray:
-    """``R`` of the rows behind two ``R`` factors."""
-    return _r_factor(np.vstack([a, b]))
+    """``R`` of the rows behind two ``R`` factors (TSQR), by QR: the accurate way."""
+    k = a.shape[1]
+    out = np.zeros((k, k))
+    R: FloatArray = np.asarray(np.linalg.qr(np.vstack([a, b]), mode="r"))
+    out[: min(k, R.shape[0])] = R[:k]
+    return out

@@ -64,6 +64,9 @@ class ChunkPlan:
         Used columns that are not numeric (categorical predictors).
     declared
         Categories of the categorical-dtype columns whose categories are known up front.
+    dictionary
+        Text columns used only as grouping factors, which Parquet sources read as pandas
+        categoricals (their values are the categories' labels, not the category order).
     """
 
     parsed: ParsedFormula
@@ -74,6 +77,7 @@ class ChunkPlan:
     factor_sets: list[tuple[str, ...]]
     categorical: list[str]
     declared: dict[str, list[Any]]
+    dictionary: tuple[str, ...] = ()
 
     @property
     def read_columns(self) -> list[str]:
@@ -142,6 +146,8 @@ class Factor:
         out = []
         for index, column in zip(self.values, self.columns, strict=True):
             local, distinct = pd.factorize(frame[column], use_na_sentinel=True)
+            if not isinstance(index.dtype, pd.CategoricalDtype):
+                distinct = _plain(distinct)
             lookup = np.append(index.get_indexer(pd.Index(distinct)), -1)
             out.append(lookup[local].astype(np.intp, copy=False))
         return out
@@ -168,6 +174,13 @@ class Factor:
         return self.codes(levels)
 
 
+def _plain(values: Any) -> Any:
+    """Categorical values as an index of their labels (anything else unchanged)."""
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        return pd.Index(np.asarray(values, dtype=object))
+    return values
+
+
 Levels = pd.DataFrame  # distinct rows of a grouping factor's columns: its levels, in some order
 
 
@@ -186,9 +199,18 @@ def union_levels(a: Levels, b: Levels) -> tuple[Levels, NDArray[np.intp]]:
     return merged, where.astype(np.intp, copy=False)
 
 
-def local_levels(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[NDArray[np.intp], Levels]:
-    """Each row's level among the distinct combinations of ``columns`` seen in ``frame``."""
-    parts = [pd.factorize(frame[c]) for c in columns]
+def local_levels(
+    frame: pd.DataFrame, columns: tuple[str, ...], plain: tuple[str, ...] = ()
+) -> tuple[NDArray[np.intp], Levels]:
+    """Each row's level among the distinct combinations of ``columns`` seen in ``frame``.
+
+    Columns in ``plain`` were read as categoricals for speed only: their levels are given as
+    plain values, so that they are ordered as the text they are.
+    """
+    parts = []
+    for column in columns:
+        codes, uniques = pd.factorize(frame[column])
+        parts.append((codes, _plain(uniques) if column in plain else uniques))
     if len(parts) == 1:
         codes, uniques = parts[0]
         return codes.astype(np.intp), pd.DataFrame({columns[0]: uniques})
@@ -317,7 +339,8 @@ class ChunkEncoder:
         self, frame: pd.DataFrame
     ) -> tuple[list[RandomEffectsTerm], dict[tuple[str, ...], Levels]]:
         """The terms (formula order) on prepared rows, numbered by the chunk's own levels."""
-        found = {fs: local_levels(frame, fs) for fs in self.plan.factor_sets}
+        plain = self.plan.dictionary
+        found = {fs: local_levels(frame, fs, plain) for fs in self.plan.factor_sets}
         out = []
         for term in self.templates:
             codes, levels = found[term.spec.factors]
@@ -363,7 +386,9 @@ class ChunkEncoder:
         column = frame[parsed.response] if parsed.response in frame.columns else None
         if column is not None and column.dtype.kind in "biuf":
             y = column.to_numpy(dtype=np.float64)
-            X = to_float(self.spec.rhs.get_model_matrix(frame, na_action="ignore"), "X")
+            X = self._plain_matrix(frame)
+            if X is None:
+                X = to_float(self.spec.rhs.get_model_matrix(frame, na_action="ignore"), "X")
         else:
             matrices = self.spec.get_model_matrix(frame, na_action="ignore")
             y = to_float(matrices.lhs, f"the response {parsed.response!r}")[:, 0]
@@ -376,6 +401,19 @@ class ChunkEncoder:
                 f"the model matrix has non-finite values in column(s): {', '.join(bad)}"
             )
         return y, X
+
+    def _plain_matrix(self, frame: pd.DataFrame) -> FloatArray | None:
+        """``X`` stacked directly when its columns are an intercept and numeric columns."""
+        names = self.names
+        columns = names[1:] if names[:1] == ["(Intercept)"] else names
+        if not all(c in frame.columns and frame[c].dtype.kind in "biuf" for c in columns):
+            return None
+        X = np.empty((len(frame), len(names)))
+        if len(columns) < len(names):
+            X[:, 0] = 1.0
+        for j, c in enumerate(columns, start=len(names) - len(columns)):
+            X[:, j] = frame[c].to_numpy(dtype=np.float64)
+        return X
 
     @property
     def intercept(self) -> int | None:

@@ -98,7 +98,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
             )
         frame = as_dask_frame(data)
         plan = _plan(self.parsed, frame._meta, weights, offset, na_action)
-        self.source = select_columns(frame, plan.read_columns)
+        self.source = select_columns(data, frame, plan.read_columns, plan.dictionary)
         self.progress = progress
         started = time.perf_counter()
         encoder = self._prepare(plan)
@@ -342,6 +342,10 @@ def _plan(
     pieces = [parsed.fixed, *parsed.offsets, *(t.lhs for t in parsed.random)]
     in_design = set().union(*(identifiers(p) for p in pieces))
     categorical = [c for c in columns if c in in_design and meta[c].dtype.kind not in "biuf"]
+    factor_columns = {c for fs in factor_sets for c in fs} - set(categorical)
+    dictionary = tuple(
+        c for c in columns if c in factor_columns and pd.api.types.is_string_dtype(meta[c])
+    )
     declared = {}
     for column in categorical:
         dtype = meta[column].dtype
@@ -350,7 +354,7 @@ def _plan(
         ):
             declared[column] = list(dtype.categories)
     return ChunkPlan(
-        parsed, columns, weights, offset, na_action, factor_sets, categorical, declared
+        parsed, columns, weights, offset, na_action, factor_sets, categorical, declared, dictionary
     )
 
 

@@ -70,11 +70,20 @@ def as_dask_frame(data: Any) -> Any:
     )
 
 
-def select_columns(frame: Any, columns: Sequence[str]) -> Any:
-    """Only the used columns (read from Parquet only those), refusing unknown ones."""
+def select_columns(
+    data: Any, frame: Any, columns: Sequence[str], dictionary: Sequence[str] = ()
+) -> Any:
+    """Only the used columns (read from Parquet only those), refusing unknown ones.
+
+    For Parquet paths, the ``dictionary`` columns (text used only as grouping factors) are
+    read dictionary-encoded, as pandas categoricals: their values are never turned into
+    millions of Python or Arrow strings and hashed again, only their dictionaries are.
+    """
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise UnknownColumnError(missing, frame.columns)
+    if isinstance(data, str | Path | list | tuple):
+        return _parquet_pieces(_parquet_paths(data), list(columns), list(dictionary))
     return frame[list(columns)]
 
 
@@ -154,6 +163,29 @@ def _parquet_paths(data: str | Path | Sequence[str | Path]) -> list[str]:
             raise DataError(f"no Parquet file found at {text!r}")
         paths.extend(found)
     return paths
+
+
+def _parquet_pieces(paths: list[str], columns: list[str], dictionary: list[str]) -> Any:
+    """A Dask DataFrame with one partition per row group of each Parquet file."""
+    import pyarrow.parquet as pq
+
+    dd = _dask_dataframe()
+    pieces = [(path, g) for path in paths for g in range(pq.ParquetFile(path).num_row_groups)]
+    if not pieces:
+        raise DataError(f"the Parquet files {paths[:3]} have no rows")
+    schema = pq.ParquetFile(paths[0], read_dictionary=dictionary).schema_arrow
+    meta = schema.empty_table().select(columns).to_pandas()
+    read = partial(_read_piece, columns=columns, dictionary=dictionary)
+    return dd.from_map(read, pieces, meta=meta, enforce_metadata=False)
+
+
+def _read_piece(piece: tuple[str, int], columns: list[str], dictionary: list[str]) -> pd.DataFrame:
+    """One row group of a Parquet file as a pandas DataFrame."""
+    import pyarrow.parquet as pq
+
+    path, group = piece
+    table = pq.ParquetFile(path, read_dictionary=dictionary).read_row_group(group, columns=columns)
+    return table.to_pandas()
 
 
 def _from_arrow_dataset(dd: Any, dataset: Any) -> Any:
