@@ -57,7 +57,12 @@ class BlockedCholesky:
         self.A = A
         m = len(self.terms)
         self.blockdiag = [j == 0 or (j == 1 and _is_nested(A.sparse[1])) for j in range(m)]
-        self._rows = [s.row_of_block() if s is not None else None for s in A.sparse]
+        # block rows of the first-column blocks, needed only where a nested term's diagonal
+        # block is block-diagonal (an array as long as the block is large)
+        self._rows = [
+            s.row_of_block() if s is not None and nested else None
+            for s, nested in zip(A.sparse, self.blockdiag, strict=True)
+        ]
         self.diag: list[Array] = [np.empty(0)] * m
         self.sparse: list[BlockSparse | None] = [None] * m
         self.dense: list[list[Array | None]] = [[None] * m for _ in range(m)]
@@ -75,6 +80,8 @@ class BlockedCholesky:
 
     def thread_limit(self) -> int | None:
         """BLAS threads for updates: one when the largest dense block is of moderate size."""
+        if any(isinstance(g, DensePanels) for g in self.gram.values()):
+            return None  # the rank-k updates of dense panels are large: all threads
         dense = [t.q for t, bd in zip(self.terms, self.blockdiag, strict=True) if not bd]
         largest = max(dense, default=0)
         return 1 if 200 <= largest < SINGLE_THREAD_BELOW else None

@@ -151,13 +151,16 @@ def chunk_blocks(chunk: Any, encoder: ChunkEncoder) -> PartialBlocks:
     frame = prepared.frame
     if len(frame) == 0:
         return _no_rows(encoder, prepared.n_dropped)
-    y, X = encoder.design(frame)
-    y = y - prepared.offset
+    y, xy = encoder.design(frame, response_last=True)
+    X = xy[:, :-1]
+    y -= prepared.offset
     terms, levels = encoder.local_terms(frame)
     w = prepared.weights
     weighted = bool(np.any(w != 1.0))
     shift = float(np.average(y, weights=w)) if encoder.intercept is not None else 0.0
-    sums = _sums(terms, np.column_stack([X, y - shift]), np.sqrt(w) if weighted else None)
+    xy[:, -1] -= shift  # y is a view of the last column: restored below for the summaries
+    sums = _sums(terms, xy, np.sqrt(w) if weighted else None)
+    xy[:, -1] += shift
     categories = {
         c: np.bincount(frame[c].cat.codes, minlength=len(values)).astype(np.float64)
         for c, values in encoder.categories.items()
@@ -186,14 +189,15 @@ def merge_blocks(a: PartialBlocks, b: PartialBlocks, encoder: ChunkEncoder) -> P
     wa, wb = _weight_total(a, intercept), _weight_total(b, intercept)
     centre = 0.0 if intercept is None or wa + wb == 0 else (wa * a.shift + wb * b.shift) / (wa + wb)
     a, b = a.recentred(centre, intercept), b.recentred(centre, intercept)
-    levels, where_b = {}, {}
+    levels, where_a, where_b = {}, {}, {}
     for factors, mine in a.levels.items():
-        levels[factors], where_b[factors] = union_levels(mine, b.levels[factors])
+        levels[factors], where_a[factors], where_b[factors] = union_levels(mine, b.levels[factors])
     factor_of = [t.spec.factors for t in encoder.templates]
     sizes = [len(levels[f]) for f in factor_of]
     ks = [t.k for t in encoder.templates]
-    grown = [np.arange(len(a.levels[f]), dtype=np.intp) for f in factor_of]
-    sums = a.sums.moved(grown, sizes, ks) + b.sums.moved([where_b[f] for f in factor_of], sizes, ks)
+    sums = a.sums.moved([where_a[f] for f in factor_of], sizes, ks) + b.sums.moved(
+        [where_b[f] for f in factor_of], sizes, ks
+    )
     return PartialBlocks(
         sums=sums,
         levels=levels,
@@ -252,19 +256,31 @@ def _pair(sums: BlockSums, i: int, j: int) -> sp.csr_array:
 def _sums(terms: list[Any], xy: FloatArray, sqrtw: FloatArray | None) -> BlockSums:
     """The blocks of one chunk's rows (terms in formula order, local levels)."""
     wxy = xy if sqrtw is None else xy * sqrtw[:, None]
-    zs = [t.z if sqrtw is None else t.z * sqrtw[:, None] for t in terms]
-    diag, xz = [], []
+    zs = [_weighted_z(t, sqrtw) for t in terms]
+    diag: list[FloatArray] = []
+    xz: list[FloatArray] = []
     for term, z in zip(terms, zs, strict=True):
         k, nlev = term.k, term.nlevels
+        if z is None:  # an intercept, unweighted: counts and plain sums
+            diag.append(np.bincount(term.refs, minlength=nlev).astype(np.float64)[:, None, None])
+            xz.append(_level_sums(term.refs, wxy, nlev).T[:, :, None])
+            continue
         products = (z[:, :, None] * z[:, None, :]).reshape(len(z), k * k)
         diag.append(_level_sums(term.refs, products, nlev).reshape(nlev, k, k))
-        cross = (wxy[:, :, None] * z[:, None, :]).reshape(len(z), -1)
+        cross = wxy * z if k == 1 else (wxy[:, :, None] * z[:, None, :]).reshape(len(z), -1)
         xz.append(_level_sums(term.refs, cross, nlev).reshape(nlev, xy.shape[1], k).swapaxes(0, 1))
     pairs = {}
     for i in range(len(terms)):
         for j in range(i):
             pairs[(i, j)] = _pair_products(terms[i], zs[i], terms[j], zs[j])
     return BlockSums(diag, pairs, [np.ascontiguousarray(v) for v in xz], wxy.T @ wxy)
+
+
+def _weighted_z(term: Any, sqrtw: FloatArray | None) -> FloatArray | None:
+    """``√w z`` of a term, or ``None`` for an unweighted intercept (a column of ones)."""
+    if sqrtw is None:
+        return None if term.column_names == ["(Intercept)"] else term.z
+    return term.z * sqrtw[:, None]
 
 
 def _level_sums(refs: Index, values: FloatArray, nlevels: int) -> FloatArray:
@@ -281,18 +297,41 @@ def _level_sums(refs: Index, values: FloatArray, nlevels: int) -> FloatArray:
     return np.asarray(indicator @ values)
 
 
-def _pair_products(ti: Any, zi: FloatArray, tj: Any, zj: FloatArray) -> sp.csr_array:
-    """``Z_iᵀZ_j`` by summing the rows' entries at their (row, column) positions."""
+def _pair_products(ti: Any, zi: FloatArray | None, tj: Any, zj: FloatArray | None) -> sp.csr_array:
+    """``Z_iᵀZ_j`` by summing the rows' entries at their (row, column) positions.
+
+    ``None`` stands for a column of ones (an unweighted intercept).
+    """
     ki, kj = ti.k, tj.k
+    if zi is None and zj is None:
+        return _pair_counts(ti.refs, tj.refs, (ti.nlevels, tj.nlevels))
+    n = len(ti.refs)
     rows = (ti.refs[:, None] * ki + np.arange(ki, dtype=np.int32))[:, :, None]
     cols = (tj.refs[:, None] * kj + np.arange(kj, dtype=np.int32))[:, None, :]
-    values = zi[:, :, None] * zj[:, None, :]
+    left = np.ones((n, 1)) if zi is None else zi
+    right = np.ones((n, 1)) if zj is None else zj
+    values = np.ones(n) if zi is None and zj is None else left[:, :, None] * right[:, None, :]
     shape = (ti.nlevels * ki, tj.nlevels * kj)
     rr, cc = np.broadcast_arrays(rows.astype(np.int32), cols.astype(np.int32))
     coo = sp.coo_array((values.reshape(-1), (rr.reshape(-1), cc.reshape(-1))), shape=shape)
     out = coo.tocsr()
     out.sum_duplicates()
     return out
+
+
+def _pair_counts(rows: Index, cols: Index, shape: tuple[int, int]) -> sp.csr_array:
+    """How many rows fall in each (row level, column level) cell, as CSR.
+
+    Two unweighted intercepts have counts for products: sorting the cells' flat positions
+    (a vectorized sort that needs no values beside it) and counting the runs is all it takes.
+    """
+    cells = np.sort(rows.astype(np.int64) * shape[1] + cols)
+    starts = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
+    counts = np.diff(np.append(starts, len(cells))).astype(np.float64)
+    row, col = np.divmod(cells[starts], shape[1])
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=shape[0]))])
+    index = _index_type(shape)
+    return sp.csr_array((counts, col.astype(index), indptr.astype(index)), shape=shape)
 
 
 def _scatter(values: FloatArray, where: Index, size: int, axis: int) -> FloatArray:
@@ -316,12 +355,27 @@ def _move_sparse(
     if _is_identity(rmap) and _is_identity(cmap):  # only new levels at the end: grow
         indptr = np.concatenate([block.indptr, np.full(shape[0] - block.shape[0], block.nnz)])
         return sp.csr_array((block.data, block.indices, indptr.astype(block.indptr.dtype)), shape)
+    if ki == kj == 1:  # rows reordered by indexing, columns renumbered: no coordinate lists
+        counts = np.zeros(li, dtype=np.int64)
+        counts[rmap] = np.diff(block.indptr)
+        order = np.argsort(rmap)
+        reordered = sp.csr_array(block[order]) if len(order) else block
+        indices = cmap[reordered.indices].astype(_index_type(shape))
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(_index_type(shape))
+        out = sp.csr_array((reordered.data, indices, indptr), shape=shape)
+        out.has_sorted_indices = False
+        out.sort_indices()
+        return out
     coo = block.tocoo()
-    index = np.int32 if max(shape) < np.iinfo(np.int32).max else np.int64
-    r = (rmap[coo.row // ki] * ki + coo.row % ki).astype(index)
-    c = (cmap[coo.col // kj] * kj + coo.col % kj).astype(index)
+    r = (rmap[coo.row // ki] * ki + coo.row % ki).astype(_index_type(shape))
+    c = (cmap[coo.col // kj] * kj + coo.col % kj).astype(_index_type(shape))
     del coo
     return sp.csr_array((block.data, (r, c)), shape=shape)
+
+
+def _index_type(shape: tuple[int, int]) -> type:
+    """int32 indices when they fit (half the memory of int64)."""
+    return np.int32 if max(shape) < np.iinfo(np.int32).max else np.int64
 
 
 def _is_identity(where: Index) -> bool:

@@ -184,19 +184,38 @@ def _plain(values: Any) -> Any:
 Levels = pd.DataFrame  # distinct rows of a grouping factor's columns: its levels, in some order
 
 
-def union_levels(a: Levels, b: Levels) -> tuple[Levels, NDArray[np.intp]]:
-    """The levels of ``a`` followed by those of ``b`` not in ``a``, and where ``b``'s went."""
-    if len(a) == 0:
-        return b, np.arange(len(b), dtype=np.intp)
-    if a.shape[1] == 1:
-        column = a.columns[0]
-        where = pd.Index(a[column]).get_indexer(pd.Index(b[column]))
+def union_levels(a: Levels, b: Levels) -> tuple[Levels, NDArray[np.intp], NDArray[np.intp]]:
+    """The union of two sets of levels, and where the levels of ``a`` and of ``b`` went.
+
+    Levels are kept sorted (see :func:`local_levels`), so that chunks that saw the same levels,
+    the common case for large chunks, merge without moving anything.
+    """
+    if len(a) == len(b) and a.equals(b):
+        same = np.arange(len(a), dtype=np.intp)
+        return a, same, same
+    merged = _sorted_levels(pd.concat([a, b], ignore_index=True).drop_duplicates())[1]
+    if merged.shape[1] == 1:
+        index: pd.Index = pd.Index(merged.iloc[:, 0])
+        where = [index.get_indexer(pd.Index(x.iloc[:, 0])) for x in (a, b)]
     else:
-        where = pd.MultiIndex.from_frame(a).get_indexer(pd.MultiIndex.from_frame(b))
-    new = np.flatnonzero(where < 0)
-    where[new] = len(a) + np.arange(len(new))
-    merged = pd.concat([a, b.iloc[new]], ignore_index=True) if len(new) else a
-    return merged, where.astype(np.intp, copy=False)
+        multi = pd.MultiIndex.from_frame(merged)
+        where = [multi.get_indexer(pd.MultiIndex.from_frame(x)) for x in (a, b)]
+    return merged, where[0].astype(np.intp), where[1].astype(np.intp)
+
+
+def _sorted_levels(levels: Levels) -> tuple[NDArray[np.intp], Levels]:
+    """The levels sorted by value, and the rank of each original row in that order.
+
+    Values that cannot be compared keep the order in which they were found.
+    """
+    levels = levels.reset_index(drop=True)
+    try:
+        order = levels.sort_values(list(levels.columns), kind="stable").index.to_numpy()
+    except TypeError:
+        order = np.arange(len(levels))
+    rank = np.empty(len(levels), dtype=np.intp)
+    rank[order] = np.arange(len(levels))
+    return rank, levels.iloc[order].reset_index(drop=True)
 
 
 def local_levels(
@@ -204,8 +223,9 @@ def local_levels(
 ) -> tuple[NDArray[np.intp], Levels]:
     """Each row's level among the distinct combinations of ``columns`` seen in ``frame``.
 
-    Columns in ``plain`` were read as categoricals for speed only: their levels are given as
-    plain values, so that they are ordered as the text they are.
+    Levels are sorted by value, a canonical order in which two chunks with the same levels
+    agree. Columns in ``plain`` were read as categoricals for speed only: their levels are
+    given as plain values, so that they are ordered as the text they are.
     """
     parts = []
     for column in columns:
@@ -213,7 +233,8 @@ def local_levels(
         parts.append((codes, _plain(uniques) if column in plain else uniques))
     if len(parts) == 1:
         codes, uniques = parts[0]
-        return codes.astype(np.intp), pd.DataFrame({columns[0]: uniques})
+        rank, levels = _sorted_levels(pd.DataFrame({columns[0]: uniques}))
+        return rank[codes], levels
     key = np.asarray(parts[0][0], dtype=np.int64)
     for codes, uniques in parts[1:]:
         key = key * len(uniques) + codes
@@ -222,7 +243,8 @@ def local_levels(
     for column, (_, uniques) in zip(reversed(columns), reversed(parts), strict=True):
         distinct, position = np.divmod(distinct, len(uniques))
         values[column] = uniques.take(position)
-    return local.astype(np.intp), pd.DataFrame({c: values[c] for c in columns})
+    rank, levels = _sorted_levels(pd.DataFrame({c: values[c] for c in columns}))
+    return rank[local], levels
 
 
 def _combine(parts: Sequence[NDArray[np.intp]], values: Sequence[pd.Index]) -> NDArray[np.int64]:
@@ -380,19 +402,29 @@ class ChunkEncoder:
         offset = off[complete] + formula_offsets(plan.parsed, frame)
         return PreparedChunk(frame, w[complete], offset, n_dropped, kept.index)
 
-    def design(self, frame: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
-        """Response and fixed-effects model matrix (every column) of prepared rows."""
+    def design(
+        self, frame: pd.DataFrame, *, response_last: bool = False
+    ) -> tuple[FloatArray, FloatArray]:
+        """Response and fixed-effects model matrix (every column) of prepared rows.
+
+        With ``response_last`` the matrix returned is ``[X y]`` and the response a view of its
+        last column (one array, no copy).
+        """
         parsed = self.plan.parsed
         column = frame[parsed.response] if parsed.response in frame.columns else None
         if column is not None and column.dtype.kind in "biuf":
-            y = column.to_numpy(dtype=np.float64)
-            X = self._plain_matrix(frame)
+            X = self._plain_matrix(frame, extra=1)
             if X is None:
-                X = to_float(self.spec.rhs.get_model_matrix(frame, na_action="ignore"), "X")
+                rhs = to_float(self.spec.rhs.get_model_matrix(frame, na_action="ignore"), "X")
+                X = np.column_stack([rhs, np.empty(len(frame))])
+            X[:, -1] = column.to_numpy(dtype=np.float64)
         else:
             matrices = self.spec.get_model_matrix(frame, na_action="ignore")
-            y = to_float(matrices.lhs, f"the response {parsed.response!r}")[:, 0]
-            X = to_float(matrices.rhs, "the fixed-effects model matrix")
+            response = to_float(matrices.lhs, f"the response {parsed.response!r}")[:, 0]
+            X = np.column_stack(
+                [to_float(matrices.rhs, "the fixed-effects model matrix"), response]
+            )
+        y = X[:, -1]
         if not np.all(np.isfinite(y)):
             raise DataError(f"the response {parsed.response!r} has non-finite values (inf or NaN)")
         bad = [n for j, n in enumerate(self.names) if not np.all(np.isfinite(X[:, j]))]
@@ -400,15 +432,18 @@ class ChunkEncoder:
             raise DataError(
                 f"the model matrix has non-finite values in column(s): {', '.join(bad)}"
             )
-        return y, X
+        return (y, X) if response_last else (y.copy(), np.ascontiguousarray(X[:, :-1]))
 
-    def _plain_matrix(self, frame: pd.DataFrame) -> FloatArray | None:
-        """``X`` stacked directly when its columns are an intercept and numeric columns."""
+    def _plain_matrix(self, frame: pd.DataFrame, extra: int = 0) -> FloatArray | None:
+        """``X`` stacked directly when its columns are an intercept and numeric columns.
+
+        ``extra`` more columns are left for the caller to fill.
+        """
         names = self.names
         columns = names[1:] if names[:1] == ["(Intercept)"] else names
         if not all(c in frame.columns and frame[c].dtype.kind in "biuf" for c in columns):
             return None
-        X = np.empty((len(frame), len(names)))
+        X = np.empty((len(frame), len(names) + extra))
         if len(columns) < len(names):
             X[:, 0] = 1.0
         for j, c in enumerate(columns, start=len(names) - len(columns)):
