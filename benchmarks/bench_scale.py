@@ -45,10 +45,10 @@ def ensure_data(directory: Path, rows: int, files: int, levels: tuple[int, int])
     if stamp.exists() and json.loads(stamp.read_text()) == wanted:
         return
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(SRC)!r})\n"
         "from mixedmodels.datasets import simulate_crossed\n"
-        "simulate_crossed(%d, %r, seed=1, path=%r, n_files=%d)\n"
-    ) % (str(SRC), rows, levels, str(directory), files)
+        f"simulate_crossed({rows}, {levels!r}, seed=1, path={str(directory)!r}, n_files={files})\n"
+    )
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True)
     stamp.write_text(json.dumps(wanted))
@@ -90,9 +90,8 @@ def main() -> int:
     print(f"\n{FORMULA}: {model.nobs:,} rows, levels {model.ngroups}\n")
     print(f"{'step':<34}{'rows':>12}{'seconds':>10}{'rows/s':>14}{'peak GB':>10}")
     for name, seconds, memory in rows:
-        print(
-            f"{name:<34}{model.nobs:>12,}{seconds:>10.1f}{model.nobs / seconds:>14,.0f}{memory:>10.2f}"
-        )
+        rate = model.nobs / seconds
+        print(f"{name:<34}{model.nobs:>12,}{seconds:>10.1f}{rate:>14,.0f}{memory:>10.2f}")
     passes = model.timings["levels"] + model.timings["cross-products"]
     ratio = passes / rows[0][1]
     print(f"\nboth passes / reading: {ratio:.2f} (target ≤ {READ_RATIO_TARGET})")

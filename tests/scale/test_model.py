@@ -96,7 +96,8 @@ def test_glob_list_and_arrow_dataset_sources(tmp_path: Path) -> None:
     formula = "Yield ~ 1 + (1 | Batch)"
     memory = mm.lmer(formula, frame, reml=False, check_convergence=True)
     paths = sorted(tmp_path.glob("*.parquet"))
-    sources = [str(tmp_path / "*.parquet"), paths, ds.dataset(str(tmp_path), format="parquet")]
+    url = f"file://{tmp_path}/*.parquet"  # URLs (s3://, gs://, ...) are read through fsspec
+    sources = [str(tmp_path / "*.parquet"), paths, ds.dataset(str(tmp_path), format="parquet"), url]
     for source in sources:
         chunked = mm.lmer(formula, source, reml=False, check_convergence=True)
         assert_same(memory, chunked)

@@ -83,7 +83,9 @@ def select_columns(
     if missing:
         raise UnknownColumnError(missing, frame.columns)
     if isinstance(data, str | Path | list | tuple):
-        return _parquet_pieces(_parquet_paths(data), list(columns), list(dictionary))
+        paths = _parquet_paths(data)
+        if not any(_is_url(p) for p in paths):
+            return _parquet_pieces(paths, list(columns), list(dictionary))
     return frame[list(columns)]
 
 
@@ -153,6 +155,9 @@ def _parquet_paths(data: str | Path | Sequence[str | Path]) -> list[str]:
     paths: list[str] = []
     for item in items:
         text = str(item)
+        if _is_url(text):  # remote (s3://, gs://, …) or file:// URLs: read by fsspec
+            paths.append(text)
+            continue
         if Path(text).is_dir():
             found = sorted(glob.glob(str(Path(text) / "*.parquet")))
         elif any(ch in text for ch in "*?["):
@@ -186,6 +191,11 @@ def _read_piece(piece: tuple[str, int], columns: list[str], dictionary: list[str
     path, group = piece
     table = pq.ParquetFile(path, read_dictionary=dictionary).read_row_group(group, columns=columns)
     return table.to_pandas()
+
+
+def _is_url(text: str) -> bool:
+    """A URL with a scheme (``s3://bucket/...``), which Dask reads through fsspec."""
+    return "://" in text
 
 
 def _from_arrow_dataset(dd: Any, dataset: Any) -> Any:
