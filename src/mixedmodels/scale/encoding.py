@@ -174,6 +174,24 @@ class Factor:
         return self.codes(levels)
 
 
+def _dictionary_codes(column: pd.Series) -> tuple[NDArray[np.intp], Any]:
+    """Codes and distinct values of a column read dictionary-encoded (a categorical of text).
+
+    The dictionary is already there: its codes are the rows' levels, once categories that no
+    complete row uses are dropped. The values are the labels, not a categorical.
+    """
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        codes, uniques = pd.factorize(column)
+        return codes, _plain(uniques)
+    codes = np.asarray(column.cat.codes, dtype=np.intp)
+    categories = column.cat.categories
+    used = np.bincount(codes, minlength=len(categories)) > 0
+    if used.all():
+        return codes, categories
+    position = np.cumsum(used) - 1
+    return position[codes], categories[used]
+
+
 def _plain(values: Any) -> Any:
     """Categorical values as an index of their labels (anything else unchanged)."""
     if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
@@ -204,15 +222,14 @@ def union_levels(a: Levels, b: Levels) -> tuple[Levels, NDArray[np.intp], NDArra
 
 
 def _sorted_levels(levels: Levels) -> tuple[NDArray[np.intp], Levels]:
-    """The levels sorted by value, and the rank of each original row in that order.
+    """The levels in a canonical order, and the rank of each original row in that order.
 
-    Values that cannot be compared keep the order in which they were found.
+    The order is that of the levels' hashes: the same for the same set of levels in any chunk,
+    and cheap (no comparison of strings). R's order is put in once, at the end.
     """
     levels = levels.reset_index(drop=True)
-    try:
-        order = levels.sort_values(list(levels.columns), kind="stable").index.to_numpy()
-    except TypeError:
-        order = np.arange(len(levels))
+    hashes = pd.util.hash_pandas_object(levels, index=False).to_numpy()
+    order = np.argsort(hashes, kind="stable")
     rank = np.empty(len(levels), dtype=np.intp)
     rank[order] = np.arange(len(levels))
     return rank, levels.iloc[order].reset_index(drop=True)
@@ -223,14 +240,11 @@ def local_levels(
 ) -> tuple[NDArray[np.intp], Levels]:
     """Each row's level among the distinct combinations of ``columns`` seen in ``frame``.
 
-    Levels are sorted by value, a canonical order in which two chunks with the same levels
-    agree. Columns in ``plain`` were read as categoricals for speed only: their levels are
+    Levels are in a canonical order (see :func:`_sorted_levels`), in which two chunks with
+    the same levels agree. Columns in ``plain`` were read as categoricals for speed only: their levels are
     given as plain values, so that they are ordered as the text they are.
     """
-    parts = []
-    for column in columns:
-        codes, uniques = pd.factorize(frame[column])
-        parts.append((codes, _plain(uniques) if column in plain else uniques))
+    parts = [_dictionary_codes(frame[c]) if c in plain else pd.factorize(frame[c]) for c in columns]
     if len(parts) == 1:
         codes, uniques = parts[0]
         rank, levels = _sorted_levels(pd.DataFrame({columns[0]: uniques}))
@@ -396,11 +410,12 @@ class ChunkEncoder:
         if n_dropped and plan.na_action == "fail":
             bad = [str(c) for c in plan.columns if used[c].isna().any()]
             raise DataError(f"{n_dropped} rows have missing values (columns: {', '.join(bad)})")
-        kept = used[complete]
-        frame = _with_categories(kept.reset_index(drop=True), self.categories)
-        check_weights(w[complete])
-        offset = off[complete] + formula_offsets(plan.parsed, frame)
-        return PreparedChunk(frame, w[complete], offset, n_dropped, kept.index)
+        if n_dropped:
+            used, w, off = used[complete], w[complete], off[complete]
+        frame = _with_categories(used.reset_index(drop=True), self.categories)
+        check_weights(w)
+        offset = off + formula_offsets(plan.parsed, frame) if plan.parsed.offsets else off
+        return PreparedChunk(frame, w, offset, n_dropped, used.index)
 
     def design(
         self, frame: pd.DataFrame, *, response_last: bool = False
@@ -443,7 +458,7 @@ class ChunkEncoder:
         columns = names[1:] if names[:1] == ["(Intercept)"] else names
         if not all(c in frame.columns and frame[c].dtype.kind in "biuf" for c in columns):
             return None
-        X = np.empty((len(frame), len(names) + extra))
+        X = np.empty((len(frame), len(names) + extra), order="F")  # columns contiguous
         if len(columns) < len(names):
             X[:, 0] = 1.0
         for j, c in enumerate(columns, start=len(names) - len(columns)):

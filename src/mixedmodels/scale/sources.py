@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from mixedmodels.errors import DataError, UnknownColumnError
+from mixedmodels.linalg.threads import blas_threads
 
 __all__ = ["as_dask_frame", "compute", "is_chunked_source", "source_name", "tree_reduce"]
 
@@ -99,13 +100,16 @@ def compute(objects: Sequence[Any], progress: bool | None, label: str) -> list[A
     show = sys.stderr.isatty() if progress is None else progress
     client = _active_client()
     if client is None:
-        if not show:
-            return list(dask.compute(*objects))
-        from dask.diagnostics import ProgressBar
+        # the chunks are processed by one thread per core: BLAS threads on top of them would
+        # busy-wait for cores that are taken (the products per chunk are small anyway)
+        with blas_threads(1):
+            if not show:
+                return list(dask.compute(*objects))
+            from dask.diagnostics import ProgressBar
 
-        print(label, file=sys.stderr)
-        with ProgressBar(out=sys.stderr):
-            return list(dask.compute(*objects))
+            print(label, file=sys.stderr)
+            with ProgressBar(out=sys.stderr):
+                return list(dask.compute(*objects))
     futures = client.compute(list(objects))
     if show:
         from distributed import progress as distributed_progress
@@ -189,8 +193,10 @@ def _read_piece(piece: tuple[str, int], columns: list[str], dictionary: list[str
     import pyarrow.parquet as pq
 
     path, group = piece
-    table = pq.ParquetFile(path, read_dictionary=dictionary).read_row_group(group, columns=columns)
-    return table.to_pandas()
+    parquet = pq.ParquetFile(path, read_dictionary=dictionary)
+    # one thread per chunk: Dask already runs one chunk per core
+    table = parquet.read_row_group(group, columns=columns, use_threads=False)
+    return table.to_pandas(use_threads=False)
 
 
 def _is_url(text: str) -> bool:
