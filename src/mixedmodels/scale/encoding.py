@@ -241,8 +241,8 @@ def local_levels(
     """Each row's level among the distinct combinations of ``columns`` seen in ``frame``.
 
     Levels are in a canonical order (see :func:`_sorted_levels`), in which two chunks with
-    the same levels agree. Columns in ``plain`` were read as categoricals for speed only: their levels are
-    given as plain values, so that they are ordered as the text they are.
+    the same levels agree. Columns in ``plain`` were read as categoricals for speed only:
+    their levels are given as plain values, so that they are ordered as the text they are.
     """
     parts = [_dictionary_codes(frame[c]) if c in plain else pd.factorize(frame[c]) for c in columns]
     if len(parts) == 1:
