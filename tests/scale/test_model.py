@@ -285,3 +285,13 @@ def test_on_a_local_cluster_with_two_workers(tmp_path: Path) -> None:
         assert summary_body(chunked) == summary_body(memory)
         workers = client.run(lambda: 1)
         assert len(workers) == 2
+
+
+def test_progress_bar_over_the_partitions(capsys: pytest.CaptureFixture[str]) -> None:
+    frame = mm.datasets.load("sleepstudy")
+    data = dd.from_pandas(frame, npartitions=4)
+    mm.lmer("Reaction ~ Days + (Days | Subject)", data, progress=True)
+    err = capsys.readouterr().err
+    assert "cross-products" in err and "100%" in err
+    mm.lmer("Reaction ~ Days + (Days | Subject)", data, progress=False)
+    assert capsys.readouterr().err == ""
