@@ -326,10 +326,9 @@ def _pair_counts(rows: Index, cols: Index, shape: tuple[int, int]) -> sp.csr_arr
     (a vectorized sort that needs no values beside it) and counting the runs is all it takes.
     """
     small = shape[0] * shape[1] < np.iinfo(np.int32).max  # int32 keys sort twice as fast
-    kind = np.int32 if small else np.int64
-    cells = rows.astype(kind)
-    cells *= shape[1]
-    cells += cols
+    cells: NDArray[np.signedinteger[Any]] = rows.astype(np.int32 if small else np.int64)
+    np.multiply(cells, shape[1], out=cells)
+    np.add(cells, cols, out=cells, casting="unsafe")
     cells.sort()
     starts = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
     counts = np.diff(np.append(starts, len(cells))).astype(np.float64)
