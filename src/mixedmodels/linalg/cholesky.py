@@ -27,6 +27,7 @@ from mixedmodels.linalg.crossprod import BlockSparse, CrossProducts
 from mixedmodels.linalg.gram import DensePanels, GramMap, dense_panels, gram_map
 from mixedmodels.linalg.kernels import (
     chol_blockdiag,
+    chol_lower,
     rdiv_blockdiag,
     rdiv_blocks,
     scale_blockdiag,
@@ -137,12 +138,7 @@ class BlockedCholesky:
         _fill_blockdiag(dense, D)
         for k in range(j):
             self._subtract_product(dense, j, k, j, T)
-        if dense.shape[0] <= SMALL_DENSE_CHOL:  # NumPy's call costs less for tiny blocks
-            self.diag[j] = np.linalg.cholesky(dense)  # reads the lower triangle only
-        else:
-            self.diag[j] = scipy.linalg.cholesky(
-                dense, lower=True, overwrite_a=True, check_finite=False
-            )
+        self.diag[j] = chol_lower(dense)  # reads the lower triangle only; a new array
         self.logdet_z += 2.0 * float(np.sum(np.log(np.diagonal(self.diag[j]))))
 
     def _workspace(self, j: int) -> Array:
@@ -329,7 +325,6 @@ def _gram_maps(
     return maps
 
 
-SMALL_DENSE_CHOL = 64  # dense diagonal blocks up to this size use NumPy's Cholesky
 SMALL_DENSE = 100_000  # entries up to which a first-column block is also held dense
 
 
@@ -378,7 +373,7 @@ def _scale_dense(A: Array, Ti: Array, Tj: Array) -> Array:
 def _chol_psd(D: Array) -> Array:
     """Cholesky factor of the ``[X y]`` block; a zero residual gives a zero last pivot."""
     try:
-        return np.linalg.cholesky(D)
+        return chol_lower(D)
     except np.linalg.LinAlgError:
         p = D.shape[0] - 1
         L = np.zeros_like(D)
