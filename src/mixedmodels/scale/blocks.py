@@ -174,7 +174,7 @@ def chunk_blocks(chunk: Any, encoder: ChunkEncoder) -> PartialBlocks:
         log_weights=float(np.sum(np.log(w))) if weighted else 0.0,
         weighted=weighted,
         Rx=_r_factor(X),
-        Rz=[_r_factor(t.z) for t in terms],
+        Rz=[_r_factor(t.z) if t.column_names != ["(Intercept)"] else _ones_r(w) for t in terms],
         category_counts=categories,
         y_sum=float(np.sum(y)),
         y_sq=float(y @ y),
@@ -294,6 +294,8 @@ def _level_sums(refs: Index, values: FloatArray, nlevels: int) -> FloatArray:
         (np.ones(n), refs.astype(np.int32, copy=False), np.arange(n + 1, dtype=np.int32)),
         shape=(nlevels, n),
     )
+    if values.flags.f_contiguous and values.shape[1] > 1:  # column by column, no copy
+        return np.column_stack([indicator @ values[:, c] for c in range(values.shape[1])])
     return np.asarray(indicator @ values)
 
 
@@ -330,12 +332,18 @@ def _pair_counts(rows: Index, cols: Index, shape: tuple[int, int]) -> sp.csr_arr
     np.multiply(cells, shape[1], out=cells)
     np.add(cells, cols, out=cells, casting="unsafe")
     cells.sort()
-    starts = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
-    counts = np.diff(np.append(starts, len(cells))).astype(np.float64)
-    row, col = np.divmod(cells[starts], shape[1])
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=shape[0]))])
+    first = np.empty(len(cells), dtype=bool)
+    first[:1] = True
+    np.not_equal(cells[1:], cells[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(starts, append=len(cells)).astype(np.float64)
+    distinct = cells[starts]
     index = _index_type(shape)
-    return sp.csr_array((counts, col.astype(index), indptr.astype(index)), shape=shape)
+    # the cells are sorted: row r's entries start where the first cell of row r would be
+    row_starts = np.arange(shape[0] + 1, dtype=np.int64) * shape[1]
+    indptr: NDArray[Any] = np.searchsorted(distinct, row_starts).astype(index)
+    columns: NDArray[Any] = (distinct % shape[1]).astype(index)
+    return sp.csr_array((counts, columns, indptr), shape=shape)
 
 
 def _scatter(values: FloatArray, where: Index, size: int, axis: int) -> FloatArray:
@@ -440,6 +448,11 @@ def _r_factor(M: FloatArray) -> FloatArray:
     R: FloatArray = np.asarray(np.linalg.qr(M, mode="r"))
     out[: min(k, R.shape[0])] = R[:k]
     return out
+
+
+def _ones_r(w: FloatArray) -> FloatArray:
+    """The ``R`` factor of a column of ones (the intercept; unweighted, as the rank checks)."""
+    return np.array([[np.sqrt(float(len(w)))]])
 
 
 def _stack_r(a: FloatArray, b: FloatArray) -> FloatArray:

@@ -393,6 +393,8 @@ class ChunkEncoder:
     @staticmethod
     def _z(term: RandomEffectsTerm, frame: pd.DataFrame) -> FloatArray:
         """A term's per-row model matrix, refusing non-finite values."""
+        if term.column_names == ["(Intercept)"]:  # a read-only column of ones, no memory
+            return np.broadcast_to(np.ones((1, 1)), (len(frame), 1))
         z = np.ascontiguousarray(term.model_matrix(frame), dtype=np.float64)
         if not np.all(np.isfinite(z)):
             raise DataError(f"the random-effects term {term.spec} has non-finite values")
