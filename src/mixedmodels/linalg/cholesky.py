@@ -156,8 +156,14 @@ class BlockedCholesky:
         if j == 0:
             blocks = self.A.sparse[i]
             assert blocks is not None
-            scaled = T[i].T @ blocks.data @ T[0]
-            data = rdiv_blocks(scaled, blocks.indices, self.diag[0])
+            if blocks.data.shape[1:] == (1, 1):  # scalar terms: one array, no temporaries
+                data = np.take(self.diag[0].reshape(-1), blocks.indices)
+                np.divide(blocks.data.reshape(-1), data, out=data)
+                data *= float(T[i][0, 0] * T[0][0, 0])
+                data = data.reshape(-1, 1, 1)
+            else:
+                scaled = T[i].T @ blocks.data @ T[0]
+                data = rdiv_blocks(scaled, blocks.indices, self.diag[0])
             self.sparse[i] = blocks.with_data(data)
             scatter = self._scatter[i]
             if scatter is not None:
