@@ -38,7 +38,7 @@ def test_moment_start_is_close_to_the_estimate() -> None:
     np.testing.assert_allclose(start[[0, 2, 3]], model.theta[[0, 2, 3]], rtol=0.15)
     assert start[1] == 0.0
     steps = initial_step(start, model.terms)
-    assert steps[1] == pytest.approx(max(0.25 * np.sqrt(start[0] * start[2]), 0.05))
+    assert steps[1] == pytest.approx(max(0.1 * np.sqrt(start[0] * start[2]), 0.05))
 
 
 def test_fit_from_moment_start_reaches_the_optimum_of_the_default_start() -> None:
