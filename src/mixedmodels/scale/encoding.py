@@ -40,13 +40,13 @@ __all__ = [
     "union_levels",
 ]
 
-SAMPLE_ROWS = 200  # complete rows kept from the first pass to learn formulaic's spec
+SAMPLE_ROWS = 200  # complete rows of the first partition, to learn formulaic's spec on
 NO_ROWS = np.empty(0, dtype=np.intp)
 
 
 @dataclass(frozen=True)
 class ChunkPlan:
-    """What to read and how to treat missing values: everything known before the first pass.
+    """What to read and how to treat missing values: everything known before reading.
 
     Attributes
     ----------
@@ -165,7 +165,7 @@ class Factor:
         if np.any(codes < 0):
             raise DataError(
                 f"grouping factor {':'.join(self.columns)!r} has a level in this chunk that the "
-                "first pass did not see (did the data change between passes?)"
+                "fit did not see (did the data change since the model was fitted?)"
             )
         return codes.astype(np.intp, copy=False)
 

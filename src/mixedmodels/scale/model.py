@@ -1,11 +1,14 @@
 """A linear mixed model fitted from data that need not fit in memory.
 
 The profiled objective needs only the blocks of ``A = [Z X y]'[Z X y]``, so the model is the
-in-memory :class:`~mixedmodels.models.LinearMixedModel` with its construction replaced by two
-passes over the chunks (Dask maps a function over the partitions and sums the results):
+in-memory :class:`~mixedmodels.models.LinearMixedModel` with its construction replaced by a
+pass over the chunks (Dask maps a function over the partitions and sums the results):
 
-1. the distinct values of the factor columns (:mod:`mixedmodels.scale.encoding`);
-2. the blocks of ``A``, per chunk and summed (:mod:`mixedmodels.scale.blocks`).
+1. beforehand, a few complete rows (the first partition) and, only when the fixed part has
+   categorical predictors, their levels (a pass over those columns alone), from which the
+   encoding of every chunk is learned (:mod:`mixedmodels.scale.encoding`);
+2. the pass: the blocks of ``A`` per chunk, in the chunk's own levels, merged by the union of
+   the levels and summed (:mod:`mixedmodels.scale.blocks`).
 
 Fitting, ``fixef``, ``coef_table`` (Satterthwaite df), ``varcorr``, ``ranef``, profiles, Wald and
 profile intervals and ``summary()`` then work on the blocks exactly as in memory; ``fitted()``
@@ -74,9 +77,10 @@ class ChunkedLinearMixedModel(LinearMixedModel):
     source
         The Dask DataFrame of the used columns (read again by ``fitted()``/``residuals()``).
     encoder
-        The levels and encodings learned in the first pass.
+        The encoding of the chunks and the levels of the grouping factors.
     timings
-        Seconds spent in each pass over the data (``"levels"``, ``"cross-products"``).
+        Seconds spent reading before the pass (``"levels"``: first rows and categorical
+        levels) and in the pass (``"cross-products"``).
     """
 
     def __init__(
