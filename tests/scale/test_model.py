@@ -295,3 +295,25 @@ def test_progress_bar_over_the_partitions(capsys: pytest.CaptureFixture[str]) ->
     assert "cross-products" in err and "100%" in err
     mm.lmer("Reaction ~ Days + (Days | Subject)", data, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_levels_seen_only_in_incomplete_rows_vanish_as_in_memory() -> None:
+    frame = simulated(4)
+    frame.loc[7, ["f", "x"]] = ["only-here", np.nan]  # a predictor level in an incomplete row
+    frame.loc[9, ["g", "x"]] = ["s99", np.nan]  # a grouping level likewise
+    memory, chunked = fit_both("y ~ x + f + (1 | g)", frame, dd.from_pandas(frame, npartitions=4))
+    assert_same(memory, chunked)
+    assert not any("only-here" in name for name in chunked.fixef.index)
+    assert "s99" not in chunked.ranef["g"].index
+
+
+def test_declared_categories_are_kept_whole_as_in_memory() -> None:
+    frame = simulated(6)
+    frame["f"] = pd.Categorical(frame["f"], categories=["lo", "mid", "hi", "unused"])
+    with pytest.warns(mm.RankDeficiencyWarning, match="unused"):
+        memory = mm.lmer("y ~ x + f + (1 | g)", frame, check_convergence=True)
+    with pytest.warns(mm.RankDeficiencyWarning, match="unused"):
+        chunked = mm.lmer(
+            "y ~ x + f + (1 | g)", dd.from_pandas(frame, npartitions=3), check_convergence=True
+        )
+    assert_same(memory, chunked)
