@@ -243,6 +243,8 @@ def test_bad_input_gets_clear_errors(tmp_path: Path) -> None:
         mm.lmer("y ~ nope + (1 | g)", data)
     with pytest.raises(DataError, match="no Parquet file"):
         mm.lmer("y ~ x + (1 | g)", str(tmp_path / "missing" / "*.parquet"))
+    with pytest.raises(DataError, match=r"mm.datasets.load\('sleepstudy'\)"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", "sleepstudy")
     with pytest.raises(DataError, match="name of a column"):
         mm.lmer("y ~ x + (1 | g)", data, weights=np.ones(len(frame)))
     with pytest.raises(NotSupportedError, match="center"):

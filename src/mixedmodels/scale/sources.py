@@ -169,7 +169,7 @@ def _parquet_paths(data: str | Path | Sequence[str | Path]) -> list[str]:
         else:
             found = [text] if Path(text).is_file() else []
         if not found:
-            raise DataError(f"no Parquet file found at {text!r}")
+            raise DataError(f"no Parquet file found at {text!r}{_dataset_hint(text)}")
         paths.extend(found)
     return paths
 
@@ -197,6 +197,15 @@ def _read_piece(piece: tuple[str, int], columns: list[str], dictionary: list[str
     # one thread per chunk: Dask already runs one chunk per core
     table = parquet.read_row_group(group, columns=columns, use_threads=False)
     return table.to_pandas(use_threads=False)
+
+
+def _dataset_hint(text: str) -> str:
+    """A hint when a path that does not exist is the name of a bundled dataset."""
+    from mixedmodels.datasets.loader import names
+
+    if text.lower() in {name.lower() for name in names()}:
+        return f"; for the bundled dataset, pass mm.datasets.load({text!r}) as data"
+    return ""
 
 
 def _is_url(text: str) -> bool:
