@@ -19,10 +19,11 @@ from mixedmodels.models.families import (
 )
 from mixedmodels.models.glmm_response import cbind_arguments, frame_response, glm_response
 
-LINKS = ["logit", "probit", "cloglog", "log", "identity", "inverse", "sqrt", "1/mu^2"]
+LINKS = ["logit", "probit", "cauchit", "cloglog", "log", "identity", "inverse", "sqrt", "1/mu^2"]
 ETAS = {
     "logit": np.linspace(-4, 4, 9),
     "probit": np.linspace(-3, 3, 7),
+    "cauchit": np.linspace(-20, 20, 9),
     "cloglog": np.linspace(-3, 1.5, 7),
     "log": np.linspace(-2, 2, 5),
     "identity": np.linspace(0.5, 3, 5),

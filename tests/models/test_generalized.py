@@ -6,7 +6,7 @@ The reference values come from R 4.2:
 
     library(lme4); library(glmmTMB)
     f <- cbind(incidence, size - incidence) ~ period + (1 | herd)
-    m <- glmer(f, cbpp, family = binomial(link = lk))       # lk: logit, probit, cloglog
+    m <- glmer(f, cbpp, family = binomial(link = lk))  # lk: logit, probit, cloglog, cauchit
     glmer(f, cbpp, family = binomial, nAGQ = 9)              # and nAGQ = 25
     glmer(incidence/size ~ period + (1 | herd), cbpp, weights = size, family = binomial)
     ex <- cbpp[rep(seq_len(nrow(cbpp)), cbpp$size), c("herd", "period")]   # Bernoulli rows
@@ -69,6 +69,12 @@ REF: dict[str, dict[str, Any]] = {
         "theta": [0.586726195719325],
         "fixef": [-1.52594545681328, -0.91638989969591, -1.0352200825715, -1.48368124682557],
         "se_lme4": [0.210922612214482, 0.284889760354957, 0.306310508578283, 0.409045645402353],
+    },
+    "cbpp_cauchit": {
+        "objective": 181.6028104750,
+        "theta": [1.1404460633],
+        "fixef": [-1.6611000293, -2.2968704569, -2.3753617583, -5.1012821906],
+        "se_lme4": [0.4464785691, 0.9551370833, 1.1067238793, 2.5696167166],
     },
     "cbpp_agq9": {
         "objective": 100.010036066812,
@@ -215,7 +221,7 @@ def test_quadrature_needs_one_scalar_term(grouse: pd.DataFrame) -> None:
         glmer("TICKS ~ YEAR + (1|BROOD)", grouse, family="poisson", nagq=30)
 
 
-@pytest.mark.parametrize("link", ["probit", "cloglog"])
+@pytest.mark.parametrize("link", ["probit", "cloglog", "cauchit"])
 def test_cbpp_other_links(cbpp: pd.DataFrame, link: str) -> None:
     model = glmer(CBPP, cbpp, family=Binomial(link=link))
     check(model, REF[f"cbpp_{link}"], se="se_lme4")

@@ -132,6 +132,29 @@ class CloglogLink(Link):
         return np.exp(eta - np.exp(eta)) * (1.0 - np.exp(eta))
 
 
+class CauchitLink(Link):
+    """``tan(π(μ − ½))``, the quantile function of the standard Cauchy distribution."""
+
+    name = "cauchit"
+
+    def link(self, mu: Array) -> Array:
+        """``η = g(μ)``."""
+        return np.tan(math.pi * (np.asarray(mu) - 0.5))
+
+    def inverse(self, eta: Array) -> Array:
+        """``μ = g⁻¹(η)``."""
+        return np.clip(0.5 + np.arctan(eta) / math.pi, EPS, 1.0 - EPS)
+
+    def mu_eta(self, eta: Array) -> Array:
+        """``dμ/dη``."""
+        return np.maximum(1.0 / (math.pi * (1.0 + np.square(eta))), EPS)
+
+    def mu_eta_deriv(self, eta: Array) -> Array:
+        """``d²μ/dη²``."""
+        eta = np.asarray(eta)
+        return -2.0 * eta / (math.pi * (1.0 + eta * eta) ** 2)
+
+
 class LogLink(Link):
     """``log(μ)``, the canonical link of the Poisson."""
 
@@ -247,6 +270,7 @@ _LINKS: dict[str, type[Link]] = {
     for cls in (
         LogitLink,
         ProbitLink,
+        CauchitLink,
         CloglogLink,
         LogLink,
         IdentityLink,
@@ -353,7 +377,7 @@ class Binomial(Family):
 
     name = "binomial"
     default_link = "logit"
-    links = ("logit", "probit", "cloglog", "log")
+    links = ("logit", "probit", "cauchit", "cloglog", "log")
 
     def variance(self, mu: Array) -> Array:
         """Variance function ``V(μ)``."""
