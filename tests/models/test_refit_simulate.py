@@ -67,3 +67,36 @@ def test_simulate_is_reproducible_and_has_the_fitted_moments() -> None:
     assert same_rail == pytest.approx(vc[0], rel=0.1)  # rows 0 and 1 share rail 1
     no_ranef = model.simulate(4000, seed=2, use_ranef=False)
     assert np.var(no_ranef[0]) == pytest.approx(vc[1], rel=0.08)
+
+
+def test_simulate_conditions_on_the_terms_re_form_names() -> None:
+    pen = mm.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", mm.datasets.load("Penicillin"))
+    nsim = 4000
+    vc = pen.varcorr.set_index("group")["variance"]
+    # re_form=None: every term at its conditional modes; the mean is the fitted value and
+    # only the residual varies (lme4's re.form = NULL)
+    conditional = pen.simulate(nsim, seed=3, re_form=None)
+    se = np.sqrt(vc["Residual"] / nsim)
+    np.testing.assert_allclose(conditional.mean(axis=1)[:5], pen.fitted()[:5], atol=5 * se)
+    assert np.var(conditional[0]) == pytest.approx(vc["Residual"], rel=0.08)
+    # one term kept: the mean adds that term's modes to the population mean; the variance
+    # adds the other term's variance
+    plate = pen.simulate(nsim, seed=4, re_form="~(1 | plate)")
+    expected = pen.predict(re_form="~(1 | plate)")
+    spread = np.sqrt((vc["sample"] + vc["Residual"]) / nsim)
+    np.testing.assert_allclose(plate.mean(axis=1)[:5], expected[:5], atol=5 * spread)
+    assert np.var(plate[0]) == pytest.approx(vc["sample"] + vc["Residual"], rel=0.1)
+    # the default draws every term anew (lme4's re.form = NA), as "~0" does
+    np.testing.assert_array_equal(pen.simulate(3, seed=5), pen.simulate(3, seed=5, re_form="~0"))
+    total = vc.sum()
+    assert np.var(pen.simulate(nsim, seed=6)[0]) == pytest.approx(total, rel=0.1)
+    with pytest.raises(mm.ModelSpecificationError, match="not a random-effects term"):
+        pen.simulate(2, re_form="~(1 | nothere)")
+
+
+def test_glmm_simulate_conditional_on_the_modes() -> None:
+    cbpp = mm.datasets.load("cbpp")
+    g = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    sims = g.simulate(4000, seed=1, re_form=None)
+    expected = g.predict(type="response") * cbpp["size"].to_numpy()
+    np.testing.assert_allclose(sims.mean(axis=1), expected, atol=0.15)

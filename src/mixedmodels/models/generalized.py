@@ -531,16 +531,25 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         res = glmm_residuals(self, type)
         return res / self.sigma if scaled else res
 
-    def simulate(self, nsim: int = 1, *, seed: Any = None, use_ranef: bool = True) -> Array:
+    def simulate(
+        self,
+        nsim: int = 1,
+        *,
+        seed: Any = None,
+        re_form: str | None = "NA",
+        use_ranef: bool = True,
+    ) -> Array:
         """Simulate responses at the estimates (lme4's ``simulate``); ``(nobs, nsim)``.
 
         Binomial responses are simulated as the model saw them: successes for ``cbind``,
-        proportions with weights, 0/1 otherwise.
+        proportions with weights, 0/1 otherwise. ``re_form`` and ``use_ranef`` are as for
+        :meth:`LinearMixedModel.simulate`.
         """
         from mixedmodels.models.glmm_results import simulate_glmm
 
         self._require_fit()
-        return simulate_glmm(self, nsim, np.random.default_rng(seed), use_ranef)
+        rng = np.random.default_rng(seed)
+        return simulate_glmm(self, nsim, rng, use_ranef, re_form)
 
     def summary(self) -> str:
         """Text like lme4's ``summary(glmer)``."""

@@ -72,7 +72,11 @@ def glmm_residuals(model: GeneralizedLinearMixedModel, type: str) -> Array:
 
 
 def simulate_glmm(
-    model: GeneralizedLinearMixedModel, nsim: int, rng: np.random.Generator, use_ranef: bool
+    model: GeneralizedLinearMixedModel,
+    nsim: int,
+    rng: np.random.Generator,
+    use_ranef: bool,
+    re_form: str | None = "NA",
 ) -> Array:
     """Draw ``nsim`` responses: new random effects ``b* ~ N(0, ΛΛ')``, then ``y ~ F(μ*)``.
 
@@ -86,6 +90,8 @@ def simulate_glmm(
         Source of random numbers.
     use_ranef
         Draw new random effects; otherwise simulate around the population means.
+    re_form
+        Terms whose conditional modes are kept instead of drawn (lme4's ``re.form``).
 
     Returns
     -------
@@ -94,7 +100,9 @@ def simulate_glmm(
     """
     if nsim < 1:
         raise ModelSpecificationError(f"nsim must be at least 1, not {nsim}")
-    out = simulate_linear_predictor(model, nsim, rng, use_ranef=use_ranef, scale=1.0)
+    out = simulate_linear_predictor(
+        model, nsim, rng, use_ranef=use_ranef, scale=1.0, re_form=re_form
+    )
     mu = model.family.link.inverse(out)
     response = model.response
     is_binomial = model.family.name == "binomial"

@@ -296,10 +296,24 @@ class LinearMixedModel(InformationCriteria):
         self._shift = response_shift(self.fixed.X, self.y, weights)
         return np.column_stack([self.fixed.X, self.y - self._shift[0]])
 
-    def simulate(self, nsim: int = 1, *, seed: Any = None, use_ranef: bool = True) -> FloatArray:
-        """Simulate responses at the estimates (lme4's ``simulate``); ``(nobs, nsim)``."""
+    def simulate(
+        self,
+        nsim: int = 1,
+        *,
+        seed: Any = None,
+        re_form: str | None = "NA",
+        use_ranef: bool = True,
+    ) -> FloatArray:
+        """Simulate responses at the estimates (lme4's ``simulate``); ``(nobs, nsim)``.
+
+        ``re_form`` names the random-effects terms to condition on, as lme4's ``re.form``:
+        ``"NA"`` (default) draws new effects for every term, ``None`` keeps every term's
+        conditional modes, a formula keeps those of its terms. ``use_ranef=False`` leaves the
+        random effects out altogether.
+        """
         self._require_fit()
-        return simulate_responses(self, nsim, np.random.default_rng(seed), use_ranef=use_ranef)
+        rng = np.random.default_rng(seed)
+        return simulate_responses(self, nsim, rng, use_ranef=use_ranef, re_form=re_form)
 
     def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """Confidence intervals as lme4's ``confint``: ``"profile"``, ``"wald"`` or ``"bootstrap"``.

@@ -32,7 +32,7 @@ import scipy.stats
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, ModelSpecificationError, UnknownColumnError
-from mixedmodels.results.predict import _complete_rows, _included_terms
+from mixedmodels.results.predict import _complete_rows, included_terms
 from mixedmodels.results.selected_inverse import RowBlocks, selected_inverse
 from mixedmodels.terms.fixed import column_label, to_float
 from mixedmodels.terms.frame import as_frame
@@ -91,7 +91,7 @@ def prediction_intervals(
         raise ModelSpecificationError(f"level must be between 0 and 1, not {level!r}")
     fit = model.predict(new_data, re_form=re_form, allow_new_levels=allow_new_levels, offset=offset)
     model._require_fit()
-    included = _included_terms(model, re_form)
+    included = included_terms(model, re_form)
     if new_data is None:
         rows = _fitted_rows(model, weights)
     else:

@@ -24,7 +24,7 @@ from mixedmodels.terms.random import RandomEffectsTerm, random_effects_terms
 if TYPE_CHECKING:
     from mixedmodels.models.linear import LinearMixedModel
 
-__all__ = ["predict"]
+__all__ = ["included_terms", "predict"]
 
 NO_RANDOM = {"~0", "0", "NA", "~NA", "~-1", "-1"}
 
@@ -60,7 +60,7 @@ def predict(
     numpy.ndarray
         One prediction per row; ``nan`` where a needed value is missing.
     """
-    terms = _included_terms(model, re_form)
+    terms = included_terms(model, re_form)
     if new_data is None:
         eta = model.fixed.X @ model.beta + model.frame.offset
         for term, b in _terms_and_modes(model, terms):
@@ -85,7 +85,7 @@ def _terms_and_modes(
     return [(term, modes[term.name]) for term in terms]
 
 
-def _included_terms(model: LinearMixedModel, re_form: str | None) -> list[RandomEffectsTerm]:
+def included_terms(model: LinearMixedModel, re_form: str | None) -> list[RandomEffectsTerm]:
     """The model's terms that ``re_form`` asks for."""
     if re_form is None:
         return list(model.terms)
@@ -93,6 +93,12 @@ def _included_terms(model: LinearMixedModel, re_form: str | None) -> list[Random
     if text in NO_RANDOM:
         return []
     parsed = parse_formula("_response_ " + (text if text.startswith("~") else "~" + text))
+    known = {t.spec.factors for t in model.terms}
+    for spec in parsed.random:
+        if spec.factors not in known:
+            raise ModelSpecificationError(
+                f"re_form term {spec} is not a random-effects term of the model"
+            )
     wanted = random_effects_terms(parsed.random, model.frame.data, str(re_form))
     out: list[RandomEffectsTerm] = []
     for want in wanted:

@@ -268,7 +268,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
             self._unsupported("refit with a new response")
         return super().refit(None, **kwargs)  # type: ignore[return-value]
 
-    def simulate(self, nsim: int = 1, *, seed: Any = None, use_ranef: bool = True) -> NoReturn:
+    def simulate(self, nsim: int = 1, **kwargs: Any) -> NoReturn:
         """Not available on chunked data."""
         self._unsupported("simulate")
 
