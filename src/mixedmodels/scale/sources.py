@@ -20,7 +20,14 @@ import pandas as pd
 from mixedmodels.errors import DataError, UnknownColumnError
 from mixedmodels.linalg.threads import blas_threads
 
-__all__ = ["as_dask_frame", "compute", "is_chunked_source", "source_name", "tree_reduce"]
+__all__ = [
+    "as_dask_frame",
+    "compute",
+    "is_chunked_source",
+    "select_columns",
+    "source_name",
+    "tree_reduce",
+]
 
 INSTALL_HINT = "pip install 'mixedmodels[dask]'"
 
@@ -119,16 +126,14 @@ def compute(objects: Sequence[Any], progress: bool | None, label: str) -> list[A
     return list(client.gather(futures))
 
 
-def tree_reduce(parts: list[Any], combine: Callable[[Any, Any], Any], width: int = 2) -> Any:
+def tree_reduce(parts: list[Any], combine: Callable[[Any, Any], Any]) -> Any:
     """Combine delayed partial results pairwise, level by level (depth ``log₂`` of the parts)."""
     import dask
 
     merge = dask.delayed(combine, pure=True)
     while len(parts) > 1:
-        nxt = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, width)]
-        if len(parts) % width:
-            nxt.append(parts[-1])
-        parts = nxt
+        paired = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+        parts = paired + ([parts[-1]] if len(parts) % 2 else [])
     return parts[0]
 
 
