@@ -228,7 +228,7 @@ class LinearMixedModel(InformationCriteria):
                     self.objective_at, self.theta, self.lower, self.convergence, self.optsum.fmin
                 )
                 if polished is not None:
-                    self.theta = polished[0]
+                    self.theta = self.optsum.final = polished[0]
             self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()
         return self
