@@ -71,6 +71,7 @@ def test_crossed_and_nested_from_dask_frames() -> None:
     for name, formula in [
         ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),
         ("Pastes", "strength ~ 1 + (1 | batch/cask)"),
+        ("sleepstudy", "Reaction ~ 0 + Days + (Days | Subject)"),  # no intercept, θ₁ ≈ 10
     ]:
         frame = mm.datasets.load(name)
         memory, chunked = fit_both(formula, frame, dd.from_pandas(frame, npartitions=7))

@@ -21,6 +21,7 @@ __all__ = ["ConvergenceCheck", "check_convergence", "finite_differences", "newto
 GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
 EIGEN_RATIO_TOL = 1e6  # lme4's check.conv.hess: nearly unidentifiable beyond this
 STEP = 1e-4
+POLISH_REACH = 1e-3  # largest Newton step taken, relative to max(1, |θ|)
 
 
 @dataclass
@@ -154,7 +155,8 @@ def newton_polish(
     except np.linalg.LinAlgError:
         return None
     step = -np.linalg.solve(chol.T, np.linalg.solve(chol, check.gradient))
-    if np.max(np.abs(step)) > STEP:  # beyond the quadratic model's reach
+    reach = POLISH_REACH * np.maximum(1.0, np.abs(x[check.free]))
+    if np.any(np.abs(step) > reach):  # beyond the quadratic model's reach
         return None
     new = x.copy()
     new[check.free] += step
