@@ -76,18 +76,26 @@ def chol_blockdiag(D: FloatArray) -> tuple[FloatArray, float]:
 
 
 def _chol2(D: FloatArray) -> tuple[FloatArray, float]:
-    """Closed-form Cholesky factors of ``2×2`` blocks (the common ``(1 + x | g)`` term)."""
-    d00, d10, d11 = D[:, 0, 0], D[:, 1, 0], D[:, 1, 1]
-    l10 = d10 / np.sqrt(d00)
-    p11 = d11 - l10 * l10
-    if not (np.all(d00 > 0) and np.all(p11 > 0)):
+    """Closed-form Cholesky factors of ``2×2`` blocks (the common ``(1 + x | g)`` term).
+
+    Written into the flat view of the result, with as few NumPy calls as possible: for the
+    tens of levels of a typical grouping factor the calls' overhead is the whole cost.
+    """
+    n = D.shape[0]
+    flat = D.reshape(n, 4)
+    d00, d10, d11 = flat[:, 0], flat[:, 2], flat[:, 3]
+    if not d00.min() > 0:
         raise np.linalg.LinAlgError("a diagonal block is not positive definite")
-    L = np.empty_like(D)
-    L[:, 0, 0] = np.sqrt(d00)
-    L[:, 0, 1] = 0.0
-    L[:, 1, 0] = l10
-    L[:, 1, 1] = np.sqrt(p11)
-    return L, float(np.sum(np.log(d00 * p11)))
+    L = np.empty((n, 2, 2))
+    out = L.reshape(n, 4)
+    s0 = np.sqrt(d00, out=out[:, 0])
+    l10 = np.divide(d10, s0, out=out[:, 2])
+    p11 = d11 - l10 * l10
+    if not p11.min() > 0:
+        raise np.linalg.LinAlgError("a diagonal block is not positive definite")
+    np.sqrt(p11, out=out[:, 3])
+    out[:, 1] = 0.0
+    return L, float(np.log(d00 * p11).sum())
 
 
 def logdet_blockdiag(L: FloatArray) -> float:
