@@ -26,10 +26,11 @@ __all__ = [
 
 def scale_blockdiag(A: FloatArray, T: FloatArray) -> FloatArray:
     """``Tᵀ A_g T + I`` for every block ``A_g``."""
-    if T.shape[0] == 1:
+    k = T.shape[0]
+    if k == 1:
         return A * (T[0, 0] ** 2) + 1.0
     out = T.T @ A @ T
-    out += np.eye(T.shape[0])
+    out.reshape(len(out), k * k)[:, :: k + 1] += 1.0  # the diagonals, through a strided view
     return out
 
 
@@ -114,6 +115,10 @@ def rdiv_blockdiag(B: FloatArray, L: FloatArray) -> FloatArray:
         rhs = np.ascontiguousarray(B.transpose(1, 2, 0))  # (l, k, r)
         return np.linalg.solve(L, rhs).transpose(2, 0, 1)
     X = np.empty_like(B)
+    if k == 2:  # the common (1 + x | g): two divisions
+        np.divide(B[:, :, 0], L[:, 0, 0], out=X[:, :, 0])
+        np.divide(B[:, :, 1] - X[:, :, 0] * L[:, 1, 0], L[:, 1, 1], out=X[:, :, 1])
+        return X
     for j in range(k):  # X_j = (B_j - sum_{p<j} X_p L_jp) / L_jj, vectorized over rows, levels
         acc = B[:, :, j].copy()
         for p in range(j):
