@@ -186,3 +186,15 @@ def test_more_covariance_parameters_than_levels_warns() -> None:
     )
     with pytest.warns(mm.ModelSpecificationWarning, match="6 covariance parameters .* only 4"):
         mm.lmer("y ~ x + (1 + x + z | g)", data)
+
+
+def test_missing_values_of_nullable_and_text_columns_are_found() -> None:
+
+    data = mm.datasets.load("sleepstudy").copy()
+    data["n"] = pd.array(np.arange(len(data)) % 5, dtype="Int64")
+    data.loc[3, "n"] = pd.NA
+    data["f"] = np.where(np.arange(len(data)) % 2 == 0, "a", "b").astype(object)
+    data.loc[7, "f"] = None
+    model = mm.lmer("Reaction ~ n + f + (1 | Subject)", data)
+    assert model.nobs == len(data) - 2
+    assert model.frame.n_dropped == 2

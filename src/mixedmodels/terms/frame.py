@@ -85,8 +85,8 @@ def model_frame(
     columns = used_columns(parsed, frame)
     wts = row_values(weights, frame, "weights", 1.0)
     off = row_values(offset, frame, "offset", 0.0)
-    used = frame.loc[:, columns]
-    complete = ~used.isna().to_numpy().any(axis=1) & np.isfinite(wts) & np.isfinite(off)
+    used = frame[columns]
+    complete = ~_missing(used) & np.isfinite(wts) & np.isfinite(off)
     n_dropped = int(len(frame) - complete.sum())
     if n_dropped and na_action == "fail":
         bad = [str(c) for c in columns if used[c].isna().any()]
@@ -96,10 +96,33 @@ def model_frame(
     rows = np.flatnonzero(complete)
     if rows.size == 0:
         raise DataError("no complete rows: every row has a missing value in a used column")
-    kept = used.iloc[rows].reset_index(drop=True) if n_dropped else used.reset_index(drop=True)
+    kept = used.iloc[rows].reset_index(drop=True) if n_dropped else _with_range_index(used)
     check_weights(wts[rows])
     total_offset = off[rows] + formula_offsets(parsed, kept)
     return ModelFrame(kept, wts[rows], total_offset, n_dropped, rows)
+
+
+def _missing(frame: pd.DataFrame) -> NDArray[np.bool_]:
+    """Rows with a missing value in any column (as ``isna``, column by column and cheaply)."""
+    out = np.zeros(len(frame), dtype=bool)
+    for name in frame.columns:
+        column = frame[name]
+        dtype = column.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "biu":  # NumPy integers: never missing
+            continue
+        if isinstance(dtype, np.dtype) and dtype.kind == "f":
+            out |= np.isnan(column.to_numpy())
+        else:  # nullable integers, text, categoricals, dates: pandas knows their missing values
+            out |= column.isna().to_numpy()
+    return out
+
+
+def _with_range_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame indexed 0..n-1 (itself when it already is)."""
+    index = frame.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return frame
+    return frame.reset_index(drop=True)
 
 
 def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
