@@ -75,7 +75,12 @@ def test_rescaling_the_response(seed: int, formula: str, scale: float) -> None:
     a, b = fit(formula, data), fit(formula, scaled)
     np.testing.assert_allclose(b.fixef, a.fixef * scale, rtol=1e-4, atol=1e-4 * a.sigma * scale)
     assert b.sigma == pytest.approx(a.sigma * scale, rel=1e-4)
-    np.testing.assert_allclose(b.theta, a.theta, rtol=1e-3, atol=1e-4)
+    if a.is_singular or b.is_singular:
+        # on the boundary θ is not identified (the objective is flat along it): each fit's θ
+        # must be as good for the other's data, not equal
+        assert a.objective_at(b.theta) == pytest.approx(a.objective, rel=1e-8, abs=1e-6)
+    else:
+        np.testing.assert_allclose(b.theta, a.theta, rtol=1e-3, atol=1e-4)
 
 
 @SETTINGS
