@@ -26,10 +26,27 @@ from mixedmodels.errors import (
     ModelSpecificationWarning,
     RankDeficiencyWarning,
 )
+from mixedmodels.formula import ParsedFormula, parse_formula
 from mixedmodels.terms.fixed import estimable_columns
 from mixedmodels.terms.random import RandomEffectsTerm
 
-__all__ = ["check_model", "check_response_varies", "check_terms", "collinear_terms"]
+__all__ = [
+    "check_model",
+    "check_response_varies",
+    "check_terms",
+    "collinear_terms",
+    "mixed_model_formula",
+]
+
+
+def mixed_model_formula(formula: str) -> ParsedFormula:
+    """Parse an lme4 formula, refusing one without a random-effects term."""
+    parsed = parse_formula(formula)
+    if not parsed.random:
+        raise ModelSpecificationError(
+            f"the formula {formula!r} has no random-effects term such as (1 | group)"
+        )
+    return parsed
 
 
 def check_model(terms: Sequence[RandomEffectsTerm], y: FloatArray, response: str) -> None:

@@ -29,10 +29,9 @@ from mixedmodels.errors import (
     NotSupportedError,
     SingularFitWarning,
 )
-from mixedmodels.formula import parse_formula
 from mixedmodels.linalg.threads import SINGLE_THREAD_BELOW, blas_threads
 from mixedmodels.models.blocksolve import selected_inverse_cost
-from mixedmodels.models.checks import check_model
+from mixedmodels.models.checks import check_model, mixed_model_formula
 from mixedmodels.models.criteria import InformationCriteria
 from mixedmodels.models.families import Family, get_family
 from mixedmodels.models.glmm_fit import convergence_check, fit_two_stages
@@ -103,11 +102,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         nagq: int = 1,
     ) -> None:
         self.formula = formula
-        self.parsed = parse_formula(formula)
-        if not self.parsed.random:
-            raise ModelSpecificationError(
-                f"the formula {formula!r} has no random-effects term such as (1 | group)"
-            )
+        self.parsed = mixed_model_formula(formula)
         _refuse_chunked(data)
         self.family = get_family(family)
         framing = replace(self.parsed, response=frame_response(self.parsed.response))

@@ -25,12 +25,11 @@ from mixedmodels.errors import (
     ModelSpecificationError,
     SingularFitWarning,
 )
-from mixedmodels.formula import parse_formula
 from mixedmodels.linalg import BlockedCholesky, cross_products
 from mixedmodels.linalg.cholesky import response_shift
 from mixedmodels.linalg.crossprod import CrossProducts, replace_response
 from mixedmodels.linalg.threads import blas_threads
-from mixedmodels.models.checks import check_model, collinear_terms
+from mixedmodels.models.checks import check_model, collinear_terms, mixed_model_formula
 from mixedmodels.models.criteria import InformationCriteria
 from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary, bobyqa
@@ -90,11 +89,7 @@ class LinearMixedModel(InformationCriteria):
         na_action: NaAction = "omit",
     ) -> None:
         self.formula = formula
-        self.parsed = parse_formula(formula)
-        if not self.parsed.random:
-            raise ModelSpecificationError(
-                f"the formula {formula!r} has no random-effects term such as (1 | group)"
-            )
+        self.parsed = mixed_model_formula(formula)
         self.frame = model_frame(self.parsed, data, weights, offset, na_action)
         frame = self.frame.data
         self.fixed = fixed_effects(self.parsed.response, self.parsed.fixed, frame, formula)

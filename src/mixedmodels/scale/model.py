@@ -28,8 +28,12 @@ import pandas as pd
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, ModelSpecificationError, NotSupportedError
-from mixedmodels.formula import parse_formula
-from mixedmodels.models.checks import check_response_varies, check_terms, collinear_terms
+from mixedmodels.models.checks import (
+    check_response_varies,
+    check_terms,
+    collinear_terms,
+    mixed_model_formula,
+)
 from mixedmodels.models.linear import LinearMixedModel
 from mixedmodels.scale.blocks import PartialBlocks, chunk_blocks, finish_blocks, merge_blocks
 from mixedmodels.scale.encoding import (
@@ -95,11 +99,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         progress: bool | None = None,
     ) -> None:
         self.formula = formula
-        self.parsed = parse_formula(formula)
-        if not self.parsed.random:
-            raise ModelSpecificationError(
-                f"the formula {formula!r} has no random-effects term such as (1 | group)"
-            )
+        self.parsed = mixed_model_formula(formula)
         frame = as_dask_frame(data)
         plan = _plan(self.parsed, frame._meta, weights, offset, na_action)
         self.source = select_columns(data, frame, plan.read_columns, plan.dictionary)
