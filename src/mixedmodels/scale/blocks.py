@@ -174,7 +174,7 @@ def chunk_blocks(chunk: Any, encoder: ChunkEncoder) -> PartialBlocks:
         log_weights=float(np.sum(np.log(w))) if weighted else 0.0,
         weighted=weighted,
         Rx=_r_factor(X),
-        Rz=[_r_factor(t.z) if t.column_names != ["(Intercept)"] else _ones_r(w) for t in terms],
+        Rz=[_ones_r(w) if t.intercept_only else _r_factor(t.z) for t in terms],
         category_counts=categories,
         y_sum=float(np.sum(y)),
         y_sq=float(y @ y),
@@ -226,7 +226,7 @@ def finish_blocks(
     """
     final = encoder.with_levels(partial.levels)
     order = final.order  # final term t is the template order[t]
-    ranks = {f: final.factors[f].rank_of(partial.levels[f]) for f in partial.levels}
+    ranks = {f: final.factors[f].codes(partial.levels[f]) for f in partial.levels}
     factor_of = [t.spec.factors for t in encoder.templates]
     sums = partial.sums.moved(
         [ranks[f] for f in factor_of],
@@ -279,7 +279,7 @@ def _sums(terms: list[Any], xy: FloatArray, sqrtw: FloatArray | None) -> BlockSu
 def _weighted_z(term: Any, sqrtw: FloatArray | None) -> FloatArray | None:
     """``√w z`` of a term, or ``None`` for an unweighted intercept (a column of ones)."""
     if sqrtw is None:
-        return None if term.column_names == ["(Intercept)"] else term.z
+        return None if term.intercept_only else term.z
     return term.z * sqrtw[:, None]
 
 

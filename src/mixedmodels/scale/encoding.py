@@ -169,10 +169,6 @@ class Factor:
             )
         return codes.astype(np.intp, copy=False)
 
-    def rank_of(self, levels: Levels) -> NDArray[np.intp]:
-        """The position of each row of ``levels`` (distinct values) among the factor's levels."""
-        return self.codes(levels)
-
 
 def _dictionary_codes(column: pd.Series) -> tuple[NDArray[np.intp], Any]:
     """Codes and distinct values of a column read dictionary-encoded (a categorical of text).
@@ -393,7 +389,7 @@ class ChunkEncoder:
     @staticmethod
     def _z(term: RandomEffectsTerm, frame: pd.DataFrame) -> FloatArray:
         """A term's per-row model matrix, refusing non-finite values."""
-        if term.column_names == ["(Intercept)"]:  # a read-only column of ones, no memory
+        if term.intercept_only:  # a read-only column of ones, no memory
             return np.broadcast_to(np.ones((1, 1)), (len(frame), 1))
         z = np.ascontiguousarray(term.model_matrix(frame), dtype=np.float64)
         if not np.all(np.isfinite(z)):

@@ -67,6 +67,11 @@ class RandomEffectsTerm:
         return int(self.z.shape[1])
 
     @property
+    def intercept_only(self) -> bool:
+        """True for a random intercept alone, ``(1 | g)``: its ``z`` is a column of ones."""
+        return self.column_names == ["(Intercept)"]
+
+    @property
     def nlevels(self) -> int:
         """Number of levels of the grouping factor."""
         return len(self.levels)
