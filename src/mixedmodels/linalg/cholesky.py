@@ -29,6 +29,7 @@ from mixedmodels.linalg.gram import DensePanels, GramMap, dense_panels, gram_map
 from mixedmodels.linalg.kernels import (
     chol_blockdiag,
     chol_lower,
+    chol_psd,
     rdiv_blockdiag,
     rdiv_blocks,
     scale_blockdiag,
@@ -36,11 +37,14 @@ from mixedmodels.linalg.kernels import (
     solve_lower_t,
 )
 from mixedmodels.linalg.threads import SINGLE_THREAD_BELOW
+from mixedmodels.linalg.trailing import TrailingBlocks
 from mixedmodels.terms.random import RandomEffectsTerm
 
 __all__ = ["BlockedCholesky", "response_shift"]
 
 Array = FloatArray
+TRAILING_MAX_Q = 64  # trailing terms profiled out have at most this many random effects
+NESTED_MIN_Q = 500  # ... when a leading dense diagonal block has at least this many rows
 
 
 class BlockedCholesky:
@@ -117,6 +121,68 @@ class BlockedCholesky:
             self._xz_block(j, templates)
         self._xx_block()
 
+    def trailing_start(self) -> int | None:
+        """First of the small last terms worth profiling out, or ``None``.
+
+        Worth it when a leading term's diagonal block is dense and large (its factorization
+        dominates an evaluation) and the terms after it have few levels in all
+        (:mod:`mixedmodels.linalg.trailing`).
+        """
+        m = len(self.terms)
+        large = [
+            j
+            for j, (term, nested) in enumerate(zip(self.terms, self.blockdiag, strict=True))
+            if not nested and term.q >= NESTED_MIN_Q
+        ]
+        if not large:
+            return None
+        start = large[-1] + 1
+        while start < m and sum(t.q for t in self.terms[start:]) > TRAILING_MAX_Q:
+            start += 1
+        return start if start < m else None
+
+    def trailing_blocks(self, theta: Array, start: int) -> TrailingBlocks:
+        """Factor the terms before ``start`` at ``theta``; the rest as a small problem.
+
+        The entries of ``theta`` for the terms from ``start`` on are ignored. Leaves the factor
+        incomplete: :meth:`update` must run before the factor is used otherwise.
+        """
+        T = self.templates(theta)
+        m = len(self.terms)
+        for i in range(start, m):
+            T[i] = np.eye(self.terms[i].k)
+        self.theta = np.full(len(theta), np.nan)  # matches no θ: the factor is partial
+        self.logdet_z = 0.0
+        for j in range(start):
+            self._diagonal(j, T)
+            for i in range(j + 1, m):
+                self._off_diagonal(i, j, T)
+            self._xz_block(j, T)
+        offsets = np.cumsum([0] + [t.q for t in self.terms[start:]])
+        zz = np.zeros((offsets[-1], offsets[-1]))
+        for a, i in enumerate(range(start, m)):
+            for b, j in enumerate(range(start, i + 1)):
+                block = self._raw_block(i, j)
+                for k in range(start):
+                    self._subtract_product(block, i, k, j, T)
+                zz[offsets[a] : offsets[a + 1], offsets[b] : offsets[b + 1]] = block
+        zz = np.tril(zz) + np.tril(zz, -1).T  # diagonal blocks' lower triangles are exact
+        xz = [self.A.xz[i].reshape(self.A.xx.shape[0], -1) for i in range(start, m)]
+        for a, i in enumerate(range(start, m)):
+            xz[a] = xz[a] - sum(self._xz_product(k, i) for k in range(start))
+        xx = self.A.xx - sum(self.xz[k] @ self.xz[k].T for k in range(start))
+        return TrailingBlocks(self.terms[start:], zz, np.hstack(xz), xx, self.logdet_z)
+
+    def _raw_block(self, i: int, j: int) -> Array:
+        """A new dense copy of ``A_ij`` for random-effects terms ``i ≥ j > 0``."""
+        if i == j:
+            block = np.zeros((self.terms[i].q, self.terms[i].q))
+            _fill_blockdiag(block, self.A.diag[i])
+            return block
+        dense = self.A.dense[i][j]
+        assert dense is not None
+        return np.array(dense, dtype=np.float64)
+
     def templates(self, theta: Array) -> list[Array]:
         """The ``k×k`` template of each term for this θ."""
         out, start = [], 0
@@ -192,7 +258,7 @@ class BlockedCholesky:
         D = self.A.xx.copy()
         for xz in self.xz:
             D -= xz @ xz.T
-        self.xx = _chol_psd(D)
+        self.xx = chol_psd(D)
 
     # ---- products of stored blocks ----------------------------------------------------
     def _subtract_product(self, target: Array, i: int, k: int, j: int, T: list[Array]) -> None:
@@ -375,19 +441,6 @@ def _scale_dense(A: Array, Ti: Array, Tj: Array) -> Array:
     li, lj = A.shape[0] // ki, A.shape[1] // kj
     A4 = A.reshape(li, ki, lj, kj)
     return np.einsum("ab,xayc,cd->xbyd", Ti, A4, Tj).reshape(A.shape)
-
-
-def _chol_psd(D: Array) -> Array:
-    """Cholesky factor of the ``[X y]`` block; a zero residual gives a zero last pivot."""
-    try:
-        return chol_lower(D)
-    except np.linalg.LinAlgError:
-        p = D.shape[0] - 1
-        L = np.zeros_like(D)
-        L[:p, :p] = np.linalg.cholesky(D[:p, :p])
-        L[p, :p] = scipy.linalg.solve_triangular(L[:p, :p], D[:p, p], lower=True)
-        L[p, p] = np.sqrt(max(D[p, p] - L[p, :p] @ L[p, :p], 0.0))
-        return L
 
 
 def response_shift(X: Array, y: Array, weights: Array | None) -> tuple[float, int | None]:

@@ -20,6 +20,7 @@ __all__ = [
     "scale_blockdiag",
     "segment_outer",
     "chol_lower",
+    "chol_psd",
     "solve_lower_t",
 ]
 
@@ -167,6 +168,19 @@ def chol_lower(D: FloatArray) -> FloatArray:
     if info != 0:
         raise np.linalg.LinAlgError("the matrix is not positive definite")
     return np.asarray(upper.T)
+
+
+def chol_psd(D: FloatArray) -> FloatArray:
+    """Cholesky factor of the ``[X y]`` block; a zero residual gives a zero last pivot."""
+    try:
+        return chol_lower(D)
+    except np.linalg.LinAlgError:
+        p = D.shape[0] - 1
+        L = np.zeros_like(D)
+        L[:p, :p] = np.linalg.cholesky(D[:p, :p])
+        L[p, :p] = scipy.linalg.solve_triangular(L[:p, :p], D[:p, p], lower=True)
+        L[p, p] = np.sqrt(max(D[p, p] - L[p, :p] @ L[p, :p], 0.0))
+        return L
 
 
 def solve_lower_t(L: FloatArray, b: FloatArray) -> FloatArray:

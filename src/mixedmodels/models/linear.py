@@ -29,6 +29,7 @@ from mixedmodels.linalg import BlockedCholesky, cross_products
 from mixedmodels.linalg.cholesky import response_shift
 from mixedmodels.linalg.crossprod import CrossProducts, replace_response
 from mixedmodels.linalg.threads import blas_threads
+from mixedmodels.linalg.trailing import TrailingFactor
 from mixedmodels.models.checks import check_model, collinear_terms, mixed_model_formula
 from mixedmodels.models.criteria import InformationCriteria
 from mixedmodels.models.simulate import simulate_responses
@@ -36,6 +37,7 @@ from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
 from mixedmodels.optimize.checks import ConvergenceCheck, newton_polish
 from mixedmodels.optimize.checks import check_convergence as check_convergence_at
+from mixedmodels.optimize.nested import nested_bobyqa
 from mixedmodels.optimize.start import initial_step, moment_start
 from mixedmodels.results.predict import predict
 from mixedmodels.results.ranef import conditional_variances, ranef_frames
@@ -162,14 +164,17 @@ class LinearMixedModel(InformationCriteria):
             return math.inf
         return self._criterion(self.reml)
 
-    def _criterion(self, reml: bool) -> float:
-        """The objective from the current factor (ML deviance or REML criterion)."""
-        r2 = self.L.pwrss()
+    def _criterion(
+        self, reml: bool, factor: BlockedCholesky | TrailingFactor | None = None
+    ) -> float:
+        """The objective from a factor (the current one by default): ML deviance or REML."""
+        factor = self.L if factor is None else factor
+        r2 = factor.pwrss()
         if r2 <= 0.0:
             return -math.inf
         dof = self.nobs - self.n_fixed if reml else self.nobs
-        value = self.L.logdet_z + dof * (1.0 + LOG_2PI + math.log(r2 / dof)) - self.log_weights
-        return value + self.L.logdet_x() if reml else value
+        value = factor.logdet_z + dof * (1.0 + LOG_2PI + math.log(r2 / dof)) - self.log_weights
+        return value + factor.logdet_x() if reml else value
 
     def fit(
         self,
@@ -211,7 +216,7 @@ class LinearMixedModel(InformationCriteria):
 
         with blas_threads(self.L.thread_limit()):
             self.optsum = self._restart_at_boundary(
-                objective, bobyqa(objective, start, self.lower, initial_step=step)
+                objective, self._optimize(objective, start, step, verbose)
             )
             self.theta = self.optsum.final
             self.convergence = None
@@ -227,6 +232,32 @@ class LinearMixedModel(InformationCriteria):
             self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()
         return self
+
+    def _optimize(
+        self, objective: Any, start: Array, step: Array | None, verbose: bool
+    ) -> OptSummary:
+        """BOBYQA over θ; small last terms profiled out when that saves large factorizations."""
+        begin = self.L.trailing_start()
+        if begin is None or step is None:
+            return bobyqa(objective, start, self.lower, initial_step=step)
+        split = sum(t.ntheta for t in self.terms[:begin])
+
+        def inner_objective(lead: Array) -> Any:
+            theta = np.concatenate([lead, start[split:]])
+            blocks = self.L.trailing_blocks(theta, begin)
+
+            def trailing(rest: Array) -> float:
+                try:
+                    return self._criterion(self.reml, blocks.factor(rest))
+                except np.linalg.LinAlgError:
+                    return math.inf
+
+            return trailing
+
+        found = nested_bobyqa(inner_objective, start, self.lower, step, split)
+        if verbose:
+            print(f"objective {found.fmin:.8f} at θ = {np.array2string(found.final, precision=6)}")
+        return found
 
     def _restart_at_boundary(self, objective: Any, found: OptSummary) -> OptSummary:
         """Restart once from an optimum with a variance at (or near) zero; keep the better.

@@ -49,9 +49,15 @@ def factor_codes(column: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
     """
     if isinstance(column.dtype, pd.CategoricalDtype):
         raw = np.asarray(column.cat.codes, dtype=np.intp)
-        used, codes = np.unique(raw, return_inverse=True)
         categories = column.cat.categories
-        return codes.astype(np.intp), [str(categories[i]) for i in used]
+        if raw.size and raw.min() >= 0:  # a linear pass: counts of the categories used
+            used = np.flatnonzero(np.bincount(raw, minlength=len(categories)))
+            rank = np.zeros(len(categories), dtype=np.intp)
+            rank[used] = np.arange(used.size)
+            codes = rank[raw]
+        else:
+            used, codes = np.unique(raw, return_inverse=True)
+        return codes.astype(np.intp), [str(v) for v in categories.take(used).tolist()]
     values = column.to_numpy()
     if values.dtype.kind in "biuf":
         uniq, codes = np.unique(values, return_inverse=True)

@@ -1,0 +1,70 @@
+"""BOBYQA with the trailing parameters profiled out: the joint optimum, fewer outer evaluations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixedmodels.linalg import cholesky
+from mixedmodels.models import LinearMixedModel
+from mixedmodels.optimize.nested import nested_bobyqa
+from tests.linalg.test_trailing import crossed_data
+
+
+def test_nested_minimum_of_a_coupled_function() -> None:
+    # minimum at u = (1, -0.5), v = (u0 + u1, 0): the second inner parameter on its bound
+    def f(u: np.ndarray, v: np.ndarray) -> float:
+        return float(
+            (u[0] - 1) ** 2 + 3 * (u[1] + 0.5) ** 2 + (v[0] - u[0] - u[1]) ** 2 + (v[1] + 1) ** 2
+        )
+
+    found = nested_bobyqa(
+        lambda u: lambda v: f(u, v),
+        np.array([0.0, 0.0, 2.0, 2.0]),
+        np.array([-np.inf, -np.inf, -np.inf, 0.0]),
+        np.full(4, 0.5),
+        split=2,
+    )
+    np.testing.assert_allclose(found.final, [1.0, -0.5, 0.5, 0.0], atol=1e-6)
+    assert found.fmin == pytest.approx(1.0, abs=1e-12)
+    assert found.converged
+    assert found.settings["inner_evaluations"] > found.feval
+
+
+def test_infeasible_outer_point_is_skipped() -> None:
+    def inner(u: np.ndarray):  # type: ignore[no-untyped-def]
+        if u[0] < 0.2:
+            raise np.linalg.LinAlgError("not positive definite")
+        return lambda v: float((u[0] - 1) ** 2 + (v[0] - 2 * u[0]) ** 2)
+
+    found = nested_bobyqa(inner, np.array([0.5, 0.0]), np.array([0.0, 0.0]), np.full(2, 0.4), 1)
+    assert found.final[0] >= 0.2 and np.isfinite(found.fmin)  # the infinite value was never kept
+    np.testing.assert_allclose(found.final, [1.0, 2.0], atol=0.05)  # the wall at 0.2 was passed
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize(
+    "formula", ["y ~ x + (1|g) + (1|d) + (1|h)", "y ~ x + (1|g) + (1|d) + (1 + x|h) + (1|k)"]
+)
+def test_lmm_fit_profiling_trailing_terms_is_the_joint_fit(
+    formula: str, reml: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = crossed_data(11)
+    joint = LinearMixedModel(formula, data, reml=reml).fit(check_convergence=False)
+    assert "inner_evaluations" not in joint.optsum.settings
+    monkeypatch.setattr(cholesky, "NESTED_MIN_Q", 20)  # the 25 levels of d count as large
+    nested = LinearMixedModel(formula, data, reml=reml).fit(check_convergence=False)
+    assert nested.optsum.settings["inner_evaluations"] > 0
+    assert nested.objective == pytest.approx(joint.objective, rel=1e-10)
+    assert nested.objective <= joint.objective + 1e-8
+    np.testing.assert_allclose(nested.theta, joint.theta, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(nested.fixef, joint.fixef, rtol=1e-6)
+    assert nested.optsum.final.shape == joint.theta.shape
+
+
+def test_verbose_nested_fit_prints(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cholesky, "NESTED_MIN_Q", 20)
+    LinearMixedModel("y ~ x + (1|g) + (1|d) + (1|h)", crossed_data(2)).fit(verbose=True)
+    assert "objective" in capsys.readouterr().out
