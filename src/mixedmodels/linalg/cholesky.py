@@ -36,7 +36,7 @@ from mixedmodels.linalg.kernels import (
     segment_outer,
     solve_lower_t,
 )
-from mixedmodels.linalg.threads import SINGLE_THREAD_BELOW
+from mixedmodels.linalg.threads import SINGLE_THREAD_BELOW, TRY_THREADS_FROM, ThreadChoice
 from mixedmodels.linalg.trailing import TrailingBlocks
 from mixedmodels.terms.random import RandomEffectsTerm
 
@@ -83,6 +83,7 @@ class BlockedCholesky:
         self._scatter = [_scatter_index(s) if _is_small(s) else None for s in A.sparse]
         self.first_dense: list[Array | None] = [None] * m
         self._buffers: dict[int, Array] = {}  # dense diagonal blocks, reused across updates
+        self._threads: dict[int, ThreadChoice] = {}  # for the largest dense diagonal blocks
 
     def thread_limit(self) -> int | None:
         """BLAS threads for updates: one when the largest dense block is of moderate size."""
@@ -205,7 +206,11 @@ class BlockedCholesky:
         _fill_blockdiag(dense, D)
         for k in range(j):
             self._subtract_product(dense, j, k, j, T)
-        self.diag[j] = chol_lower(dense)  # reads the lower triangle only; a new array
+        if self.terms[j].q >= TRY_THREADS_FROM:
+            choice = self._threads.setdefault(j, ThreadChoice())
+            self.diag[j] = choice.run(lambda: chol_lower(dense))
+        else:
+            self.diag[j] = chol_lower(dense)  # reads the lower triangle only; a new array
         self.logdet_z += 2.0 * float(np.sum(np.log(np.diagonal(self.diag[j]))))
 
     def _workspace(self, j: int) -> Array:
