@@ -65,6 +65,14 @@ class BlockSums:
             self.xx + other.xx,
         )
 
+    def widened(self) -> BlockSums:
+        """The sums with 64-bit counts (before a merge could pass 2³¹ rows in one cell)."""
+        pairs = {
+            key: block.astype(np.int64) if block.dtype == np.int32 else block
+            for key, block in self.pairs.items()
+        }
+        return replace(self, pairs=pairs)
+
     def recentred(self, delta: float, intercept: int) -> BlockSums:
         """The sums with ``delta`` added to every response (Chan et al.'s update).
 
@@ -159,7 +167,8 @@ def chunk_blocks(chunk: Any, encoder: ChunkEncoder) -> PartialBlocks:
     weighted = bool(np.any(w != 1.0))
     shift = float(np.average(y, weights=w)) if encoder.intercept is not None else 0.0
     xy[:, -1] -= shift  # y is a view of the last column: restored below for the summaries
-    sums = _sums(terms, xy, np.sqrt(w) if weighted else None)
+    ones = None if weighted else encoder.intercept
+    sums = _sums(terms, xy, np.sqrt(w) if weighted else None, ones)
     xy[:, -1] += shift
     categories = {
         c: np.bincount(frame[c].cat.codes, minlength=len(values)).astype(np.float64)
@@ -195,7 +204,10 @@ def merge_blocks(a: PartialBlocks, b: PartialBlocks, encoder: ChunkEncoder) -> P
     factor_of = [t.spec.factors for t in encoder.templates]
     sizes = [len(levels[f]) for f in factor_of]
     ks = [t.k for t in encoder.templates]
-    sums = a.sums.moved([where_a[f] for f in factor_of], sizes, ks) + b.sums.moved(
+    sums_a, sums_b = a.sums, b.sums
+    if a.nobs + b.nobs > np.iinfo(np.int32).max:  # 32-bit counts could overflow
+        sums_a, sums_b = sums_a.widened(), sums_b.widened()
+    sums = sums_a.moved([where_a[f] for f in factor_of], sizes, ks) + sums_b.moved(
         [where_b[f] for f in factor_of], sizes, ks
     )
     return PartialBlocks(
@@ -250,11 +262,18 @@ def finish_blocks(
 
 def _pair(sums: BlockSums, i: int, j: int) -> sp.csr_array:
     """``Z_iᵀZ_j`` for two terms in formula order (stored for ``i > j``)."""
-    return sums.pairs[(i, j)] if i > j else sp.csr_array(sums.pairs[(j, i)].T)
+    block = sums.pairs[(i, j)] if i > j else sp.csr_array(sums.pairs[(j, i)].T)
+    return block if block.dtype == np.float64 else block.astype(np.float64)
 
 
-def _sums(terms: list[Any], xy: FloatArray, sqrtw: FloatArray | None) -> BlockSums:
-    """The blocks of one chunk's rows (terms in formula order, local levels)."""
+def _sums(
+    terms: list[Any], xy: FloatArray, sqrtw: FloatArray | None, ones: int | None = None
+) -> BlockSums:
+    """The blocks of one chunk's rows (terms in formula order, local levels).
+
+    ``ones`` is the column of ``xy`` that is all ones (the intercept), if any: without weights
+    its level sums are the counts.
+    """
     wxy = xy if sqrtw is None else xy * sqrtw[:, None]
     zs = [_weighted_z(t, sqrtw) for t in terms]
     diag: list[FloatArray] = []
@@ -262,8 +281,9 @@ def _sums(terms: list[Any], xy: FloatArray, sqrtw: FloatArray | None) -> BlockSu
     for term, z in zip(terms, zs, strict=True):
         k, nlev = term.k, term.nlevels
         if z is None:  # an intercept, unweighted: counts and plain sums
-            diag.append(np.bincount(term.refs, minlength=nlev).astype(np.float64)[:, None, None])
-            xz.append(_level_sums(term.refs, wxy, nlev).T[:, :, None])
+            counts = np.bincount(term.refs, minlength=nlev).astype(np.float64)
+            diag.append(counts[:, None, None])
+            xz.append(_intercept_sums(term.refs, wxy, nlev, counts, ones)[:, :, None])
             continue
         products = (z[:, :, None] * z[:, None, :]).reshape(len(z), k * k)
         diag.append(_level_sums(term.refs, products, nlev).reshape(nlev, k, k))
@@ -276,6 +296,19 @@ def _sums(terms: list[Any], xy: FloatArray, sqrtw: FloatArray | None) -> BlockSu
     return BlockSums(diag, pairs, [np.ascontiguousarray(v) for v in xz], wxy.T @ wxy)
 
 
+def _intercept_sums(
+    refs: Index, xy: FloatArray, nlevels: int, counts: FloatArray, ones: int | None
+) -> FloatArray:
+    """``Z_jᵀ[X y]`` for an unweighted intercept term, ``(columns, nlevels)``."""
+    if ones is None:
+        return _level_sums(refs, xy, nlevels).T
+    others = [c for c in range(xy.shape[1]) if c != ones]
+    out = np.empty((xy.shape[1], nlevels))
+    out[others] = _level_sums(refs, xy, nlevels, others).T
+    out[ones] = counts
+    return out
+
+
 def _weighted_z(term: Any, sqrtw: FloatArray | None) -> FloatArray | None:
     """``√w z`` of a term, or ``None`` for an unweighted intercept (a column of ones)."""
     if sqrtw is None:
@@ -283,20 +316,24 @@ def _weighted_z(term: Any, sqrtw: FloatArray | None) -> FloatArray | None:
     return term.z * sqrtw[:, None]
 
 
-def _level_sums(refs: Index, values: FloatArray, nlevels: int) -> FloatArray:
-    """Column sums of ``values`` within each level, ``(nlevels, columns)``.
+def _level_sums(
+    refs: Index, values: FloatArray, nlevels: int, columns: list[int] | None = None
+) -> FloatArray:
+    """Sums of ``values[:, columns]`` (all columns by default) within each level.
 
     One sparse-times-dense product (the indicator matrix of the levels, transposed, times
-    ``values``) does all the columns in one sweep over the rows.
+    ``values``) does all the columns in one sweep over the rows; SciPy's product releases the
+    GIL, so that chunks are summed in parallel. Returns ``(nlevels, len(columns))``.
     """
     n = len(refs)
     indicator = sp.csc_array(
         (np.ones(n), refs.astype(np.int32, copy=False), np.arange(n + 1, dtype=np.int32)),
         shape=(nlevels, n),
     )
-    if values.flags.f_contiguous and values.shape[1] > 1:  # column by column, no copy
-        return np.column_stack([indicator @ values[:, c] for c in range(values.shape[1])])
-    return np.asarray(indicator @ values)
+    columns = list(range(values.shape[1])) if columns is None else columns
+    if values.flags.f_contiguous and len(columns) > 1:  # column by column, no copy
+        return np.column_stack([indicator @ values[:, c] for c in columns])
+    return np.asarray(indicator @ values[:, columns])
 
 
 def _pair_products(ti: Any, zi: FloatArray | None, tj: Any, zj: FloatArray | None) -> sp.csr_array:
@@ -326,9 +363,13 @@ def _pair_counts(rows: Index, cols: Index, shape: tuple[int, int]) -> sp.csr_arr
 
     Two unweighted intercepts have counts for products: sorting the cells' flat positions
     (a vectorized sort that needs no values beside it) and counting the runs is all it takes.
+    The counts are 32-bit integers: exact, and a third less to move in every merge.
+    Keys stay 32-bit when the cells can be numbered so (the sort and searches are twice as
+    fast).
     """
-    small = shape[0] * shape[1] < np.iinfo(np.int32).max  # int32 keys sort twice as fast
-    cells: NDArray[np.signedinteger[Any]] = rows.astype(np.int32 if small else np.int64)
+    small = shape[0] * shape[1] < np.iinfo(np.int32).max
+    key_type = np.int32 if small else np.int64
+    cells: NDArray[np.signedinteger[Any]] = rows.astype(key_type)
     np.multiply(cells, shape[1], out=cells)
     np.add(cells, cols, out=cells, casting="unsafe")
     cells.sort()
@@ -336,13 +377,15 @@ def _pair_counts(rows: Index, cols: Index, shape: tuple[int, int]) -> sp.csr_arr
     first[:1] = True
     np.not_equal(cells[1:], cells[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    counts = np.diff(starts, append=len(cells)).astype(np.float64)
+    counts = np.empty(len(starts), dtype=np.int32)  # see BlockSums.widened
+    np.subtract(starts[1:], starts[:-1], out=counts[:-1], casting="unsafe")
+    counts[-1:] = len(cells) - starts[-1:]
     distinct = cells[starts]
     index = _index_type(shape)
     # the cells are sorted: row r's entries start where the first cell of row r would be
-    row_starts = np.arange(shape[0] + 1, dtype=np.int64) * shape[1]
+    row_starts = np.arange(shape[0] + 1, dtype=key_type) * key_type(shape[1])
     indptr: NDArray[Any] = np.searchsorted(distinct, row_starts).astype(index)
-    columns: NDArray[Any] = (distinct % shape[1]).astype(index)
+    columns: NDArray[Any] = np.remainder(distinct, key_type(shape[1])).astype(index, copy=False)
     return sp.csr_array((counts, columns, indptr), shape=shape)
 
 

@@ -24,7 +24,13 @@ from mixedmodels.errors import DataError, NotSupportedError
 from mixedmodels.formula import ParsedFormula
 from mixedmodels.terms import RandomEffectsTerm, random_effects_terms
 from mixedmodels.terms.fixed import build_matrices, column_label, to_float
-from mixedmodels.terms.frame import NaAction, check_weights, formula_offsets, identifiers
+from mixedmodels.terms.frame import (
+    NaAction,
+    check_weights,
+    formula_offsets,
+    identifiers,
+    missing_rows,
+)
 from mixedmodels.terms.grouping import factor_codes, grouping_factor
 
 __all__ = [
@@ -220,15 +226,33 @@ def union_levels(a: Levels, b: Levels) -> tuple[Levels, NDArray[np.intp], NDArra
 def _sorted_levels(levels: Levels) -> tuple[NDArray[np.intp], Levels]:
     """The levels in a canonical order, and the rank of each original row in that order.
 
-    The order is that of the levels' hashes: the same for the same set of levels in any chunk,
-    and cheap (no comparison of strings). R's order is put in once, at the end.
+    The order is the same for the same set of levels in any chunk: sorted values for a single
+    column of numbers or text (text sorted by PyArrow, bytewise, without the GIL), else the
+    order of the levels' hashes. R's order is put in once, at the end.
     """
     levels = levels.reset_index(drop=True)
-    hashes = pd.util.hash_pandas_object(levels, index=False).to_numpy()
-    order = np.argsort(hashes, kind="stable")
+    order = _canonical_order(levels)
     rank = np.empty(len(levels), dtype=np.intp)
     rank[order] = np.arange(len(levels))
     return rank, levels.iloc[order].reset_index(drop=True)
+
+
+def _canonical_order(levels: Levels) -> NDArray[np.intp]:
+    """A permutation putting ``levels`` in an order that depends only on the set of levels."""
+    if levels.shape[1] == 1:
+        column = levels.iloc[:, 0]
+        if column.dtype.kind in "biuf":
+            return np.argsort(column.to_numpy(), kind="stable")
+        if pd.api.types.is_string_dtype(column.dtype):
+            try:
+                import pyarrow as pa
+                import pyarrow.compute as pc
+
+                return np.asarray(pc.sort_indices(pa.array(column)), dtype=np.intp)
+            except (ImportError, TypeError, ValueError):  # not text after all: hashes below
+                pass
+    hashes = pd.util.hash_pandas_object(levels, index=False).to_numpy()
+    return np.argsort(hashes, kind="stable")
 
 
 def local_levels(
@@ -403,7 +427,7 @@ class ChunkEncoder:
         w = _column(chunk, plan.weights, n, 1.0)
         off = _column(chunk, plan.offset, n, 0.0)
         used = chunk[plan.columns]
-        complete = ~used.isna().to_numpy().any(axis=1) & np.isfinite(w) & np.isfinite(off)
+        complete = ~missing_rows(used) & np.isfinite(w) & np.isfinite(off)
         n_dropped = int(n - complete.sum())
         if n_dropped and plan.na_action == "fail":
             bad = [str(c) for c in plan.columns if used[c].isna().any()]

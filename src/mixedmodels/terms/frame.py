@@ -22,6 +22,7 @@ __all__ = [
     "check_weights",
     "formula_offsets",
     "identifiers",
+    "missing_rows",
     "model_frame",
     "row_values",
     "used_columns",
@@ -86,7 +87,7 @@ def model_frame(
     wts = row_values(weights, frame, "weights", 1.0)
     off = row_values(offset, frame, "offset", 0.0)
     used = frame[columns]
-    complete = ~_missing(used) & np.isfinite(wts) & np.isfinite(off)
+    complete = ~missing_rows(used) & np.isfinite(wts) & np.isfinite(off)
     n_dropped = int(len(frame) - complete.sum())
     if n_dropped and na_action == "fail":
         bad = [str(c) for c in columns if used[c].isna().any()]
@@ -102,7 +103,7 @@ def model_frame(
     return ModelFrame(kept, wts[rows], total_offset, n_dropped, rows)
 
 
-def _missing(frame: pd.DataFrame) -> NDArray[np.bool_]:
+def missing_rows(frame: pd.DataFrame) -> NDArray[np.bool_]:
     """Rows with a missing value in any column (as ``isna``, column by column and cheaply)."""
     out = np.zeros(len(frame), dtype=bool)
     for name in frame.columns:
