@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("dask.dataframe")
 
 from mixedmodels.scale import blocks  # noqa: E402
-from mixedmodels.scale.encoding import _sorted_levels, local_levels  # noqa: E402
+from mixedmodels.scale.encoding import local_levels, sorted_levels  # noqa: E402
 
 
 @pytest.mark.parametrize("shape", [(300, 40), (70_000, 40_000)])  # 32- and 64-bit cell keys
@@ -51,8 +51,8 @@ def test_intercept_level_sums_are_the_counts_and_plain_sums() -> None:
     ],
 )
 def test_levels_order_depends_only_on_the_set(values: pd.Series) -> None:
-    one = _sorted_levels(pd.DataFrame({"g": values}))[1]
-    other = _sorted_levels(pd.DataFrame({"g": values.iloc[::-1].reset_index(drop=True)}))[1]
+    one = sorted_levels(pd.DataFrame({"g": values}))[1]
+    other = sorted_levels(pd.DataFrame({"g": values.iloc[::-1].reset_index(drop=True)}))[1]
     pd.testing.assert_frame_equal(one, other)
 
 

@@ -278,6 +278,25 @@ def test_bad_input_gets_clear_errors(tmp_path: Path) -> None:
         mm.lmer("y ~ x + (1 | g)", dd.from_pandas(frame.assign(y=1.0), npartitions=2))
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("x", np.inf, r"non-finite values in column\(s\): x"),
+        ("y", -np.inf, "the response 'y' has non-finite values"),
+        ("x", 1e200, "overflow"),
+    ],
+)
+def test_non_finite_and_huge_values_are_refused(column: str, value: float, message: str) -> None:
+    frame = simulated()
+    frame.loc[400, column] = value  # in the second partition
+    data = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(DataError, match=message):
+        mm.lmer("y ~ x + (1 | g)", data)
+    if value != 1e200:  # in memory: the same message
+        with pytest.raises(DataError, match=message):
+            mm.lmer("y ~ x + (1 | g)", frame)
+
+
 def test_the_caller_frame_is_not_modified() -> None:
     frame = simulated()
     frame.loc[3, "x"] = np.nan

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
+from mixedmodels.errors import DataError
 from mixedmodels.linalg.crossprod import CrossProducts, block_sparse
 from mixedmodels.scale.encoding import ChunkEncoder, Levels, union_levels
 
@@ -154,12 +155,22 @@ class PartialBlocks:
 
 
 def chunk_blocks(chunk: Any, encoder: ChunkEncoder) -> PartialBlocks:
-    """The partial blocks of one chunk (a pandas DataFrame), in its local levels."""
+    """The partial blocks of one chunk (a pandas DataFrame), in its local levels.
+
+    The common model of large data (numeric predictors, random intercepts, complete rows)
+    takes one compiled sweep (:mod:`mixedmodels.scale.fused`); everything else the NumPy path
+    below, with the same result.
+    """
+    from mixedmodels.scale.fused import fused_chunk_blocks
+
+    fused = fused_chunk_blocks(chunk, encoder)
+    if fused is not None:
+        return fused
     prepared = encoder.prepare(chunk)
     frame = prepared.frame
     if len(frame) == 0:
         return _no_rows(encoder, prepared.n_dropped)
-    y, xy = encoder.design(frame, response_last=True)
+    y, xy = encoder.design(frame, response_last=True, check=False)  # checked below
     X = xy[:, :-1]
     y -= prepared.offset
     terms, levels = encoder.local_terms(frame)
@@ -170,6 +181,9 @@ def chunk_blocks(chunk: Any, encoder: ChunkEncoder) -> PartialBlocks:
     ones = None if weighted else encoder.intercept
     sums = _sums(terms, xy, np.sqrt(w) if weighted else None, ones)
     xy[:, -1] += shift
+    if not np.all(np.isfinite(np.diagonal(sums.xx))):  # a non-finite value, or an overflow
+        encoder.check_finite(xy)
+        raise DataError("the cross-products overflow: rescale the response or the predictors")
     categories = {
         c: np.bincount(frame[c].cat.codes, minlength=len(values)).astype(np.float64)
         for c, values in encoder.categories.items()
@@ -321,19 +335,15 @@ def _level_sums(
 ) -> FloatArray:
     """Sums of ``values[:, columns]`` (all columns by default) within each level.
 
-    One sparse-times-dense product (the indicator matrix of the levels, transposed, times
-    ``values``) does all the columns in one sweep over the rows; SciPy's product releases the
-    GIL, so that chunks are summed in parallel. Returns ``(nlevels, len(columns))``.
+    One weighted ``bincount`` per column: a single sweep over the rows with the sums held in
+    cache (it beats a sparse indicator matrix, whose three arrays of the rows' length cost
+    more to build than the product). Returns ``(nlevels, len(columns))``.
     """
-    n = len(refs)
-    indicator = sp.csc_array(
-        (np.ones(n), refs.astype(np.int32, copy=False), np.arange(n + 1, dtype=np.int32)),
-        shape=(nlevels, n),
-    )
     columns = list(range(values.shape[1])) if columns is None else columns
-    if values.flags.f_contiguous and len(columns) > 1:  # column by column, no copy
-        return np.column_stack([indicator @ values[:, c] for c in columns])
-    return np.asarray(indicator @ values[:, columns])
+    out = np.empty((nlevels, len(columns)))
+    for at, c in enumerate(columns):
+        out[:, at] = np.bincount(refs, weights=values[:, c], minlength=nlevels)
+    return out
 
 
 def _pair_products(ti: Any, zi: FloatArray | None, tj: Any, zj: FloatArray | None) -> sp.csr_array:

@@ -43,6 +43,7 @@ __all__ = [
     "local_levels",
     "merge_levels",
     "observed_levels",
+    "sorted_levels",
     "union_levels",
 ]
 
@@ -213,7 +214,7 @@ def union_levels(a: Levels, b: Levels) -> tuple[Levels, NDArray[np.intp], NDArra
     if len(a) == len(b) and a.equals(b):
         same = np.arange(len(a), dtype=np.intp)
         return a, same, same
-    merged = _sorted_levels(pd.concat([a, b], ignore_index=True).drop_duplicates())[1]
+    merged = sorted_levels(pd.concat([a, b], ignore_index=True).drop_duplicates())[1]
     if merged.shape[1] == 1:
         index: pd.Index = pd.Index(merged.iloc[:, 0])
         where = [index.get_indexer(pd.Index(x.iloc[:, 0])) for x in (a, b)]
@@ -223,7 +224,7 @@ def union_levels(a: Levels, b: Levels) -> tuple[Levels, NDArray[np.intp], NDArra
     return merged, where[0].astype(np.intp), where[1].astype(np.intp)
 
 
-def _sorted_levels(levels: Levels) -> tuple[NDArray[np.intp], Levels]:
+def sorted_levels(levels: Levels) -> tuple[NDArray[np.intp], Levels]:
     """The levels in a canonical order, and the rank of each original row in that order.
 
     The order is the same for the same set of levels in any chunk: sorted values for a single
@@ -260,14 +261,14 @@ def local_levels(
 ) -> tuple[NDArray[np.intp], Levels]:
     """Each row's level among the distinct combinations of ``columns`` seen in ``frame``.
 
-    Levels are in a canonical order (see :func:`_sorted_levels`), in which two chunks with
+    Levels are in a canonical order (see :func:`sorted_levels`), in which two chunks with
     the same levels agree. Columns in ``plain`` were read as categoricals for speed only:
     their levels are given as plain values, so that they are ordered as the text they are.
     """
     parts = [_dictionary_codes(frame[c]) if c in plain else pd.factorize(frame[c]) for c in columns]
     if len(parts) == 1:
         codes, uniques = parts[0]
-        rank, levels = _sorted_levels(pd.DataFrame({columns[0]: uniques}))
+        rank, levels = sorted_levels(pd.DataFrame({columns[0]: uniques}))
         return rank[codes], levels
     key = np.asarray(parts[0][0], dtype=np.int64)
     for codes, uniques in parts[1:]:
@@ -277,7 +278,7 @@ def local_levels(
     for column, (_, uniques) in zip(reversed(columns), reversed(parts), strict=True):
         distinct, position = np.divmod(distinct, len(uniques))
         values[column] = uniques.take(position)
-    rank, levels = _sorted_levels(pd.DataFrame({c: values[c] for c in columns}))
+    rank, levels = sorted_levels(pd.DataFrame({c: values[c] for c in columns}))
     return rank[local], levels
 
 
@@ -427,7 +428,10 @@ class ChunkEncoder:
         w = _column(chunk, plan.weights, n, 1.0)
         off = _column(chunk, plan.offset, n, 0.0)
         used = chunk[plan.columns]
-        complete = ~missing_rows(used) & np.isfinite(w) & np.isfinite(off)
+        complete = ~missing_rows(used)
+        for name, values in ((plan.weights, w), (plan.offset, off)):
+            if name is not None:
+                complete &= np.isfinite(values)
         n_dropped = int(n - complete.sum())
         if n_dropped and plan.na_action == "fail":
             bad = [str(c) for c in plan.columns if used[c].isna().any()]
@@ -440,12 +444,13 @@ class ChunkEncoder:
         return PreparedChunk(frame, w, offset, n_dropped, used.index)
 
     def design(
-        self, frame: pd.DataFrame, *, response_last: bool = False
+        self, frame: pd.DataFrame, *, response_last: bool = False, check: bool = True
     ) -> tuple[FloatArray, FloatArray]:
         """Response and fixed-effects model matrix (every column) of prepared rows.
 
         With ``response_last`` the matrix returned is ``[X y]`` and the response a view of its
-        last column (one array, no copy).
+        last column (one array, no copy). With ``check=False`` the caller checks that the
+        values are finite (:meth:`check_finite`), e.g. from the cross-products' diagonal.
         """
         parsed = self.plan.parsed
         column = frame[parsed.response] if parsed.response in frame.columns else None
@@ -462,14 +467,20 @@ class ChunkEncoder:
                 [to_float(matrices.rhs, "the fixed-effects model matrix"), response]
             )
         y = X[:, -1]
-        if not np.all(np.isfinite(y)):
-            raise DataError(f"the response {parsed.response!r} has non-finite values (inf or NaN)")
-        bad = [n for j, n in enumerate(self.names) if not np.all(np.isfinite(X[:, j]))]
+        if check:
+            self.check_finite(X)
+        return (y, X) if response_last else (y.copy(), np.ascontiguousarray(X[:, :-1]))
+
+    def check_finite(self, xy: FloatArray) -> None:
+        """Refuse non-finite values in ``[X y]``, naming the response or the columns."""
+        if not np.all(np.isfinite(xy[:, -1])):
+            response = self.plan.parsed.response
+            raise DataError(f"the response {response!r} has non-finite values (inf or NaN)")
+        bad = [n for j, n in enumerate(self.names) if not np.all(np.isfinite(xy[:, j]))]
         if bad:
             raise DataError(
                 f"the model matrix has non-finite values in column(s): {', '.join(bad)}"
             )
-        return (y, X) if response_last else (y.copy(), np.ascontiguousarray(X[:, :-1]))
 
     def _plain_matrix(self, frame: pd.DataFrame, extra: int = 0) -> FloatArray | None:
         """``X`` stacked directly when its columns are an intercept and numeric columns.
