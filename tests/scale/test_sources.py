@@ -59,3 +59,33 @@ def test_only_dictionary_columns(tmp_path: Path) -> None:
     path = written(tmp_path, 30)
     frame = sources._read_piece((str(path), 0), ["g"], ["g"])
     assert len(frame) == 3000 and list(frame.columns) == ["g"]
+
+
+def test_first_rows_of_the_first_file(tmp_path: Path) -> None:
+    path = written(tmp_path, 30)
+    head = sources.first_rows(str(path), ["y", "g"], ["g"], 100).compute()
+    expected = pq.read_table(path).to_pandas().head(100)
+    assert list(head.columns) == ["y", "g"] and len(head) == 100
+    pd.testing.assert_series_equal(head["y"], expected["y"])
+    pd.testing.assert_series_equal(head["g"].astype(object), expected["g"].astype(object))
+    assert sources.first_rows(pd.DataFrame(), ["y"], [], 10) is None
+
+
+def test_no_complete_row_among_the_first_rows(tmp_path: Path) -> None:
+    import mixedmodels as mm
+    from mixedmodels.scale import model as scale_model
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "g": [f"g{i}" for i in rng.integers(0, 20, 4000)],
+            "x": rng.normal(size=4000),
+        }
+    )
+    frame["y"] = frame["x"] + rng.normal(size=4000)
+    frame.loc[: scale_model.HEAD_ROWS + 10, "x"] = np.nan  # the first rows read are incomplete
+    frame.to_parquet(tmp_path / "part.parquet")
+    chunked = mm.lmer("y ~ x + (1|g)", str(tmp_path / "part.parquet"))
+    memory = mm.lmer("y ~ x + (1|g)", frame)
+    assert chunked.nobs == memory.nobs
+    assert chunked.objective == pytest.approx(memory.objective, rel=1e-9)

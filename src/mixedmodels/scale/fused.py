@@ -35,75 +35,109 @@ except ImportError:  # pragma: no cover - the dask extra installs Numba
     AVAILABLE = False
 
 
-def _compiled(function: Any) -> Any:
-    """The function compiled by Numba (GIL released, cached on disk), or as it is."""
-    return numba.njit(nogil=True, cache=True)(function) if AVAILABLE else function
+def _compiled(function: Any = None, *, reassociate: bool = False) -> Any:
+    """The function compiled by Numba (GIL released, cached on disk), or as it is.
+
+    ``reassociate`` lets sums be reordered (vectorized); only for values known to be finite.
+    """
+    if function is None:
+        return lambda f: _compiled(f, reassociate=reassociate)
+    if not AVAILABLE:
+        return function
+    flags = {"reassoc", "contract"} if reassociate else False
+    return numba.njit(nogil=True, cache=True, fastmath=flags)(function)
 
 
 BLOCK = 4096  # rows per block of the products (the block's columns stay in cache)
 
 
 @_compiled
-def _sweep(codes: Any, ncodes: int, columns: Any, ones: int, shift: float) -> Any:
-    """Everything but the pairs of factors, by dictionary code (compiled; simple loops).
-
-    ``columns`` are the numeric columns of ``[X y]`` but the intercept (at ``ones``, or -1),
-    the response last, centred at ``shift`` in the products. Returns the rows per code of
-    each factor, the level sums ``(factor, column of [X y], code)``, ``[X y]ᵀ[X y]`` (upper
-    triangle), the response's sum, sum of squares, minimum and maximum, and False when a code
-    is missing or a value is not finite (the chunk then takes the NumPy path).
-    """
+def _counts(codes: Any, ncodes: int) -> Any:  # pragma: no cover - compiled
+    """Rows per dictionary code of each factor; False if a code is missing (-1)."""
     m, n = codes.shape
-    c = len(columns)
-    width = c + (1 if ones >= 0 else 0)
     counts = np.zeros((m, ncodes))
-    sums = np.zeros((m, width, ncodes))
-    xx = np.zeros((width, width))
-    stats = np.array([0.0, 0.0, np.inf, -np.inf])
     for t in range(m):
+        row = codes[t]
         for i in range(n):
-            if codes[t, i] < 0:
-                return counts, sums, xx, stats, False
-            counts[t, codes[t, i]] += 1.0
-    at = np.array([j for j in range(width) if j != ones])  # place of each column in [X y]
-    for k in range(c):
-        column = columns[k]
-        centre = shift if k == c - 1 else 0.0
-        total = 0.0
-        level_sums, first = sums[0, at[k]], codes[0]
-        for i in range(n):  # the first factor, with the checks
-            value = column[i]
-            if not np.isfinite(value):
-                return counts, sums, xx, stats, False
-            value -= centre
-            total += value
-            level_sums[first[i]] += value
-        for t in range(1, m):
-            level_sums, other = sums[t, at[k]], codes[t]
-            for i in range(n):
-                level_sums[other[i]] += column[i] - centre
-        if ones >= 0:  # the upper triangle only: symmetrized by the caller
-            xx[min(ones, at[k]), max(ones, at[k])] = total
-    y = columns[c - 1]
-    for i in range(n):
-        stats[0] += y[i]
-        stats[1] += y[i] * y[i]
-        stats[2] = min(stats[2], y[i])
-        stats[3] = max(stats[3], y[i])
+            if row[i] < 0:
+                return counts, False
+            counts[t, row[i]] += 1.0
+    return counts, True
+
+
+@_compiled(reassociate=True)
+def _total(column: Any, centre: float) -> float:  # pragma: no cover - compiled
+    """``Σ (x − centre)``: not finite when any value is not (NaN and ∞ propagate in any order)."""
+    total = 0.0
+    for i in range(len(column)):
+        total += column[i] - centre
+    return total
+
+
+@_compiled
+def _level_sums(codes: Any, column: Any, centre: float, sums: Any) -> None:  # pragma: no cover
+    """``sums[t, code] += x − centre`` over the rows, for every factor ``t``."""
+    m, n = codes.shape
+    for t in range(m):
+        row, out = codes[t], sums[t]
+        for i in range(n):
+            out[row[i]] += column[i] - centre
+
+
+@_compiled(reassociate=True)
+def _gram(columns: Any, centres: Any) -> Any:  # pragma: no cover - compiled
+    """``Σ (x_a − c_a)(x_b − c_b)`` for every pair of finite columns (upper triangle), blocked."""
+    c, n = len(columns), len(columns[0])
+    out = np.zeros((c, c))
     for start in range(0, n, BLOCK):
         stop = min(start + BLOCK, n)
         for a in range(c):
-            ca, sa = columns[a], shift if a == c - 1 else 0.0
+            ca, sa = columns[a], centres[a]
             for b in range(a, c):
-                cb, sb = columns[b], shift if b == c - 1 else 0.0
+                cb, sb = columns[b], centres[b]
                 acc = 0.0
                 for i in range(start, stop):
                     acc += (ca[i] - sa) * (cb[i] - sb)
-                xx[at[a], at[b]] += acc
+                out[a, b] += acc
+    return out
+
+
+def _sweep(
+    codes: Any, ncodes: int, columns: tuple[FloatArray, ...], ones: int, shift: float
+) -> Any:
+    """Everything but the pairs of factors, by dictionary code, or ``None``.
+
+    ``columns`` are the numeric columns of ``[X y]`` but the intercept (at ``ones``, or -1),
+    the response last, centred at ``shift`` in the products. Returns the rows per code of
+    each factor, the level sums ``(factor, column of [X y], code)`` and ``[X y]ᵀ[X y]``;
+    ``None`` when a code is missing or a value is not finite (the NumPy path then runs).
+    """
+    counts, complete = _counts(codes, ncodes)
+    centres = np.zeros(len(columns))
+    centres[-1] = shift
+    totals = [_total(x, centre) for x, centre in zip(columns, centres, strict=True)]
+    if not complete or not np.all(np.isfinite(totals)):
+        return None
+    at = [j for j in range(len(columns) + (ones >= 0)) if j != ones]  # places in [X y]
+    width = len(at) + (ones >= 0)
+    sums = np.zeros((codes.shape[0], width, ncodes))
+    for k, x in enumerate(columns):
+        _level_sums(codes, x, centres[k], sums[:, at[k]])
+    gram = _gram(columns, centres)
+    xx = np.zeros((width, width))
+    xx[np.ix_(at, at)] = np.triu(gram) + np.triu(gram, 1).T
     if ones >= 0:
-        xx[ones, ones] = n
-        sums[:, ones, :] = counts
-    return counts, sums, xx, stats, True
+        xx[ones, at] = xx[at, ones] = totals
+        xx[ones, ones] = codes.shape[1]
+        sums[:, ones] = counts
+    n, y = codes.shape[1], columns[-1]
+    stats = (
+        totals[-1] + n * shift,  # Σy and Σy² from the centred sums
+        gram[-1, -1] + 2.0 * shift * totals[-1] + n * shift * shift,
+        float(np.min(y)),
+        float(np.max(y)),
+    )
+    return counts, sums, xx, stats
 
 
 @_compiled
@@ -155,9 +189,9 @@ def fused_chunk_blocks(chunk: pd.DataFrame, encoder: ChunkEncoder) -> Any:
     ncodes = max(max(len(c) for c in categories), 1)
     shift = float(np.mean(columns[-1])) if ones >= 0 else 0.0
     swept = _sweep(codes, ncodes, columns, ones, shift)
-    if not swept[-1]:
+    if swept is None:
         return None  # missing or non-finite values: the NumPy path drops or refuses them
-    return _assemble(encoder, factors, categories, codes, swept[:-1], shift)
+    return _assemble(encoder, factors, categories, codes, swept, shift)
 
 
 def _layout(chunk: pd.DataFrame, encoder: ChunkEncoder) -> Any:
@@ -203,8 +237,7 @@ def _assemble(
     """The partial blocks from the sweep, levels in the canonical order of the NumPy path."""
     from mixedmodels.scale.blocks import BlockSums, PartialBlocks
 
-    counts, sums, upper, stats = swept
-    xx = np.triu(upper) + np.triu(upper, 1).T
+    counts, sums, xx, stats = swept
     Rx = _r_from_gram(xx[:-1, :-1])
     if Rx is None:
         return None  # X nearly collinear here: the NumPy path's QR decides the rank

@@ -47,6 +47,7 @@ from mixedmodels.scale.encoding import (
 from mixedmodels.scale.sources import (
     as_dask_frame,
     compute,
+    first_rows,
     select_columns,
     source_name,
     tree_reduce,
@@ -55,6 +56,8 @@ from mixedmodels.terms.fixed import FixedEffects, estimable_columns, warn_droppe
 from mixedmodels.terms.frame import ModelFrame, NaAction, identifiers, used_columns
 
 __all__ = ["ChunkedLinearMixedModel"]
+
+HEAD_ROWS = 10 * SAMPLE_ROWS  # rows read from the first file to find SAMPLE_ROWS complete ones
 
 
 class ChunkedLinearMixedModel(LinearMixedModel):
@@ -103,6 +106,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         frame = as_dask_frame(data)
         plan = _plan(self.parsed, frame._meta, weights, offset, na_action)
         self.source = select_columns(data, frame, plan.read_columns, plan.dictionary)
+        self._data = data
         self.progress = progress
         started = time.perf_counter()
         encoder = self._prepare(plan)
@@ -124,7 +128,8 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         """
         import dask
 
-        first = self.source.partitions[0].to_delayed()[0]
+        head = first_rows(self._data, plan.read_columns, list(plan.dictionary), HEAD_ROWS)
+        first = head if head is not None else self.source.partitions[0].to_delayed()[0]
         wanted = [dask.delayed(complete_rows)(first, plan)]
         if plan.categorical:
             parts = self.source[plan.categorical].to_delayed()

@@ -24,6 +24,7 @@ from mixedmodels.linalg.threads import blas_threads
 __all__ = [
     "as_dask_frame",
     "compute",
+    "first_rows",
     "is_chunked_source",
     "select_columns",
     "source_name",
@@ -202,12 +203,46 @@ def _read_piece(piece: tuple[str, int], columns: list[str], dictionary: list[str
     parquet = pq.ParquetFile(path, read_dictionary=dictionary)
     # one thread per chunk: Dask already runs one chunk per core
     table = parquet.read_row_group(group, columns=columns, use_threads=False)
+    return _frame(table, columns, dictionary)
+
+
+def first_rows(data: Any, columns: list[str], dictionary: list[str], n: int) -> Any:
+    """A delayed read of the first ``n`` rows of Parquet paths (``None`` for other data).
+
+    Reads one batch of the first file instead of its whole first row group.
+    """
+    if not isinstance(data, str | Path | list | tuple):
+        return None
+    paths = _parquet_paths(data)
+    if any(_is_url(p) for p in paths):
+        return None
+    import dask
+
+    return dask.delayed(_read_head)(paths[0], columns, dictionary, n)
+
+
+def _read_head(path: str, columns: list[str], dictionary: list[str], n: int) -> pd.DataFrame:
+    """The first ``n`` rows of a Parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path, read_dictionary=dictionary)
+    batch = next(parquet.iter_batches(batch_size=n, columns=columns, use_threads=False), None)
+    schema = parquet.schema_arrow
+    table = pa.Table.from_batches([batch]) if batch is not None else schema.empty_table()
+    return _frame(table.select(columns), columns, dictionary)
+
+
+def _frame(table: Any, columns: list[str], dictionary: list[str]) -> pd.DataFrame:
+    """An Arrow table as pandas: columns not copied, dictionary columns as categoricals."""
     coded = [c for c in dictionary if c in table.column_names]
     if not coded:
-        return table.to_pandas(use_threads=False)
+        return table.to_pandas(use_threads=False, split_blocks=True)
     plain = [c for c in columns if c not in coded]
     frame = (
-        table.select(plain).to_pandas(use_threads=False)
+        table.select(plain).to_pandas(
+            use_threads=False, split_blocks=True
+        )  # no copy into 2-D blocks
         if plain
         else pd.DataFrame(index=pd.RangeIndex(table.num_rows))
     )
