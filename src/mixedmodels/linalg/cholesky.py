@@ -36,6 +36,7 @@ from mixedmodels.linalg.kernels import (
     segment_outer,
     solve_lower_t,
 )
+from mixedmodels.linalg.single import OneTerm
 from mixedmodels.linalg.threads import SINGLE_THREAD_BELOW, TRY_THREADS_FROM, ThreadChoice
 from mixedmodels.linalg.trailing import TrailingBlocks
 from mixedmodels.terms.random import RandomEffectsTerm
@@ -84,6 +85,7 @@ class BlockedCholesky:
         self.first_dense: list[Array | None] = [None] * m
         self._buffers: dict[int, Array] = {}  # dense diagonal blocks, reused across updates
         self._threads: dict[int, ThreadChoice] = {}  # for the largest dense diagonal blocks
+        self._one_term = OneTerm.of(A)
 
     def thread_limit(self) -> int | None:
         """BLAS threads for updates: one when the largest dense block is of moderate size."""
@@ -105,6 +107,7 @@ class BlockedCholesky:
             precomputed Gram maps, which hold products of ``Z``'s entries, remain valid.
         """
         self.A = A
+        self._one_term = OneTerm.of(A)
         if not same_z:
             self.gram = {}  # rebuilt lazily would cost a pass over Z; the products fall back
 
@@ -113,6 +116,10 @@ class BlockedCholesky:
         """Recompute ``L`` for covariance parameters ``theta`` (lme4's order)."""
         self.theta = np.array(theta, dtype=np.float64)
         templates = self.templates(theta)
+        if self._one_term is not None:  # one small term: closed form (linalg/single.py)
+            self.diag[0], self.logdet_z, self.xz[0], schur = self._one_term.factor(templates[0])
+            self.xx = chol_psd(schur)
+            return
         m = len(self.terms)
         self.logdet_z = 0.0
         for j in range(m):

@@ -32,7 +32,14 @@ from mixedmodels.errors import DataError
 from mixedmodels.linalg.crossprod import CrossProducts, block_sparse
 from mixedmodels.scale.encoding import ChunkEncoder, Levels, union_levels
 
-__all__ = ["BlockSums", "PartialBlocks", "chunk_blocks", "finish_blocks", "merge_blocks"]
+__all__ = [
+    "BlockSums",
+    "PartialBlocks",
+    "chunk_blocks",
+    "finish_blocks",
+    "merge_blocks",
+    "r_from_gram",
+]
 
 Index = NDArray[np.intp]
 
@@ -492,16 +499,28 @@ def _r_factor(M: FloatArray) -> FloatArray:
     out = np.zeros((k, k))
     if M.shape[0] == 0 or k == 0:
         return out
-    gram = M.T @ M
-    try:
-        upper = np.linalg.cholesky(gram).T
-        if np.all(np.abs(np.diagonal(upper)) > 1e-4 * np.sqrt(np.diagonal(gram))):
-            return np.asarray(upper)
-    except np.linalg.LinAlgError:
-        pass
+    found = r_from_gram(M.T @ M)
+    if found is not None:
+        return found
     R: FloatArray = np.asarray(np.linalg.qr(M, mode="r"))
     out[: min(k, R.shape[0])] = R[:k]
     return out
+
+
+def r_from_gram(gram: FloatArray) -> FloatArray | None:
+    """``R`` from the Cholesky factor of ``MᵀM`` when ``M``'s columns are clearly independent.
+
+    ``None`` otherwise (the caller then needs a QR decomposition of ``M`` itself).
+    """
+    if gram.shape[0] == 0:
+        return np.zeros((0, 0))
+    try:
+        upper = np.linalg.cholesky(gram).T
+    except np.linalg.LinAlgError:
+        return None
+    if np.all(np.abs(np.diagonal(upper)) > 1e-4 * np.sqrt(np.diagonal(gram))):
+        return np.asarray(upper)
+    return None
 
 
 def _ones_r(w: FloatArray) -> FloatArray:

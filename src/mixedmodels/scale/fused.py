@@ -235,10 +235,10 @@ def _assemble(
     shift: float,
 ) -> Any:
     """The partial blocks from the sweep, levels in the canonical order of the NumPy path."""
-    from mixedmodels.scale.blocks import BlockSums, PartialBlocks
+    from mixedmodels.scale.blocks import BlockSums, PartialBlocks, r_from_gram
 
     counts, sums, xx, stats = swept
-    Rx = _r_from_gram(xx[:-1, :-1])
+    Rx = r_from_gram(xx[:-1, :-1])
     if Rx is None:
         return None  # X nearly collinear here: the NumPy path's QR decides the rank
     n, m = codes.shape[1], len(factors)
@@ -289,16 +289,3 @@ def _pair_block(rows: Any, cols: Any, row_rank: Any, col_rank: Any) -> sp.csr_ar
     indptr, indices, data = _runs(keys, shape[0], shape[1])
     index = _index_type(shape)
     return sp.csr_array((data, indices.astype(index, copy=False), indptr.astype(index)), shape)
-
-
-def _r_from_gram(gram: FloatArray) -> FloatArray | None:
-    """``R`` from the Cholesky factor of ``XᵀX``, under the NumPy path's condition, or None."""
-    if gram.shape[0] == 0:
-        return np.zeros((0, 0))
-    try:
-        upper = np.linalg.cholesky(gram).T
-    except np.linalg.LinAlgError:
-        return None
-    if np.all(np.abs(np.diagonal(upper)) > 1e-4 * np.sqrt(np.diagonal(gram))):
-        return np.asarray(upper)
-    return None

@@ -58,6 +58,9 @@ def factor_codes(column: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
         else:
             used, codes = np.unique(raw, return_inverse=True)
         return codes.astype(np.intp), [str(v) for v in categories.take(used).tolist()]
+    if isinstance(column.dtype, pd.StringDtype):  # text held by pandas: factorized as it is
+        raw, distinct = pd.factorize(column, sort=False)
+        return _natural_order(raw, [str(u) for u in distinct])
     values = column.to_numpy()
     if values.dtype.kind in "biuf":
         uniq, codes = np.unique(values, return_inverse=True)
@@ -71,7 +74,11 @@ def factor_codes(column: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
 def _string_codes(values: NDArray[np.object_]) -> tuple[NDArray[np.intp], list[str]]:
     """Factorize strings (or other objects) and order the levels naturally."""
     raw, uniq = pd.factorize(pd.Series(values).astype(str), sort=False)
-    labels = [str(u) for u in uniq]
+    return _natural_order(raw, [str(u) for u in uniq])
+
+
+def _natural_order(raw: NDArray[np.intp], labels: list[str]) -> tuple[NDArray[np.intp], list[str]]:
+    """Codes and labels with the levels put in natural order (see :func:`_sort_key`)."""
     order = sorted(range(len(labels)), key=_sort_key(labels))
     rank = np.empty(len(labels), dtype=np.intp)
     rank[order] = np.arange(len(labels))

@@ -1,0 +1,57 @@
+"""One random-effects term of one or two columns: the closed form equals the blocked update."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixedmodels.models import LinearMixedModel
+from tests.linalg.test_blocked_cholesky import brute_force, make_data
+
+FORMULAS = [
+    "y ~ x + (1 | g)",
+    "y ~ x + (1 + x | g)",
+    "y ~ x + z + (0 + z | g)",
+    "y ~ 1 + (x | g)",
+    "y ~ 0 + x + (1 + z | h)",
+]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_closed_form_equals_the_general_update(formula: str, weighted: bool) -> None:
+    data = make_data(3)
+    closed = LinearMixedModel(formula, data, weights="w" if weighted else None)
+    general = LinearMixedModel(formula, data, weights="w" if weighted else None)
+    assert closed.L._one_term is not None
+    general.L._one_term = None  # the blocked update, term by term
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        theta = rng.uniform(0.05, 2.0, size=len(closed.theta))
+        theta[closed.lower < 0] -= 1.0
+        for reml in (True, False):
+            closed.reml = general.reml = reml
+            value = closed.objective_at(theta)
+            assert value == pytest.approx(general.objective_at(theta), rel=1e-12)
+            assert value == pytest.approx(brute_force(closed, theta, reml), rel=1e-9)
+            np.testing.assert_allclose(closed.L.diag[0], general.L.diag[0], rtol=1e-12)
+            np.testing.assert_allclose(closed.L.xz[0], general.L.xz[0], rtol=1e-11, atol=1e-12)
+            np.testing.assert_allclose(closed.L.xx, general.L.xx, rtol=1e-11, atol=1e-12)
+
+
+def test_fits_agree() -> None:
+    data = make_data(5)
+    closed = LinearMixedModel("y ~ x + (1 + x | g)", data)
+    general = LinearMixedModel("y ~ x + (1 + x | g)", data)
+    general.L._one_term = None
+    closed.fit(), general.fit()
+    assert closed.objective == pytest.approx(general.objective, rel=1e-12)
+    np.testing.assert_allclose(closed.theta, general.theta, rtol=1e-6, atol=1e-8)
+    for name, modes in closed.ranef.items():
+        np.testing.assert_allclose(modes.to_numpy(), general.ranef[name].to_numpy(), rtol=1e-5)
+
+
+def test_only_single_small_terms_take_the_closed_form() -> None:
+    data = make_data(4)
+    assert LinearMixedModel("y ~ x + (1 + x + z | g)", data).L._one_term is None  # three columns
+    assert LinearMixedModel("y ~ x + (1 | g) + (1 | h)", data).L._one_term is None  # two terms
