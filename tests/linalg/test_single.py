@@ -14,6 +14,8 @@ FORMULAS = [
     "y ~ x + z + (0 + z | g)",
     "y ~ 1 + (x | g)",
     "y ~ 0 + x + (1 + z | h)",
+    "y ~ x + (x || g)",  # two scalar terms on one factor
+    "y ~ x + (1 | g) + (0 + z | g)",
 ]
 
 
@@ -34,24 +36,37 @@ def test_closed_form_equals_the_general_update(formula: str, weighted: bool) -> 
             value = closed.objective_at(theta)
             assert value == pytest.approx(general.objective_at(theta), rel=1e-12)
             assert value == pytest.approx(brute_force(closed, theta, reml), rel=1e-9)
-            np.testing.assert_allclose(closed.L.diag[0], general.L.diag[0], rtol=1e-12)
-            np.testing.assert_allclose(closed.L.xz[0], general.L.xz[0], rtol=1e-11, atol=1e-12)
+            for j in range(len(closed.terms)):
+                np.testing.assert_allclose(closed.L.diag[j], general.L.diag[j], rtol=1e-12)
+                np.testing.assert_allclose(closed.L.xz[j], general.L.xz[j], rtol=1e-11, atol=1e-12)
             np.testing.assert_allclose(closed.L.xx, general.L.xx, rtol=1e-11, atol=1e-12)
+            if len(closed.terms) == 2:  # the block between the two terms
+                a, b = closed.L.sparse[1], general.L.sparse[1]
+                np.testing.assert_allclose(a.data, b.data, rtol=1e-12)
+                np.testing.assert_array_equal(a.indices, b.indices)
+                np.testing.assert_allclose(closed.L.first_dense[1], general.L.first_dense[1])
 
 
-def test_fits_agree() -> None:
+@pytest.mark.parametrize("formula", ["y ~ x + (1 + x | g)", "y ~ x + (x || g)"])
+def test_fits_agree(formula: str) -> None:
     data = make_data(5)
-    closed = LinearMixedModel("y ~ x + (1 + x | g)", data)
-    general = LinearMixedModel("y ~ x + (1 + x | g)", data)
+    closed = LinearMixedModel(formula, data)
+    general = LinearMixedModel(formula, data)
     general.L._one_term = None
     closed.fit(), general.fit()
     assert closed.objective == pytest.approx(general.objective, rel=1e-12)
     np.testing.assert_allclose(closed.theta, general.theta, rtol=1e-6, atol=1e-8)
     for name, modes in closed.ranef.items():
         np.testing.assert_allclose(modes.to_numpy(), general.ranef[name].to_numpy(), rtol=1e-5)
+    general.theta = closed.theta  # the same θ: every result computed from the factor agrees
+    for name, variances in closed.ranef_var.items():
+        np.testing.assert_allclose(variances, general.ranef_var[name], rtol=1e-10)
+    np.testing.assert_allclose(closed.vcov, general.vcov, rtol=1e-10)
 
 
 def test_only_single_small_terms_take_the_closed_form() -> None:
     data = make_data(4)
     assert LinearMixedModel("y ~ x + (1 + x + z | g)", data).L._one_term is None  # three columns
-    assert LinearMixedModel("y ~ x + (1 | g) + (1 | h)", data).L._one_term is None  # two terms
+    assert LinearMixedModel("y ~ x + (1 | g) + (1 | h)", data).L._one_term is None  # crossed
+    assert LinearMixedModel("y ~ x + (1 | g) + (1 | outer)", data).L._one_term is None  # nested
+    assert LinearMixedModel("y ~ x + (x || g)", data).L._one_term.pair

@@ -117,8 +117,7 @@ class BlockedCholesky:
         self.theta = np.array(theta, dtype=np.float64)
         templates = self.templates(theta)
         if self._one_term is not None:  # one small term: closed form (linalg/single.py)
-            self.diag[0], self.logdet_z, self.xz[0], schur = self._one_term.factor(templates[0])
-            self.xx = chol_psd(schur)
+            self._closed_form(self._one_term, templates)
             return
         m = len(self.terms)
         self.logdet_z = 0.0
@@ -190,6 +189,29 @@ class BlockedCholesky:
         dense = self.A.dense[i][j]
         assert dense is not None
         return np.array(dense, dtype=np.float64)
+
+    def _closed_form(self, one: OneTerm, T: list[Array]) -> None:
+        """The factor of one term of one or two columns (or two scalar terms on one factor)."""
+        if not one.pair:
+            self.diag[0], self.logdet_z, self.xz[0], schur = one.factor(T[0])
+            self.xx = chol_psd(schur)
+            return
+        template = np.array([[T[0][0, 0], 0.0], [0.0, T[1][0, 0]]])
+        L, self.logdet_z, row, schur = one.factor(template)
+        self.diag[0], self.diag[1] = L[:, :1, :1].copy(), L[:, 1:, 1:].copy()
+        cross = self.A.sparse[1]
+        assert cross is not None
+        self.sparse[1] = cross.with_data(L[:, 1:, :1].copy())
+        scatter = self._scatter[1]
+        if scatter is not None:  # the dense copy the products of the general update read
+            dense = np.zeros(cross.shape)
+            dense.reshape(-1)[scatter] = L[:, 1, 0]
+            self.first_dense[1] = dense
+        self.xz[0], self.xz[1] = (
+            np.ascontiguousarray(row[:, 0::2]),
+            np.ascontiguousarray(row[:, 1::2]),
+        )
+        self.xx = chol_psd(schur)
 
     def templates(self, theta: Array) -> list[Array]:
         """The ``k×k`` template of each term for this θ."""

@@ -42,15 +42,24 @@ class OneTerm:
         ``A_xz`` per column of the term, ``(p + 1, levels)`` each.
     xx
         ``A_xx``.
+    pair
+        True for two scalar terms on one factor, stored as two terms.
     """
 
     diag: tuple[Array, ...]
     xz: tuple[Array, ...]
     xx: Array
+    pair: bool = False
 
     @classmethod
     def of(cls, A: CrossProducts) -> OneTerm | None:
-        """The closed form's inputs, or ``None`` unless ``A`` has one term of one or two columns."""
+        """The closed form's inputs, or ``None`` unless ``A`` has one term of one or two columns.
+
+        Two scalar terms on the same levels (``(x || g)``: ``(1 | g) + (0 + x | g)``) are one
+        term of two columns with a diagonal template (``pair``).
+        """
+        if len(A.diag) == 2:
+            return cls._pair(A)
         if len(A.diag) != 1 or A.diag[0].shape[1] > 2:
             return None
         D, B = A.diag[0], A.xz[0]
@@ -58,6 +67,26 @@ class OneTerm:
         diag = tuple(D[:, i, j].copy() for i, j in entries)
         xz = tuple(np.ascontiguousarray(B[:, :, c]) for c in range(D.shape[1]))
         return cls(diag, xz, A.xx)
+
+    @classmethod
+    def _pair(cls, A: CrossProducts) -> OneTerm | None:
+        """Two scalar terms whose cross block has exactly one entry per level, on its diagonal."""
+        cross = A.sparse[1]
+        levels = A.diag[0].shape[0]
+        same_levels = (
+            cross is not None
+            and A.diag[0].shape[1:] == A.diag[1].shape[1:] == (1, 1)
+            and A.diag[1].shape[0] == levels
+            and cross.data.shape == (levels, 1, 1)
+            and np.array_equal(cross.indptr, np.arange(levels + 1))
+            and np.array_equal(cross.indices, np.arange(levels))
+        )
+        if not same_levels:
+            return None
+        assert cross is not None
+        diag = (A.diag[0][:, 0, 0].copy(), cross.data[:, 0, 0].copy(), A.diag[1][:, 0, 0].copy())
+        xz = (np.ascontiguousarray(A.xz[0][:, :, 0]), np.ascontiguousarray(A.xz[1][:, :, 0]))
+        return cls(diag, xz, A.xx, pair=True)
 
     def factor(self, T: Array) -> tuple[Array, float, Array, Array]:
         """The factor's pieces for the template ``T``.
