@@ -119,14 +119,18 @@ class BlockedCholesky:
         if self._one_term is not None:  # one small term: closed form (linalg/single.py)
             self._closed_form(self._one_term, templates)
             return
+        self._factor_columns(templates, len(self.terms))
+        self._xx_block()
+
+    def _factor_columns(self, T: list[Array], stop: int) -> None:
+        """The block columns of ``L`` of the terms before ``stop`` (and their log-determinant)."""
         m = len(self.terms)
         self.logdet_z = 0.0
-        for j in range(m):
-            self._diagonal(j, templates)
+        for j in range(stop):
+            self._diagonal(j, T)
             for i in range(j + 1, m):
-                self._off_diagonal(i, j, templates)
-            self._xz_block(j, templates)
-        self._xx_block()
+                self._off_diagonal(i, j, T)
+            self._xz_block(j, T)
 
     def trailing_start(self) -> int | None:
         """First of the small last terms worth profiling out, or ``None``.
@@ -159,12 +163,7 @@ class BlockedCholesky:
         for i in range(start, m):
             T[i] = np.eye(self.terms[i].k)
         self.theta = np.full(len(theta), np.nan)  # matches no θ: the factor is partial
-        self.logdet_z = 0.0
-        for j in range(start):
-            self._diagonal(j, T)
-            for i in range(j + 1, m):
-                self._off_diagonal(i, j, T)
-            self._xz_block(j, T)
+        self._factor_columns(T, start)
         offsets = np.cumsum([0] + [t.q for t in self.terms[start:]])
         zz = np.zeros((offsets[-1], offsets[-1]))
         for a, i in enumerate(range(start, m)):
