@@ -171,3 +171,15 @@ def test_runs_of_sorted_keys_make_the_csr_of_counts() -> None:
     np.testing.assert_array_equal(indptr, expected.indptr)
     np.testing.assert_array_equal(indices, expected.indices)
     np.testing.assert_array_equal(data, expected.data)
+
+
+def test_columns_reach_the_kernels_as_one_type(tmp_path: Path) -> None:
+    # Arrow may hand some columns over read-only (e.g. in dask.distributed workers): mixed with
+    # writable ones the tuple of columns would not compile, so all are passed read-only
+    frame = crossed().assign(x2=lambda f: (10 * f["x2"]).round().astype(np.int64))
+    chunk, model = chunk_and_encoder("y ~ x1 + x2 + (1|g1)", write_chunks(frame, tmp_path, 3))
+    assert chunk["x2"].dtype == np.int64  # converted to a new, writable float array
+    layout = fused._layout(chunk, model.encoder)
+    assert layout is not None
+    assert not any(column.flags.writeable for column in layout[1])
+    assert fused.fused_chunk_blocks(chunk, model.encoder) is not None

@@ -322,6 +322,8 @@ def test_on_a_local_cluster_with_two_workers(tmp_path: Path) -> None:
         chunked = mm.lmer("Reaction ~ Days + (Days | Subject)", path, check_convergence=True)
         assert_same(memory, chunked)
         assert summary_body(chunked) == summary_body(memory)
+        intercepts = "Reaction ~ Days + (1 | Subject)"  # the compiled sweep, in the workers
+        assert_same(mm.lmer(intercepts, frame), mm.lmer(intercepts, path))
         workers = client.run(lambda: 1)
         assert len(workers) == 2
 

@@ -221,9 +221,20 @@ def _layout(chunk: pd.DataFrame, encoder: ChunkEncoder) -> Any:
         return None
     if not all(n in chunk.columns and chunk[n].dtype.kind in "biuf" for n in numeric):
         return None
-    columns = tuple(np.ascontiguousarray(chunk[n].to_numpy(dtype=np.float64)) for n in numeric)
+    columns = tuple(_read_only(chunk[n].to_numpy(dtype=np.float64)) for n in numeric)
     ones = encoder.intercept
     return factors, columns, -1 if ones is None else ones
+
+
+def _read_only(values: FloatArray) -> FloatArray:
+    """A contiguous read-only view (a copy only if needed).
+
+    The kernels take the columns as one tuple, which Numba types by its elements: columns
+    Arrow hands over read-only next to writable ones would make it heterogeneous.
+    """
+    view = np.ascontiguousarray(values).view()
+    view.flags.writeable = False
+    return view
 
 
 def _assemble(
