@@ -254,10 +254,11 @@ class LinearMixedModel(InformationCriteria):
 
             return trailing
 
-        found = nested_bobyqa(inner_objective, start, self.lower, step, split)
-        if verbose:
-            print(f"objective {found.fmin:.8f} at θ = {np.array2string(found.final, precision=6)}")
-        return found
+        def report(theta: Array, value: float) -> None:
+            if verbose:
+                print(f"objective {value:.8f} at θ = {np.array2string(theta, precision=6)}")
+
+        return nested_bobyqa(inner_objective, start, self.lower, step, split, report)
 
     def _restart_at_boundary(self, objective: Any, found: OptSummary) -> OptSummary:
         """Restart once from an optimum with a variance at (or near) zero; keep the better.

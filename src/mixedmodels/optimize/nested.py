@@ -29,6 +29,7 @@ def nested_bobyqa(
     lower: Array,
     initial_step: Array,
     split: int,
+    report: Callable[[Array, float], None] | None = None,
 ) -> OptSummary:
     """Minimize over ``x[:split]`` with ``x[split:]`` profiled out.
 
@@ -41,6 +42,8 @@ def nested_bobyqa(
         Start, lower bounds and BOBYQA's initial radius for all parameters.
     split
         Number of leading parameters.
+    report
+        Called after each outer evaluation with all the parameters and the objective.
 
     Returns
     -------
@@ -62,6 +65,8 @@ def nested_bobyqa(
         if found.fmin < state["best"]:
             state["best"] = found.fmin
             best_inner[:] = found.final
+        if report is not None:
+            report(np.concatenate([u, found.final]), found.fmin)
         return found.fmin
 
     result = bobyqa(outer, x0[:split], lower[:split], initial_step=initial_step[:split])
