@@ -18,13 +18,15 @@ bit patterns, which splits any interval into single values within five more roun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dask
 import numpy as np
 from numpy.typing import NDArray
+
+from mixedmodels.scale.sources import tree_reduce
 
 __all__ = ["exact_quantiles"]
 
@@ -167,7 +169,7 @@ def _count_pass(blocks: list[Any]) -> _Stats:
     if not blocks:
         raise ValueError("cannot compute quantiles of an empty array")
     partials = [dask.delayed(_block_stats, pure=True)(block) for block in blocks]
-    (stats,) = dask.compute(_tree_reduce(partials, _merge_stats))
+    (stats,) = dask.compute(tree_reduce(partials, _merge_stats, FAN_IN))
     if stats.nans:
         raise ValueError(f"values contain {stats.nans} NaN value(s); drop or fill them first")
     if stats.n == 0:
@@ -200,14 +202,6 @@ def _merge_stats(*parts: _Stats) -> _Stats:
         lo=min(p.lo for p in parts),
         hi=max(p.hi for p in parts),
     )
-
-
-def _tree_reduce(parts: list[Any], combine: Callable[..., Any]) -> Any:
-    """Delayed partial results combined ``FAN_IN`` at a time, level by level."""
-    merge = dask.delayed(combine, pure=True)
-    while len(parts) > 1:
-        parts = [merge(*parts[i : i + FAN_IN]) for i in range(0, len(parts), FAN_IN)]
-    return parts[0]
 
 
 def _order_statistics(
@@ -281,7 +275,7 @@ def _collect_pass(
     task = dask.delayed(_block_round, pure=True, nout=2)
     results = [task(block, small_bounds, big_bounds, by_key) for block in blocks]
     parts = [r[0] for r in results] if small else []
-    hists = _tree_reduce([r[1] for r in results], _merge_histograms) if big else None
+    hists = tree_reduce([r[1] for r in results], _merge_histograms, FAN_IN) if big else None
     collected_parts, histograms = dask.compute(parts, hists)
     collected = np.concatenate([np.empty(0), *collected_parts])
     return collected, [] if histograms is None else list(histograms)

@@ -128,14 +128,18 @@ def compute(objects: Sequence[Any], progress: bool | None, label: str) -> list[A
     return list(client.gather(futures))
 
 
-def tree_reduce(parts: list[Any], combine: Callable[[Any, Any], Any]) -> Any:
-    """Combine delayed partial results pairwise, level by level (depth ``log₂`` of the parts)."""
+def tree_reduce(parts: list[Any], combine: Callable[..., Any], fan_in: int = 2) -> Any:
+    """Combine delayed partial results ``fan_in`` at a time, level by level.
+
+    ``combine`` takes two to ``fan_in`` partial results; the depth is ``log_fan_in`` of their
+    number, and a group of one passes up unchanged.
+    """
     import dask
 
     merge = dask.delayed(combine, pure=True)
     while len(parts) > 1:
-        paired = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-        parts = paired + ([parts[-1]] if len(parts) % 2 else [])
+        groups = [parts[i : i + fan_in] for i in range(0, len(parts), fan_in)]
+        parts = [merge(*group) if len(group) > 1 else group[0] for group in groups]
     return parts[0]
 
 
