@@ -114,7 +114,7 @@ def test_unused_categories_are_dropped_as_by_the_numpy_path(
         (lambda c: c.assign(y=c["y"].where(c.index != 5, np.inf)), None),  # not finite
         (lambda c: c.assign(g1=c["g1"].where(c.index != 5)), None),  # a missing level
         (lambda c: c.assign(x2=2 * c["x1"]), None),  # collinear: the QR decides
-        (lambda c: c.assign(g1=c["g1"].astype(str)), None),  # not dictionary-encoded
+        (lambda c: c.assign(g1=c["g1"].astype(object)), None),  # Python objects
         (lambda c: c, "y ~ x1 + (x1|g1) + (1|g2)"),  # a random slope
         (lambda c: c, "y ~ x1 + (1|g1:g2)"),  # an interaction of factors
     ],
@@ -183,3 +183,22 @@ def test_columns_reach_the_kernels_as_one_type(tmp_path: Path) -> None:
     assert layout is not None
     assert not any(column.flags.writeable for column in layout[1])
     assert fused.fused_chunk_blocks(chunk, model.encoder) is not None
+
+
+@pytest.mark.parametrize("kind", ["text", "integers", "categorical"])
+def test_dask_frames_with_text_or_integer_factors(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    frame = crossed()
+    if kind == "integers":
+        frame["g1"] = frame["g1"].str.slice(6).astype(np.int64)
+    elif kind == "categorical":
+        frame["g1"] = frame["g1"].astype("category")
+    formula = "y ~ x1 + (1|g1) + (1|g2)"
+    model = mm.scale.ChunkedLinearMixedModel(formula, dd.from_pandas(frame, npartitions=3))
+    chunk = frame.iloc[:1000].copy()
+    compiled = fused.fused_chunk_blocks(chunk, model.encoder)
+    assert compiled is not None
+    monkeypatch.setattr(fused, "AVAILABLE", False)
+    assert_same_blocks(compiled, blocks.chunk_blocks(chunk, model.encoder))

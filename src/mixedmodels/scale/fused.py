@@ -184,8 +184,8 @@ def fused_chunk_blocks(chunk: pd.DataFrame, encoder: ChunkEncoder) -> Any:
     codes = np.empty((len(factors), len(chunk)), np.int32)
     categories = []
     for t, name in enumerate(factors):
-        codes[t] = chunk[name].cat.codes.to_numpy()
-        categories.append(chunk[name].cat.categories)
+        codes[t], values = _factor_codes(chunk[name])
+        categories.append(values)
     ncodes = max(max(len(c) for c in categories), 1)
     shift = float(np.mean(columns[-1])) if ones >= 0 else 0.0
     swept = _sweep(codes, ncodes, columns, ones, shift)
@@ -197,8 +197,9 @@ def fused_chunk_blocks(chunk: pd.DataFrame, encoder: ChunkEncoder) -> Any:
 def _layout(chunk: pd.DataFrame, encoder: ChunkEncoder) -> Any:
     """Grouping columns, numeric columns of ``[X y]`` and the intercept's place, or ``None``.
 
-    The grouping columns must be text read dictionary-encoded (their levels are then ordered
-    exactly as the NumPy path orders them), the other columns numbers.
+    The grouping columns must be text read dictionary-encoded from Parquet, or text or
+    integers in a Dask DataFrame (their levels are then found and ordered exactly as the NumPy
+    path finds and orders them); the other columns numbers.
     """
     plan = encoder.plan
     simple = (
@@ -214,16 +215,29 @@ def _layout(chunk: pd.DataFrame, encoder: ChunkEncoder) -> Any:
         return None
     factors = [t.spec.factors[0] for t in encoder.templates]
     numeric = [n for n in encoder.names if n != "(Intercept)"] + [plan.parsed.response]
-    dictionary = all(
-        f in plan.dictionary and isinstance(chunk[f].dtype, pd.CategoricalDtype) for f in factors
-    )
-    if not dictionary or len(set(numeric)) < len(numeric):
+    coded = all(_codable(chunk[f], f in plan.dictionary) for f in factors)
+    if not coded or len(set(numeric)) < len(numeric):
         return None
     if not all(n in chunk.columns and chunk[n].dtype.kind in "biuf" for n in numeric):
         return None
     columns = tuple(_read_only(chunk[n].to_numpy(dtype=np.float64)) for n in numeric)
     ones = encoder.intercept
     return factors, columns, -1 if ones is None else ones
+
+
+def _codable(column: pd.Series, dictionary: bool) -> bool:
+    """A grouping column whose codes the sweep can take: as the NumPy path numbers it."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return dictionary  # other categoricals: the NumPy path keeps them categorical
+    return isinstance(column.dtype, pd.StringDtype) or column.dtype.kind in "iu"
+
+
+def _factor_codes(column: pd.Series) -> tuple[Any, pd.Index]:
+    """Codes and distinct values of a grouping column (-1 for a missing value)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), column.cat.categories
+    codes, values = pd.factorize(column)  # what the NumPy path's local levels do
+    return codes, pd.Index(values)
 
 
 def _read_only(values: FloatArray) -> FloatArray:
