@@ -115,10 +115,10 @@ class BlockedCholesky:
     def update(self, theta: Array) -> None:
         """Recompute ``L`` for covariance parameters ``theta`` (lme4's order)."""
         self.theta = np.array(theta, dtype=np.float64)
-        templates = self.templates(theta)
         if self._one_term is not None:  # one small term: closed form (linalg/single.py)
-            self._closed_form(self._one_term, templates)
+            self._closed_form(self._one_term, self.theta)
             return
+        templates = self.templates(theta)
         self._factor_columns(templates, len(self.terms))
         self._xx_block()
 
@@ -189,14 +189,13 @@ class BlockedCholesky:
         assert dense is not None
         return np.array(dense, dtype=np.float64)
 
-    def _closed_form(self, one: OneTerm, T: list[Array]) -> None:
+    def _closed_form(self, one: OneTerm, theta: Array) -> None:
         """The factor of one term of one or two columns (or two scalar terms on one factor)."""
         if not one.pair:
-            self.diag[0], self.logdet_z, self.xz[0], schur = one.factor(T[0])
+            self.diag[0], self.logdet_z, self.xz[0], schur = one.factor(theta)
             self.xx = chol_psd(schur)
             return
-        template = np.array([[T[0][0, 0], 0.0], [0.0, T[1][0, 0]]])
-        L, self.logdet_z, row, schur = one.factor(template)
+        L, self.logdet_z, row, schur = one.factor(theta)
         self.diag[0], self.diag[1] = L[:, :1, :1].copy(), L[:, 1:, 1:].copy()
         cross = self.A.sparse[1]
         assert cross is not None

@@ -88,11 +88,12 @@ class OneTerm:
         xz = (np.ascontiguousarray(A.xz[0][:, :, 0]), np.ascontiguousarray(A.xz[1][:, :, 0]))
         return cls(diag, xz, A.xx, pair=True)
 
-    def factor(self, T: Array) -> tuple[Array, float, Array, Array]:
-        """The factor's pieces for the template ``T``.
+    def factor(self, theta: Array) -> tuple[Array, float, Array, Array]:
+        """The factor's pieces for covariance parameters ``theta`` (lme4's order).
 
         That is ``L_g`` ``(levels, k, k)``, ``log|L_Z|²``, the ``[X y]`` row
-        ``(p + 1, levels·k)`` and the Schur complement ``A_xx − X Xᵀ`` (to factor).
+        ``(p + 1, levels·k)`` and the Schur complement ``A_xx − X Xᵀ`` (to factor). The
+        template is ``[[θ₀, 0], [θ₁, θ₂]]``, or ``diag(θ₀, θ₁)`` for a pair of scalar terms.
 
         Raises
         ------
@@ -100,8 +101,11 @@ class OneTerm:
             When a diagonal block is not positive definite.
         """
         if len(self.diag) == 1:
-            return self._scalar(float(T[0, 0]))
-        t0, t1, t2 = float(T[0, 0]), float(T[1, 0]), float(T[1, 1])
+            return self._scalar(float(theta[0]))
+        if self.pair:
+            t0, t1, t2 = float(theta[0]), 0.0, float(theta[1])
+        else:
+            t0, t1, t2 = (float(t) for t in theta)
         a00, a10, a11 = self.diag
         d00 = (t0 * t0) * a00 + (2.0 * t0 * t1) * a10 + (t1 * t1) * a11 + 1.0
         d10 = (t2 * t0) * a10 + (t2 * t1) * a11
