@@ -19,7 +19,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
@@ -32,6 +31,7 @@ from mixedmodels.linalg.kernels import (
     chol_psd,
     rdiv_blockdiag,
     rdiv_blocks,
+    rdiv_lower_t,
     scale_blockdiag,
     segment_outer,
     solve_lower_t,
@@ -343,7 +343,7 @@ class BlockedCholesky:
             term = self.terms[j]
             out = rdiv_blockdiag(B.reshape(B.shape[0], term.nlevels, term.k), self.diag[j])
             return out.reshape(B.shape[0], -1)
-        return scipy.linalg.solve_triangular(self.diag[j], B.T, lower=True, check_finite=False).T
+        return rdiv_lower_t(B, self.diag[j])
 
     # ---- solutions ------------------------------------------------------------------------
     def pwrss(self) -> float:
