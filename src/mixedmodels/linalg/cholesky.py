@@ -197,14 +197,7 @@ class BlockedCholesky:
             return
         L, self.logdet_z, row, schur = one.factor(theta)
         self.diag[0], self.diag[1] = L[:, :1, :1].copy(), L[:, 1:, 1:].copy()
-        cross = self.A.sparse[1]
-        assert cross is not None
-        self.sparse[1] = cross.with_data(L[:, 1:, :1].copy())
-        scatter = self._scatter[1]
-        if scatter is not None:  # the dense copy the products of the general update read
-            dense = np.zeros(cross.shape)
-            dense.reshape(-1)[scatter] = L[:, 1, 0]
-            self.first_dense[1] = dense
+        self._set_first_column(1, L[:, 1:, :1].copy())
         self.xz[0], self.xz[1] = (
             np.ascontiguousarray(row[:, 0::2]),
             np.ascontiguousarray(row[:, 1::2]),
@@ -263,12 +256,7 @@ class BlockedCholesky:
             else:
                 scaled = T[i].T @ blocks.data @ T[0]
                 data = rdiv_blocks(scaled, blocks.indices, self.diag[0])
-            self.sparse[i] = blocks.with_data(data)
-            scatter = self._scatter[i]
-            if scatter is not None:
-                dense = np.zeros(blocks.shape)
-                dense.reshape(-1)[scatter] = data.reshape(-1)
-                self.first_dense[i] = dense
+            self._set_first_column(i, data)
             return
         dense_ij = self.A.dense[i][j]
         assert dense_ij is not None
@@ -276,6 +264,17 @@ class BlockedCholesky:
         for k in range(j):
             self._subtract_product(B, i, k, j, T)
         self.dense[i][j] = self._rdiv(B, j)
+
+    def _set_first_column(self, i: int, data: Array) -> None:
+        """Store ``L_i0`` (the stored blocks of ``A_i0`` with new values), dense too if small."""
+        blocks = self.A.sparse[i]
+        assert blocks is not None
+        self.sparse[i] = blocks.with_data(data)
+        scatter = self._scatter[i]
+        if scatter is not None:  # the dense copy the products of the update read
+            dense = np.zeros(blocks.shape)
+            dense.reshape(-1)[scatter] = data.reshape(-1)
+            self.first_dense[i] = dense
 
     def _xz_block(self, j: int, T: list[Array]) -> None:
         """Block of the ``[X y]`` row in the column of term ``j``."""
