@@ -14,8 +14,16 @@ from mixedmodels.scale import blocks  # noqa: E402
 from mixedmodels.scale.encoding import local_levels, sorted_levels  # noqa: E402
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("shape", [(300, 40), (70_000, 40_000)])  # 32- and 64-bit cell keys
-def test_pair_counts_equal_a_dense_count(shape: tuple[int, int]) -> None:
+def test_pair_counts_equal_a_dense_count(
+    shape: tuple[int, int], compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mixedmodels.scale import fused
+
+    if compiled and not fused.AVAILABLE:
+        pytest.skip("Numba is not installed")
+    monkeypatch.setattr(fused, "AVAILABLE", compiled)
     rng = np.random.default_rng(0)
     rows = rng.integers(0, shape[0], 5000).astype(np.intp)
     cols = rng.integers(0, shape[1], 5000).astype(np.intp)

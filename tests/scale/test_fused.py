@@ -166,11 +166,17 @@ def test_runs_of_sorted_keys_make_the_csr_of_counts() -> None:
     rng = np.random.default_rng(3)
     rows, cols = rng.integers(2, 7, 500), rng.integers(0, 9, 500)  # rows 0, 1, 7, 8 empty
     keys = np.sort((rows * 9 + cols).astype(np.int32))
-    indptr, indices, data = fused._runs(keys, 9, 9)
-    expected = blocks._pair_counts(rows.astype(np.intp), cols.astype(np.intp), (9, 9))
-    np.testing.assert_array_equal(indptr, expected.indptr)
-    np.testing.assert_array_equal(indices, expected.indices)
-    np.testing.assert_array_equal(data, expected.data)
+    compiled = fused._runs(keys, 9, 9)
+    plain = blocks._numpy_runs(keys, 9, 9)  # the path without Numba
+    dense = np.zeros((9, 9), np.int64)
+    np.add.at(dense, (rows, cols), 1)
+    for indptr, indices, data in (compiled, plain):
+        found = np.zeros((9, 9), np.int64)
+        found[np.repeat(np.arange(9), np.diff(indptr)), indices] = data
+        np.testing.assert_array_equal(found, dense)
+        assert np.all(np.diff(indices)[np.diff(np.repeat(np.arange(9), np.diff(indptr))) == 0] > 0)
+    for a, b in zip(compiled, plain, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_columns_reach_the_kernels_as_one_type(tmp_path: Path) -> None:

@@ -37,6 +37,8 @@ __all__ = [
     "PartialBlocks",
     "chunk_blocks",
     "finish_blocks",
+    "cell_counts",
+    "cell_key_type",
     "merge_blocks",
     "r_from_gram",
 ]
@@ -378,18 +380,39 @@ def _pair_products(ti: Any, zi: FloatArray | None, tj: Any, zj: FloatArray | Non
 def _pair_counts(rows: Index, cols: Index, shape: tuple[int, int]) -> sp.csr_array:
     """How many rows fall in each (row level, column level) cell, as CSR.
 
-    Two unweighted intercepts have counts for products: sorting the cells' flat positions
-    (a vectorized sort that needs no values beside it) and counting the runs is all it takes.
-    The counts are 32-bit integers: exact, and a third less to move in every merge.
-    Keys stay 32-bit when the cells can be numbered so (the sort and searches are twice as
-    fast).
+    Two unweighted intercepts have counts for products: the cells' flat positions, sorted,
+    are all it takes (:func:`cell_counts`).
     """
-    small = shape[0] * shape[1] < np.iinfo(np.int32).max
-    key_type = np.int32 if small else np.int64
-    cells: NDArray[np.signedinteger[Any]] = rows.astype(key_type)
+    cells: NDArray[np.signedinteger[Any]] = rows.astype(cell_key_type(shape))
     np.multiply(cells, shape[1], out=cells)
     np.add(cells, cols, out=cells, casting="unsafe")
+    return cell_counts(cells, shape)
+
+
+def cell_key_type(shape: tuple[int, int]) -> type:
+    """32-bit cell keys when the cells can be numbered so (sorts and searches twice as fast)."""
+    return np.int32 if shape[0] * shape[1] < np.iinfo(np.int32).max else np.int64
+
+
+def cell_counts(cells: NDArray[Any], shape: tuple[int, int]) -> sp.csr_array:
+    """CSR of how often each flat cell key ``row · ncols + column`` occurs (sorts ``cells``).
+
+    A vectorized sort needs no values beside the keys; the runs of equal keys are then counted
+    by a compiled loop (:mod:`mixedmodels.scale.fused`) or, without Numba, by NumPy. The
+    counts are 32-bit integers: exact, and a third less to move in every merge.
+    """
+    from mixedmodels.scale.fused import AVAILABLE, _runs
+
     cells.sort()
+    indptr, columns, counts = (_runs if AVAILABLE else _numpy_runs)(cells, *shape)
+    index = _index_type(shape)
+    return sp.csr_array(
+        (counts, columns.astype(index, copy=False), indptr.astype(index, copy=False)), shape
+    )
+
+
+def _numpy_runs(cells: NDArray[Any], nrows: int, ncols: int) -> tuple[NDArray[Any], ...]:
+    """``indptr``, columns and counts (32-bit) of sorted cell keys, in NumPy."""
     first = np.empty(len(cells), dtype=bool)
     first[:1] = True
     np.not_equal(cells[1:], cells[:-1], out=first[1:])
@@ -398,13 +421,11 @@ def _pair_counts(rows: Index, cols: Index, shape: tuple[int, int]) -> sp.csr_arr
     np.subtract(starts[1:], starts[:-1], out=counts[:-1], casting="unsafe")
     counts[-1:] = len(cells) - starts[-1:]
     distinct = cells[starts]
-    index = _index_type(shape)
     # the cells are sorted: row r's entries start where the first cell of row r would be
-    row_starts: NDArray[Any] = np.arange(shape[0] + 1, dtype=key_type)
-    row_starts *= shape[1]
-    indptr: NDArray[Any] = np.searchsorted(distinct, row_starts).astype(index)
-    columns: NDArray[Any] = np.remainder(distinct, key_type(shape[1])).astype(index, copy=False)
-    return sp.csr_array((counts, columns, indptr), shape=shape)
+    row_starts: NDArray[Any] = np.arange(nrows + 1, dtype=cells.dtype)
+    row_starts *= ncols
+    indptr = np.searchsorted(distinct, row_starts)
+    return indptr, np.remainder(distinct, cells.dtype.type(ncols)), counts
 
 
 def _scatter(values: FloatArray, where: Index, size: int, axis: int) -> FloatArray:

@@ -305,12 +305,9 @@ def _assemble(
 
 def _pair_block(rows: Any, cols: Any, row_rank: Any, col_rank: Any) -> sp.csr_array:
     """``Z_iᵀZ_j`` of two unweighted intercepts: counts of the cells, by a sort of their keys."""
-    from mixedmodels.scale.blocks import _index_type
+    from mixedmodels.scale.blocks import cell_counts, cell_key_type
 
     shape = (int(row_rank.max()) + 1, int(col_rank.max()) + 1)
-    keys = np.empty(len(rows), np.int32 if shape[0] * shape[1] < 2**31 - 1 else np.int64)
+    keys: Any = np.empty(len(rows), cell_key_type(shape))
     _cells(rows, cols, row_rank, col_rank, shape[1], keys)
-    keys.sort()
-    indptr, indices, data = _runs(keys, shape[0], shape[1])
-    index = _index_type(shape)
-    return sp.csr_array((data, indices.astype(index, copy=False), indptr.astype(index)), shape)
+    return cell_counts(keys, shape)
