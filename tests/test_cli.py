@@ -239,3 +239,23 @@ def test_parquet_directory_is_fitted_chunk_by_chunk(tmp_path: Path, capsys) -> N
     )
     assert code == 2
     assert "GLMMs are fitted from data in memory" in err
+
+
+def test_ascii_locale_prints_non_ascii_names_as_escapes(tmp_path: Path) -> None:
+    """Under ``PYTHONIOENCODING=ascii`` non-ASCII names are escaped, never a traceback."""
+    path = tmp_path / "données.csv"
+    mm.datasets.load("sleepstudy").to_csv(path, index=False)
+    src = str(Path(mm.__file__).resolve().parents[1])
+    paths = [src, os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    env["PYTHONIOENCODING"] = "ascii"
+    argv = [sys.executable, "-m", "mixedmodels", "fit", SLEEP, "--data", str(path)]
+    done = subprocess.run(argv, capture_output=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr.decode("ascii")
+    assert b"donn\\xe9es" in done.stdout
+    argv[4] = "réaction ~ Days + (1 | Subject)"
+    bad = subprocess.run(argv, capture_output=True, env=env, timeout=120, check=False)
+    assert bad.returncode == 2
+    err = bad.stderr.decode("ascii")  # only ASCII was written
+    assert err.startswith("mixedmodels: error:") and "Traceback" not in err
+    assert "r\\xe9action" in err

@@ -31,6 +31,7 @@ from mixedmodels.errors import (
 if TYPE_CHECKING:
     from mixedmodels import datasets
     from mixedmodels.api import anova, lmer
+    from mixedmodels.linalg.threads import set_blas_threads
     from mixedmodels.glmm_api import glmer, glmer_nb
     from mixedmodels.models import LinearMixedModel
     from mixedmodels.models.families import (
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "lmer": ("mixedmodels.api", "lmer"),
     "anova": ("mixedmodels.api", "anova"),
+    "set_blas_threads": ("mixedmodels.linalg.threads", "set_blas_threads"),
     "glmer": ("mixedmodels.glmm_api", "glmer"),
     "glmer_nb": ("mixedmodels.glmm_api", "glmer_nb"),
     "GeneralizedLinearMixedModel": (
@@ -90,6 +92,7 @@ __all__ = [
     "glmer",
     "glmer_nb",
     "lmer",
+    "set_blas_threads",
 ]
 
 

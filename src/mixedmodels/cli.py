@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     int
         0 on success, 2 on a usage error, an error reported by the package, or unreadable data.
     """
+    _printable_streams()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # argparse exits 2 on usage errors, 0 on --help
@@ -120,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     _report_warnings(caught)
     sys.stdout.write(text)
     return 0
+
+
+def _printable_streams() -> None:
+    """Print what the terminal cannot encode as escapes (an ASCII locale, non-ASCII names)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 def _run_fit(args: argparse.Namespace) -> str:

@@ -71,3 +71,31 @@ def test_verbose_nested_fit_prints(
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == model.optsum.feval  # one line per outer evaluation, with all of θ
     assert all(line.startswith("objective") and line.count(".") >= 4 for line in lines)
+
+
+@pytest.mark.parametrize("better", [True, False])
+def test_singular_restart_keeps_the_nested_record(
+    better: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart from the boundary keeps the counts of the nested optimizer (KeyError before)."""
+    import mixedmodels.models.linear as linear
+    from mixedmodels.optimize import OptSummary
+
+    model = LinearMixedModel("y ~ x + (1|g) + (1|d)", crossed_data(11))
+    found = OptSummary(
+        initial=np.ones(2),
+        lower=np.zeros(2),
+        final=np.array([0.0, 0.5]),
+        fmin=10.0,
+        feval=30,
+        return_value="FTOL_REACHED",
+        settings={"inner_evaluations": 120.0},
+    )
+    again = OptSummary(
+        np.zeros(2), np.zeros(2), np.array([0.1, 0.5]), 9.0 if better else 11.0, 7, "FTOL_REACHED"
+    )
+    monkeypatch.setattr(linear, "bobyqa", lambda *args, **kwargs: again)
+    kept = model._restart_at_boundary(model.objective_at, found)
+    assert kept.settings["inner_evaluations"] == 120.0
+    assert kept.feval == 37
+    assert kept.fmin == (9.0 if better else 10.0)

@@ -37,7 +37,7 @@ from mixedmodels.linalg.kernels import (
     solve_lower_t,
 )
 from mixedmodels.linalg.single import OneTerm
-from mixedmodels.linalg.threads import SINGLE_THREAD_BELOW, TRY_THREADS_FROM, ThreadChoice
+from mixedmodels.linalg.threads import THREADS_FROM, threads_for
 from mixedmodels.linalg.trailing import TrailingBlocks
 from mixedmodels.terms.random import RandomEffectsTerm
 
@@ -84,16 +84,15 @@ class BlockedCholesky:
         self._scatter = [_scatter_index(s) if _is_small(s) else None for s in A.sparse]
         self.first_dense: list[Array | None] = [None] * m
         self._buffers: dict[int, Array] = {}  # dense diagonal blocks, reused across updates
-        self._threads: dict[int, ThreadChoice] = {}  # for the largest dense diagonal blocks
         self._one_term = OneTerm.of(A)
 
-    def thread_limit(self) -> int | None:
-        """BLAS threads for updates: one when the largest dense block is of moderate size."""
-        if any(isinstance(g, DensePanels) for g in self.gram.values()):
-            return None  # the rank-k updates of dense panels are large: all threads
+    def thread_limit(self) -> int:
+        """BLAS threads for updates, from the size of the largest dense block (never a clock)."""
         dense = [t.q for t, bd in zip(self.terms, self.blockdiag, strict=True) if not bd]
         largest = max(dense, default=0)
-        return 1 if 200 <= largest < SINGLE_THREAD_BELOW else None
+        if any(isinstance(g, DensePanels) for g in self.gram.values()):
+            largest = max(largest, THREADS_FROM)  # the rank-k updates of dense panels are large
+        return threads_for(largest)
 
     def set_blocks(self, A: CrossProducts, *, same_z: bool = False) -> None:
         """Use new stored blocks of the same structure (new response or new weights).
@@ -226,11 +225,7 @@ class BlockedCholesky:
         _fill_blockdiag(dense, D)
         for k in range(j):
             self._subtract_product(dense, j, k, j, T)
-        if self.terms[j].q >= TRY_THREADS_FROM:
-            choice = self._threads.setdefault(j, ThreadChoice())
-            self.diag[j] = choice.run(lambda: chol_lower(dense))
-        else:
-            self.diag[j] = chol_lower(dense)  # reads the lower triangle only; a new array
+        self.diag[j] = chol_lower(dense)  # reads the lower triangle only; a new array
         self.logdet_z += 2.0 * float(np.sum(np.log(np.diagonal(self.diag[j]))))
 
     def _workspace(self, j: int) -> Array:

@@ -29,7 +29,7 @@ from mixedmodels.errors import (
     NotSupportedError,
     SingularFitWarning,
 )
-from mixedmodels.linalg.threads import SINGLE_THREAD_BELOW, blas_threads
+from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.models.blocksolve import selected_inverse_cost
 from mixedmodels.models.checks import check_model, mixed_model_formula
 from mixedmodels.models.criteria import InformationCriteria
@@ -254,14 +254,12 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         self._warn_after_fit()
         return self
 
-    def thread_limit(self) -> int | None:
-        """One BLAS thread unless a dense block is large (small products only lose to threads)."""
+    def thread_limit(self) -> int:
+        """BLAS threads from the size of the largest dense block (one for small models)."""
         engine = self.engine
         if not isinstance(engine, BlockedEngine):
-            return None  # vectors and tiny matrices: no threads to speak of
-        L = engine.L
-        dense = [t.q for t, bd in zip(L.terms, L.blockdiag, strict=True) if not bd]
-        return 1 if max(dense, default=0) < SINGLE_THREAD_BELOW else None
+            return 1  # vectors and tiny matrices: no threads to speak of
+        return engine.L.thread_limit()
 
     def _warn_after_fit(self) -> None:
         """Singular-fit and convergence warnings, as glmer gives them."""

@@ -274,6 +274,7 @@ class LinearMixedModel(InformationCriteria):
         again = bobyqa(objective, found.final, self.lower, initial_step=step)
         again.feval += found.feval
         again.initial = found.initial
+        again.settings = {**found.settings, **again.settings}  # keeps the nested counts
         return again if again.fmin < found.fmin else replace(found, feval=again.feval)
 
     def _checks_convergence(self) -> bool:
