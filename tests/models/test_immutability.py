@@ -327,6 +327,7 @@ GLMM_QUERIES: dict[str, Callable[[Any], Any]] = {
     "simulate": lambda g: g.simulate(3, seed=2),
     "predict_response": lambda g: g.predict(type="response"),
     "predict_population": lambda g: g.predict(re_form="~0"),
+    "predict_new": lambda g: g.predict(g.frame.data.head(6), type="response"),
     "residuals": lambda g: [g.residuals(t) for t in ("deviance", "pearson", "response")],
     "summary": lambda g: (g.summary(), g._repr_html_()),
     "ranef_var": lambda g: g.ranef_var,

@@ -200,7 +200,7 @@ class LinearMixedModel(InformationCriteria):
         Returns
         -------
         LinearMixedModel
-            ``self``, fitted.
+            ``self``, fitted (in place: :meth:`refit` fits a new model instead).
         """
         if reml is not None:
             self.reml = bool(reml)
