@@ -247,6 +247,39 @@ def test_refit_returns_a_new_model_and_leaves_the_original_identical() -> None:
     np.testing.assert_allclose(refitted.fitted(), fresh.fitted(), rtol=1e-9)
 
 
+def weighted_sleep() -> pd.DataFrame:
+    frame = mm.datasets.load("sleepstudy")
+    rng = np.random.default_rng(1)
+    return frame.assign(w=rng.uniform(0.5, 2.0, len(frame)), o=rng.normal(0.0, 5.0, len(frame)))
+
+
+@pytest.mark.parametrize(
+    ("formula", "data", "options"),
+    [
+        (SLEEP, weighted_sleep, {"weights": "w", "offset": "o"}),
+        (SLEEP, weighted_sleep, {"reml": False}),
+        ("diameter ~ 1 + (1 | plate) + (1 | sample)", lambda: mm.datasets.load("Penicillin"), {}),
+    ],
+    ids=["weights-offset", "ml", "crossed"],
+)
+def test_refit_equals_a_fresh_fit_on_the_new_response(
+    formula: str, data: Callable[[], pd.DataFrame], options: dict[str, Any]
+) -> None:
+    model = mm.lmer(formula, data(), **options)
+    before = lmm_snapshot(model)
+    y = model.simulate(1, seed=3)[:, 0]
+    refitted = model.refit(y)
+    same(lmm_snapshot(model), before, "original")
+    response = formula.split("~")[0].strip()
+    fresh = mm.lmer(formula, data().assign(**{response: y}), **options)
+    assert refitted.reml == fresh.reml
+    assert refitted.objective == pytest.approx(fresh.objective, rel=1e-10)
+    np.testing.assert_allclose(refitted.theta, fresh.theta, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(refitted.beta, fresh.beta, rtol=1e-8)
+    np.testing.assert_allclose(refitted.fitted(), fresh.fitted(), rtol=1e-9)
+    pd.testing.assert_frame_equal(refitted.varcorr, fresh.varcorr, rtol=1e-7)
+
+
 def test_refit_by_ml_equals_a_fresh_ml_fit_and_keeps_the_reml_fit() -> None:
     model = fit_sleep()
     before = lmm_snapshot(model)
@@ -306,6 +339,15 @@ def test_refit_refuses_a_response_of_the_wrong_type(
     with pytest.raises(mm.DataError, match=match):
         model.refit(value(model.nobs))
     same(lmm_snapshot(model), before, "after a refused refit")
+
+
+@pytest.mark.parametrize("options", [{"reml": "maybe"}, {"check_convergence": 1}])
+def test_refit_refuses_flags_that_are_not_booleans(
+    options: dict[str, Any], sleep_model: mm.LinearMixedModel
+) -> None:
+    name = next(iter(options))
+    with pytest.raises(mm.ModelSpecificationError, match=f"{name} must be True, False or None"):
+        sleep_model.refit(**options)
 
 
 def test_refit_takes_a_single_column_a_series_and_integers_without_changing_them() -> None:

@@ -32,7 +32,7 @@ from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.linalg.trailing import TrailingFactor
 from mixedmodels.models.checks import check_model, collinear_terms, mixed_model_formula
 from mixedmodels.models.criteria import InformationCriteria
-from mixedmodels.models.refit import checked_response
+from mixedmodels.models.refit import checked_flag, checked_response
 from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
@@ -157,7 +157,8 @@ class LinearMixedModel(InformationCriteria):
     def objective_at(self, theta: Array) -> float:
         """The REML criterion or ML deviance at ``theta``, profiled over β and σ.
 
-        Updates the Cholesky factor, so the model then reflects ``theta``.
+        The optimizer's evaluation: it moves the model's working factor to ``theta``. The
+        results of a fitted model are unaffected (they are read with the factor at θ̂).
         """
         try:
             self.L.update(np.asarray(theta, dtype=float))
@@ -320,7 +321,11 @@ class LinearMixedModel(InformationCriteria):
         ------
         DataError
             When ``y`` is not one real, finite number per observation.
+        ModelSpecificationError
+            When ``reml`` or ``check_convergence`` is not True, False or None.
         """
+        reml = checked_flag(reml, "reml")
+        check_convergence = checked_flag(check_convergence, "check_convergence")
         values = None if y is None else checked_response(y, self.nobs)
         new = self._spawn()
         if values is not None:

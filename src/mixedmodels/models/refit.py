@@ -15,9 +15,16 @@ import numpy as np
 import pandas as pd
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import DataError
+from mixedmodels.errors import DataError, ModelSpecificationError
 
-__all__ = ["checked_response"]
+__all__ = ["checked_flag", "checked_response"]
+
+
+def checked_flag(value: Any, name: str) -> bool | None:
+    """``value`` when it is None, True or False; a ModelSpecificationError otherwise."""
+    if value is None or isinstance(value, bool | np.bool_):
+        return None if value is None else bool(value)
+    raise ModelSpecificationError(f"{name} must be True, False or None, not {value!r}")
 
 
 def checked_response(y: Any, nobs: int) -> FloatArray:
