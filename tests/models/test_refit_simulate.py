@@ -1,4 +1,4 @@
-"""refit() reuses the model's structure; simulate() draws from the fitted model."""
+"""refit() returns a new model on the model's structure; simulate() draws from the fitted model."""
 
 from __future__ import annotations
 
@@ -22,22 +22,23 @@ def test_refit_to_new_response_equals_a_fresh_fit(formula: str, data: str) -> No
     model = mm.lmer(formula, frame)
     response = formula.split("~")[0].strip()
     new_y = model.simulate(1, seed=3)[:, 0]
-    model.refit(new_y)
+    refitted = model.refit(new_y)
     frame[response] = new_y
     fresh = mm.lmer(formula, frame)
-    assert model.objective == pytest.approx(fresh.objective, rel=1e-10)
-    np.testing.assert_allclose(model.fixef, fresh.fixef, rtol=1e-6)
-    np.testing.assert_allclose(model.theta, fresh.theta, rtol=1e-4, atol=1e-6)
+    assert refitted is not model
+    assert refitted.objective == pytest.approx(fresh.objective, rel=1e-10)
+    np.testing.assert_allclose(refitted.fixef, fresh.fixef, rtol=1e-6)
+    np.testing.assert_allclose(refitted.theta, fresh.theta, rtol=1e-4, atol=1e-6)
 
 
 def test_refit_same_response_and_switch_criterion() -> None:
     rail = mm.datasets.load("Rail")
     model = mm.lmer("travel ~ 1 + (1 | Rail)", rail)
     reml = model.objective
-    model.refit(reml=False)
-    assert model.objective == pytest.approx(128.560036938435, rel=1e-9)
-    model.refit(reml=True)
-    assert model.objective == pytest.approx(reml, rel=1e-10)
+    ml = model.refit(reml=False)
+    assert ml.objective == pytest.approx(128.560036938435, rel=1e-9)
+    assert not ml.reml and model.reml and model.objective == reml
+    assert ml.refit(reml=True).objective == pytest.approx(reml, rel=1e-10)
 
 
 def test_refit_refuses_a_response_of_the_wrong_length() -> None:

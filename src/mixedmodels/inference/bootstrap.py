@@ -2,8 +2,8 @@
 
 Each replicate simulates a response from the fitted model (new random effects and new noise,
 lme4's default ``use.u = FALSE``) and refits it with the same criterion, reusing the model's
-stored blocks (:meth:`LinearMixedModel.refit`): a worker copies the model once and then only
-the response parts are recomputed per replicate.
+stored blocks (:meth:`LinearMixedModel.refit`, which returns a new model sharing the model's
+structure): only the response parts and the factor are new in each replicate.
 
 Replicate ``i`` draws from its own child of ``numpy.random.SeedSequence(seed)``, so the table
 is the same whatever the number of worker processes or the chunking.
@@ -11,7 +11,6 @@ is the same whatever the number of worker processes or the chunking.
 
 from __future__ import annotations
 
-import copy
 import inspect
 import math
 import os
@@ -122,11 +121,10 @@ def _resolve_jobs(n_jobs: int | None, n: int) -> int:
 
 # ---- one replicate --------------------------------------------------------------------------
 class _Replicator:
-    """Simulates from the original fit and refits a private copy of the model."""
+    """Simulates from the original fit and refits it to each simulated response."""
 
     def __init__(self, model: LinearMixedModel) -> None:
         self.source = model
-        self.work = copy.deepcopy(model)
         self.width = len(_row_of(model))
         # skip the derivative checks of each refit (a fifth of its time) where refit allows it
         accepts = "check_convergence" in inspect.signature(model.refit).parameters
@@ -140,10 +138,10 @@ class _Replicator:
             for i, child in enumerate(seeds):
                 y = self.source.simulate(1, seed=np.random.default_rng(child))[:, 0]
                 try:
-                    self.work.refit(y, **self.refit_options)
+                    refitted = self.source.refit(y, **self.refit_options)
                 except _FAILURES:
                     continue
-                out[i] = _row_of(self.work)
+                out[i] = _row_of(refitted)
         return out
 
 
@@ -195,7 +193,7 @@ _WORKER: _Replicator | None = None
 
 
 def _init_worker(model: LinearMixedModel) -> None:
-    """Per process: keep the (unpickled) model and one copy to refit."""
+    """Per process: keep the (unpickled) model to simulate from and refit."""
     global _WORKER
     _WORKER = _Replicator(model)
 

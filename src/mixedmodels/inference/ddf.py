@@ -210,13 +210,11 @@ def _satterthwaite(model: Any) -> Satterthwaite:
     theta = np.array(model.theta, dtype=np.float64)
     sigma, p, m = float(model.sigma), model.n_fixed, theta.size  # the factor is now at θ̂
     n_resid = model.nobs - p if model.reml else model.nobs
-    at_hat = _factor_parts(model)
-    try:
-        f0, grad, hess = richardson_derivatives(
-            lambda t: _profile_parts(model, t), theta, f0=at_hat
-        )
-    finally:
-        model.objective_at(theta)  # leave the factor at θ̂ for code that reads model.L
+    at_hat = _factor_parts(model, model.L)
+    factor = model.L.spawn()  # the differences move a factor of their own, not the model's
+    f0, grad, hess = richardson_derivatives(
+        lambda t: _profile_parts(model, factor, t), theta, f0=at_hat
+    )
     pwrss, M = f0[1], f0[2:].reshape(p, p)
     H = np.empty((m + 1, m + 1))
     H[:m, :m] = hess[0] + hess[1] / sigma**2
@@ -229,19 +227,24 @@ def _satterthwaite(model: Any) -> Satterthwaite:
     return Satterthwaite(varpar, sigma**2 * M, H, _vcov_varpar(H), jac)
 
 
-def _profile_parts(model: Any, theta: Array) -> Array:
-    """``[φ(θ), r²(θ), vec (R_X R_Xᵀ)⁻¹]`` from one factor update (φ: the log-determinants)."""
-    if not math.isfinite(model.objective_at(theta)):
+def _profile_parts(model: Any, factor: Any, theta: Array) -> Array:
+    """``[φ(θ), r²(θ), vec (R_X R_Xᵀ)⁻¹]`` from one update of ``factor`` (φ: log-determinants)."""
+    try:
+        factor.update(np.asarray(theta, dtype=np.float64))
+        value = model._criterion(model.reml, factor)
+    except np.linalg.LinAlgError:
+        value = math.inf
+    if not math.isfinite(value):
         raise ModelSpecificationError(
             f"the model cannot be evaluated at θ = {np.array2string(theta)} for Satterthwaite's "
             "df (a singular factor); use ddf='residual' or 'wald'"
         )
-    return _factor_parts(model)
+    return _factor_parts(model, factor)
 
 
-def _factor_parts(model: Any) -> Array:
-    """``[φ, r², vec (R_X R_Xᵀ)⁻¹]`` from the current factor."""
-    L, p = model.L, model.n_fixed
+def _factor_parts(model: Any, L: Any) -> Array:
+    """``[φ, r², vec (R_X R_Xᵀ)⁻¹]`` from the factor ``L``."""
+    p = model.n_fixed
     logdet = L.logdet_z + (L.logdet_x() if model.reml else 0.0)
     M = scipy.linalg.cho_solve((L.xx[:p, :p], True), np.eye(p), check_finite=False)
     return np.concatenate([[logdet, L.pwrss()], M.reshape(-1)])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from collections.abc import Sequence
@@ -136,7 +135,7 @@ def _response(model: LinearMixedModel) -> str:
 
 
 def _ml_versions(models: Sequence[LinearMixedModel], refit: bool) -> list[LinearMixedModel]:
-    """ML fits of the models: deep copies refitted by ML where a model was fitted by REML."""
+    """ML fits of the models: new models refitted by ML where a model was fitted by REML."""
     reml = [m.reml for m in models]
     if not refit:
         if any(reml) and not all(reml):
@@ -149,9 +148,8 @@ def _ml_versions(models: Sequence[LinearMixedModel], refit: bool) -> list[Linear
         if not model.reml:
             out.append(model)
             continue
-        ml = copy.deepcopy(model)
         with warnings.catch_warnings():
             if model.is_singular:  # already reported when the model was fitted
                 warnings.simplefilter("ignore", SingularFitWarning)
-            out.append(ml.refit(reml=False))
+            out.append(model.refit(reml=False))
     return out

@@ -24,7 +24,6 @@ steps of ``δ = cutoff / 8`` on the ζ scale, extrapolated from the last two poi
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -209,16 +208,15 @@ def select_parameters(which: Any, names: ParameterNames) -> list[int]:
 
 
 def ml_model(model: LinearMixedModel) -> LinearMixedModel:
-    """``model`` itself when fitted by ML, else a copy refitted by ML (the original untouched)."""
+    """``model`` itself when fitted by ML, else a new model refitted by ML (``model`` untouched)."""
     if model.optsum is None:
         raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
     if not model.reml:
         return model
-    ml = copy.deepcopy(model)
     with warnings.catch_warnings():
         if model.is_singular:  # already reported when the model was fitted
             warnings.simplefilter("ignore", SingularFitWarning)
-        return ml.refit(reml=False)
+        return model.refit(reml=False)
 
 
 # ---- the profiling machinery --------------------------------------------------------------
@@ -259,7 +257,7 @@ def profile(
     Parameters
     ----------
     model
-        A fitted model; a REML fit is profiled at its ML refit (on a copy), as lme4 does.
+        A fitted model; a REML fit is profiled at its ML refit (a new model), as lme4 does.
     which
         Parameters to profile: ``None`` (all), names (``".sig01"``, ``"sd_Days|Subject"``,
         ``"sigma"``, ``"Days"``, ``"theta_"``, ``"beta_"``) or indices in lme4's order.
@@ -315,7 +313,7 @@ def _make_setup(
     cutoff = math.sqrt(float(scipy.stats.chi2.ppf(1.0 - alpha_max, len(opt))))
     return _Setup(
         model=ml,
-        L=copy.deepcopy(ml.L),
+        L=ml.L.spawn(),
         names=names,
         opt=opt,
         lower=lower,
@@ -488,7 +486,7 @@ def _minimize_bounded(
 def _fixed_zeta(setup: _Setup, j: int) -> ZetaFn:
     """ζ as a function of fixed effect ``j``: θ refitted with ``x_j β_j`` as an offset."""
     model = setup.model
-    L = copy.deepcopy(setup.L)
+    L = setup.L.spawn()
     p = model.n_fixed
     keep = [i for i in range(p) if i != j]
     n = model.nobs

@@ -15,6 +15,7 @@ squares.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 
@@ -109,6 +110,22 @@ class BlockedCholesky:
         self._one_term = OneTerm.of(A)
         if not same_z:
             self.gram = {}  # rebuilt lazily would cost a pass over Z; the products fall back
+
+    def spawn(self) -> BlockedCholesky:
+        """A factor of the same blocks that owns its values: updating one leaves the other.
+
+        The structure (stored blocks, Gram maps, scatter indices) is shared: nothing changes
+        it in place. An update replaces the factor's arrays rather than writing into them, so
+        the new factor starts at this one's θ and values without copying them; only the
+        reused workspaces are its own.
+        """
+        new = copy.copy(self)
+        new.diag, new.sparse, new.xz = list(self.diag), list(self.sparse), list(self.xz)
+        new.dense = [list(row) for row in self.dense]
+        new.first_dense = list(self.first_dense)
+        new._buffers = {}
+        new._threads = copy.deepcopy(self._threads)
+        return new
 
     # ---- the update -------------------------------------------------------------------
     def update(self, theta: Array) -> None:

@@ -42,7 +42,7 @@ from mixedmodels.models.glmm_optimize import (
     scaled_steps,
 )
 from mixedmodels.models.glmm_response import GlmResponse, frame_response, glm_response
-from mixedmodels.models.glmm_vcov import sdreport_applicable, sdreport_hessian
+from mixedmodels.models.glmm_vcov import scratch_model, sdreport_applicable, sdreport_hessian
 from mixedmodels.models.laplace import BlockedEngine, GlmmData, LaplaceEngine
 from mixedmodels.models.laplace_gradient import laplace_gradient
 from mixedmodels.models.laplace_scalar import ScalarEngine, agq_deviance
@@ -338,8 +338,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         )
         free = ~at_bound
         with blas_threads(self.thread_limit()):
-            H = self._exact_hessian(x)
-        self._require_fit()
+            H = scratch_model(self)._exact_hessian(x)
         return H[np.ix_(free, free)], free
 
     def _exact_hessian(self, x: Array) -> Array:
@@ -358,11 +357,8 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         usable = self.has_gradient and not self.family.has_dispersion
         if not usable or not sdreport_applicable(self.terms, self.theta):
             return None
-        self._require_fit()
         with blas_threads(self.thread_limit()):
-            H = sdreport_hessian(self.terms, self.gradient_at, self.params)
-        self._require_fit()
-        return H
+            return sdreport_hessian(self.terms, scratch_model(self).gradient_at, self.params)
 
     @property
     def hessian(self) -> pd.DataFrame:

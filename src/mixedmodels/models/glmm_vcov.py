@@ -17,7 +17,9 @@ Two conventions, both from the exact gradient of the Laplace objective:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -25,11 +27,35 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.models.glmm_optimize import hessian_from_gradient
 from mixedmodels.terms.random import RandomEffectsTerm
 
-__all__ = ["sdreport_applicable", "sdreport_hessian", "theta_from_tmb", "tmb_from_theta"]
+if TYPE_CHECKING:
+    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+
+__all__ = [
+    "scratch_model",
+    "sdreport_applicable",
+    "sdreport_hessian",
+    "theta_from_tmb",
+    "tmb_from_theta",
+]
 
 Array = FloatArray
 TMB_STEP = 1e-3  # optimHess's default ndeps
 MAP_STEP = 1e-7
+M = TypeVar("M", bound="GeneralizedLinearMixedModel")
+
+
+def scratch_model(model: M) -> M:
+    """A shallow copy of a fitted GLMM with its own engine, for derivatives that move it.
+
+    The engine starts as a copy of the model's at the estimates (sharing the data and the
+    terms), so the Hessian does not depend on what ran before, and the model's conditional
+    modes stay exactly as its fit left them.
+    """
+    model._require_fit()
+    new = copy.copy(model)
+    shared = {id(x): x for x in (model.data, *model.terms)}
+    new.engine = copy.deepcopy(model.engine, shared)
+    return new
 
 
 def tmb_from_theta(terms: Sequence[RandomEffectsTerm], theta: Array) -> Array:

@@ -9,6 +9,7 @@ The pipeline, each step in its own module::
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from dataclasses import replace
@@ -21,7 +22,6 @@ import scipy.linalg
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import (
     ConvergenceWarning,
-    DataError,
     ModelSpecificationError,
     SingularFitWarning,
 )
@@ -32,6 +32,7 @@ from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.linalg.trailing import TrailingFactor
 from mixedmodels.models.checks import check_model, collinear_terms, mixed_model_formula
 from mixedmodels.models.criteria import InformationCriteria
+from mixedmodels.models.refit import checked_flag, checked_response
 from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
@@ -156,7 +157,8 @@ class LinearMixedModel(InformationCriteria):
     def objective_at(self, theta: Array) -> float:
         """The REML criterion or ML deviance at ``theta``, profiled over β and σ.
 
-        Updates the Cholesky factor, so the model then reflects ``theta``.
+        The optimizer's evaluation: it moves the model's working factor to ``theta``. The
+        results of a fitted model are unaffected (they are read with the factor at θ̂).
         """
         try:
             self.L.update(np.asarray(theta, dtype=float))
@@ -199,7 +201,7 @@ class LinearMixedModel(InformationCriteria):
         Returns
         -------
         LinearMixedModel
-            ``self``, fitted.
+            ``self``, fitted (in place: :meth:`refit` fits a new model instead).
         """
         if reml is not None:
             self.reml = bool(reml)
@@ -285,38 +287,70 @@ class LinearMixedModel(InformationCriteria):
         """Refit with every available optimizer and tabulate objectives and estimates.
 
         As lme4's ``allFit``: agreement across optimizers says the optimum is well determined.
-        The model keeps its own fit.
+        The optimizers run on a copy with its own factor: the model is left as it was.
         """
         self._require_fit()
-        return all_fit(self, optimizers)
+        return all_fit(self._spawn(), optimizers)
 
     def refit(
         self, y: Any = None, *, reml: bool | None = None, check_convergence: bool | None = None
     ) -> LinearMixedModel:
-        """Fit again, optionally to a new response, reusing every structure of the model.
+        """A new model fitted again, optionally to a new response (lme4's ``refit``).
 
-        Only the response parts of the stored blocks (``Z'y``, ``X'y``, ``y'y``) are recomputed
-        (MixedModels.jl's ``refit!``); this is what the parametric bootstrap calls.
+        The model itself is left exactly as it was. The new one shares what a fit does not
+        change (terms, frame, fixed-effects matrix, the ``Z`` parts of the stored blocks) and
+        has its own factor; only the response parts of the blocks (``Z'y``, ``X'y``, ``y'y``)
+        are recomputed (MixedModels.jl's ``refit!``). This is what the parametric bootstrap
+        calls.
 
         Parameters
         ----------
         y
-            New response values, one per observation used (before the offset is subtracted).
+            New response values, one finite number per observation used (before the offset
+            is subtracted); a single column is accepted. None keeps the response.
         reml
             Override the criterion.
         check_convergence
             As for :meth:`fit` (the bootstrap turns it off).
+
+        Returns
+        -------
+        LinearMixedModel
+            The new fitted model.
+
+        Raises
+        ------
+        DataError
+            When ``y`` is not one real, finite number per observation.
+        ModelSpecificationError
+            When ``reml`` or ``check_convergence`` is not True, False or None.
         """
-        if y is not None:
-            values = np.asarray(y, dtype=np.float64).reshape(-1)
-            if values.shape != (self.nobs,) or not np.all(np.isfinite(values)):
-                raise DataError(f"the new response must be {self.nobs} finite numbers")
-            self.fixed = replace(self.fixed, y=values)
-            self.y = values - self.frame.offset
-            self.A = replace_response(self.A, self.terms, self._xy(), self._sqrtw)
-            self.L.set_response_shift(*self._shift)
-            self.L.set_blocks(self.A, same_z=True)
-        return self.fit(reml=reml, check_convergence=check_convergence)
+        reml = checked_flag(reml, "reml")
+        check_convergence = checked_flag(check_convergence, "check_convergence")
+        values = None if y is None else checked_response(y, self.nobs)
+        new = self._spawn()
+        if values is not None:
+            new._set_response(values)
+        return new.fit(reml=reml, check_convergence=check_convergence)
+
+    def _spawn(self) -> LinearMixedModel:
+        """A shallow copy that shares the immutable parts and owns its factor.
+
+        Everything a fit or a new response changes is replaced, never written into, so the
+        copy can be fitted (or its factor moved) without touching this model.
+        """
+        new = copy.copy(self)
+        new.L = self.L.spawn()
+        new.theta = np.array(self.theta, dtype=np.float64)
+        return new
+
+    def _set_response(self, values: FloatArray) -> None:
+        """Use a new (checked) response: new response blocks, the same ``Z`` parts."""
+        self.fixed = replace(self.fixed, y=values)
+        self.y = values - self.frame.offset
+        self.A = replace_response(self.A, self.terms, self._xy(), self._sqrtw)
+        self.L.set_response_shift(*self._shift)
+        self.L.set_blocks(self.A, same_z=True)
 
     def _xy(self) -> FloatArray:
         """``[X y−shift]``, the matrix whose cross-products are stored (sets ``_shift``)."""

@@ -268,10 +268,19 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         )
 
     def refit(self, y: Any = None, **kwargs: Any) -> ChunkedLinearMixedModel:
-        """Fit again on the same blocks (a new response is not supported on chunks)."""
+        """A new model fitted again on the same blocks; this one is left as it was.
+
+        A new response is not supported on chunks.
+        """
         if y is not None:
             self._unsupported("refit with a new response")
         return super().refit(None, **kwargs)  # type: ignore[return-value]
+
+    def _spawn(self) -> ChunkedLinearMixedModel:
+        """As :meth:`LinearMixedModel._spawn`, with a cache of residual quantiles of its own."""
+        new: ChunkedLinearMixedModel = super()._spawn()  # type: ignore[assignment]
+        new._quantiles = {}
+        return new
 
     def simulate(self, nsim: int = 1, **kwargs: Any) -> NoReturn:
         """Not available on chunked data."""
