@@ -124,7 +124,6 @@ class BlockedCholesky:
         new.dense = [list(row) for row in self.dense]
         new.first_dense = list(self.first_dense)
         new._buffers = {}
-        new._threads = copy.deepcopy(self._threads)
         return new
 
     # ---- the update -------------------------------------------------------------------
