@@ -323,7 +323,9 @@ class LinearMixedModel(InformationCriteria):
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        if not self.optsum.converged:
+        checked = self.convergence is not None and self.convergence.ok
+        roundoff = self.optsum.return_value == "ROUNDOFF_LIMITED"
+        if not self.optsum.converged and not (roundoff and checked):  # the check vouches
             warnings.warn(
                 f"the optimizer stopped with {self.optsum.return_value} after "
                 f"{self.optsum.feval} evaluations; the estimates may not be at the optimum",

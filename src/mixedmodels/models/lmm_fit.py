@@ -7,7 +7,8 @@
 3. A restart from an optimum with a variance near zero, where the objective is flat.
 4. lme4's convergence check (gradient and Hessian by central differences, in φ rescaled as
    soon as a random-effects column is beyond [1/8, 8] in size); while it says the
-   optimizer stopped short (a large gradient, a Hessian that is not positive definite) a
+   optimizer stopped short (a large gradient, a Hessian that is not positive definite, or a
+   Newton step that promises more than 1e-10 of the objective) a
    fresh trust region from the point found, kept when it is better. On flat surfaces — few
    groups, a variance ratio in the hundreds — BOBYQA can stop with its trust region shrunk
    far from the optimum, and the check sees it.
@@ -46,6 +47,7 @@ SINGULAR_TOL = 1e-4  # a bounded parameter below this restarts the optimizer onc
 MAX_RESTARTS = 3  # fresh trust regions while the convergence check disagrees
 OFF_BOUND = 0.05  # where the second boundary restart puts a zero variance (as the start)
 IMPROVEMENT = 1e-10  # a restart that gains less than this (relative) ends the restarts
+DECREMENT = 1e-10  # a Newton decrement above this (relative) also restarts
 
 
 def fit_theta(
@@ -195,7 +197,7 @@ def _check_and_restart(
     quiet = scaling.wrap(model.objective_at)
     check = check_convergence(quiet, found.final, model.lower, found.fmin)
     for _ in range(MAX_RESTARTS):
-        if not check.stopped_short:
+        if not _stopped_short(check, found.fmin):
             break
         again = _restart(model, objective, found)
         gained = found.fmin - again.fmin
@@ -204,3 +206,12 @@ def _check_and_restart(
             break
         check = check_convergence(quiet, found.final, model.lower, found.fmin)
     return found, check
+
+
+def _stopped_short(check: ConvergenceCheck, value: float) -> bool:
+    """lme4's verdict, or a Newton step that promises more than :data:`DECREMENT` (relative).
+
+    On a flat surface BOBYQA can stop with a gradient below lme4's tolerance and still 1e-5
+    above the optimum; the decrement ``gᵀH⁻¹g / 2`` sees it.
+    """
+    return check.stopped_short or check.decrement > DECREMENT * max(1.0, abs(value))

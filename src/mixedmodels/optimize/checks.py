@@ -40,6 +40,9 @@ class ConvergenceCheck:
         True when the problems say the optimizer stopped before the optimum (a large
         gradient, a Hessian that is not positive definite or cannot be evaluated), not only
         that the model is poorly determined there.
+    decrement
+        ``gᵀH⁻¹g / 2``, the decrease of the objective a Newton step predicts when the Hessian
+        is positive definite (0 otherwise): what the optimizer may have left on the table.
     """
 
     gradient: FloatArray
@@ -47,6 +50,7 @@ class ConvergenceCheck:
     free: list[int]
     messages: list[str] = field(default_factory=list)
     stopped_short: bool = False
+    decrement: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -128,6 +132,8 @@ def _gradient_message(check: ConvergenceCheck, grad: FloatArray, hess: FloatArra
         check.stopped_short = True
         return
     largest = float(np.max(np.minimum(np.abs(scaled), np.abs(grad))))
+    if not check.stopped_short:
+        check.decrement = max(0.5 * float(grad @ scaled), 0.0)
     if largest > GRAD_TOL:
         check.messages.append(
             f"failed to converge with max|grad| = {largest:.3g} (tol = {GRAD_TOL})"
