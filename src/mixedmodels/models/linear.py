@@ -33,10 +33,12 @@ from mixedmodels.linalg.trailing import TrailingFactor
 from mixedmodels.models.checks import check_model, collinear_terms, mixed_model_formula
 from mixedmodels.models.criteria import InformationCriteria
 from mixedmodels.models.lmm_fit import fit_theta
+from mixedmodels.models.magnitudes import check_magnitudes
 from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary
 from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
 from mixedmodels.optimize.checks import ConvergenceCheck
+from mixedmodels.optimize.scaling import SEARCH_LIMIT, theta_scaling
 from mixedmodels.results.predict import predict
 from mixedmodels.results.ranef import conditional_variances, ranef_frames
 from mixedmodels.results.varcorr import varcorr_table
@@ -254,6 +256,9 @@ class LinearMixedModel(InformationCriteria):
     def _xy(self) -> FloatArray:
         """``[X y−shift]``, the matrix whose cross-products are stored (sets ``_shift``)."""
         weights = None if self._sqrtw is None else self.frame.weights
+        check_magnitudes(
+            self.fixed.X, self.fixed.names, self.y, self.parsed.response, self.terms, self._sqrtw
+        )
         self._shift = coefficient_shift(self.fixed.X, self.y, weights)
         shift, intercept = self._shift
         if intercept is None and np.ndim(shift) == 1:
@@ -426,10 +431,14 @@ class LinearMixedModel(InformationCriteria):
         """True when a bounded θ is within 1e-4 of zero (lme4's ``isSingular``).
 
         Also true when a term has linearly dependent columns, whose covariance cannot be
-        estimated whatever θ the optimizer stops at.
+        estimated whatever θ the optimizer stops at. For a random-effects column of an extreme
+        size (beyond 2²⁰ or below 2⁻²⁰) θ is judged rescaled to the column's size
+        (:mod:`mixedmodels.optimize.scaling`), so that rescaling a predictor does not change
+        the verdict.
         """
         bounded = self.lower == 0.0
-        return bool(np.any(self.theta[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms)
+        phi = theta_scaling(self.terms, self.A, self.nobs, SEARCH_LIMIT).to_phi(self.theta)
+        return bool(np.any(phi[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms)
 
     @property
     def ngroups(self) -> dict[str, int]:

@@ -72,8 +72,8 @@ def fit_theta(
     scaling = theta_scaling(model.terms, model.A, model.nobs, SEARCH_LIMIT)
     start = moment_start(model.terms, model.A, model.nobs, scaling)
     step = None if start is None else initial_step(scaling.to_phi(start), model.terms)
-    if start is None:
-        start = np.concatenate([t.initial_theta() for t in model.terms])
+    if start is None:  # lme4's start, in the rescaled parameters
+        start = scaling.to_theta(np.concatenate([t.initial_theta() for t in model.terms]))
 
     def objective(theta: Array) -> float:
         value = model.objective_at(theta)

@@ -103,7 +103,8 @@ def check_convergence(
         return ConvergenceCheck(np.zeros(0), np.zeros((0, 0)), free)
     grad, hess = finite_differences(f, x, free, value=value)
     check = ConvergenceCheck(grad, hess, free)
-    eigen = np.linalg.eigvalsh(hess)
+    finite = bool(np.all(np.isfinite(hess)) and np.all(np.isfinite(grad)))
+    eigen = np.linalg.eigvalsh(hess) if finite else np.full(len(free), np.nan)
     if not np.all(np.isfinite(eigen)):
         check.messages.append("the Hessian of the objective could not be evaluated")
         check.stopped_short = True

@@ -58,6 +58,17 @@ def moment_start(
         The optimizer's rescaling of θ: the start is kept within ``[0.05, 1000]`` in the
         rescaled parameters (in θ itself without one).
     """
+    with np.errstate(all="ignore"):  # overflow (columns of an extreme size) gives None
+        return _moment_start(terms, A, nobs, scaling)
+
+
+def _moment_start(
+    terms: Sequence[RandomEffectsTerm],
+    A: CrossProducts,
+    nobs: int,
+    scaling: ThetaScaling | None,
+) -> Array | None:
+    """The body of :func:`moment_start`."""
     columns = [(j, a) for j, term in enumerate(terms) for a in range(term.k)]
     p, m = A.xx.shape[0] - 1, len(columns)
     if m > 50 or not np.all(np.isfinite(A.xx)):
@@ -76,6 +87,8 @@ def moment_start(
         M[r, m] = M[m, r] = trace
     rhs[m] = float(A.xx[p, p] - A.xx[p, :p] @ beta)
     M[m, m] = nobs - p
+    if not (np.all(np.isfinite(M)) and np.all(np.isfinite(rhs))):
+        return None  # fourth powers of columns of an extreme size overflow
     solution = np.linalg.lstsq(M, rhs, rcond=None)[0]
     sigma2 = solution[m]
     if not np.isfinite(sigma2) or sigma2 <= 1e-8 * max(float(A.xx[p, p]) / nobs, 1e-300):

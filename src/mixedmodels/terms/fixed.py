@@ -192,10 +192,14 @@ def estimable_columns(X: FloatArray) -> list[int]:
     """Indices of the columns of ``X`` that are not linear combinations of earlier ones.
 
     Columns are taken in order, as R's ``qr`` does for lme4: a column whose component
-    orthogonal to the columns kept so far is below ``RANK_TOL`` of its norm is dropped.
+    orthogonal to the columns kept so far is below ``RANK_TOL`` of its norm is dropped. The
+    test is relative to each column's norm, so the columns are first divided by the power of
+    two nearest their largest magnitude (exactly): a column of size 1e200 or 1e-200 is judged
+    like one of size 1, without its norm overflowing or underflowing.
     """
     if X.shape[1] == 0:
         return []
+    X = _unit_columns(X)
     # R of an unpivoted QR has the same column geometry as X (RᵀR = XᵀX) and only p rows
     R = scipy.linalg.qr(X, mode="r", check_finite=False)[0]
     keep: list[int] = []
@@ -212,6 +216,17 @@ def estimable_columns(X: FloatArray) -> list[int]:
             keep.append(j)
             basis = np.column_stack([basis, residual / size])
     return keep
+
+
+def _unit_columns(X: FloatArray) -> FloatArray:
+    """``X`` with each non-zero column divided by a power of two near its largest |value|."""
+    largest = np.max(np.abs(X), axis=0, initial=0.0)
+    positive = largest > 0.0
+    if not np.any(positive & ((largest > 2.0**64) | (largest < 2.0**-64))):
+        return X
+    exponent = np.zeros(X.shape[1], dtype=int)
+    exponent[positive] = np.frexp(largest[positive])[1]
+    return np.ldexp(X, -exponent[None, :])
 
 
 def to_float(matrix: Any, what: str) -> FloatArray:
