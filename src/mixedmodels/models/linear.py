@@ -30,7 +30,12 @@ from mixedmodels.linalg.crossprod import CrossProducts, replace_response
 from mixedmodels.linalg.shift import coefficient_shift
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.linalg.trailing import TrailingFactor
-from mixedmodels.models.checks import check_model, collinear_terms, mixed_model_formula
+from mixedmodels.models.checks import (
+    check_fixed_count,
+    check_model,
+    collinear_terms,
+    mixed_model_formula,
+)
 from mixedmodels.models.criteria import InformationCriteria
 from mixedmodels.models.lmm_fit import fit_theta
 from mixedmodels.models.magnitudes import check_magnitudes
@@ -256,6 +261,7 @@ class LinearMixedModel(InformationCriteria):
     def _xy(self) -> FloatArray:
         """``[X y−shift]``, the matrix whose cross-products are stored (sets ``_shift``)."""
         weights = None if self._sqrtw is None else self.frame.weights
+        check_fixed_count(self.nobs, self.fixed.names, self.fixed.dropped)
         check_magnitudes(
             self.fixed.X, self.fixed.names, self.y, self.parsed.response, self.terms, self._sqrtw
         )

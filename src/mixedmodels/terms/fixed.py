@@ -202,19 +202,23 @@ def estimable_columns(X: FloatArray) -> list[int]:
     X = _unit_columns(X)
     # R of an unpivoted QR has the same column geometry as X (RᵀR = XᵀX) and only p rows
     R = scipy.linalg.qr(X, mode="r", check_finite=False)[0]
+    norms = np.linalg.norm(R, axis=0)
+    clear = np.abs(np.diagonal(R)) if R.shape[0] >= R.shape[1] else None
+    if clear is not None and np.all(clear > 100.0 * RANK_TOL * norms):
+        return list(range(R.shape[1]))  # every column far from the span of the earlier ones
     keep: list[int] = []
-    basis = np.empty((R.shape[0], 0))
+    basis = np.empty((R.shape[0], R.shape[1]))
     for j in range(R.shape[1]):
-        column = R[:, j]
-        norm = float(np.linalg.norm(column))
+        column, norm = R[:, j], float(norms[j])
         if norm == 0.0:
             continue
-        residual = column - basis @ (basis.T @ column)
-        residual -= basis @ (basis.T @ residual)  # second pass for orthogonality
+        kept = basis[:, : len(keep)]
+        residual = column - kept @ (kept.T @ column)
+        residual -= kept @ (kept.T @ residual)  # second pass for orthogonality
         size = float(np.linalg.norm(residual))
         if size > RANK_TOL * norm:
+            basis[:, len(keep)] = residual / size
             keep.append(j)
-            basis = np.column_stack([basis, residual / size])
     return keep
 
 
