@@ -49,13 +49,13 @@ def test_fitted_models_pass_and_a_perturbed_optimum_fails() -> None:
 
 
 def test_convergence_warning_names_the_problem(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mixedmodels.models import linear
+    from mixedmodels.models import lmm_fit
     from mixedmodels.optimize import bobyqa
 
     def stop_early(objective, x0, lower, **kwargs):  # type: ignore[no-untyped-def]
         return bobyqa(objective, x0, lower, maxeval=6, **kwargs)
 
-    monkeypatch.setattr(linear, "bobyqa", stop_early)
+    monkeypatch.setattr(lmm_fit, "bobyqa", stop_early)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))

@@ -78,7 +78,7 @@ def test_singular_restart_keeps_the_nested_record(
     better: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A restart from the boundary keeps the counts of the nested optimizer (KeyError before)."""
-    import mixedmodels.models.linear as linear
+    import mixedmodels.models.lmm_fit as lmm_fit
     from mixedmodels.optimize import OptSummary
 
     model = LinearMixedModel("y ~ x + (1|g) + (1|d)", crossed_data(11))
@@ -94,8 +94,8 @@ def test_singular_restart_keeps_the_nested_record(
     again = OptSummary(
         np.zeros(2), np.zeros(2), np.array([0.1, 0.5]), 9.0 if better else 11.0, 7, "FTOL_REACHED"
     )
-    monkeypatch.setattr(linear, "bobyqa", lambda *args, **kwargs: again)
-    kept = model._restart_at_boundary(model.objective_at, found)
+    monkeypatch.setattr(lmm_fit, "bobyqa", lambda *args, **kwargs: again)
+    kept = lmm_fit._restart(model, model.objective_at, found)
     assert kept.settings["inner_evaluations"] == 120.0
     assert kept.feval == 37
     assert kept.fmin == (9.0 if better else 10.0)

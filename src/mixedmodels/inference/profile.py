@@ -521,11 +521,15 @@ def _fixed_zeta(setup: _Setup, j: int) -> ZetaFn:
 def _reduce_response_shift(L: BlockedCholesky, j: int) -> float:
     """Adapt the factor's response shift to the design without column ``j``.
 
-    The blocks hold ``y − shift`` when ``X`` has an intercept, so the stored coefficients are
-    ``β − shift·e_intercept``. Returns what to subtract from a value of ``β_j`` to put it on the
-    stored scale (``shift`` when ``j`` is the intercept, else 0), and re-points the shift at the
-    intercept's new position (or drops it with the intercept).
+    The blocks hold ``y − shift`` when ``X`` has an intercept (or ``y − Xβ₀``), so the stored
+    coefficients are ``β − shift·e_intercept`` (or ``β − β₀``). Returns what to subtract from a
+    value of ``β_j`` to put it on the stored scale (``shift`` when ``j`` is the intercept, or
+    ``β₀_j``, else 0), and re-points the shift at the remaining columns.
     """
+    if L.beta_shift is not None:
+        beta0 = L.beta_shift
+        L.set_response_shift(np.delete(beta0, j))
+        return float(beta0[j])
     shift, intercept = L.shift, L.intercept
     if intercept is None:
         return 0.0

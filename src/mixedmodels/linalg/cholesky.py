@@ -80,6 +80,7 @@ class BlockedCholesky:
         self.theta: Array = np.empty(0)  # θ of the current factor
         self.shift: float = 0.0  # the response is stored as y − shift
         self.intercept: int | None = None
+        self.beta_shift: Array | None = None  # ... or as y − X·beta_shift
         self.gram = _gram_maps(self.terms, A, self.blockdiag)
         # small blocks of the first column are also kept dense: BLAS beats sparse overhead
         self._scatter = [_scatter_index(s) if _is_small(s) else None for s in A.sparse]
@@ -364,14 +365,22 @@ class BlockedCholesky:
         """``log|R_X|²``, the fixed-effects part of the log-determinant (for REML)."""
         return 2.0 * sum(math.log(v) for v in np.diagonal(self.xx)[:-1].tolist())
 
-    def set_response_shift(self, shift: float, intercept: int | None) -> None:
+    def set_response_shift(self, shift: float | Array, intercept: int | None = None) -> None:
         """Record that the stored response is ``y − shift`` (see :func:`response_shift`).
 
-        :meth:`fixed_effects` then adds ``shift`` back to the intercept, and
-        :meth:`spherical_modes` takes the caller's β on the original scale.
+        ``shift`` is a number subtracted from every response (then ``intercept`` is the
+        intercept's column, or ``None`` when there is none and nothing was subtracted), or
+        coefficients ``β₀`` when the stored response is ``y − Xβ₀``
+        (:func:`mixedmodels.linalg.shift.coefficient_shift`). :meth:`fixed_effects` then adds
+        the shift back, and :meth:`spherical_modes` takes the caller's β on the original scale.
         """
-        self.shift = shift if intercept is not None else 0.0
+        if np.ndim(shift) == 1:
+            self.shift, self.intercept = 0.0, None
+            self.beta_shift = np.array(shift, dtype=float)
+            return
+        self.shift = float(np.asarray(shift)) if intercept is not None else 0.0
         self.intercept = intercept
+        self.beta_shift = None
 
     def fixed_effects(self) -> Array:
         """β̂ by back-substitution in ``R_X``, on the scale of the original response."""
@@ -381,6 +390,8 @@ class BlockedCholesky:
         beta = solve_lower_t(self.xx[:p, :p], self.xx[p, :p])
         if self.intercept is not None:
             beta[self.intercept] += self.shift
+        if self.beta_shift is not None:
+            beta += self.beta_shift
         return beta
 
     def spherical_modes(self, beta: Array) -> list[Array]:
@@ -389,6 +400,8 @@ class BlockedCholesky:
         if self.intercept is not None:
             beta = beta.copy()
             beta[self.intercept] -= self.shift
+        if self.beta_shift is not None:
+            beta = beta - self.beta_shift
         rhs = [xz[p] - xz[:p].T @ beta for xz in self.xz]
         m = len(self.terms)
         u: list[Array] = [np.empty(0)] * m

@@ -31,6 +31,7 @@ from mixedmodels.terms.fixed import estimable_columns
 from mixedmodels.terms.random import RandomEffectsTerm
 
 __all__ = [
+    "check_fixed_count",
     "check_model",
     "check_response_varies",
     "check_terms",
@@ -130,3 +131,29 @@ def _check_duplicates(terms: Sequence[RandomEffectsTerm]) -> None:
                     f"twice (in {seen[key].spec} and {term.spec})"
                 )
             seen[key] = term
+
+
+def check_fixed_count(nobs: int, names: Sequence[str], dropped: Sequence[str]) -> None:
+    """Refuse a model with as many estimable fixed effects as observations, or more.
+
+    The fixed effects then reproduce the response exactly: the residuals are zero, REML has
+    ``n − p ≤ 0`` degrees of freedom and the ML deviance is −∞, so no variance component can
+    be estimated (lme4 refuses too).
+
+    Raises
+    ------
+    ModelSpecificationError
+        Naming the counts (and how many columns were dropped as linearly dependent).
+    """
+    p = len(names)
+    if p < nobs:
+        return
+    extra = (
+        f" (of {p + len(dropped)} columns; {len(dropped)} dropped as dependent)" if dropped else ""
+    )
+    raise ModelSpecificationError(
+        f"the model has {p} estimable fixed effects{extra} for {nobs} observations: with n ≤ p "
+        f"(n − p = {nobs - p}) the fixed effects fit the response exactly and neither REML nor "
+        "ML can estimate the variance components; use fewer fixed-effect terms (a factor with "
+        "a level per row, such as C() of a continuous column, is one per observation)"
+    )

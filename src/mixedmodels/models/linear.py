@@ -26,20 +26,25 @@ from mixedmodels.errors import (
     SingularFitWarning,
 )
 from mixedmodels.linalg import BlockedCholesky, cross_products
-from mixedmodels.linalg.cholesky import response_shift
 from mixedmodels.linalg.crossprod import CrossProducts, replace_response
+from mixedmodels.linalg.shift import coefficient_shift
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.linalg.trailing import TrailingFactor
-from mixedmodels.models.checks import check_model, collinear_terms, mixed_model_formula
+from mixedmodels.models.checks import (
+    check_fixed_count,
+    check_model,
+    collinear_terms,
+    mixed_model_formula,
+)
 from mixedmodels.models.criteria import InformationCriteria
+from mixedmodels.models.lmm_fit import fit_theta
+from mixedmodels.models.magnitudes import check_magnitudes
 from mixedmodels.models.refit import checked_flag, checked_response
 from mixedmodels.models.simulate import simulate_responses
-from mixedmodels.optimize import OptSummary, bobyqa
+from mixedmodels.optimize import OptSummary
 from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
-from mixedmodels.optimize.checks import ConvergenceCheck, newton_polish
-from mixedmodels.optimize.checks import check_convergence as check_convergence_at
-from mixedmodels.optimize.nested import nested_bobyqa
-from mixedmodels.optimize.start import initial_step, moment_start
+from mixedmodels.optimize.checks import ConvergenceCheck
+from mixedmodels.optimize.scaling import SEARCH_LIMIT, theta_scaling
 from mixedmodels.results.predict import predict
 from mixedmodels.results.ranef import conditional_variances, ranef_frames
 from mixedmodels.results.varcorr import varcorr_table
@@ -205,79 +210,14 @@ class LinearMixedModel(InformationCriteria):
         """
         if reml is not None:
             self.reml = bool(reml)
-        start = moment_start(self.terms, self.A, self.nobs)
-        step = None if start is None else initial_step(start, self.terms)
-        if start is None:
-            start = np.concatenate([t.initial_theta() for t in self.terms])
-
-        def objective(theta: Array) -> float:
-            value = self.objective_at(theta)
-            if verbose:
-                print(f"objective {value:.8f} at θ = {np.array2string(theta, precision=6)}")
-            return value
-
+        if check_convergence is None:
+            check_convergence = self._checks_convergence()
         with blas_threads(self.L.thread_limit()):
-            self.optsum = self._restart_at_boundary(
-                objective, self._optimize(objective, start, step, verbose)
-            )
+            self.optsum, self.convergence = fit_theta(self, verbose, check_convergence)
             self.theta = self.optsum.final
-            self.convergence = None
-            if self._checks_convergence() if check_convergence is None else check_convergence:
-                self.convergence = check_convergence_at(
-                    self.objective_at, self.theta, self.lower, self.optsum.fmin
-                )
-                polished = newton_polish(
-                    self.objective_at, self.theta, self.lower, self.convergence, self.optsum.fmin
-                )
-                if polished is not None:
-                    self.theta = self.optsum.final = polished[0]
             self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()
         return self
-
-    def _optimize(
-        self, objective: Any, start: Array, step: Array | None, verbose: bool
-    ) -> OptSummary:
-        """BOBYQA over θ; small last terms profiled out when that saves large factorizations."""
-        begin = self.L.trailing_start()
-        if begin is None or step is None:
-            return bobyqa(objective, start, self.lower, initial_step=step)
-        split = sum(t.ntheta for t in self.terms[:begin])
-
-        def inner_objective(lead: Array) -> Any:
-            theta = np.concatenate([lead, start[split:]])
-            blocks = self.L.trailing_blocks(theta, begin)
-
-            def trailing(rest: Array) -> float:
-                try:
-                    return self._criterion(self.reml, blocks.factor(rest))
-                except np.linalg.LinAlgError:
-                    return math.inf
-
-            return trailing
-
-        def report(theta: Array, value: float) -> None:
-            if verbose:
-                print(f"objective {value:.8f} at θ = {np.array2string(theta, precision=6)}")
-
-        return nested_bobyqa(inner_objective, start, self.lower, step, split, report)
-
-    def _restart_at_boundary(self, objective: Any, found: OptSummary) -> OptSummary:
-        """Restart once from an optimum with a variance at (or near) zero; keep the better.
-
-        The objective is nearly flat in such a θ (it depends on θ²), and BOBYQA can stop with a
-        small trust region just short of an interior optimum; a fresh trust region from there
-        finds it, or confirms the boundary, for a few dozen evaluations in singular fits only.
-        """
-        bounded = self.lower == 0.0
-        if not np.any(found.final[bounded] < SINGULAR_TOL):
-            return found
-        step = initial_step(found.final, self.terms)
-        again = bobyqa(objective, found.final, self.lower, initial_step=step)
-        again.feval += found.feval
-        again.initial = found.initial
-        again.settings = {**found.settings, **again.settings}  # keeps the nested counts
-        return again if again.fmin < found.fmin else replace(found, feval=again.feval)
 
     def _checks_convergence(self) -> bool:
         """Whether :meth:`fit` checks (and polishes) the optimum by default."""
@@ -355,8 +295,15 @@ class LinearMixedModel(InformationCriteria):
     def _xy(self) -> FloatArray:
         """``[X y−shift]``, the matrix whose cross-products are stored (sets ``_shift``)."""
         weights = None if self._sqrtw is None else self.frame.weights
-        self._shift = response_shift(self.fixed.X, self.y, weights)
-        return np.column_stack([self.fixed.X, self.y - self._shift[0]])
+        check_fixed_count(self.nobs, self.fixed.names, self.fixed.dropped)
+        check_magnitudes(
+            self.fixed.X, self.fixed.names, self.y, self.parsed.response, self.terms, self._sqrtw
+        )
+        self._shift = coefficient_shift(self.fixed.X, self.y, weights)
+        shift, intercept = self._shift
+        if intercept is None and np.ndim(shift) == 1:
+            return np.column_stack([self.fixed.X, self.y - self.fixed.X @ shift])
+        return np.column_stack([self.fixed.X, self.y - shift])
 
     def simulate(
         self,
@@ -421,7 +368,9 @@ class LinearMixedModel(InformationCriteria):
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        if not self.optsum.converged:
+        checked = self.convergence is not None and self.convergence.ok
+        roundoff = self.optsum.return_value == "ROUNDOFF_LIMITED"
+        if not self.optsum.converged and not (roundoff and checked):  # the check vouches
             warnings.warn(
                 f"the optimizer stopped with {self.optsum.return_value} after "
                 f"{self.optsum.feval} evaluations; the estimates may not be at the optimum",
@@ -522,10 +471,14 @@ class LinearMixedModel(InformationCriteria):
         """True when a bounded θ is within 1e-4 of zero (lme4's ``isSingular``).
 
         Also true when a term has linearly dependent columns, whose covariance cannot be
-        estimated whatever θ the optimizer stops at.
+        estimated whatever θ the optimizer stops at. For a random-effects column of an extreme
+        size (beyond 2²⁰ or below 2⁻²⁰) θ is judged rescaled to the column's size
+        (:mod:`mixedmodels.optimize.scaling`), so that rescaling a predictor does not change
+        the verdict.
         """
         bounded = self.lower == 0.0
-        return bool(np.any(self.theta[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms)
+        phi = theta_scaling(self.terms, self.A, self.nobs, SEARCH_LIMIT).to_phi(self.theta)
+        return bool(np.any(phi[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms)
 
     @property
     def ngroups(self) -> dict[str, int]:

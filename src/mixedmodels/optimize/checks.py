@@ -36,12 +36,21 @@ class ConvergenceCheck:
         Indices of the free parameters.
     messages
         Problems found; empty when the optimum passes every check.
+    stopped_short
+        True when the problems say the optimizer stopped before the optimum (a large
+        gradient, a Hessian that is not positive definite or cannot be evaluated), not only
+        that the model is poorly determined there.
+    decrement
+        ``gᵀH⁻¹g / 2``, the decrease of the objective a Newton step predicts when the Hessian
+        is positive definite (0 otherwise): what the optimizer may have left on the table.
     """
 
     gradient: FloatArray
     hessian: FloatArray
     free: list[int]
     messages: list[str] = field(default_factory=list)
+    stopped_short: bool = False
+    decrement: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -94,15 +103,18 @@ def check_convergence(
         return ConvergenceCheck(np.zeros(0), np.zeros((0, 0)), free)
     grad, hess = finite_differences(f, x, free, value=value)
     check = ConvergenceCheck(grad, hess, free)
-    eigen = np.linalg.eigvalsh(hess)
+    finite = bool(np.all(np.isfinite(hess)) and np.all(np.isfinite(grad)))
+    eigen = np.linalg.eigvalsh(hess) if finite else np.full(len(free), np.nan)
     if not np.all(np.isfinite(eigen)):
         check.messages.append("the Hessian of the objective could not be evaluated")
+        check.stopped_short = True
         return check
     if eigen.min() <= 0:
         negative = int(np.sum(eigen <= 0))
         check.messages.append(
             f"the Hessian has {negative} non-positive eigenvalue(s): the optimum is degenerate"
         )
+        check.stopped_short = True
     elif eigen.max() / eigen.min() > EIGEN_RATIO_TOL:
         check.messages.append(
             "the model is nearly unidentifiable: very large eigenvalue ratio of the Hessian "
@@ -118,12 +130,16 @@ def _gradient_message(check: ConvergenceCheck, grad: FloatArray, hess: FloatArra
         scaled = np.linalg.solve(hess, grad)
     except np.linalg.LinAlgError:
         check.messages.append("unable to evaluate the scaled gradient")
+        check.stopped_short = True
         return
     largest = float(np.max(np.minimum(np.abs(scaled), np.abs(grad))))
+    if not check.stopped_short:
+        check.decrement = max(0.5 * float(grad @ scaled), 0.0)
     if largest > GRAD_TOL:
         check.messages.append(
             f"failed to converge with max|grad| = {largest:.3g} (tol = {GRAD_TOL})"
         )
+        check.stopped_short = True
 
 
 def newton_polish(

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.crossprod import CrossProducts
+from mixedmodels.optimize.scaling import ThetaScaling
 from mixedmodels.terms.random import RandomEffectsTerm
 
 __all__ = ["initial_step", "moment_start"]
@@ -33,7 +34,12 @@ FLOOR = 0.05  # a start of exactly 0 would sit on the bound
 STEP_FRACTION = 0.1  # BOBYQA's initial radius, as a fraction of the start
 
 
-def moment_start(terms: Sequence[RandomEffectsTerm], A: CrossProducts, nobs: int) -> Array | None:
+def moment_start(
+    terms: Sequence[RandomEffectsTerm],
+    A: CrossProducts,
+    nobs: int,
+    scaling: ThetaScaling | None = None,
+) -> Array | None:
     """Moment-based starting θ (diagonal templates), or ``None`` when the estimate fails.
 
     Everything comes from the stored blocks: with ``β`` the least-squares fit of the last
@@ -48,7 +54,21 @@ def moment_start(terms: Sequence[RandomEffectsTerm], A: CrossProducts, nobs: int
         The stored blocks of ``[Z X y]'[Z X y]``.
     nobs
         Number of observations.
+    scaling
+        The optimizer's rescaling of θ: the start is kept within ``[0.05, 1000]`` in the
+        rescaled parameters (in θ itself without one).
     """
+    with np.errstate(all="ignore"):  # overflow (columns of an extreme size) gives None
+        return _moment_start(terms, A, nobs, scaling)
+
+
+def _moment_start(
+    terms: Sequence[RandomEffectsTerm],
+    A: CrossProducts,
+    nobs: int,
+    scaling: ThetaScaling | None,
+) -> Array | None:
+    """The body of :func:`moment_start`."""
     columns = [(j, a) for j, term in enumerate(terms) for a in range(term.k)]
     p, m = A.xx.shape[0] - 1, len(columns)
     if m > 50 or not np.all(np.isfinite(A.xx)):
@@ -67,12 +87,19 @@ def moment_start(terms: Sequence[RandomEffectsTerm], A: CrossProducts, nobs: int
         M[r, m] = M[m, r] = trace
     rhs[m] = float(A.xx[p, p] - A.xx[p, :p] @ beta)
     M[m, m] = nobs - p
+    if not (np.all(np.isfinite(M)) and np.all(np.isfinite(rhs))):
+        return None  # fourth powers of columns of an extreme size overflow
     solution = np.linalg.lstsq(M, rhs, rcond=None)[0]
     sigma2 = solution[m]
     if not np.isfinite(sigma2) or sigma2 <= 1e-8 * max(float(A.xx[p, p]) / nobs, 1e-300):
         return None
     sd = np.sqrt(np.maximum(solution[:m], 0.0) / sigma2)
-    return _diagonal_theta(terms, np.clip(sd, FLOOR, 1e3))
+    if scaling is None or scaling.identity:
+        return _diagonal_theta(terms, np.clip(sd, FLOOR, 1e3))
+    phi = scaling.to_phi(_diagonal_theta(terms, sd))
+    diagonal = np.concatenate([np.equal(*t.theta_index()) for t in terms])
+    phi[diagonal] = np.clip(phi[diagonal], FLOOR, 1e3)
+    return scaling.to_theta(phi)
 
 
 def initial_step(start: Array, terms: Sequence[RandomEffectsTerm]) -> Array:

@@ -192,26 +192,45 @@ def estimable_columns(X: FloatArray) -> list[int]:
     """Indices of the columns of ``X`` that are not linear combinations of earlier ones.
 
     Columns are taken in order, as R's ``qr`` does for lme4: a column whose component
-    orthogonal to the columns kept so far is below ``RANK_TOL`` of its norm is dropped.
+    orthogonal to the columns kept so far is below ``RANK_TOL`` of its norm is dropped. The
+    test is relative to each column's norm, so the columns are first divided by the power of
+    two nearest their largest magnitude (exactly): a column of size 1e200 or 1e-200 is judged
+    like one of size 1, without its norm overflowing or underflowing.
     """
     if X.shape[1] == 0:
         return []
+    X = _unit_columns(X)
     # R of an unpivoted QR has the same column geometry as X (RᵀR = XᵀX) and only p rows
     R = scipy.linalg.qr(X, mode="r", check_finite=False)[0]
+    norms = np.linalg.norm(R, axis=0)
+    clear = np.abs(np.diagonal(R)) if R.shape[0] >= R.shape[1] else None
+    if clear is not None and np.all(clear > 100.0 * RANK_TOL * norms):
+        return list(range(R.shape[1]))  # every column far from the span of the earlier ones
     keep: list[int] = []
-    basis = np.empty((R.shape[0], 0))
+    basis = np.empty((R.shape[0], R.shape[1]))
     for j in range(R.shape[1]):
-        column = R[:, j]
-        norm = float(np.linalg.norm(column))
+        column, norm = R[:, j], float(norms[j])
         if norm == 0.0:
             continue
-        residual = column - basis @ (basis.T @ column)
-        residual -= basis @ (basis.T @ residual)  # second pass for orthogonality
+        kept = basis[:, : len(keep)]
+        residual = column - kept @ (kept.T @ column)
+        residual -= kept @ (kept.T @ residual)  # second pass for orthogonality
         size = float(np.linalg.norm(residual))
         if size > RANK_TOL * norm:
+            basis[:, len(keep)] = residual / size
             keep.append(j)
-            basis = np.column_stack([basis, residual / size])
     return keep
+
+
+def _unit_columns(X: FloatArray) -> FloatArray:
+    """``X`` with each non-zero column divided by a power of two near its largest |value|."""
+    largest = np.max(np.abs(X), axis=0, initial=0.0)
+    positive = largest > 0.0
+    if not np.any(positive & ((largest > 2.0**64) | (largest < 2.0**-64))):
+        return X
+    exponent = np.zeros(X.shape[1], dtype=int)
+    exponent[positive] = np.frexp(largest[positive])[1]
+    return np.ldexp(X, -exponent[None, :])
 
 
 def to_float(matrix: Any, what: str) -> FloatArray:

@@ -1,0 +1,217 @@
+"""The optimization of a linear mixed model over θ, step by step.
+
+1. Start at the moment estimate (:mod:`mixedmodels.optimize.start`), in the optimizer's
+   parameters ``φ = d·θ`` (:mod:`mixedmodels.optimize.scaling`; ``d = 1`` unless a
+   random-effects column is of an extreme size).
+2. BOBYQA over φ, with small last terms profiled out when that saves large factorizations.
+3. A restart from an optimum with a variance near zero, where the objective is flat.
+4. lme4's convergence check (gradient and Hessian by central differences, in φ rescaled as
+   soon as a random-effects column is beyond [1/8, 8] in size); while it says the
+   optimizer stopped short (a large gradient, a Hessian that is not positive definite, or a
+   Newton step that promises more than 1e-10 of the objective) a
+   fresh trust region from the point found, kept when it is better. On flat surfaces — few
+   groups, a variance ratio in the hundreds — BOBYQA can stop with its trust region shrunk
+   far from the optimum, and the check sees it.
+5. A Newton step on the derivatives of the check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mixedmodels._typing import FloatArray
+from mixedmodels.optimize import OptSummary, bobyqa
+from mixedmodels.optimize.checks import ConvergenceCheck, check_convergence, newton_polish
+from mixedmodels.optimize.nested import nested_bobyqa
+from mixedmodels.optimize.scaling import (
+    CHECK_LIMIT,
+    SEARCH_LIMIT,
+    ThetaScaling,
+    theta_scaling,
+)
+from mixedmodels.optimize.start import initial_step, moment_start
+
+if TYPE_CHECKING:
+    from mixedmodels.models.linear import LinearMixedModel
+
+__all__ = ["fit_theta"]
+
+Array = FloatArray
+Objective = Callable[[Array], float]
+SINGULAR_TOL = 1e-4  # a bounded parameter below this restarts the optimizer once
+MAX_RESTARTS = 3  # fresh trust regions while the convergence check disagrees
+OFF_BOUND = 0.05  # where the second boundary restart puts a zero variance (as the start)
+IMPROVEMENT = 1e-10  # a restart that gains less than this (relative) ends the restarts
+DECREMENT = 1e-10  # a Newton decrement above this (relative) also restarts
+
+
+def fit_theta(
+    model: LinearMixedModel, verbose: bool, check: bool
+) -> tuple[OptSummary, ConvergenceCheck | None]:
+    """Minimize the model's objective over θ (see the module docstring).
+
+    Parameters
+    ----------
+    model
+        The model; its factor is left at some evaluated θ, not necessarily the optimum.
+    verbose
+        Print the objective at every evaluation.
+    check
+        Run the convergence check (with its restarts and the Newton step).
+
+    Returns
+    -------
+    tuple
+        The optimizer's summary (``initial`` and ``final`` in θ) and the check, or ``None``.
+    """
+    scaling = theta_scaling(model.terms, model.A, model.nobs, SEARCH_LIMIT)
+    start = moment_start(model.terms, model.A, model.nobs, scaling)
+    step = None if start is None else initial_step(scaling.to_phi(start), model.terms)
+    if start is None:  # lme4's start, in the rescaled parameters
+        start = scaling.to_theta(np.concatenate([t.initial_theta() for t in model.terms]))
+
+    def objective(theta: Array) -> float:
+        value = model.objective_at(theta)
+        if verbose:
+            print(f"objective {value:.8f} at θ = {np.array2string(theta, precision=6)}")
+        return value
+
+    scaled = scaling.wrap(objective)
+    found = _optimize(model, scaled, scaling.to_phi(start), step, verbose, scaling)
+    found = _restart_at_boundary(model, scaled, found)
+    found.initial, found.final = start, scaling.to_theta(found.final)
+    if not check:
+        return found, None
+    local = theta_scaling(model.terms, model.A, model.nobs, CHECK_LIMIT)
+    found.final = local.to_phi(found.final)
+    found, convergence = _check_and_restart(model, local.wrap(objective), found, local)
+    polished = newton_polish(
+        local.wrap(model.objective_at), found.final, model.lower, convergence, found.fmin
+    )
+    if polished is not None:
+        found.final, found.fmin = polished
+    found.final = local.to_theta(found.final)
+    return found, convergence
+
+
+def _optimize(
+    model: LinearMixedModel,
+    objective: Objective,
+    start: Array,
+    step: Array | None,
+    verbose: bool,
+    scaling: ThetaScaling,
+) -> OptSummary:
+    """BOBYQA over φ; small last terms profiled out when that saves large factorizations.
+
+    ``objective`` and ``start`` are in the optimizer's parameters ``φ = d·θ``.
+    """
+    begin = model.L.trailing_start()
+    if begin is None or step is None:
+        return bobyqa(objective, start, model.lower, initial_step=step)
+    split = sum(t.ntheta for t in model.terms[:begin])
+    lead_scaling, rest_scaling = scaling.part(0, split), scaling.part(split)
+    rest_start = rest_scaling.to_theta(start[split:])
+
+    def inner_objective(lead: Array) -> Objective:
+        theta = np.concatenate([lead_scaling.to_theta(lead), rest_start])
+        blocks = model.L.trailing_blocks(theta, begin)
+
+        def trailing(rest: Array) -> float:
+            try:
+                return model._criterion(model.reml, blocks.factor(rest))
+            except np.linalg.LinAlgError:
+                return math.inf
+
+        return rest_scaling.wrap(trailing)
+
+    def report(phi: Array, value: float) -> None:
+        if verbose:
+            theta = scaling.to_theta(phi)
+            print(f"objective {value:.8f} at θ = {np.array2string(theta, precision=6)}")
+
+    return nested_bobyqa(inner_objective, start, model.lower, step, split, report)
+
+
+def _restart_at_boundary(
+    model: LinearMixedModel, objective: Objective, found: OptSummary
+) -> OptSummary:
+    """Restart from an optimum with a variance at (or near) zero; keep the better.
+
+    The objective is nearly flat in such a θ (it depends on θ²), and BOBYQA can stop with a
+    small trust region just short of an interior optimum; a fresh trust region from there
+    finds it, or confirms the boundary, for a few dozen evaluations in singular fits only.
+    A vector term still at the boundary then gets a second restart from the point with its
+    zero variances moved off the bound: its template has several boundary faces (a zero
+    intercept variance, or a correlation of ±1), and BOBYQA does not leave the one it found.
+    """
+    near = _near_bound(model, found.final)
+    if not np.any(near):
+        return found
+    found = _restart(model, objective, found)
+    near = _near_bound(model, found.final)
+    if not np.any(near & _vector_term_entries(model)):
+        return found
+    moved = replace(found, final=np.where(near, OFF_BOUND, found.final))
+    return _restart(model, objective, moved, keep=found)
+
+
+def _near_bound(model: LinearMixedModel, x: Array) -> np.ndarray:
+    """Mask of the bounded parameters within :data:`SINGULAR_TOL` of their bound."""
+    return (model.lower == 0.0) & (x < SINGULAR_TOL)
+
+
+def _vector_term_entries(model: LinearMixedModel) -> np.ndarray:
+    """Mask of the parameters that belong to terms with more than one column."""
+    return np.concatenate([np.full(t.ntheta, t.k > 1) for t in model.terms])
+
+
+def _restart(
+    model: LinearMixedModel,
+    objective: Objective,
+    found: OptSummary,
+    keep: OptSummary | None = None,
+) -> OptSummary:
+    """BOBYQA again from ``found`` with a fresh trust region; the better of it and ``keep``.
+
+    ``keep`` is ``found`` itself by default (when ``found`` is an optimum, not a new start).
+    """
+    best = found if keep is None else keep
+    step = initial_step(found.final, model.terms)
+    again = bobyqa(objective, found.final, model.lower, initial_step=step)
+    again.feval += best.feval
+    again.initial = best.initial
+    again.settings = best.settings | again.settings
+    return again if again.fmin < best.fmin else replace(best, feval=again.feval)
+
+
+def _check_and_restart(
+    model: LinearMixedModel, objective: Objective, found: OptSummary, scaling: ThetaScaling
+) -> tuple[OptSummary, ConvergenceCheck]:
+    """lme4's check at the optimum; restart while it disagrees and a restart gains."""
+    quiet = scaling.wrap(model.objective_at)
+    check = check_convergence(quiet, found.final, model.lower, found.fmin)
+    for _ in range(MAX_RESTARTS):
+        if not _stopped_short(check, found.fmin):
+            break
+        again = _restart(model, objective, found)
+        gained = found.fmin - again.fmin
+        found = again
+        if not gained > IMPROVEMENT * max(1.0, abs(found.fmin)):
+            break
+        check = check_convergence(quiet, found.final, model.lower, found.fmin)
+    return found, check
+
+
+def _stopped_short(check: ConvergenceCheck, value: float) -> bool:
+    """lme4's verdict, or a Newton step that promises more than :data:`DECREMENT` (relative).
+
+    On a flat surface BOBYQA can stop with a gradient below lme4's tolerance and still 1e-5
+    above the optimum; the decrement ``gᵀH⁻¹g / 2`` sees it.
+    """
+    return check.stopped_short or check.decrement > DECREMENT * max(1.0, abs(value))
