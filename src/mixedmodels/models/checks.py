@@ -15,7 +15,8 @@ Each check raises an error that names the term, factor or column at fault:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,9 +40,11 @@ __all__ = [
 ]
 
 
-def mixed_model_formula(formula: str) -> ParsedFormula:
-    """Parse an lme4 formula, refusing one without a random-effects term."""
-    parsed = parse_formula(formula)
+def mixed_model_formula(
+    formula: str, functions: Mapping[str, Callable[..., Any]] | None = None
+) -> ParsedFormula:
+    """Parse an lme4 formula (with the user's ``functions``), refusing one without random terms."""
+    parsed = parse_formula(formula, functions)
     if not parsed.random:
         raise ModelSpecificationError(
             f"the formula {formula!r} has no random-effects term such as (1 | group)"
