@@ -43,6 +43,14 @@ def test_caret_is_a_power_inside_calls_and_differs_from_xor(sleep: pd.DataFrame)
     np.testing.assert_array_equal(braces.fixed.X, power.fixed.X)
 
 
+def test_caret_has_rs_precedence_and_associativity() -> None:
+    data = pd.DataFrame({"x": np.array([0.5, 1.5, 2.0, 3.0])})
+    matrix = build_matrices("0 + I(2*x^2) + I(-x^2) + I(x^2^0.5) + I((x + 1)^2 / 2)", data, "")
+    x = data["x"].to_numpy()
+    expected = np.column_stack([2 * x**2, -(x**2), x ** (2**0.5), (x + 1) ** 2 / 2])
+    np.testing.assert_allclose(np.asarray(matrix), expected, rtol=1e-15)
+
+
 def test_caret_outside_calls_keeps_the_formula_meaning() -> None:
     data = pd.DataFrame(
         {"y": np.arange(12.0) ** 1.5, "a": np.arange(12.0) % 5, "b": np.arange(12.0) % 3}

@@ -169,6 +169,9 @@ def _at(where: list[int], offset: int) -> int:
 def _prepare(code: str) -> tuple[str, dict[str, str], list[int]]:
     """Python source for ``ast``: backticked and dotted column names become placeholders.
 
+    R's ``^`` becomes ``**`` (the same precedence and right associativity: ``2*x^2`` is
+    ``2*x**2`` and ``x^2^3`` is ``x**(2**3)``; Python's XOR would bind looser than ``*``).
+
     Returns the source, the placeholder → column name map and, for each character of the
     source, its position in ``code``.
     """
@@ -206,6 +209,9 @@ def _prepare(code: str) -> tuple[str, dict[str, str], list[int]]:
             else:
                 emit(replaced, i)
             i = word.end()
+        elif ch == "^":  # R's power: Python's ** has its precedence and associativity
+            emit("**", i)
+            i += 1
         else:
             emit(ch, i)
             i += 1
@@ -298,9 +304,6 @@ class _Checker(ast.NodeTransformer):
             raise self.refuse(f"the name {name!r} is not allowed in a formula", node)
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        if isinstance(node.op, ast.BitXor):  # R's power
-            node.op = ast.Pow()
-            self.changed = True
         if not isinstance(node.op, _ARITHMETIC + _LOGICAL):
             raise self.refuse("this operator is not allowed in a formula", node)
         node.left = self.visit(node.left)

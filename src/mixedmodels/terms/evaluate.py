@@ -26,10 +26,19 @@ from mixedmodels.formula.formulaic_cache import (
     formulaic_formula,
 )
 
-__all__ = ["MAX_COLUMNS", "CheckedSpec", "count_columns", "float_frame", "model_matrices"]
+__all__ = [
+    "MAX_COLUMNS",
+    "MAX_TERM_COLUMNS",
+    "CheckedSpec",
+    "count_columns",
+    "float_frame",
+    "model_matrices",
+]
 
 #: The most columns a model matrix of a formula may have.
 MAX_COLUMNS = 10_000
+#: The most columns of a random-effects term (24 columns: 300 covariance parameters).
+MAX_TERM_COLUMNS = 24
 _SPLINES = frozenset({"bs", "cr", "cs", "cc"})
 
 

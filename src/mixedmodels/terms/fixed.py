@@ -201,18 +201,23 @@ def build_matrices(
 
 
 def build_matrices_and_spec(
-    text: str, frame: pd.DataFrame, formula: str, functions: Functions = NO_FUNCTIONS
+    text: str,
+    frame: pd.DataFrame,
+    formula: str,
+    functions: Functions = NO_FUNCTIONS,
+    limit: int | None = None,
 ) -> tuple[Any, Any]:
     """Formulaic's matrices of the checked ``text`` and the spec that encodes new data.
 
     ``text`` goes through the one checked evaluator
-    (:func:`mixedmodels.terms.evaluate.model_matrices`): nothing of a refused text runs.
+    (:func:`mixedmodels.terms.evaluate.model_matrices`): nothing of a refused text runs, nor
+    one whose matrix would have more than ``limit`` columns (default ``MAX_COLUMNS``).
     """
-    from mixedmodels.terms.evaluate import model_matrices
+    from mixedmodels.terms.evaluate import MAX_COLUMNS, model_matrices
 
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return model_matrices(text, frame, functions)
+            return model_matrices(text, frame, functions, limit or MAX_COLUMNS)
     except MixedModelsError:
         raise
     except Exception as error:  # formulaic raises many types; translate them to ours

@@ -20,6 +20,7 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError
 from mixedmodels.formula import RandomTermSpec
 from mixedmodels.formula.formulaic_cache import NO_FUNCTIONS, Functions
+from mixedmodels.terms.evaluate import MAX_TERM_COLUMNS
 from mixedmodels.terms.fixed import build_matrices_and_spec, column_label, to_float
 from mixedmodels.terms.grouping import grouping_factor
 
@@ -177,7 +178,9 @@ def _term_matrix(
         if not np.all(np.isfinite(z)):
             raise DataError(f"the random-effects term {spec} has non-finite values")
         return z, names, None
-    matrix, lhs_spec = build_matrices_and_spec(spec.lhs, frame, formula, functions)
+    matrix, lhs_spec = build_matrices_and_spec(
+        spec.lhs, frame, formula, functions, MAX_TERM_COLUMNS
+    )
     z = to_float(matrix, f"the random-effects term {spec}")
     if z.shape[1] == 0:
         raise DataError(f"the random-effects term {spec} has no columns")
