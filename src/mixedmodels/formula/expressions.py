@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -244,6 +245,7 @@ def _word(word: str, names: dict[str, str]) -> str:
 
 
 def _dunder(name: str) -> bool:
+    name = unicodedata.normalize("NFKC", name)
     return name.startswith("__") or name.endswith("__")
 
 
@@ -300,6 +302,7 @@ class _Checker(ast.NodeTransformer):
         return node
 
     def check_name(self, name: str, node: ast.AST) -> None:
+        name = unicodedata.normalize("NFKC", name)  # what Python reads: ＿＿x＿＿ is __x__
         if name.startswith("__") or name.endswith("__") or name.startswith("_mm"):
             raise self.refuse(f"the name {name!r} is not allowed in a formula", node)
 
@@ -385,7 +388,8 @@ class _Checker(ast.NodeTransformer):
         for keyword in node.keywords:
             if keyword.arg is None:
                 raise self.refuse("**arguments are not allowed in a formula", keyword.value)
-            self.check_name(keyword.arg, keyword.value)
+            if keyword.arg.startswith("_"):
+                raise self.refuse(f"the argument {keyword.arg!r} is not allowed", keyword.value)
             if isinstance(keyword.value, ast.Name) and keyword.value.id in ("T", "F"):
                 keyword.value = ast.Constant(keyword.value.id == "T")
                 self.changed = True

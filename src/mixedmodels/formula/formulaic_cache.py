@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from types import MappingProxyType, SimpleNamespace
@@ -139,6 +140,7 @@ def _replacement(piece: CheckedExpression, original: str, block: bool) -> str:
 
 
 def _check_name(name: str, position: int) -> None:
+    name = unicodedata.normalize("NFKC", name)
     if name.startswith("__") or name.endswith("__"):
         raise RefusedPieceError(f"the name {name!r} is not allowed in a formula", position)
 
