@@ -183,3 +183,8 @@ def test_formula_power_and_products_are_bounded_before_expansion() -> None:
     with pytest.raises(FormulaError, match="more than 10,000 terms"):
         formulaic_formula("*".join(f"x{i}" for i in range(20)))
     assert len(list(formulaic_formula(f"({many})^2"))) == 1 + 30 + 435
+
+
+def test_double_bar_keeps_quoted_names() -> None:
+    lhs = [t.lhs for t in parse_formula("y ~ (Q('a b') * x + log(c.d) || g)").random]
+    assert lhs == ["1", "0 + `a b`", "0 + x", "0 + log(`c.d`)", "0 + `a b`:x"]

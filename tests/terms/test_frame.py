@@ -95,3 +95,11 @@ def test_identifiers_of_pieces() -> None:
     assert identifiers("np.log(x) + C(f, contr.sum) + `a b`") == {"x", "f", "a b"}
     assert identifiers("logit(p)") == {"logit", "p"}  # not allowed here: every name-like token
     assert identifiers("logit(p)", frozenset({"logit"})) == {"p"}
+
+
+def test_quoted_names_in_uncorrelated_terms(sleep: pd.DataFrame) -> None:
+    spaced = fit(
+        "Reaction ~ 1 + (Q('days since') || Subject)", sleep.rename(columns={"Days": "days since"})
+    )
+    plain = fit("Reaction ~ 1 + (Days || Subject)", sleep)
+    assert spaced.objective == pytest.approx(plain.objective, rel=1e-10)

@@ -31,6 +31,7 @@ _OPEN = "([{"
 _CLOSE = ")]}"
 _OFFSET = re.compile(r"^offset\((.*)\)$", re.DOTALL)
 _NAME = re.compile(r"^(?:[^\W\d][\w.]*|\.[\w.]*|`[^`]+`)$")
+_PLAIN = re.compile(r"^[^\W\d][\w.]*$")
 _QUOTED = re.compile(r"""\bQ\(\s*(?:'([^'`]+)'|"([^"`]+)")\s*\)""")
 
 
@@ -309,6 +310,14 @@ def _uncorrelated_parts(lhs: str, names: frozenset[str] = frozenset()) -> list[s
         raise FormulaError(f"cannot parse {lhs!r} before '||': {error}") from error
     parts: list[str] = []
     for term in terms:
-        name = str(term)
+        name = ":".join(_factor_text(factor) for factor in term.factors)
         parts.append("1" if name == "1" else f"0 + {name}")
     return parts
+
+
+def _factor_text(factor: Any) -> str:
+    """A factor of a formulaic term as formula text (``a b`` back in backticks)."""
+    text = str(factor.expr)
+    if factor.eval_method.value == "lookup" and not _PLAIN.match(text):
+        return f"`{text}`"
+    return text
