@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -23,6 +24,7 @@ def lmer(
     verbose: bool = False,
     check_convergence: bool | None = None,
     progress: bool | None = None,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -46,6 +48,10 @@ def lmer(
         Check the gradient and Hessian at the optimum (default: up to 10,000 observations).
     progress
         For chunked data: show a progress bar over the partitions (default: on a terminal).
+    functions
+        Functions the formula may call besides the allowed ones, e.g. ``{"logit": fn}``.
+        A formula never runs any other code: its Python pieces are checked against an
+        allow-list (NumPy's elementwise math, formulaic's transforms, R's names) first.
 
     Returns
     -------
@@ -72,10 +78,17 @@ def lmer(
             offset=offset,
             na_action=na_action,
             progress=progress,
+            functions=functions,
         )
     else:
         model = LinearMixedModel(
-            formula, data, reml=reml, weights=weights, offset=offset, na_action=na_action
+            formula,
+            data,
+            reml=reml,
+            weights=weights,
+            offset=offset,
+            na_action=na_action,
+            functions=functions,
         )
     return model.fit(verbose=verbose, check_convergence=check_convergence)
 

@@ -6,6 +6,7 @@ the command line calls for ``mixedmodels fit ... --family binomial [--nagq 9]``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mixedmodels.models.families import Family, NegativeBinomial
@@ -26,6 +27,7 @@ def glmer(
     na_action: NaAction = "omit",
     *,
     verbose: bool = False,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model, as lme4's ``glmer``.
 
@@ -50,6 +52,8 @@ def glmer(
         ``"omit"`` (default) drops incomplete rows; ``"fail"`` raises.
     verbose
         Print the objective at each evaluation.
+    functions
+        Functions the formula may call besides the allowed ones, e.g. ``{"logit": fn}``.
 
     Returns
     -------
@@ -72,6 +76,7 @@ def glmer(
         offset=offset,
         na_action=na_action,
         nagq=nagq,
+        functions=functions,
     )
     if isinstance(family, str) and model.family.name == "negative_binomial":
         return fit_negative_binomial(model, verbose=verbose)
@@ -87,6 +92,7 @@ def glmer_nb(
     offset: Any = None,
     na_action: NaAction = "omit",
     verbose: bool = False,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a negative binomial GLMM with θ estimated, as lme4's ``glmer.nb``.
 
@@ -94,7 +100,7 @@ def glmer_nb(
 
     Parameters
     ----------
-    formula, data, weights, offset, na_action
+    formula, data, weights, offset, na_action, functions
         As for :func:`glmer`.
     link
         The link function (``"log"`` by default).
@@ -108,6 +114,7 @@ def glmer_nb(
         weights=weights,
         offset=offset,
         na_action=na_action,
+        functions=functions,
     )
     return fit_negative_binomial(model, verbose=verbose)
 

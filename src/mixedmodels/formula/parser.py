@@ -11,16 +11,28 @@ expanded the way lme4 does it:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from mixedmodels.errors import FormulaError
+from mixedmodels.formula.expressions import RefusedPieceError, check_python
+from mixedmodels.formula.formulaic_cache import (
+    NO_FUNCTIONS,
+    as_formula_error,
+    check_formula,
+    check_functions,
+    formulaic_formula,
+)
 
 __all__ = ["ParsedFormula", "RandomTermSpec", "parse_formula"]
 
 _OPEN = "([{"
 _CLOSE = ")]}"
 _OFFSET = re.compile(r"^offset\((.*)\)$", re.DOTALL)
-_NAME = re.compile(r"^(?:[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`)$")
+_NAME = re.compile(r"^(?:[^\W\d][\w.]*|\.[\w.]*|`[^`]+`)$")
+_PLAIN = re.compile(r"^[^\W\d][\w.]*$")
+_QUOTED = re.compile(r"""\bQ\(\s*(?:'([^'`]+)'|"([^"`]+)")\s*\)""")
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,11 @@ class ParsedFormula:
         Expanded random-effects terms, in the order written.
     offsets
         Expressions inside ``offset(...)`` terms, as lme4 allows in the formula.
+    functions
+        The functions the user added (``functions=``), by name.
+
+    Every piece is checked (see :mod:`mixedmodels.formula.expressions`) and kept in the text
+    formulaic reads: R's idioms translated (``I(x^2)`` is ``I(x ** 2)``).
     """
 
     formula: str
@@ -70,15 +87,27 @@ class ParsedFormula:
     fixed: str
     random: tuple[RandomTermSpec, ...]
     offsets: tuple[str, ...] = ()
+    functions: Mapping[str, Callable[..., Any]] = field(
+        default_factory=lambda: NO_FUNCTIONS, compare=False, repr=False
+    )
+
+    @property
+    def function_names(self) -> frozenset[str]:
+        """Names of the functions the user added."""
+        return frozenset(self.functions)
 
 
-def parse_formula(formula: str) -> ParsedFormula:
+def parse_formula(
+    formula: str, functions: Mapping[str, Callable[..., Any]] | None = None
+) -> ParsedFormula:
     """Parse an lme4-style model formula.
 
     Parameters
     ----------
     formula
         For example ``"Reaction ~ Days + (Days | Subject)"``.
+    functions
+        Functions the formula may call besides the allowed ones, e.g. ``{"logit": fn}``.
 
     Returns
     -------
@@ -88,10 +117,13 @@ def parse_formula(formula: str) -> ParsedFormula:
     Raises
     ------
     FormulaError
-        When the formula is malformed; the message quotes it and points at the problem.
+        When the formula is malformed or a piece of it is refused; the message quotes it and
+        points at the problem.
     """
     if not isinstance(formula, str):
         raise FormulaError(f"a formula must be a string, not {type(formula).__name__}")
+    user = check_functions(functions)
+    names = frozenset(user)
     _check_brackets(formula)
     tilde = _top_level_positions(formula, "~")
     if not tilde:
@@ -101,6 +133,8 @@ def parse_formula(formula: str) -> ParsedFormula:
     response = formula[: tilde[0]].strip()
     if not response:
         raise FormulaError("the formula has no response before '~'", formula, tilde[0])
+    where = len(formula) - len(formula.lstrip())
+    response = check_formula(response, names, formula=formula, offset=where).text
     offset = tilde[0] + 1
     rhs = formula[offset:]
     if not rhs.strip():
@@ -113,17 +147,29 @@ def parse_formula(formula: str) -> ParsedFormula:
         if match and all(d >= 1 for d in _depths(text)[7:-1]):
             if sign == "-":
                 raise FormulaError("an offset cannot be subtracted", formula, start)
-            offsets.append(match.group(1).strip())
+            offsets.append(_offset_expression(match.group(1), names, formula, start + 7))
         elif _is_bar_term(text):
             if sign == "-":
                 raise FormulaError("a random-effects term cannot be subtracted", formula, start)
-            random.extend(_expand_bar_term(text, formula, start))
+            random.extend(_expand_bar_term(text, formula, start, names))
         else:
+            text = check_formula(text, names, formula=formula, offset=start).text
             fixed.append(f"{sign} {text}" if fixed or sign == "-" else text)
     fixed_text = " ".join(fixed) if fixed else "1"
     if fixed_text.startswith("-"):
         fixed_text = "1 " + fixed_text
-    return ParsedFormula(formula, response, fixed_text, tuple(random), tuple(offsets))
+    return ParsedFormula(formula, response, fixed_text, tuple(random), tuple(offsets), user)
+
+
+def _offset_expression(text: str, names: frozenset[str], formula: str, start: int) -> str:
+    """The checked expression inside ``offset(...)``."""
+    if not text.strip():
+        raise FormulaError("offset() needs an expression, e.g. offset(log(n))", formula, start)
+    where = start + len(text) - len(text.lstrip())
+    try:
+        return check_python(text.strip(), names).text
+    except RefusedPieceError as refusal:
+        raise as_formula_error(refusal, formula, text.strip(), where) from None
 
 
 def _check_brackets(formula: str) -> None:
@@ -193,7 +239,9 @@ def _is_bar_term(text: str) -> bool:
     return bool(_top_level_positions(inner, "|"))
 
 
-def _expand_bar_term(text: str, formula: str, start: int) -> list[RandomTermSpec]:
+def _expand_bar_term(
+    text: str, formula: str, start: int, names: frozenset[str] = frozenset()
+) -> list[RandomTermSpec]:
     """Expand ``(lhs | group)`` or ``(lhs || group)`` into random-effects terms."""
     inner = text[1:-1]
     bars = _top_level_positions(inner, "|")
@@ -210,9 +258,16 @@ def _expand_bar_term(text: str, formula: str, start: int) -> list[RandomTermSpec
         raise FormulaError("no grouping factor after '|'", formula, start + 1 + bars[-1])
     raw_group = inner[bars[-1] + 1 :]
     group_start = start + 1 + bars[-1] + 1 + len(raw_group) - len(raw_group.lstrip())
-    groupings = _expand_grouping(group_text, formula, group_start)
-    lhs_parts = _uncorrelated_parts(lhs) if double else [lhs]
+    groupings = _expand_grouping(_unquote(group_text), formula, group_start)
+    lhs_start = start + 1 + len(inner) - len(inner.lstrip())
+    lhs = check_formula(lhs, names, formula=formula, offset=lhs_start).text
+    lhs_parts = _uncorrelated_parts(lhs, names) if double else [lhs]
     return [RandomTermSpec(part, factors) for factors in groupings for part in lhs_parts]
+
+
+def _unquote(text: str) -> str:
+    """``Q('my group')`` in a grouping factor as the backticked name."""
+    return _QUOTED.sub(lambda m: f"`{m.group(1) or m.group(2)}`", text)
 
 
 def _expand_grouping(text: str, formula: str, start: int) -> list[tuple[str, ...]]:
@@ -244,17 +299,25 @@ def _factor_names(part: str, formula: str, start: int) -> list[str]:
     return [name.strip("`") for name in names]
 
 
-def _uncorrelated_parts(lhs: str) -> list[str]:
+def _uncorrelated_parts(lhs: str, names: frozenset[str] = frozenset()) -> list[str]:
     """Split the left side of ``||`` into one formula per term, as lme4 does."""
-    from formulaic import Formula  # formulaic knows how to expand x*z into its terms
-
-    try:
-        parsed = Formula(lhs)
+    try:  # formulaic knows how to expand x*z into its terms
+        parsed = formulaic_formula(lhs, names)
         terms = list(getattr(parsed, "rhs", parsed))
+    except FormulaError:
+        raise
     except Exception as error:  # formulaic raises many types for bad syntax
         raise FormulaError(f"cannot parse {lhs!r} before '||': {error}") from error
     parts: list[str] = []
     for term in terms:
-        name = str(term)
+        name = ":".join(_factor_text(factor) for factor in term.factors)
         parts.append("1" if name == "1" else f"0 + {name}")
     return parts
+
+
+def _factor_text(factor: Any) -> str:
+    """A factor of a formulaic term as formula text (``a b`` back in backticks)."""
+    text = str(factor.expr)
+    if factor.eval_method.value == "lookup" and not _PLAIN.match(text):
+        return f"`{text}`"
+    return text

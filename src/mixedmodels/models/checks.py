@@ -9,13 +9,16 @@ Each check raises an error that names the term, factor or column at fault:
 * a term with more covariance parameters than levels gets a warning;
 * a term may appear only once;
 * the response must vary;
-* the columns of a term should be linearly independent (a warning, and a singular fit).
+* the columns of a term should be linearly independent (a warning, and a singular fit);
+* bounded work: at most :data:`MAX_RANDOM_TERMS` terms and :data:`MAX_THETA` covariance
+  parameters (and fewer than the observations).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,19 +33,29 @@ from mixedmodels.formula import ParsedFormula, parse_formula
 from mixedmodels.terms.fixed import estimable_columns
 from mixedmodels.terms.random import RandomEffectsTerm
 
+#: The most random-effects terms (after expanding ``||`` and ``/``) a model may have.
+MAX_RANDOM_TERMS = 20
+#: The most covariance parameters θ a model may have.
+MAX_THETA = 300
+
 __all__ = [
+    "MAX_RANDOM_TERMS",
+    "MAX_THETA",
     "check_fixed_count",
     "check_model",
     "check_response_varies",
     "check_terms",
+    "check_work",
     "collinear_terms",
     "mixed_model_formula",
 ]
 
 
-def mixed_model_formula(formula: str) -> ParsedFormula:
-    """Parse an lme4 formula, refusing one without a random-effects term."""
-    parsed = parse_formula(formula)
+def mixed_model_formula(
+    formula: str, functions: Mapping[str, Callable[..., Any]] | None = None
+) -> ParsedFormula:
+    """Parse an lme4 formula (with the user's ``functions``), refusing one without random terms."""
+    parsed = parse_formula(formula, functions)
     if not parsed.random:
         raise ModelSpecificationError(
             f"the formula {formula!r} has no random-effects term such as (1 | group)"
@@ -65,6 +78,7 @@ def check_response_varies(n: int, spread: float, response: str) -> None:
 def check_terms(terms: Sequence[RandomEffectsTerm], n: int) -> None:
     """lme4's checks of the terms against each other and the number of observations ``n``."""
     _check_duplicates(terms)
+    check_work(terms, n)
     for term in terms:
         if term.nlevels < 2:
             raise ModelSpecificationError(
@@ -91,6 +105,30 @@ def check_terms(terms: Sequence[RandomEffectsTerm], n: int) -> None:
                 f"term {term.spec}; its variance parameters and the residual variance are "
                 "unidentifiable"
             )
+
+
+def check_work(terms: Sequence[RandomEffectsTerm], n: int) -> None:
+    """Refuse random-effects structures whose fit would not finish in reasonable time.
+
+    Each evaluation of the criterion factors every pair of terms (fill-in between crossed
+    terms makes the cost grow with the cube of their number) and the optimizer and the
+    convergence check need about as many evaluations as the square of the number of
+    covariance parameters: 30 random intercepts on 180 rows take over five minutes.
+    """
+    ntheta = sum(t.ntheta for t in terms)
+    if len(terms) > MAX_RANDOM_TERMS:
+        raise ModelSpecificationError(
+            f"the formula has {len(terms)} random-effects terms (at most {MAX_RANDOM_TERMS}): "
+            f"too many covariance parameters ({ntheta}) for the data ({n} observations); "
+            "each evaluation factors every pair of terms and the optimizer needs about "
+            f"{ntheta}² evaluations. Merge terms on the same grouping factor or use fewer"
+        )
+    if ntheta > min(MAX_THETA, n - 1):
+        raise ModelSpecificationError(
+            f"the random-effects terms have {ntheta} covariance parameters, more than "
+            f"{min(MAX_THETA, n - 1)} ({'the limit' if MAX_THETA < n else 'the observations'}): "
+            "use uncorrelated terms (||) or fewer random effects"
+        )
 
 
 def collinear_terms(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
@@ -58,7 +59,7 @@ __all__ = ["GeneralizedLinearMixedModel"]
 Array = FloatArray
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance
 MAX_GRADIENT_COST = 5e8  # flops of the selected inverse above which stage 2 is derivative-free
-_RESPONSE = "__glmm_response__"
+_RESPONSE = "_glmm_response_"  # a formula may not name dunder columns
 
 
 class GeneralizedLinearMixedModel(InformationCriteria):
@@ -88,6 +89,9 @@ class GeneralizedLinearMixedModel(InformationCriteria):
     nagq
         Points of adaptive Gauss–Hermite quadrature: 1 for the Laplace approximation, 0 for
         glmer's ``nAGQ = 0`` (β estimated inside PIRLS), up to 25 for one scalar term.
+    functions
+        Functions the formula may call besides the allowed ones, e.g. ``{"logit": fn}``
+        (a formula never runs other code: see :mod:`mixedmodels.formula.expressions`).
     """
 
     def __init__(
@@ -100,20 +104,26 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         offset: Any = None,
         na_action: NaAction = "omit",
         nagq: int = 1,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
         self.formula = formula
-        self.parsed = mixed_model_formula(formula)
+        self.parsed = mixed_model_formula(formula, functions)
         _refuse_chunked(data)
         self.family = get_family(family)
         framing = replace(self.parsed, response=frame_response(self.parsed.response))
         self.frame = model_frame(framing, data, weights, offset, na_action)
         frame = self.frame.data
         self.response: GlmResponse = glm_response(
-            self.parsed.response, frame, self.family, self.frame.weights, weights is not None
+            self.parsed.response,
+            frame,
+            self.family,
+            self.frame.weights,
+            weights is not None,
+            self.parsed.functions,
         )
         fast = simple_fixed_effects(self.parsed.fixed, frame, self.response.y)
         self.fixed = fast if fast is not None else self._formulaic_fixed()
-        self.terms = random_effects_terms(self.parsed.random, frame, formula)
+        self.terms = random_effects_terms(self.parsed.random, frame, formula, self.parsed.functions)
         check_model(self.terms, self.response.y, self.parsed.response)
         self.nagq = _check_nagq(nagq, self.terms)
         self.data = GlmmData(
@@ -144,7 +154,9 @@ class GeneralizedLinearMixedModel(InformationCriteria):
     def _formulaic_fixed(self) -> FixedEffects:
         """The fixed effects through formulaic (with the spec that encodes new data)."""
         frame = self.frame.data.assign(**{_RESPONSE: 0.0})
-        fixed = fixed_effects(_RESPONSE, self.parsed.fixed, frame, self.formula)
+        fixed = fixed_effects(
+            _RESPONSE, self.parsed.fixed, frame, self.formula, self.parsed.functions
+        )
         return replace(fixed, y=self.response.y)
 
     def ensure_spec(self) -> None:

@@ -24,15 +24,15 @@ import numpy as np
 import pandas as pd
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import DataError, FormulaError
-from mixedmodels.formula.formulaic_cache import formulaic_formula
+from mixedmodels.errors import DataError, FormulaError, MixedModelsError
+from mixedmodels.formula.formulaic_cache import NO_FUNCTIONS, Functions
 from mixedmodels.models.families import Binomial, Family
 from mixedmodels.terms.grouping import factor_codes
 
 __all__ = ["GlmResponse", "cbind_arguments", "frame_response", "glm_response"]
 
 _CBIND = re.compile(r"^cbind\s*\((.*)\)$", re.DOTALL)
-_NAME = re.compile(r"^(?:[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`)$")
+_NAME = re.compile(r"^(?:[^\W\d][\w.]*|`[^`]+`)$")
 INTEGER_TOL = 1e-3  # R's tolerance for "non-integer #successes"
 
 
@@ -95,7 +95,12 @@ def frame_response(response: str) -> str:
 
 
 def glm_response(
-    response: str, frame: pd.DataFrame, family: Family, prior: FloatArray, user_weights: bool
+    response: str,
+    frame: pd.DataFrame,
+    family: Family,
+    prior: FloatArray,
+    user_weights: bool,
+    functions: Functions = NO_FUNCTIONS,
 ) -> GlmResponse:
     """Evaluate the response on the model frame and check it against the family.
 
@@ -111,13 +116,15 @@ def glm_response(
         Prior weights from ``weights=`` (ones when none were given).
     user_weights
         Whether ``weights=`` was given (proportions then count successes out of them).
+    functions
+        The user's functions the response may call.
     """
     parts = cbind_arguments(response)
     if parts is not None:
         if not isinstance(family, Binomial):
             raise FormulaError(f"cbind() responses are for the binomial family, not {family.name}")
-        return _cbind_response(parts, frame, prior)
-    values = _evaluate(response, frame)
+        return _cbind_response(parts, frame, prior, functions)
+    values = _evaluate(response, frame, functions)
     if isinstance(family, Binomial):
         return _binomial_response(values, response, prior, user_weights)
     y = _numeric(values, response)
@@ -130,7 +137,7 @@ def _label(expression: str) -> str:
     return repr(expression)
 
 
-def _evaluate(expression: str, frame: pd.DataFrame) -> pd.Series:
+def _evaluate(expression: str, frame: pd.DataFrame, functions: Functions) -> pd.Series:
     """The values of a column name or an expression of columns, one per row."""
     name = expression.strip()
     if _NAME.match(name):
@@ -140,11 +147,13 @@ def _evaluate(expression: str, frame: pd.DataFrame) -> pd.Series:
     arithmetic = _arithmetic(name, frame)
     if arithmetic is not None:
         return pd.Series(arithmetic)
-    from formulaic import model_matrix
+    from mixedmodels.terms.fixed import build_matrices
 
-    try:
-        matrix = model_matrix(formulaic_formula(f"0 + {{{name}}}"), frame, na_action="ignore")
-    except Exception as error:  # formulaic raises many types
+    try:  # the one checked evaluator: nothing of a refused expression runs
+        matrix = build_matrices(f"0 + {{{name}}}", frame, name, functions)
+    except MixedModelsError:
+        raise
+    except Exception as error:  # NumPy's conversions
         raise DataError(f"cannot evaluate the response {name!r}: {error}") from None
     values = np.asarray(matrix, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != 1:
@@ -202,10 +211,12 @@ def _numeric(values: pd.Series, what: str) -> FloatArray:
     return y
 
 
-def _cbind_response(parts: list[str], frame: pd.DataFrame, prior: FloatArray) -> GlmResponse:
+def _cbind_response(
+    parts: list[str], frame: pd.DataFrame, prior: FloatArray, functions: Functions
+) -> GlmResponse:
     """``cbind(successes, failures)``: counts, their sum the number of trials."""
-    successes = _numeric(_evaluate(parts[0], frame), parts[0])
-    failures = _numeric(_evaluate(parts[1], frame), parts[1])
+    successes = _numeric(_evaluate(parts[0], frame, functions), parts[0])
+    failures = _numeric(_evaluate(parts[1], frame, functions), parts[1])
     for values, what in ((successes, parts[0]), (failures, parts[1])):
         if np.any(values < 0):
             raise DataError(

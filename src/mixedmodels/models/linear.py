@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -84,6 +85,9 @@ class LinearMixedModel(InformationCriteria):
         A known term added to the linear predictor (a column name or one value per row).
     na_action
         ``"omit"`` drops rows with missing values in used columns; ``"fail"`` refuses them.
+    functions
+        Functions the formula may call besides the allowed ones, e.g. ``{"logit": fn}``
+        (a formula never runs other code: see :mod:`mixedmodels.formula.expressions`).
     """
 
     def __init__(
@@ -95,14 +99,16 @@ class LinearMixedModel(InformationCriteria):
         weights: Any = None,
         offset: Any = None,
         na_action: NaAction = "omit",
+        functions: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
         self.formula = formula
-        self.parsed = mixed_model_formula(formula)
+        self.parsed = mixed_model_formula(formula, functions)
         self.frame = model_frame(self.parsed, data, weights, offset, na_action)
         frame = self.frame.data
-        self.fixed = fixed_effects(self.parsed.response, self.parsed.fixed, frame, formula)
+        user = self.parsed.functions
+        self.fixed = fixed_effects(self.parsed.response, self.parsed.fixed, frame, formula, user)
         self.terms: list[RandomEffectsTerm] = random_effects_terms(
-            self.parsed.random, frame, formula
+            self.parsed.random, frame, formula, user
         )
         self.reml = bool(reml)
         self.y = self.fixed.y - self.frame.offset

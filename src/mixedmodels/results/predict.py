@@ -92,14 +92,17 @@ def included_terms(model: LinearMixedModel, re_form: str | None) -> list[RandomE
     text = str(re_form).replace(" ", "")
     if text in NO_RANDOM:
         return []
-    parsed = parse_formula("_response_ " + (text if text.startswith("~") else "~" + text))
+    functions = model.parsed.functions
+    parsed = parse_formula(
+        "_response_ " + (text if text.startswith("~") else "~" + text), functions
+    )
     known = {t.spec.factors for t in model.terms}
     for spec in parsed.random:
         if spec.factors not in known:
             raise ModelSpecificationError(
                 f"re_form term {spec} is not a random-effects term of the model"
             )
-    wanted = random_effects_terms(parsed.random, model.frame.data, str(re_form))
+    wanted = random_effects_terms(parsed.random, model.frame.data, str(re_form), functions)
     out: list[RandomEffectsTerm] = []
     for want in wanted:
         match = [

@@ -23,7 +23,7 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, NotSupportedError
 from mixedmodels.formula import ParsedFormula
 from mixedmodels.terms import RandomEffectsTerm, random_effects_terms
-from mixedmodels.terms.fixed import build_matrices, column_label, to_float
+from mixedmodels.terms.fixed import build_matrices_and_spec, column_label, to_float
 from mixedmodels.terms.frame import (
     NaAction,
     check_weights,
@@ -364,13 +364,13 @@ class ChunkEncoder:
         prototype = _with_categories(sample.reset_index(drop=True), categories)
         formula = plan.parsed.formula
         text = f"{plan.parsed.response} ~ {plan.parsed.fixed}"
-        matrices = build_matrices(text, prototype, formula)
-        _check_stateless(matrices.model_spec, categories)
+        matrices, spec = build_matrices_and_spec(text, prototype, formula, plan.parsed.functions)
+        _check_stateless(spec, categories)
         if to_float(matrices.lhs, "the response").shape[1] != 1:
             raise DataError(f"the response {plan.parsed.response!r} must be one numeric column")
         names = [column_label(str(c)) for c in matrices.rhs.columns]
         templates = _templates(plan.parsed, prototype)
-        return cls(plan, categories, matrices.model_spec, names, templates, prototype)
+        return cls(plan, categories, spec, names, templates, prototype)
 
     def with_levels(self, levels: dict[tuple[str, ...], Levels]) -> ChunkEncoder:
         """The encoder with the grouping factors' levels (from all chunks) in R's order."""
@@ -555,6 +555,6 @@ def _check_stateless(spec: Any, categories: dict[str, list[Any]]) -> None:
 def _templates(parsed: ParsedFormula, prototype: pd.DataFrame) -> list[RandomEffectsTerm]:
     """Random-effects terms in formula order, without rows (levels come from the pass)."""
     position = {id(spec): i for i, spec in enumerate(parsed.random)}
-    found = random_effects_terms(parsed.random, prototype, parsed.formula)
+    found = random_effects_terms(parsed.random, prototype, parsed.formula, parsed.functions)
     terms = sorted(found, key=lambda t: position[id(t.spec)])
     return [replace(t, levels=[], refs=NO_ROWS, z=np.empty((0, t.k))) for t in terms]

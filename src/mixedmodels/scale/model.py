@@ -20,6 +20,7 @@ tests) raises :class:`~mixedmodels.errors.NotSupportedError`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, NoReturn
 
@@ -78,6 +79,8 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         ``"omit"`` drops rows with missing values; ``"fail"`` refuses them.
     progress
         Show a progress bar over the partitions (default: on a terminal).
+    functions
+        Functions the formula may call besides the allowed ones, e.g. ``{"logit": fn}``.
 
     Attributes
     ----------
@@ -100,9 +103,10 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         offset: str | None = None,
         na_action: NaAction = "omit",
         progress: bool | None = None,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
         self.formula = formula
-        self.parsed = mixed_model_formula(formula)
+        self.parsed = mixed_model_formula(formula, functions)
         frame = as_dask_frame(data)
         plan = _plan(self.parsed, frame._meta, weights, offset, na_action)
         self.source = select_columns(data, frame, plan.read_columns, plan.dictionary)

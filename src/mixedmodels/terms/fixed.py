@@ -12,12 +12,19 @@ import pandas as pd
 import scipy.linalg
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import DataError, FormulaError, RankDeficiencyWarning, UnknownColumnError
-from mixedmodels.formula.formulaic_cache import formulaic_formula
+from mixedmodels.errors import (
+    DataError,
+    FormulaError,
+    MixedModelsError,
+    RankDeficiencyWarning,
+    UnknownColumnError,
+)
+from mixedmodels.formula.formulaic_cache import NO_FUNCTIONS, Functions
 
 __all__ = [
     "FixedEffects",
     "build_matrices",
+    "build_matrices_and_spec",
     "column_label",
     "finish_fixed_effects",
     "fixed_effects",
@@ -49,6 +56,8 @@ class FixedEffects:
         until :meth:`model_spec` makes it when ``X`` was built without formulaic.
     source
         The formula and frame :meth:`model_spec` builds the spec from.
+    functions
+        The user's functions the formula may call.
     """
 
     y: FloatArray
@@ -57,16 +66,24 @@ class FixedEffects:
     dropped: list[str] = field(default_factory=list)
     spec: Any = None
     source: tuple[str, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
+    functions: Functions = field(default_factory=lambda: NO_FUNCTIONS, repr=False, compare=False)
 
     def model_spec(self) -> Any:
         """Formulaic's model spec of the fixed part (made on first use for the fast path)."""
         if self.spec is None and self.source is not None:
             text, frame = self.source
-            object.__setattr__(self, "spec", build_matrices(text, frame, text).model_spec)
+            spec = build_matrices_and_spec(text, frame, text, self.functions)[1]
+            object.__setattr__(self, "spec", spec)
         return self.spec
 
 
-def fixed_effects(response: str, fixed: str, frame: pd.DataFrame, formula: str) -> FixedEffects:
+def fixed_effects(
+    response: str,
+    fixed: str,
+    frame: pd.DataFrame,
+    formula: str,
+    functions: Functions = NO_FUNCTIONS,
+) -> FixedEffects:
     """Evaluate the response and the fixed part of a formula on the model frame.
 
     Parameters
@@ -77,6 +94,8 @@ def fixed_effects(response: str, fixed: str, frame: pd.DataFrame, formula: str) 
         The model frame (complete rows only).
     formula
         The whole formula, for error messages.
+    functions
+        The user's functions the formula may call.
 
     Returns
     -------
@@ -90,16 +109,16 @@ def fixed_effects(response: str, fixed: str, frame: pd.DataFrame, formula: str) 
         y = column.to_numpy(dtype=np.float64)
         spec, X, names = None, *simple
     else:
-        matrices = build_matrices(text, frame, formula)
+        matrices, spec = build_matrices_and_spec(text, frame, formula, functions)
         lhs = to_float(matrices.lhs, f"the response {response!r}")
         if lhs.shape[1] != 1:
             raise DataError(f"the response {response!r} must be one numeric column")
-        y, spec = lhs[:, 0], matrices.model_spec
+        y = lhs[:, 0]
         X = to_float(matrices.rhs, "the fixed-effects model matrix")
         names = [column_label(str(c)) for c in matrices.rhs.columns]
     if not np.all(np.isfinite(y)):
         raise DataError(f"the response {response!r} has non-finite values (inf or NaN)")
-    return finish_fixed_effects(y, X, names, spec, (text, frame))
+    return finish_fixed_effects(y, X, names, spec, (text, frame), functions)
 
 
 def finish_fixed_effects(
@@ -108,6 +127,7 @@ def finish_fixed_effects(
     names: list[str],
     spec: Any,
     source: tuple[str, pd.DataFrame] | None,
+    functions: Functions = NO_FUNCTIONS,
 ) -> FixedEffects:
     """Check ``X`` for non-finite values, drop dependent columns (with a warning naming them)."""
     _check_finite(X, names)
@@ -115,7 +135,7 @@ def finish_fixed_effects(
     dropped = [names[i] for i in range(len(names)) if i not in set(keep)]
     warn_dropped(dropped, stacklevel=5)
     X = np.ascontiguousarray(X[:, keep])
-    return FixedEffects(y, X, [names[i] for i in keep], dropped, spec, source)
+    return FixedEffects(y, X, [names[i] for i in keep], dropped, spec, source, functions)
 
 
 def warn_dropped(dropped: list[str], stacklevel: int) -> None:
@@ -173,12 +193,33 @@ def _encode_simple(column: pd.Series, name: str) -> tuple[FloatArray, list[str]]
     return X, [f"{name}[T.{level}]" for level in levels[1:]]
 
 
-def build_matrices(text: str, frame: pd.DataFrame, formula: str) -> Any:
-    """Run formulaic's ``model_matrix`` on ``text``, translating its errors to ours."""
-    from formulaic import model_matrix
+def build_matrices(
+    text: str, frame: pd.DataFrame, formula: str, functions: Functions = NO_FUNCTIONS
+) -> Any:
+    """Formulaic's matrices of the checked ``text``, with its errors translated to ours."""
+    return build_matrices_and_spec(text, frame, formula, functions)[0]
+
+
+def build_matrices_and_spec(
+    text: str,
+    frame: pd.DataFrame,
+    formula: str,
+    functions: Functions = NO_FUNCTIONS,
+    limit: int | None = None,
+) -> tuple[Any, Any]:
+    """Formulaic's matrices of the checked ``text`` and the spec that encodes new data.
+
+    ``text`` goes through the one checked evaluator
+    (:func:`mixedmodels.terms.evaluate.model_matrices`): nothing of a refused text runs, nor
+    one whose matrix would have more than ``limit`` columns (default ``MAX_COLUMNS``).
+    """
+    from mixedmodels.terms.evaluate import MAX_COLUMNS, model_matrices
 
     try:
-        return model_matrix(formulaic_formula(text), frame, na_action="ignore")
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return model_matrices(text, frame, functions, limit or MAX_COLUMNS)
+    except MixedModelsError:
+        raise
     except Exception as error:  # formulaic raises many types; translate them to ours
         raise _translate(error, frame, formula) from None
 
@@ -254,9 +295,12 @@ def _translate(error: Exception, frame: pd.DataFrame, formula: str) -> Exception
     """A formulaic error as ours: unknown names become UnknownColumnError."""
     cause: BaseException | None = error
     while cause is not None:
+        if isinstance(cause, MixedModelsError):
+            return cause  # e.g. a refused builtin called during evaluation
         if isinstance(cause, NameError):
             match = re.search(r"name '([^']+)' is not defined", str(cause))
             if match:
                 return UnknownColumnError([match.group(1)], frame.columns)
         cause = cause.__cause__ or cause.__context__
-    return FormulaError(f"cannot evaluate the formula: {error}", formula)
+    message = re.sub(r"\x1b\[[0-9;]*m|[⧛⧚]", "", str(error))
+    return FormulaError(f"cannot evaluate the formula: {message}", formula)

@@ -12,9 +12,10 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import DataError, UnknownColumnError
+from mixedmodels.errors import DataError, FormulaError, MixedModelsError, UnknownColumnError
 from mixedmodels.formula import ParsedFormula
-from mixedmodels.formula.formulaic_cache import formulaic_formula, required_variables
+from mixedmodels.formula.expressions import RefusedPieceError, check_python
+from mixedmodels.formula.formulaic_cache import check_formula, required_variables
 
 __all__ = [
     "ModelFrame",
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 NaAction = Literal["omit", "fail"]
-_IDENTIFIER = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
+_IDENTIFIER = re.compile(r"`([^`]+)`|([^\W\d][\w.]*|\.[\w.]+)")
 
 
 @dataclass(frozen=True)
@@ -129,31 +130,36 @@ def _with_range_index(frame: pd.DataFrame) -> pd.DataFrame:
 def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
     """Columns of ``frame`` that the formula refers to, in the frame's order.
 
+    The names come from the checked evaluator (:mod:`mixedmodels.formula.expressions`), so
+    dotted, backticked, ``Q('...')`` and unicode names are found as written.
+
     Raises
     ------
     UnknownColumnError
         When a grouping factor or a variable of the formula is not a column.
+    FormulaError
+        When a piece of the formula is refused.
     """
     names = {str(c) for c in frame.columns}
-    grouping = {name for term in parsed.random for name in term.factors}
-    wanted: set[str] = set(grouping)
-    pieces = [parsed.response, parsed.fixed, *parsed.offsets, *(t.lhs for t in parsed.random)]
-    for text in pieces:
-        wanted.update(identifiers(text) & names)
-    required: set[str] = set()
-    try:
-        required = set(required_variables(f"{parsed.response} ~ {parsed.fixed}"))
-        for term in parsed.random:
-            required |= required_variables(term.lhs)
-    except Exception:  # syntax errors are reported when the matrices are built
-        required = set()
-    required |= grouping
+    functions = parsed.function_names
+    required = {name for term in parsed.random for name in term.factors}
+    required |= required_variables(f"{parsed.response} ~ {parsed.fixed}", functions)
+    for term in parsed.random:
+        required |= required_variables(term.lhs, functions)
     for expression in parsed.offsets:
-        required |= required_variables(f"0 + {{{expression}}}")
+        required |= _python_variables(expression, functions, parsed.formula)
     missing = {name for name in required if name not in names}
     if missing:
         raise UnknownColumnError(missing, frame.columns)
-    return [c for c in frame.columns if str(c) in wanted]
+    return [c for c in frame.columns if str(c) in required]
+
+
+def _python_variables(expression: str, functions: frozenset[str], formula: str) -> frozenset[str]:
+    """The columns a Python expression of the formula reads (it is checked first)."""
+    try:
+        return check_python(expression, functions).variables
+    except RefusedPieceError as refusal:
+        raise FormulaError(refusal.message, formula) from None
 
 
 def formula_offsets(parsed: ParsedFormula, frame: pd.DataFrame) -> FloatArray:
@@ -161,13 +167,17 @@ def formula_offsets(parsed: ParsedFormula, frame: pd.DataFrame) -> FloatArray:
     total = np.zeros(len(frame))
     if not parsed.offsets:
         return total
-    from formulaic import model_matrix
+    from mixedmodels.terms.fixed import build_matrices
 
     for expression in parsed.offsets:
         try:
-            spec = formulaic_formula(f"0 + {{{expression}}}")
-            values = np.asarray(model_matrix(spec, frame), dtype=np.float64)
-        except Exception as error:  # formulaic raises many types
+            matrix = build_matrices(
+                f"0 + {{{expression}}}", frame, parsed.formula, parsed.functions
+            )
+            values = np.asarray(matrix, dtype=np.float64)
+        except MixedModelsError:
+            raise
+        except Exception as error:  # NumPy's conversions
             raise DataError(f"cannot evaluate offset({expression}): {error}") from None
         if values.shape != (len(frame), 1) or not np.all(np.isfinite(values)):
             raise DataError(f"offset({expression}) must give one finite number per row")
@@ -175,8 +185,15 @@ def formula_offsets(parsed: ParsedFormula, frame: pd.DataFrame) -> FloatArray:
     return total
 
 
-def identifiers(text: str) -> set[str]:
-    """Every name-like token of a formula piece (``np.log(x)`` gives np.log and x)."""
+def identifiers(text: str, functions: frozenset[str] = frozenset()) -> set[str]:
+    """The column names a formula piece reads (``np.log(x)`` gives x).
+
+    From the checked evaluator; for text it refuses, every name-like token.
+    """
+    try:
+        return set(check_formula(text, functions).variables)
+    except FormulaError:
+        pass
     out: set[str] = set()
     for quoted, plain in _IDENTIFIER.findall(text):
         out.add(quoted or plain)

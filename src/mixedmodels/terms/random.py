@@ -19,7 +19,9 @@ from numpy.typing import NDArray
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError
 from mixedmodels.formula import RandomTermSpec
-from mixedmodels.terms.fixed import build_matrices, column_label, to_float
+from mixedmodels.formula.formulaic_cache import NO_FUNCTIONS, Functions
+from mixedmodels.terms.evaluate import MAX_TERM_COLUMNS
+from mixedmodels.terms.fixed import build_matrices_and_spec, column_label, to_float
 from mixedmodels.terms.grouping import grouping_factor
 
 __all__ = ["RandomEffectsTerm", "random_effects_terms"]
@@ -128,7 +130,10 @@ class RandomEffectsTerm:
 
 
 def random_effects_terms(
-    specs: Sequence[RandomTermSpec], frame: pd.DataFrame, formula: str
+    specs: Sequence[RandomTermSpec],
+    frame: pd.DataFrame,
+    formula: str,
+    functions: Functions = NO_FUNCTIONS,
 ) -> list[RandomEffectsTerm]:
     """Evaluate every term and order them by decreasing number of levels (lme4's order).
 
@@ -140,6 +145,8 @@ def random_effects_terms(
         The model frame.
     formula
         The whole formula, for error messages.
+    functions
+        The user's functions the left sides may call.
     """
     cache: dict[tuple[str, ...], tuple[NDArray[np.intp], list[str]]] = {}
     terms = []
@@ -151,13 +158,13 @@ def random_effects_terms(
         count = seen.get(spec.group, 0)
         seen[spec.group] = count + 1
         name = spec.group if count == 0 else f"{spec.group}.{count}"
-        z, names, lhs_spec = _term_matrix(spec, frame, formula)
+        z, names, lhs_spec = _term_matrix(spec, frame, formula, functions)
         terms.append(RandomEffectsTerm(spec, name, levels, refs, z, names, lhs_spec))
     return sorted(terms, key=lambda t: -t.nlevels)
 
 
 def _term_matrix(
-    spec: RandomTermSpec, frame: pd.DataFrame, formula: str
+    spec: RandomTermSpec, frame: pd.DataFrame, formula: str, functions: Functions
 ) -> tuple[FloatArray, list[str], Any]:
     """The per-row model matrix of a term's left side (``[1, Days]``), names and spec."""
     simple = _simple_columns(spec.lhs, frame)
@@ -171,14 +178,16 @@ def _term_matrix(
         if not np.all(np.isfinite(z)):
             raise DataError(f"the random-effects term {spec} has non-finite values")
         return z, names, None
-    matrix = build_matrices(spec.lhs, frame, formula)
+    matrix, lhs_spec = build_matrices_and_spec(
+        spec.lhs, frame, formula, functions, MAX_TERM_COLUMNS
+    )
     z = to_float(matrix, f"the random-effects term {spec}")
     if z.shape[1] == 0:
         raise DataError(f"the random-effects term {spec} has no columns")
     if not np.all(np.isfinite(z)):
         raise DataError(f"the random-effects term {spec} has non-finite values")
     names = [column_label(str(c)) for c in matrix.columns]
-    return np.ascontiguousarray(z), names, matrix.model_spec
+    return np.ascontiguousarray(z), names, lhs_spec
 
 
 def _simple_columns(lhs: str, frame: pd.DataFrame) -> tuple[bool, list[str]] | None:
