@@ -23,6 +23,9 @@ def lmer(
     verbose: bool = False,
     check_convergence: bool | None = None,
     progress: bool | None = None,
+    subset: Any = None,
+    contrasts: dict[str, str] | None = None,
+    start: Any = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -39,13 +42,27 @@ def lmer(
     weights, offset
         Prior weights and offset: a column name or one value per row.
     na_action
-        ``"omit"`` (default) drops incomplete rows; ``"fail"`` raises.
+        ``"omit"`` (default) drops incomplete rows; ``"exclude"`` drops them too, but
+        ``fitted()``, ``residuals()`` and ``predict()`` give one value per row of the data
+        (NaN for the dropped rows, R's ``na.exclude``); ``"fail"`` raises.
     verbose
         Print the objective at each evaluation.
     check_convergence
         Check the gradient and Hessian at the optimum (default: up to 10,000 observations).
     progress
         For chunked data: show a progress bar over the partitions (default: on a terminal).
+    subset
+        The rows to fit, before missing values are dropped: booleans, one per row (a NumPy
+        array by position, a pandas Series by index label), or a query string read as
+        ``DataFrame.query`` reads it but checked (columns, literals, comparisons, and/or/not,
+        ``in [...]``; never calls), e.g. ``"Days >= 2 and Subject != '308'"``.
+    contrasts
+        R's contrasts for factors of the fixed part: ``{"f": "sum"}`` with ``"treatment"``,
+        ``"sum"``, ``"helmert"``, ``"poly"`` or ``"sdif"`` (R's ``contr.*``, MASS's
+        ``contr.sdif``); columns are named as R names them (``f1``, ``f.L``, ``fb-a``).
+    start
+        θ to start the optimizer from (lme4's ``start``), one value per covariance
+        parameter within the bounds, or ``{"theta": ...}``.
 
     Returns
     -------
@@ -64,6 +81,7 @@ def lmer(
     if is_chunked_source(data):
         from mixedmodels.scale import ChunkedLinearMixedModel
 
+        _refuse_for_chunked(subset=subset, contrasts=contrasts, na_action=na_action)
         model: LinearMixedModel = ChunkedLinearMixedModel(
             formula,
             data,
@@ -75,9 +93,31 @@ def lmer(
         )
     else:
         model = LinearMixedModel(
-            formula, data, reml=reml, weights=weights, offset=offset, na_action=na_action
+            formula,
+            data,
+            reml=reml,
+            weights=weights,
+            offset=offset,
+            na_action=na_action,
+            subset=subset,
+            contrasts=contrasts,
         )
-    return model.fit(verbose=verbose, check_convergence=check_convergence)
+    return model.fit(verbose=verbose, check_convergence=check_convergence, start=start)
+
+
+def _refuse_for_chunked(**arguments: Any) -> None:
+    """Arguments that need the rows in memory, refused for chunked data with our error."""
+    from mixedmodels.errors import NotSupportedError
+
+    given = [name for name, value in arguments.items() if value is not None]
+    if arguments.get("na_action") != "exclude":
+        given = [name for name in given if name != "na_action"]
+    if given:
+        raise NotSupportedError(
+            f"{', '.join(given)} is available for data in memory (a pandas DataFrame), not "
+            "for chunked data (Parquet files, Dask DataFrames, PyArrow datasets): select the "
+            "rows or code the factors in the files, or load the columns into pandas"
+        )
 
 
 def anova(*models: LinearMixedModel, **kwargs: Any) -> pd.DataFrame:

@@ -26,6 +26,8 @@ def glmer(
     na_action: NaAction = "omit",
     *,
     verbose: bool = False,
+    subset: Any = None,
+    contrasts: dict[str, str] | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model, as lme4's ``glmer``.
 
@@ -47,9 +49,17 @@ def glmer(
     offset
         A column name or one value per row, added to the linear predictor.
     na_action
-        ``"omit"`` (default) drops incomplete rows; ``"fail"`` raises.
+        ``"omit"`` (default) drops incomplete rows; ``"exclude"`` drops them too, but
+        ``fitted()``, ``residuals()`` and ``predict()`` give one value per row of the data
+        (NaN for the dropped rows, R's ``na.exclude``); ``"fail"`` raises.
     verbose
         Print the objective at each evaluation.
+    subset
+        The rows to fit: booleans, one per row, or a checked query string (as for
+        :func:`~mixedmodels.lmer`).
+    contrasts
+        R's contrasts for factors of the fixed part, e.g. ``{"period": "sum"}`` (as for
+        :func:`~mixedmodels.lmer`).
 
     Returns
     -------
@@ -72,6 +82,8 @@ def glmer(
         offset=offset,
         na_action=na_action,
         nagq=nagq,
+        subset=subset,
+        contrasts=contrasts,
     )
     if isinstance(family, str) and model.family.name == "negative_binomial":
         return fit_negative_binomial(model, verbose=verbose)
@@ -87,6 +99,8 @@ def glmer_nb(
     offset: Any = None,
     na_action: NaAction = "omit",
     verbose: bool = False,
+    subset: Any = None,
+    contrasts: dict[str, str] | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a negative binomial GLMM with θ estimated, as lme4's ``glmer.nb``.
 
@@ -94,7 +108,7 @@ def glmer_nb(
 
     Parameters
     ----------
-    formula, data, weights, offset, na_action
+    formula, data, weights, offset, na_action, subset, contrasts
         As for :func:`glmer`.
     link
         The link function (``"log"`` by default).
@@ -108,6 +122,8 @@ def glmer_nb(
         weights=weights,
         offset=offset,
         na_action=na_action,
+        subset=subset,
+        contrasts=contrasts,
     )
     return fit_negative_binomial(model, verbose=verbose)
 

@@ -51,7 +51,7 @@ from mixedmodels.optimize.checks import ConvergenceCheck
 from mixedmodels.results.ranef import conditional_variances, ranef_frames
 from mixedmodels.results.varcorr import varcorr_table
 from mixedmodels.terms import FixedEffects, fixed_effects, model_frame, random_effects_terms
-from mixedmodels.terms.frame import NaAction
+from mixedmodels.terms.frame import NaAction, as_frame
 
 __all__ = ["GeneralizedLinearMixedModel"]
 
@@ -84,7 +84,13 @@ class GeneralizedLinearMixedModel(InformationCriteria):
     offset
         A known term added to the linear predictor (a column name or one value per row).
     na_action
-        ``"omit"`` drops incomplete rows; ``"fail"`` refuses them.
+        ``"omit"`` drops incomplete rows; ``"exclude"`` drops them too, but ``fitted()``,
+        ``residuals()`` and ``predict()`` then give one value per row of the data (NaN for
+        the dropped rows); ``"fail"`` refuses them.
+    subset
+        The rows to fit: booleans, one per row, or a checked query string.
+    contrasts
+        R's contrasts for factors of the fixed part, e.g. ``{"period": "sum"}``.
     nagq
         Points of adaptive Gauss–Hermite quadrature: 1 for the Laplace approximation, 0 for
         glmer's ``nAGQ = 0`` (β estimated inside PIRLS), up to 25 for one scalar term.
@@ -100,18 +106,27 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         offset: Any = None,
         na_action: NaAction = "omit",
         nagq: int = 1,
+        subset: Any = None,
+        contrasts: Any = None,
     ) -> None:
+        from mixedmodels.terms.contrasts import check_contrasts
+
         self.formula = formula
         self.parsed = mixed_model_formula(formula)
         _refuse_chunked(data)
         self.family = get_family(family)
         framing = replace(self.parsed, response=frame_response(self.parsed.response))
-        self.frame = model_frame(framing, data, weights, offset, na_action)
+        self.frame = model_frame(framing, data, weights, offset, na_action, subset)
         frame = self.frame.data
+        self.contrasts = check_contrasts(contrasts, as_frame(data))
         self.response: GlmResponse = glm_response(
             self.parsed.response, frame, self.family, self.frame.weights, weights is not None
         )
-        fast = simple_fixed_effects(self.parsed.fixed, frame, self.response.y)
+        fast = (
+            None
+            if self.contrasts
+            else simple_fixed_effects(self.parsed.fixed, frame, self.response.y)
+        )
         self.fixed = fast if fast is not None else self._formulaic_fixed()
         self.terms = random_effects_terms(self.parsed.random, frame, formula)
         check_model(self.terms, self.response.y, self.parsed.response)
@@ -144,7 +159,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
     def _formulaic_fixed(self) -> FixedEffects:
         """The fixed effects through formulaic (with the spec that encodes new data)."""
         frame = self.frame.data.assign(**{_RESPONSE: 0.0})
-        fixed = fixed_effects(_RESPONSE, self.parsed.fixed, frame, self.formula)
+        fixed = fixed_effects(_RESPONSE, self.parsed.fixed, frame, self.formula, self.contrasts)
         return replace(fixed, y=self.response.y)
 
     def ensure_spec(self) -> None:
@@ -506,10 +521,19 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         from mixedmodels.models.glmm_results import predict_glmm
 
         self._require_fit()
-        return predict_glmm(self, new_data, type, re_form, allow_new_levels, offset)
+        values = predict_glmm(self, new_data, type, re_form, allow_new_levels, offset)
+        return self.frame.padded(values) if new_data is None else values
 
     def fitted(self) -> Array:
-        """Fitted means ``μ̂`` (conditional on the random effects), as lme4's ``fitted``."""
+        """Fitted means ``μ̂`` (conditional on the random effects), as lme4's ``fitted``.
+
+        One per observation used; with ``na_action="exclude"`` one per row of the data, NaN
+        where a row was dropped.
+        """
+        return self.frame.padded(self._fitted_means())
+
+    def _fitted_means(self) -> Array:
+        """``μ̂`` per observation used."""
         self._require_fit()
         wk = self.engine.wk
         assert wk is not None
@@ -524,7 +548,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
 
         self._require_fit()
         res = glmm_residuals(self, type)
-        return res / self.sigma if scaled else res
+        return self.frame.padded(res / self.sigma if scaled else res)
 
     def simulate(
         self,

@@ -30,6 +30,7 @@ from mixedmodels.linalg.cholesky import response_shift
 from mixedmodels.linalg.crossprod import CrossProducts, replace_response
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.linalg.trailing import TrailingFactor
+from mixedmodels.models.arguments import check_flag, check_start
 from mixedmodels.models.checks import check_model, collinear_terms, mixed_model_formula
 from mixedmodels.models.criteria import InformationCriteria
 from mixedmodels.models.simulate import simulate_responses
@@ -48,7 +49,7 @@ from mixedmodels.terms import (
     model_frame,
     random_effects_terms,
 )
-from mixedmodels.terms.frame import NaAction
+from mixedmodels.terms.frame import NaAction, as_frame
 
 __all__ = ["LinearMixedModel"]
 
@@ -77,7 +78,16 @@ class LinearMixedModel(InformationCriteria):
     offset
         A known term added to the linear predictor (a column name or one value per row).
     na_action
-        ``"omit"`` drops rows with missing values in used columns; ``"fail"`` refuses them.
+        ``"omit"`` drops rows with missing values in used columns; ``"exclude"`` drops them
+        too, but ``fitted()``, ``residuals()`` and ``predict()`` then give one value per row
+        of the data (NaN for the dropped rows, R's ``na.exclude``); ``"fail"`` refuses them.
+    subset
+        The rows to fit: booleans, one per row, or a query string such as ``"Days >= 2"``
+        (see :func:`~mixedmodels.terms.subset.select_rows`), applied before missing values.
+    contrasts
+        R's contrasts for factors of the fixed part, e.g. ``{"f": "sum"}``: ``"treatment"``,
+        ``"sum"``, ``"helmert"``, ``"poly"`` or ``"sdif"`` (see
+        :mod:`mixedmodels.terms.contrasts`).
     """
 
     def __init__(
@@ -89,12 +99,20 @@ class LinearMixedModel(InformationCriteria):
         weights: Any = None,
         offset: Any = None,
         na_action: NaAction = "omit",
+        subset: Any = None,
+        contrasts: Any = None,
     ) -> None:
+        from mixedmodels.terms.contrasts import check_contrasts
+
         self.formula = formula
         self.parsed = mixed_model_formula(formula)
-        self.frame = model_frame(self.parsed, data, weights, offset, na_action)
+        reml = check_flag(reml, "reml")
+        self.frame = model_frame(self.parsed, data, weights, offset, na_action, subset)
         frame = self.frame.data
-        self.fixed = fixed_effects(self.parsed.response, self.parsed.fixed, frame, formula)
+        self.contrasts = check_contrasts(contrasts, as_frame(data))
+        self.fixed = fixed_effects(
+            self.parsed.response, self.parsed.fixed, frame, formula, self.contrasts
+        )
         self.terms: list[RandomEffectsTerm] = random_effects_terms(
             self.parsed.random, frame, formula
         )
@@ -182,6 +200,7 @@ class LinearMixedModel(InformationCriteria):
         reml: bool | None = None,
         verbose: bool = False,
         check_convergence: bool | None = None,
+        start: Any = None,
     ) -> LinearMixedModel:
         """Optimize the objective over θ with BOBYQA and keep the optimum.
 
@@ -189,6 +208,10 @@ class LinearMixedModel(InformationCriteria):
         ----------
         reml
             Override the criterion chosen at construction.
+        start
+            θ to start from (lme4's ``start``): one value per covariance parameter, within
+            the bounds (diagonal entries ≥ 0), or ``{"theta": ...}``; by default moment
+            estimates.
         verbose
             Print the objective at every evaluation.
         check_convergence
@@ -202,11 +225,8 @@ class LinearMixedModel(InformationCriteria):
             ``self``, fitted.
         """
         if reml is not None:
-            self.reml = bool(reml)
-        start = moment_start(self.terms, self.A, self.nobs)
-        step = None if start is None else initial_step(start, self.terms)
-        if start is None:
-            start = np.concatenate([t.initial_theta() for t in self.terms])
+            self.reml = check_flag(reml, "reml")
+        start, step = self._start(start)
 
         def objective(theta: Array) -> float:
             value = self.objective_at(theta)
@@ -232,6 +252,16 @@ class LinearMixedModel(InformationCriteria):
             self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()
         return self
+
+    def _start(self, given: Any) -> tuple[Array, Array | None]:
+        """θ to start from and BOBYQA's initial radii: the caller's, moments, or lme4's."""
+        if given is not None:
+            start = check_start(given, self.lower, self.terms)
+            return start, initial_step(start, self.terms)
+        moments = moment_start(self.terms, self.A, self.nobs)
+        if moments is None:
+            return np.concatenate([t.initial_theta() for t in self.terms]), None
+        return moments, initial_step(moments, self.terms)
 
     def _optimize(
         self, objective: Any, start: Array, step: Array | None, verbose: bool
@@ -543,7 +573,11 @@ class LinearMixedModel(InformationCriteria):
         return summary_html(self)
 
     def fitted(self) -> FloatArray:
-        """Fitted values ``Xβ̂ + Zb̃ + offset`` (conditional on the random effects)."""
+        """Fitted values ``Xβ̂ + Zb̃ + offset`` (conditional on the random effects).
+
+        One per observation used; with ``na_action="exclude"`` one per row of the data, NaN
+        where a row was dropped.
+        """
         return self.predict()
 
     def predict(
@@ -574,9 +608,10 @@ class LinearMixedModel(InformationCriteria):
         if type not in ("response", "link"):
             raise ModelSpecificationError(f"type must be 'response' or 'link', not {type!r}")
         self._require_fit()
-        return predict(
+        values = predict(
             self, new_data, re_form=re_form, allow_new_levels=allow_new_levels, offset=offset
         )
+        return self.frame.padded(values) if new_data is None else values
 
     def residuals(self, type: str = "response", scaled: bool = False) -> FloatArray:
         """Residuals as lme4's ``residuals(m, type, scaled)``.
@@ -587,7 +622,7 @@ class LinearMixedModel(InformationCriteria):
         from mixedmodels.results.residuals import residuals
 
         self._require_fit()
-        return residuals(self, type, scaled)
+        return self.frame.padded(residuals(self, type, scaled))
 
     def hat_values(self) -> FloatArray:
         """Leverages of the penalized least-squares fit (lme4's ``hatvalues``)."""

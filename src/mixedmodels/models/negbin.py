@@ -87,7 +87,7 @@ def fit_negative_binomial(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.with_family(Poisson(link=link)).fit()
-        theta0 = theta_ml(model.data.y, model.fitted(), model.frame.weights)
+        theta0 = theta_ml(model.data.y, model._fitted_means(), model.frame.weights)
         model.with_family(NegativeBinomial(theta0, link=link)).fit(start=model.params)
     best = {"x": model.params.copy()}
 

@@ -12,7 +12,13 @@ import pandas as pd
 import scipy.linalg
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import DataError, FormulaError, RankDeficiencyWarning, UnknownColumnError
+from mixedmodels.errors import (
+    DataError,
+    FormulaError,
+    MixedModelsError,
+    RankDeficiencyWarning,
+    UnknownColumnError,
+)
 from mixedmodels.formula.formulaic_cache import formulaic_formula
 
 __all__ = [
@@ -66,7 +72,13 @@ class FixedEffects:
         return self.spec
 
 
-def fixed_effects(response: str, fixed: str, frame: pd.DataFrame, formula: str) -> FixedEffects:
+def fixed_effects(
+    response: str,
+    fixed: str,
+    frame: pd.DataFrame,
+    formula: str,
+    contrasts: dict[str, str] | None = None,
+) -> FixedEffects:
     """Evaluate the response and the fixed part of a formula on the model frame.
 
     Parameters
@@ -77,6 +89,9 @@ def fixed_effects(response: str, fixed: str, frame: pd.DataFrame, formula: str) 
         The model frame (complete rows only).
     formula
         The whole formula, for error messages.
+    contrasts
+        R's contrasts for some factors, checked by
+        :func:`~mixedmodels.terms.contrasts.check_contrasts` (``{"f": "sum"}``).
 
     Returns
     -------
@@ -84,13 +99,13 @@ def fixed_effects(response: str, fixed: str, frame: pd.DataFrame, formula: str) 
         With rank-deficient columns removed (and a warning naming them).
     """
     text = f"{response} ~ {fixed}"
-    simple = simple_matrix(fixed, frame)
+    simple = None if contrasts else simple_matrix(fixed, frame)
     column = frame[response] if response in frame.columns else None
     if simple is not None and column is not None and column.dtype.kind in "biuf":
         y = column.to_numpy(dtype=np.float64)
         spec, X, names = None, *simple
     else:
-        matrices = build_matrices(text, frame, formula)
+        matrices = _matrices(text, frame, formula, contrasts)
         lhs = to_float(matrices.lhs, f"the response {response!r}")
         if lhs.shape[1] != 1:
             raise DataError(f"the response {response!r} must be one numeric column")
@@ -100,6 +115,22 @@ def fixed_effects(response: str, fixed: str, frame: pd.DataFrame, formula: str) 
     if not np.all(np.isfinite(y)):
         raise DataError(f"the response {response!r} has non-finite values (inf or NaN)")
     return finish_fixed_effects(y, X, names, spec, (text, frame))
+
+
+def _matrices(
+    text: str, frame: pd.DataFrame, formula: str, contrasts: dict[str, str] | None
+) -> Any:
+    """The formulaic matrices of ``text``, with R's contrasts when some are given."""
+    if not contrasts:
+        return build_matrices(text, frame, formula)
+    from mixedmodels.terms.contrasts import contrast_matrices
+
+    try:
+        return contrast_matrices(text, frame, contrasts)
+    except Exception as error:  # formulaic raises many types; translate them to ours
+        if isinstance(error, MixedModelsError):
+            raise
+        raise _translate(error, frame, formula) from None
 
 
 def finish_fixed_effects(
