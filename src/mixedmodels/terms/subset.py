@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from mixedmodels.errors import DataError, FormulaError, UnknownColumnError
+from mixedmodels.errors import DataError, FormulaError, MixedModelsError, UnknownColumnError
 
 __all__ = ["select_rows", "subset_mask"]
 
@@ -162,6 +162,8 @@ def _evaluate_query(text: str, frame: pd.DataFrame) -> Any:
     try:
         with np.errstate(all="ignore"):
             return evaluator.value(tree.body)
+    except MixedModelsError:
+        raise
     except (TypeError, ValueError) as error:
         raise DataError(f"cannot evaluate subset {text!r}: {error}") from None
 
@@ -216,6 +218,12 @@ def _check(node: ast.AST, text: str, columns: set[str]) -> None:
             isinstance(e, ast.Constant) for e in child.elts
         ):
             allowed = False
+        if isinstance(child, ast.Compare):
+            for op, right in zip(child.ops, child.comparators, strict=True):
+                if isinstance(op, ast.In | ast.NotIn) and not isinstance(
+                    right, ast.List | ast.Tuple
+                ):
+                    raise _refused(right, text)
         if not allowed:
             raise _refused(child, text)
 
