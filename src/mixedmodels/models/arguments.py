@@ -9,9 +9,11 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
+from mixedmodels.linalg.crossprod import CrossProducts
+from mixedmodels.optimize.start import initial_step, moment_start
 from mixedmodels.terms.random import RandomEffectsTerm
 
-__all__ = ["check_flag", "check_start"]
+__all__ = ["check_flag", "check_start", "starting_values"]
 
 
 def check_flag(value: Any, name: str) -> bool:
@@ -83,6 +85,23 @@ def check_start(start: Any, lower: FloatArray, terms: Sequence[RandomEffectsTerm
             f"start is below the lower bounds (diagonal entries of θ must be >= 0): {which}"
         )
     return theta
+
+
+def starting_values(
+    given: Any,
+    terms: Sequence[RandomEffectsTerm],
+    A: CrossProducts,
+    nobs: int,
+    lower: FloatArray,
+) -> tuple[FloatArray, FloatArray | None]:
+    """θ to start BOBYQA from and its initial radii: the caller's, moments, or lme4's."""
+    if given is not None:
+        start = check_start(given, lower, terms)
+        return start, initial_step(start, terms)
+    moments = moment_start(terms, A, nobs)
+    if moments is None:
+        return np.concatenate([t.initial_theta() for t in terms]), None
+    return moments, initial_step(moments, terms)
 
 
 def _layout(terms: Sequence[RandomEffectsTerm]) -> str:

@@ -42,6 +42,7 @@ from mixedmodels.models.glmm_optimize import (
     scaled_steps,
 )
 from mixedmodels.models.glmm_response import GlmResponse, frame_response, glm_response
+from mixedmodels.models.glmm_results import fitted_means
 from mixedmodels.models.glmm_vcov import sdreport_applicable, sdreport_hessian
 from mixedmodels.models.laplace import BlockedEngine, GlmmData, LaplaceEngine
 from mixedmodels.models.laplace_gradient import laplace_gradient
@@ -51,7 +52,7 @@ from mixedmodels.optimize.checks import ConvergenceCheck
 from mixedmodels.results.ranef import conditional_variances, ranef_frames
 from mixedmodels.results.varcorr import varcorr_table
 from mixedmodels.terms import FixedEffects, fixed_effects, model_frame, random_effects_terms
-from mixedmodels.terms.frame import NaAction, as_frame
+from mixedmodels.terms.frame import NaAction
 
 __all__ = ["GeneralizedLinearMixedModel"]
 
@@ -84,13 +85,9 @@ class GeneralizedLinearMixedModel(InformationCriteria):
     offset
         A known term added to the linear predictor (a column name or one value per row).
     na_action
-        ``"omit"`` drops incomplete rows; ``"exclude"`` drops them too, but ``fitted()``,
-        ``residuals()`` and ``predict()`` then give one value per row of the data (NaN for
-        the dropped rows); ``"fail"`` refuses them.
-    subset
-        The rows to fit: booleans, one per row, or a checked query string.
-    contrasts
-        R's contrasts for factors of the fixed part, e.g. ``{"period": "sum"}``.
+        ``"omit"`` drops incomplete rows; ``"exclude"`` too, padding per-row results with NaN.
+    subset, contrasts
+        The rows to fit and R's contrasts for factors, as for :func:`~mixedmodels.lmer`.
     nagq
         Points of adaptive Gauss–Hermite quadrature: 1 for the Laplace approximation, 0 for
         glmer's ``nAGQ = 0`` (β estimated inside PIRLS), up to 25 for one scalar term.
@@ -109,24 +106,17 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         subset: Any = None,
         contrasts: Any = None,
     ) -> None:
-        from mixedmodels.terms.contrasts import check_contrasts
-
         self.formula = formula
         self.parsed = mixed_model_formula(formula)
         _refuse_chunked(data)
         self.family = get_family(family)
         framing = replace(self.parsed, response=frame_response(self.parsed.response))
-        self.frame = model_frame(framing, data, weights, offset, na_action, subset)
-        frame = self.frame.data
-        self.contrasts = check_contrasts(contrasts, as_frame(data))
+        self.frame = model_frame(framing, data, weights, offset, na_action, subset, contrasts)
+        frame, self.contrasts = self.frame.data, self.frame.contrasts
         self.response: GlmResponse = glm_response(
             self.parsed.response, frame, self.family, self.frame.weights, weights is not None
         )
-        fast = (
-            None
-            if self.contrasts
-            else simple_fixed_effects(self.parsed.fixed, frame, self.response.y)
-        )
+        fast = simple_fixed_effects(self.parsed.fixed, frame, self.response.y, self.frame)
         self.fixed = fast if fast is not None else self._formulaic_fixed()
         self.terms = random_effects_terms(self.parsed.random, frame, formula)
         check_model(self.terms, self.response.y, self.parsed.response)
@@ -521,23 +511,11 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         from mixedmodels.models.glmm_results import predict_glmm
 
         self._require_fit()
-        values = predict_glmm(self, new_data, type, re_form, allow_new_levels, offset)
-        return self.frame.padded(values) if new_data is None else values
+        return predict_glmm(self, new_data, type, re_form, allow_new_levels, offset)
 
     def fitted(self) -> Array:
-        """Fitted means ``μ̂`` (conditional on the random effects), as lme4's ``fitted``.
-
-        One per observation used; with ``na_action="exclude"`` one per row of the data, NaN
-        where a row was dropped.
-        """
-        return self.frame.padded(self._fitted_means())
-
-    def _fitted_means(self) -> Array:
-        """``μ̂`` per observation used."""
-        self._require_fit()
-        wk = self.engine.wk
-        assert wk is not None
-        return wk.mu.copy()
+        """Fitted means ``μ̂`` (conditional on the random effects), as lme4's ``fitted``."""
+        return self.frame.padded(fitted_means(self))
 
     def residuals(self, type: str = "deviance", *, scaled: bool = False) -> Array:
         """Residuals of type ``"deviance"`` (default), ``"pearson"``, ``"response"``, ``"working"``.

@@ -30,7 +30,7 @@ from mixedmodels.linalg.cholesky import response_shift
 from mixedmodels.linalg.crossprod import CrossProducts, replace_response
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.linalg.trailing import TrailingFactor
-from mixedmodels.models.arguments import check_flag, check_start
+from mixedmodels.models.arguments import check_flag, starting_values
 from mixedmodels.models.checks import check_model, collinear_terms, mixed_model_formula
 from mixedmodels.models.criteria import InformationCriteria
 from mixedmodels.models.simulate import simulate_responses
@@ -39,7 +39,7 @@ from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
 from mixedmodels.optimize.checks import ConvergenceCheck, newton_polish
 from mixedmodels.optimize.checks import check_convergence as check_convergence_at
 from mixedmodels.optimize.nested import nested_bobyqa
-from mixedmodels.optimize.start import initial_step, moment_start
+from mixedmodels.optimize.start import initial_step
 from mixedmodels.results.predict import predict
 from mixedmodels.results.ranef import conditional_variances, ranef_frames
 from mixedmodels.results.varcorr import varcorr_table
@@ -49,7 +49,7 @@ from mixedmodels.terms import (
     model_frame,
     random_effects_terms,
 )
-from mixedmodels.terms.frame import NaAction, as_frame
+from mixedmodels.terms.frame import NaAction
 
 __all__ = ["LinearMixedModel"]
 
@@ -78,16 +78,10 @@ class LinearMixedModel(InformationCriteria):
     offset
         A known term added to the linear predictor (a column name or one value per row).
     na_action
-        ``"omit"`` drops rows with missing values in used columns; ``"exclude"`` drops them
-        too, but ``fitted()``, ``residuals()`` and ``predict()`` then give one value per row
-        of the data (NaN for the dropped rows, R's ``na.exclude``); ``"fail"`` refuses them.
-    subset
-        The rows to fit: booleans, one per row, or a query string such as ``"Days >= 2"``
-        (see :func:`~mixedmodels.terms.subset.select_rows`), applied before missing values.
-    contrasts
-        R's contrasts for factors of the fixed part, e.g. ``{"f": "sum"}``: ``"treatment"``,
-        ``"sum"``, ``"helmert"``, ``"poly"`` or ``"sdif"`` (see
-        :mod:`mixedmodels.terms.contrasts`).
+        ``"omit"`` drops rows with missing values in used columns; ``"exclude"`` too, but then
+        pads per-row results with NaN (R's ``na.exclude``); ``"fail"`` refuses them.
+    subset, contrasts
+        The rows to fit and R's contrasts for factors, as for :func:`~mixedmodels.lmer`.
     """
 
     def __init__(
@@ -102,16 +96,13 @@ class LinearMixedModel(InformationCriteria):
         subset: Any = None,
         contrasts: Any = None,
     ) -> None:
-        from mixedmodels.terms.contrasts import check_contrasts
-
         self.formula = formula
         self.parsed = mixed_model_formula(formula)
         reml = check_flag(reml, "reml")
-        self.frame = model_frame(self.parsed, data, weights, offset, na_action, subset)
+        self.frame = model_frame(self.parsed, data, weights, offset, na_action, subset, contrasts)
         frame = self.frame.data
-        self.contrasts = check_contrasts(contrasts, as_frame(data))
         self.fixed = fixed_effects(
-            self.parsed.response, self.parsed.fixed, frame, formula, self.contrasts
+            self.parsed.response, self.parsed.fixed, frame, formula, self.frame.contrasts
         )
         self.terms: list[RandomEffectsTerm] = random_effects_terms(
             self.parsed.random, frame, formula
@@ -209,9 +200,7 @@ class LinearMixedModel(InformationCriteria):
         reml
             Override the criterion chosen at construction.
         start
-            θ to start from (lme4's ``start``): one value per covariance parameter, within
-            the bounds (diagonal entries ≥ 0), or ``{"theta": ...}``; by default moment
-            estimates.
+            θ to start from (lme4's ``start``, see :func:`~mixedmodels.lmer`).
         verbose
             Print the objective at every evaluation.
         check_convergence
@@ -226,7 +215,7 @@ class LinearMixedModel(InformationCriteria):
         """
         if reml is not None:
             self.reml = check_flag(reml, "reml")
-        start, step = self._start(start)
+        start, step = starting_values(start, self.terms, self.A, self.nobs, self.lower)
 
         def objective(theta: Array) -> float:
             value = self.objective_at(theta)
@@ -252,16 +241,6 @@ class LinearMixedModel(InformationCriteria):
             self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()
         return self
-
-    def _start(self, given: Any) -> tuple[Array, Array | None]:
-        """θ to start from and BOBYQA's initial radii: the caller's, moments, or lme4's."""
-        if given is not None:
-            start = check_start(given, self.lower, self.terms)
-            return start, initial_step(start, self.terms)
-        moments = moment_start(self.terms, self.A, self.nobs)
-        if moments is None:
-            return np.concatenate([t.initial_theta() for t in self.terms]), None
-        return moments, initial_step(moments, self.terms)
 
     def _optimize(
         self, objective: Any, start: Array, step: Array | None, verbose: bool
@@ -573,11 +552,7 @@ class LinearMixedModel(InformationCriteria):
         return summary_html(self)
 
     def fitted(self) -> FloatArray:
-        """Fitted values ``Xβ̂ + Zb̃ + offset`` (conditional on the random effects).
-
-        One per observation used; with ``na_action="exclude"`` one per row of the data, NaN
-        where a row was dropped.
-        """
+        """Fitted values ``Xβ̂ + Zb̃ + offset`` (conditional on the random effects)."""
         return self.predict()
 
     def predict(

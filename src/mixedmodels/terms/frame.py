@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -59,6 +59,8 @@ class ModelFrame:
         fitted values and residuals with ``na_action="exclude"``; 0 when unknown.
     kept
         Positions of the kept rows among the selected rows (``rows`` without a subset).
+    contrasts
+        R's contrasts for factors of the fixed part, checked (``{"f": "sum"}``).
     """
 
     data: pd.DataFrame
@@ -69,6 +71,7 @@ class ModelFrame:
     na_action: str = "omit"
     n_selected: int = 0
     kept: NDArray[np.intp] | None = None
+    contrasts: dict[str, str] = field(default_factory=dict)
 
     def padded(self, values: FloatArray) -> FloatArray:
         """Per-row results as the caller sees them: NaN-padded with ``na_action="exclude"``."""
@@ -86,6 +89,7 @@ def model_frame(
     offset: Any = None,
     na_action: NaAction = "omit",
     subset: Any = None,
+    contrasts: Any = None,
 ) -> ModelFrame:
     """Select the rows and columns that the model uses; drop (or refuse) incomplete rows.
 
@@ -104,6 +108,9 @@ def model_frame(
     subset
         Rows to fit, selected before missing values are looked at (as R): booleans, one per
         row, or a query string (see :func:`~mixedmodels.terms.subset.select_rows`).
+    contrasts
+        R's contrasts for factors, ``{"f": "sum"}``, checked against the data (see
+        :func:`~mixedmodels.terms.contrasts.check_contrasts`).
 
     Returns
     -------
@@ -111,9 +118,11 @@ def model_frame(
         The frame the model is built from; ``data`` itself is never modified.
     """
     from mixedmodels.terms.columns import check_columns, check_unique_names
+    from mixedmodels.terms.contrasts import check_contrasts
 
     check_na_action(na_action)
     frame = as_frame(data)
+    coded = check_contrasts(contrasts, frame)
     columns = used_columns(parsed, frame)
     names = [n for n in (weights, offset) if isinstance(n, str)]
     check_unique_names(frame, [*columns, *names])
@@ -143,8 +152,9 @@ def model_frame(
     _check_finite_offset(off[kept], f"column {offset!r}" if isinstance(offset, str) else "offset")
     total_offset = off[kept] + formula_offsets(parsed, data_rows)
     rows = kept if selected is None else selected[kept]
+    kept_weights = wts[kept]
     return ModelFrame(
-        data_rows, wts[kept], total_offset, n_dropped, rows, na_action, len(frame), kept
+        data_rows, kept_weights, total_offset, n_dropped, rows, na_action, len(frame), kept, coded
     )
 
 
