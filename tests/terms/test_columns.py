@@ -113,6 +113,11 @@ def test_a_factor_with_1_and_the_string_1_is_refused(sleep: pd.DataFrame) -> Non
     subject[0] = "308"
     with pytest.raises(DataError, match="factor 'Subject'.*'308' \\(str\\) and 308 \\(int\\)"):
         mm.lmer(FORMULA, sleep.assign(Subject=subject))
+    with pytest.raises(DataError, match="factor 'Subject'.*'308' \\(str\\) and 308 \\(int\\)"):
+        factor_codes(sleep.assign(Subject=subject)["Subject"])
+    fixed = sleep.assign(f=pd.Series(["1", "2", 1][i % 3] for i in range(len(sleep))))
+    with pytest.raises(DataError, match="factor 'f'.*'1' \\(str\\) and 1 \\(int\\)"):
+        mm.lmer("Reaction ~ f + (1 | Subject)", fixed)  # formulaic: two levels named 1
     numbers = pd.Series([1, 2, "x", 3.5], dtype=object, name="g")  # distinct texts: fine
     assert factor_codes(numbers)[1] == ["1", "2", "3.5", "x"]
 

@@ -166,3 +166,13 @@ def test_contrasts_for_a_factor_the_fixed_part_does_not_use_warn(sleep_f: pd.Dat
     with warnings.catch_warnings():
         warnings.simplefilter("error", ModelSpecificationWarning)
         mm.lmer("Reaction ~ f + (1 | Subject)", sleep_f, contrasts={"f": "sum"})
+
+
+def test_influence_refits_keep_the_contrasts(sleep_f: pd.DataFrame) -> None:
+    m = mm.lmer("Reaction ~ f + Days + (1 | Subject)", sleep_f, contrasts={"f": "sum"})
+    influence = m.influence("Subject")
+    assert list(influence.fixef_deleted.columns) == list(m.fixef.index)
+    deleted = sleep_f[sleep_f["Subject"] != "308"].reset_index(drop=True)
+    refit = mm.lmer("Reaction ~ f + Days + (1 | Subject)", deleted, contrasts={"f": "sum"})
+    first = influence.fixef_deleted.loc["308"].to_numpy(dtype=float)
+    np.testing.assert_allclose(first, refit.fixef.to_numpy(), rtol=1e-5)

@@ -2,6 +2,7 @@
 
 * A used column name that occurs more than once in the data is refused (which of the columns
   is meant cannot be known).
+* A factor whose values differ but read the same (the number 1 and the string "1") is refused.
 * Complex numbers are refused anywhere (their imaginary part would be dropped silently).
 * Dates, times and durations may be grouping factors (each distinct timestamp is a level) but
   not the response or a predictor: they have no numeric scale a model could use as it is.
@@ -12,11 +13,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from mixedmodels.errors import DataError
 from mixedmodels.formula import ParsedFormula
 from mixedmodels.terms.frame import identifiers
+from mixedmodels.terms.grouping import distinct_labels
 
 __all__ = ["check_columns", "check_unique_names", "predictor_names"]
 
@@ -67,6 +70,9 @@ def check_columns(parsed: ParsedFormula, frame: pd.DataFrame, columns: list[str]
     for name in columns:
         dtype = frame[name].dtype
         kind = getattr(dtype, "kind", "O")
+        if isinstance(dtype, np.dtype) and kind == "O":  # text or mixed objects: a factor
+            values = frame[name]
+            distinct_labels(list(pd.unique(values[values.notna()])), name)
         if kind == "c":
             raise DataError(
                 f"column {name!r} holds complex numbers; a mixed model needs real numbers"

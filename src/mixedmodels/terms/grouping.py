@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from mixedmodels.errors import DataError
 
-__all__ = ["factor_codes", "grouping_factor", "row_labels"]
+__all__ = ["distinct_labels", "factor_codes", "grouping_factor", "row_labels"]
 
 
 def grouping_factor(
@@ -92,10 +92,24 @@ def _string_codes(values: NDArray[Any], name: object = None) -> tuple[NDArray[np
     1 and the string "1") would become one level: they are refused instead.
     """
     raw, uniq = pd.factorize(pd.Series(values, dtype=object), sort=False)
-    labels = [str(u) for u in uniq]
-    if len(set(labels)) < len(labels):
-        _refuse_clashing_values(list(uniq), labels, name)
+    labels = distinct_labels(list(uniq), name)
     return _natural_order(raw, labels)
+
+
+def distinct_labels(values: list[Any], name: object = None) -> list[str]:
+    """The labels (texts) of distinct values, refusing two values that read the same.
+
+    Raises
+    ------
+    DataError
+        For values of different types with the same text (the number 1 and the string "1"),
+        which would be one level of a grouping factor, or two levels of the same name of a
+        fixed-effect factor; the message names the column and the values.
+    """
+    labels = [str(v) for v in values]
+    if len(set(labels)) < len(labels):
+        _refuse_clashing_values(values, labels, name)
+    return labels
 
 
 def _refuse_clashing_values(values: list[Any], labels: list[str], name: object) -> None:
