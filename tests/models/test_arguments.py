@@ -58,3 +58,10 @@ def test_start_at_the_optimum_and_for_crossed_terms() -> None:
 def test_bad_start_gets_our_error(sleep: pd.DataFrame, start: Any, message: str) -> None:
     with pytest.raises(ModelSpecificationError, match=message):
         mm.lmer(FORMULA, sleep, start=start)
+
+
+def test_a_single_theta_may_be_a_number(sleep: pd.DataFrame) -> None:
+    formula = "Reaction ~ Days + (1 | Subject)"
+    m = mm.lmer(formula, sleep, start=0.5)
+    np.testing.assert_array_equal(m.optsum.initial, [0.5])
+    assert m.objective == pytest.approx(mm.lmer(formula, sleep).objective, abs=1e-7)

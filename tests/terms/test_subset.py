@@ -107,6 +107,10 @@ def test_glmer_takes_subset() -> None:
         ("Subject in Subject", 11),
         ("Days == None", 8),
         ("Days >", None),
+        ("", None),
+        ("not " * 2400 + "Days > 1", None),
+        ("-" * 9000 + "Days > 1", None),
+        ("Days > 1" + " and Days > 1" * 1000, None),
     ],
 )
 def test_query_code_is_refused_and_never_run(
@@ -116,7 +120,7 @@ def test_query_code_is_refused_and_never_run(
     with pytest.raises((FormulaError, UnknownColumnError)) as info:
         mm.lmer(FORMULA, sleep, subset=subset)
     assert not (tmp_path / "MARKER").exists()
-    if isinstance(info.value, FormulaError):
+    if isinstance(info.value, FormulaError) and len(subset) < 1000:
         assert subset in str(info.value)
         if caret is not None:
             assert info.value.position == caret
@@ -133,6 +137,8 @@ def test_query_code_is_refused_and_never_run(
         (np.ones(10, dtype=bool), DataError, "one boolean per row of the data \\(180\\)"),
         ("Days + 1", DataError, "must be booleans"),
         ("Subject > 3", DataError, "cannot evaluate subset"),
+        ("Days > 9**9**9", DataError, "cannot evaluate subset"),  # floats: no endless power
+        ("Subject == 'a' * 10**9", DataError, "cannot evaluate subset"),
         (pd.DataFrame({"a": [True] * 180}), DataError, "not a DataFrame"),
     ],
 )

@@ -67,7 +67,7 @@ def check_start(start: Any, lower: FloatArray, terms: Sequence[RandomEffectsTerm
         raw = np.asarray(start)
         if raw.dtype.kind not in "iuf":
             raise TypeError
-        theta = np.array(raw, dtype=np.float64)
+        theta = np.atleast_1d(np.array(raw, dtype=np.float64))
     except (TypeError, ValueError):
         raise ModelSpecificationError(
             f"start must be numbers (θ: {expected}), not {start!r}"

@@ -178,8 +178,10 @@ class ContrastsMaterializer(PandasMaterializer):
 
 
 def _unknown_message(name: object) -> str:
+    """The message for a contrast that is not one of R's we know."""
     choices = ", ".join(repr(c) for c in CONTRASTS)
-    return f"unknown contrasts {name!r}: choose one of {choices} (R's contr.<name>)"
+    shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
+    return f"unknown contrasts {shown}: choose one of {choices} (R's contr.<name>)"
 
 
 def check_contrasts(contrasts: Any, frame: pd.DataFrame) -> dict[str, str]:

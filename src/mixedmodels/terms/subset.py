@@ -46,6 +46,7 @@ _COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.GtE: operator.ge,
 }
 _LITERAL_TYPES = (bool, int, float, str)
+MAX_LENGTH = 10_000  # characters of a query string
 
 
 def select_rows(frame: pd.DataFrame, subset: Any) -> NDArray[np.intp]:
@@ -146,11 +147,15 @@ def _evaluate_query(text: str, frame: pd.DataFrame) -> Any:
         names[key] = match.group(1)
         return key
 
+    if len(text) > MAX_LENGTH:
+        raise FormulaError(f"subset is longer than {MAX_LENGTH} characters", text[:80] + " ...")
     if "@" in text:
         raise FormulaError("subset: '@' variables are not allowed", text, text.index("@"))
     source = _BACKTICK.sub(placeholder, text)
     try:
         tree = ast.parse(source.strip(), mode="eval")
+    except (RecursionError, MemoryError):  # the parser's stack
+        raise FormulaError("subset is nested too deeply", text) from None
     except SyntaxError as error:
         position = None if error.offset is None else error.offset - 1
         raise FormulaError(
@@ -164,7 +169,9 @@ def _evaluate_query(text: str, frame: pd.DataFrame) -> Any:
             return evaluator.value(tree.body)
     except MixedModelsError:
         raise
-    except (TypeError, ValueError) as error:
+    except RecursionError:
+        raise FormulaError("subset is nested too deeply", text) from None
+    except (TypeError, ValueError, ArithmeticError) as error:
         raise DataError(f"cannot evaluate subset {text!r}: {error}") from None
 
 
@@ -251,8 +258,9 @@ class _Evaluator:
 
     def value(self, node: ast.AST) -> Any:
         """The value of a checked node: a Series per row, or a literal."""
-        if isinstance(node, ast.Constant):
-            return node.value
+        if isinstance(node, ast.Constant):  # numbers as floats: 9**9**9 cannot run for ever
+            value = node.value
+            return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
         if isinstance(node, ast.Name):
             return self.column(self.quoted.get(node.id, node.id))
         if isinstance(node, ast.Attribute):
