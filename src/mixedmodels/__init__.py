@@ -31,8 +31,8 @@ from mixedmodels.errors import (
 if TYPE_CHECKING:
     from mixedmodels import datasets
     from mixedmodels.api import anova, lmer
-    from mixedmodels.linalg.threads import set_blas_threads
     from mixedmodels.glmm_api import glmer, glmer_nb
+    from mixedmodels.linalg.threads import set_blas_threads
     from mixedmodels.models import LinearMixedModel
     from mixedmodels.models.families import (
         Binomial,

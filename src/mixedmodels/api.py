@@ -25,6 +25,9 @@ def lmer(
     check_convergence: bool | None = None,
     progress: bool | None = None,
     functions: Mapping[str, Callable[..., Any]] | None = None,
+    subset: Any = None,
+    contrasts: dict[str, str] | None = None,
+    start: Any = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -41,7 +44,9 @@ def lmer(
     weights, offset
         Prior weights and offset: a column name or one value per row.
     na_action
-        ``"omit"`` (default) drops incomplete rows; ``"fail"`` raises.
+        ``"omit"`` (default) drops incomplete rows; ``"exclude"`` drops them too, but
+        ``fitted()``, ``residuals()`` and ``predict()`` give one value per row of the data
+        (NaN for the dropped rows, R's ``na.exclude``); ``"fail"`` raises.
     verbose
         Print the objective at each evaluation.
     check_convergence
@@ -52,6 +57,18 @@ def lmer(
         Functions the formula may call besides the allowed ones, e.g. ``{"logit": fn}``.
         A formula never runs any other code: its Python pieces are checked against an
         allow-list (NumPy's elementwise math, formulaic's transforms, R's names) first.
+    subset
+        The rows to fit, before missing values are dropped: booleans, one per row (a NumPy
+        array by position, a pandas Series by index label), or a query string read as
+        ``DataFrame.query`` reads it but checked (columns, literals, comparisons, and/or/not,
+        ``in [...]``; never calls), e.g. ``"Days >= 2 and Subject != '308'"``.
+    contrasts
+        R's contrasts for factors of the fixed part: ``{"f": "sum"}`` with ``"treatment"``,
+        ``"sum"``, ``"helmert"``, ``"poly"`` or ``"sdif"`` (R's ``contr.*``, MASS's
+        ``contr.sdif``); columns are named as R names them (``f1``, ``f.L``, ``fb-a``).
+    start
+        θ to start the optimizer from (lme4's ``start``), one value per covariance
+        parameter within the bounds, or ``{"theta": ...}``.
 
     Returns
     -------
@@ -70,6 +87,7 @@ def lmer(
     if is_chunked_source(data):
         from mixedmodels.scale import ChunkedLinearMixedModel
 
+        _refuse_for_chunked(subset=subset, contrasts=contrasts, na_action=na_action)
         model: LinearMixedModel = ChunkedLinearMixedModel(
             formula,
             data,
@@ -89,8 +107,25 @@ def lmer(
             offset=offset,
             na_action=na_action,
             functions=functions,
+            subset=subset,
+            contrasts=contrasts,
         )
-    return model.fit(verbose=verbose, check_convergence=check_convergence)
+    return model.fit(verbose=verbose, check_convergence=check_convergence, start=start)
+
+
+def _refuse_for_chunked(**arguments: Any) -> None:
+    """Arguments that need the rows in memory, refused for chunked data with our error."""
+    from mixedmodels.errors import NotSupportedError
+
+    given = [name for name, value in arguments.items() if value is not None]
+    if arguments.get("na_action") != "exclude":
+        given = [name for name in given if name != "na_action"]
+    if given:
+        raise NotSupportedError(
+            f"{', '.join(given)} is available for data in memory (a pandas DataFrame), not "
+            "for chunked data (Parquet files, Dask DataFrames, PyArrow datasets): select the "
+            "rows or code the factors in the files, or load the columns into pandas"
+        )
 
 
 def anova(*models: LinearMixedModel, **kwargs: Any) -> pd.DataFrame:

@@ -28,6 +28,8 @@ def glmer(
     *,
     verbose: bool = False,
     functions: Mapping[str, Callable[..., Any]] | None = None,
+    subset: Any = None,
+    contrasts: dict[str, str] | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model, as lme4's ``glmer``.
 
@@ -49,11 +51,19 @@ def glmer(
     offset
         A column name or one value per row, added to the linear predictor.
     na_action
-        ``"omit"`` (default) drops incomplete rows; ``"fail"`` raises.
+        ``"omit"`` (default) drops incomplete rows; ``"exclude"`` drops them too, but
+        ``fitted()``, ``residuals()`` and ``predict()`` give one value per row of the data
+        (NaN for the dropped rows, R's ``na.exclude``); ``"fail"`` raises.
     verbose
         Print the objective at each evaluation.
     functions
         Functions the formula may call besides the allowed ones, e.g. ``{"logit": fn}``.
+    subset
+        The rows to fit: booleans, one per row, or a checked query string (as for
+        :func:`~mixedmodels.lmer`).
+    contrasts
+        R's contrasts for factors of the fixed part, e.g. ``{"period": "sum"}`` (as for
+        :func:`~mixedmodels.lmer`).
 
     Returns
     -------
@@ -77,6 +87,8 @@ def glmer(
         na_action=na_action,
         nagq=nagq,
         functions=functions,
+        subset=subset,
+        contrasts=contrasts,
     )
     if isinstance(family, str) and model.family.name == "negative_binomial":
         return fit_negative_binomial(model, verbose=verbose)
@@ -93,6 +105,8 @@ def glmer_nb(
     na_action: NaAction = "omit",
     verbose: bool = False,
     functions: Mapping[str, Callable[..., Any]] | None = None,
+    subset: Any = None,
+    contrasts: dict[str, str] | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a negative binomial GLMM with θ estimated, as lme4's ``glmer.nb``.
 
@@ -100,7 +114,7 @@ def glmer_nb(
 
     Parameters
     ----------
-    formula, data, weights, offset, na_action, functions
+    formula, data, weights, offset, na_action, functions, subset, contrasts
         As for :func:`glmer`.
     link
         The link function (``"log"`` by default).
@@ -115,6 +129,8 @@ def glmer_nb(
         offset=offset,
         na_action=na_action,
         functions=functions,
+        subset=subset,
+        contrasts=contrasts,
     )
     return fit_negative_binomial(model, verbose=verbose)
 

@@ -96,3 +96,31 @@ def test_interaction_grouping_factor_and_formula_offset() -> None:
     pastes["o"] = np.arange(len(pastes)) / 10.0
     model = mm.lmer("strength ~ 1 + (1 | batch/cask) + offset(o)", pastes)
     np.testing.assert_allclose(model.predict(pastes), model.fitted(), rtol=1e-12)
+
+
+def test_new_fixed_effect_level_is_an_error_naming_it() -> None:
+    frame = mm.datasets.load("sleepstudy")
+    frame["f"] = np.array(list("abcd"))[frame["Days"].to_numpy() % 4]
+    new = frame.head(3).copy()
+    new.loc[1, "f"] = "z"
+    for formula, contrasts in (
+        ("Reaction ~ f + Days + (1 | Subject)", None),  # the fast path's lazy spec
+        ("Reaction ~ f * Days + (1 | Subject)", None),
+        ("Reaction ~ f + Days + (1 | Subject)", {"f": "sum"}),
+    ):
+        model = mm.lmer(formula, frame, contrasts=contrasts)
+        with pytest.raises(
+            mm.DataError, match="new level\\(s\\) 'z' of the fixed-effect factor 'f'"
+        ):
+            model.predict(new)
+        with pytest.raises(mm.DataError, match="'z' of the fixed-effect factor 'f'"):
+            model.prediction_intervals(new)
+        np.testing.assert_allclose(model.predict(frame.head(3)), model.fitted()[:3], rtol=1e-10)
+    model = mm.lmer("Reaction ~ C(f) + (1 | Subject)", frame)
+    with pytest.raises(mm.DataError, match="new level\\(s\\) \\{'z'\\} .*'C\\(f\\)'"):
+        model.predict(new)
+    cbpp = mm.datasets.load("cbpp")
+    glmm = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    other = cbpp.head(2).assign(period=["1", "5"])
+    with pytest.raises(mm.DataError, match="new level\\(s\\) '5' of the fixed-effect factor"):
+        glmm.predict(other)

@@ -169,7 +169,7 @@ def test_results_before_fit_and_bad_na_action(sleep: pd.DataFrame) -> None:
     model = mm.LinearMixedModel("Reaction ~ Days + (1 | Subject)", sleep)
     with pytest.raises(ModelSpecificationError, match="not been fitted"):
         _ = model.fixef
-    with pytest.raises(DataError, match="na_action must be 'omit' or 'fail'"):
+    with pytest.raises(DataError, match="na_action must be one of 'omit', 'exclude', 'fail'"):
         mm.lmer("Reaction ~ Days + (1 | Subject)", sleep, na_action="drop")  # type: ignore[arg-type]
 
 

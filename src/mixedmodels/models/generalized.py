@@ -43,6 +43,7 @@ from mixedmodels.models.glmm_optimize import (
     scaled_steps,
 )
 from mixedmodels.models.glmm_response import GlmResponse, frame_response, glm_response
+from mixedmodels.models.glmm_results import fitted_means
 from mixedmodels.models.glmm_vcov import scratch_model, sdreport_applicable, sdreport_hessian
 from mixedmodels.models.laplace import BlockedEngine, GlmmData, LaplaceEngine
 from mixedmodels.models.laplace_gradient import laplace_gradient
@@ -85,7 +86,9 @@ class GeneralizedLinearMixedModel(InformationCriteria):
     offset
         A known term added to the linear predictor (a column name or one value per row).
     na_action
-        ``"omit"`` drops incomplete rows; ``"fail"`` refuses them.
+        ``"omit"`` drops incomplete rows; ``"exclude"`` too, padding per-row results with NaN.
+    subset, contrasts
+        The rows to fit and R's contrasts for factors, as for :func:`~mixedmodels.lmer`.
     nagq
         Points of adaptive Gauss–Hermite quadrature: 1 for the Laplace approximation, 0 for
         glmer's ``nAGQ = 0`` (β estimated inside PIRLS), up to 25 for one scalar term.
@@ -105,14 +108,16 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         na_action: NaAction = "omit",
         nagq: int = 1,
         functions: Mapping[str, Callable[..., Any]] | None = None,
+        subset: Any = None,
+        contrasts: Any = None,
     ) -> None:
         self.formula = formula
         self.parsed = mixed_model_formula(formula, functions)
         _refuse_chunked(data)
         self.family = get_family(family)
         framing = replace(self.parsed, response=frame_response(self.parsed.response))
-        self.frame = model_frame(framing, data, weights, offset, na_action)
-        frame = self.frame.data
+        self.frame = model_frame(framing, data, weights, offset, na_action, subset, contrasts)
+        frame, self.contrasts = self.frame.data, self.frame.contrasts
         self.response: GlmResponse = glm_response(
             self.parsed.response,
             frame,
@@ -121,7 +126,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
             weights is not None,
             self.parsed.functions,
         )
-        fast = simple_fixed_effects(self.parsed.fixed, frame, self.response.y)
+        fast = simple_fixed_effects(self.parsed.fixed, frame, self.response.y, self.frame)
         self.fixed = fast if fast is not None else self._formulaic_fixed()
         self.terms = random_effects_terms(self.parsed.random, frame, formula, self.parsed.functions)
         check_model(self.terms, self.response.y, self.parsed.response)
@@ -155,7 +160,12 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         """The fixed effects through formulaic (with the spec that encodes new data)."""
         frame = self.frame.data.assign(**{_RESPONSE: 0.0})
         fixed = fixed_effects(
-            _RESPONSE, self.parsed.fixed, frame, self.formula, self.parsed.functions
+            _RESPONSE,
+            self.parsed.fixed,
+            frame,
+            self.formula,
+            self.parsed.functions,
+            self.contrasts,
         )
         return replace(fixed, y=self.response.y)
 
@@ -516,10 +526,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
 
     def fitted(self) -> Array:
         """Fitted means ``μ̂`` (conditional on the random effects), as lme4's ``fitted``."""
-        self._require_fit()
-        wk = self.engine.wk
-        assert wk is not None
-        return wk.mu.copy()
+        return self.frame.padded(fitted_means(self))
 
     def residuals(self, type: str = "deviance", *, scaled: bool = False) -> Array:
         """Residuals of type ``"deviance"`` (default), ``"pearson"``, ``"response"``, ``"working"``.
@@ -530,7 +537,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
 
         self._require_fit()
         res = glmm_residuals(self, type)
-        return res / self.sigma if scaled else res
+        return self.frame.padded(res / self.sigma if scaled else res)
 
     def simulate(
         self,

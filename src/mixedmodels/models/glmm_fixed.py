@@ -15,15 +15,21 @@ import pandas as pd
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.terms.fixed import FixedEffects, finish_fixed_effects, simple_matrix
+from mixedmodels.terms.frame import ModelFrame
 
 __all__ = ["simple_fixed_effects"]
 
 
-def simple_fixed_effects(fixed: str, frame: pd.DataFrame, y: FloatArray) -> FixedEffects | None:
+def simple_fixed_effects(
+    fixed: str, frame: pd.DataFrame, y: FloatArray, model_frame: ModelFrame | None = None
+) -> FixedEffects | None:
     """``X`` for an intercept plus plain columns, as formulaic would make it; else None.
 
     The spec that encodes new data is made later (``GeneralizedLinearMixedModel.ensure_spec``).
+    Factors with R's contrasts (``model_frame.contrasts``) always go through formulaic.
     """
+    if model_frame is not None and model_frame.contrasts:
+        return None
     simple = simple_matrix(fixed, frame)
     if simple is None:
         return None

@@ -14,7 +14,7 @@ from mixedmodels.results.predict import predict
 if TYPE_CHECKING:
     from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 
-__all__ = ["glmm_residuals", "predict_glmm", "simulate_glmm"]
+__all__ = ["fitted_means", "glmm_residuals", "predict_glmm", "simulate_glmm"]
 
 Array = FloatArray
 RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
@@ -44,12 +44,22 @@ def predict_glmm(
         allow_new_levels=allow_new_levels,
         offset=offset,
     )
+    if new_data is None:  # the fitted rows: NaN-padded with na_action="exclude"
+        eta = model.frame.padded(eta)
     if type == "link":
         return eta
     out = np.full_like(eta, np.nan)
     ok = np.isfinite(eta)
     out[ok] = model.family.link.inverse(eta[ok])
     return out
+
+
+def fitted_means(model: GeneralizedLinearMixedModel) -> Array:
+    """``μ̂`` per observation used (``fitted()`` pads it with ``na_action="exclude"``)."""
+    model._require_fit()
+    wk = model.engine.wk
+    assert wk is not None
+    return wk.mu.copy()
 
 
 def glmm_residuals(model: GeneralizedLinearMixedModel, type: str) -> Array:

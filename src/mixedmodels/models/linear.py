@@ -31,6 +31,7 @@ from mixedmodels.linalg.crossprod import CrossProducts, replace_response
 from mixedmodels.linalg.shift import coefficient_shift
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.linalg.trailing import TrailingFactor
+from mixedmodels.models.arguments import check_flag, check_start
 from mixedmodels.models.checks import (
     check_fixed_count,
     check_model,
@@ -84,10 +85,13 @@ class LinearMixedModel(InformationCriteria):
     offset
         A known term added to the linear predictor (a column name or one value per row).
     na_action
-        ``"omit"`` drops rows with missing values in used columns; ``"fail"`` refuses them.
+        ``"omit"`` drops rows with missing values in used columns; ``"exclude"`` too, but then
+        pads per-row results with NaN (R's ``na.exclude``); ``"fail"`` refuses them.
     functions
         Functions the formula may call besides the allowed ones, e.g. ``{"logit": fn}``
         (a formula never runs other code: see :mod:`mixedmodels.formula.expressions`).
+    subset, contrasts
+        The rows to fit and R's contrasts for factors, as for :func:`~mixedmodels.lmer`.
     """
 
     def __init__(
@@ -100,13 +104,18 @@ class LinearMixedModel(InformationCriteria):
         offset: Any = None,
         na_action: NaAction = "omit",
         functions: Mapping[str, Callable[..., Any]] | None = None,
+        subset: Any = None,
+        contrasts: Any = None,
     ) -> None:
         self.formula = formula
         self.parsed = mixed_model_formula(formula, functions)
-        self.frame = model_frame(self.parsed, data, weights, offset, na_action)
+        reml = check_flag(reml, "reml")
+        self.frame = model_frame(self.parsed, data, weights, offset, na_action, subset, contrasts)
         frame = self.frame.data
         user = self.parsed.functions
-        self.fixed = fixed_effects(self.parsed.response, self.parsed.fixed, frame, formula, user)
+        self.fixed = fixed_effects(
+            self.parsed.response, self.parsed.fixed, frame, formula, user, self.frame.contrasts
+        )
         self.terms: list[RandomEffectsTerm] = random_effects_terms(
             self.parsed.random, frame, formula, user
         )
@@ -195,6 +204,7 @@ class LinearMixedModel(InformationCriteria):
         reml: bool | None = None,
         verbose: bool = False,
         check_convergence: bool | None = None,
+        start: Any = None,
     ) -> LinearMixedModel:
         """Optimize the objective over θ with BOBYQA and keep the optimum.
 
@@ -202,6 +212,8 @@ class LinearMixedModel(InformationCriteria):
         ----------
         reml
             Override the criterion chosen at construction.
+        start
+            θ to start from (lme4's ``start``, see :func:`~mixedmodels.lmer`).
         verbose
             Print the objective at every evaluation.
         check_convergence
@@ -215,11 +227,12 @@ class LinearMixedModel(InformationCriteria):
             ``self``, fitted (in place: :meth:`refit` fits a new model instead).
         """
         if reml is not None:
-            self.reml = bool(reml)
+            self.reml = check_flag(reml, "reml")
         if check_convergence is None:
             check_convergence = self._checks_convergence()
+        given = None if start is None else check_start(start, self.lower, self.terms)
         with blas_threads(self.L.thread_limit()):
-            self.optsum, self.convergence = fit_theta(self, verbose, check_convergence)
+            self.optsum, self.convergence = fit_theta(self, verbose, check_convergence, given)
             self.theta = self.optsum.final
             self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()
@@ -568,9 +581,10 @@ class LinearMixedModel(InformationCriteria):
         if type not in ("response", "link"):
             raise ModelSpecificationError(f"type must be 'response' or 'link', not {type!r}")
         self._require_fit()
-        return predict(
+        values = predict(
             self, new_data, re_form=re_form, allow_new_levels=allow_new_levels, offset=offset
         )
+        return self.frame.padded(values) if new_data is None else values
 
     def residuals(self, type: str = "response", scaled: bool = False) -> FloatArray:
         """Residuals as lme4's ``residuals(m, type, scaled)``.
@@ -581,7 +595,7 @@ class LinearMixedModel(InformationCriteria):
         from mixedmodels.results.residuals import residuals
 
         self._require_fit()
-        return residuals(self, type, scaled)
+        return self.frame.padded(residuals(self, type, scaled))
 
     def hat_values(self) -> FloatArray:
         """Leverages of the penalized least-squares fit (lme4's ``hatvalues``)."""

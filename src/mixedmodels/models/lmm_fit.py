@@ -51,7 +51,7 @@ DECREMENT = 1e-10  # a Newton decrement above this (relative) also restarts
 
 
 def fit_theta(
-    model: LinearMixedModel, verbose: bool, check: bool
+    model: LinearMixedModel, verbose: bool, check: bool, given: Array | None = None
 ) -> tuple[OptSummary, ConvergenceCheck | None]:
     """Minimize the model's objective over θ (see the module docstring).
 
@@ -63,6 +63,8 @@ def fit_theta(
         Print the objective at every evaluation.
     check
         Run the convergence check (with its restarts and the Newton step).
+    given
+        The caller's (checked) θ to start from (lme4's ``start``); else moments or lme4's.
 
     Returns
     -------
@@ -70,7 +72,7 @@ def fit_theta(
         The optimizer's summary (``initial`` and ``final`` in θ) and the check, or ``None``.
     """
     scaling = theta_scaling(model.terms, model.A, model.nobs, SEARCH_LIMIT)
-    start = moment_start(model.terms, model.A, model.nobs, scaling)
+    start = given if given is not None else moment_start(model.terms, model.A, model.nobs, scaling)
     step = None if start is None else initial_step(scaling.to_phi(start), model.terms)
     if start is None:  # lme4's start, in the rescaled parameters
         start = scaling.to_theta(np.concatenate([t.initial_theta() for t in model.terms]))

@@ -81,13 +81,15 @@ def fit_negative_binomial(
     GeneralizedLinearMixedModel
         The model, fitted at the estimated θ (``model.family.theta``).
     """
+    from mixedmodels.models.glmm_results import fitted_means
+
     link = model.family.link
     if not isinstance(model.family, Poisson | NegativeBinomial):
         raise ModelSpecificationError("glmer_nb needs a count response (Poisson family)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.with_family(Poisson(link=link)).fit()
-        theta0 = theta_ml(model.data.y, model.fitted(), model.frame.weights)
+        theta0 = theta_ml(model.data.y, fitted_means(model), model.frame.weights)
         model.with_family(NegativeBinomial(theta0, link=link)).fit(start=model.params)
     best = {"x": model.params.copy()}
 

@@ -10,6 +10,7 @@ import scipy.stats
 from mixedmodels._typing import FloatArray
 from mixedmodels.plots._common import new_axes, ppoints, qq_line, ranef_panels
 from mixedmodels.plots.caterpillar import draw_caterpillar
+from mixedmodels.results.predict import predict
 from mixedmodels.results.residuals import residuals
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def residual_plot(
         The figure.
     """
     figure, (axis,) = new_axes(1, 1, ax=ax)
-    fitted = model.fitted()
+    fitted = predict(model)  # per observation used, as the residuals
     res = residuals(model, "pearson", scaled=True)
     axis.scatter(fitted, res, s=10, alpha=0.6, color="C0")
     axis.axhline(0.0, color="0.4", linewidth=0.8, linestyle="--")

@@ -208,6 +208,7 @@ def _refit_without(model: LinearMixedModel, keep: np.ndarray) -> tuple[Any, bool
                 weights=frame.weights[keep] if weighted else None,
                 offset=extra[keep] if np.any(extra != 0.0) else None,
                 check_convergence=False,
+                contrasts=model.frame.contrasts or None,
             )
         except MixedModelsError:
             return None, False

@@ -32,9 +32,8 @@ import scipy.stats
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, ModelSpecificationError, UnknownColumnError
-from mixedmodels.results.predict import _complete_rows, included_terms
+from mixedmodels.results.predict import _complete_rows, included_terms, new_fixed_matrix, predict
 from mixedmodels.results.selected_inverse import RowBlocks, selected_inverse
-from mixedmodels.terms.fixed import column_label, to_float
 from mixedmodels.terms.frame import as_frame
 from mixedmodels.terms.grouping import row_labels
 
@@ -89,8 +88,10 @@ def prediction_intervals(
         )
     if not 0.0 < level < 1.0:
         raise ModelSpecificationError(f"level must be between 0 and 1, not {level!r}")
-    fit = model.predict(new_data, re_form=re_form, allow_new_levels=allow_new_levels, offset=offset)
     model._require_fit()
+    fit = predict(
+        model, new_data, re_form=re_form, allow_new_levels=allow_new_levels, offset=offset
+    )
     included = included_terms(model, re_form)
     if new_data is None:
         rows = _fitted_rows(model, weights)
@@ -170,13 +171,7 @@ def _new_rows(
 
 def _fixed_matrix(model: LinearMixedModel, rows: pd.DataFrame) -> Array:
     """The fixed-effects model matrix of new rows (the training encoding)."""
-    try:
-        matrix = model.fixed.model_spec().rhs.get_model_matrix(rows, na_action="ignore")
-    except Exception as error:  # formulaic raises many types, e.g. for an unseen category
-        raise DataError(f"cannot encode the new data for the fixed effects: {error}") from None
-    labels = [column_label(str(c)) for c in matrix.columns]
-    X = to_float(matrix, "the fixed-effects model matrix")
-    return X[:, [labels.index(name) for name in model.fixed.names]]
+    return new_fixed_matrix(model, rows)
 
 
 def _weights(weights: Any, frame: pd.DataFrame | None, n: int) -> Array:

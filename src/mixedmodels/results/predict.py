@@ -8,6 +8,8 @@ prediction, as lme4) and is an error naming the level otherwise.
 
 from __future__ import annotations
 
+import re
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +26,7 @@ from mixedmodels.terms.random import RandomEffectsTerm, random_effects_terms
 if TYPE_CHECKING:
     from mixedmodels.models.linear import LinearMixedModel
 
-__all__ = ["included_terms", "predict"]
+__all__ = ["included_terms", "new_fixed_matrix", "predict"]
 
 NO_RANDOM = {"~0", "0", "NA", "~NA", "~-1", "-1"}
 
@@ -138,14 +140,71 @@ def _complete_rows(
 
 def _fixed_part(model: LinearMixedModel, rows: pd.DataFrame) -> FloatArray:
     """``Xβ̂`` for new rows, encoded with the training model spec."""
+    return new_fixed_matrix(model, rows) @ model.beta
+
+
+def new_fixed_matrix(model: LinearMixedModel, rows: pd.DataFrame) -> FloatArray:
+    """The kept fixed-effects columns for new rows, encoded as the training data were.
+
+    Raises
+    ------
+    DataError
+        For a level of a fixed-effect factor that the fitted data did not have (formulaic
+        would code it as zeros, a silently wrong prediction), naming the column and levels.
+    """
+    from formulaic.errors import DataMismatchWarning
+
+    spec = model.fixed.model_spec().rhs
+    _refuse_unseen_levels(spec, rows)
     try:
-        matrix = model.fixed.model_spec().rhs.get_model_matrix(rows, na_action="ignore")
-    except Exception as error:  # formulaic raises many types, e.g. for an unseen category
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataMismatchWarning)
+            matrix = spec.get_model_matrix(rows, na_action="ignore")
+    except Exception as error:  # formulaic raises many types
         raise DataError(f"cannot encode the new data for the fixed effects: {error}") from None
+    mismatch = [w for w in caught if issubclass(w.category, DataMismatchWarning)]
+    if mismatch:
+        raise _unseen_in_expression(spec, rows, str(mismatch[0].message))
     labels = [column_label(str(c)) for c in matrix.columns]
     X = to_float(matrix, "the fixed-effects model matrix")
-    index = [labels.index(name) for name in model.fixed.names]
-    return X[:, index] @ model.beta
+    return X[:, [labels.index(name) for name in model.fixed.names]]
+
+
+def _unseen_in_expression(spec: Any, rows: pd.DataFrame, message: str) -> DataError:
+    """The error for new levels of a factor made by an expression such as ``C(f)``."""
+    found = re.search(r"\{.*\}", message)
+    levels = found.group(0) if found else message
+    factors = [
+        expression
+        for expression, (kind, _) in spec.encoder_state.items()
+        if getattr(kind, "value", kind) == "categorical" and expression not in rows.columns
+    ]
+    where = f" (of {', '.join(repr(f) for f in factors)})" if factors else ""
+    return DataError(
+        f"new level(s) {levels} of a fixed-effect factor{where} not in the fitted data; a "
+        "prediction needs a coefficient for each level"
+    )
+
+
+def _refuse_unseen_levels(spec: Any, rows: pd.DataFrame) -> None:
+    """Name a factor column of new data with levels the fitted data did not have."""
+    for expression, (kind, state) in spec.encoder_state.items():
+        categories = state.get("categories") if isinstance(state, dict) else None
+        if categories is None or getattr(kind, "value", kind) != "categorical":
+            continue
+        if expression not in rows.columns:
+            continue
+        values = rows[expression]
+        unseen = pd.unique(values[~values.isin(categories)])
+        if len(unseen):
+            shown = ", ".join(repr(v) for v in list(unseen)[:5]) + (
+                " ..." if len(unseen) > 5 else ""
+            )
+            known = ", ".join(repr(c) for c in list(categories)[:10])
+            raise DataError(
+                f"new level(s) {shown} of the fixed-effect factor {expression!r} not in the "
+                f"fitted data (its levels: {known}); a prediction needs a coefficient for it"
+            )
 
 
 def _new_offset(

@@ -27,6 +27,7 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
+from mixedmodels.results.predict import predict
 from mixedmodels.results.selected_inverse import RowBlocks, SelectedInverse, selected_inverse
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def residuals(model: LinearMixedModel, type: str = "response", scaled: bool = Fa
     if type not in RESIDUAL_TYPES:
         allowed = ", ".join(repr(t) for t in RESIDUAL_TYPES)
         raise ModelSpecificationError(f"residual type must be one of {allowed}, not {type!r}")
-    res = model.fixed.y - model.fitted()
+    res = model.fixed.y - predict(model)  # per observation used (fitted() may be padded)
     if type in ("pearson", "deviance"):
         res = res * np.sqrt(model.frame.weights)
     return res / model.sigma if scaled else res

@@ -87,9 +87,15 @@ class CheckedSpec:
 
 
 def model_matrices(
-    text: str, frame: pd.DataFrame, functions: Functions = NO_FUNCTIONS, limit: int = MAX_COLUMNS
+    text: str,
+    frame: pd.DataFrame,
+    functions: Functions = NO_FUNCTIONS,
+    limit: int = MAX_COLUMNS,
+    contrasts: Mapping[str, str] | None = None,
 ) -> tuple[Any, CheckedSpec]:
     """Formulaic's matrices of ``text`` on ``frame`` and the spec that encodes new data.
+
+    ``contrasts`` (checked, column to R's contrast name) codes those factors as R does.
 
     Raises
     ------
@@ -111,7 +117,12 @@ def model_matrices(
             text,
         )
     context = evaluation_context(functions)
-    matrices = model_matrix(formula, data, na_action="ignore", context=context)
+    if contrasts:
+        from mixedmodels.terms.contrasts import contrast_matrices
+
+        matrices = contrast_matrices(formula, data, contrasts, context)
+    else:
+        matrices = model_matrix(formula, data, na_action="ignore", context=context)
     return matrices, CheckedSpec(matrices.model_spec, functions, categorical)
 
 

@@ -83,6 +83,7 @@ def fixed_effects(
     frame: pd.DataFrame,
     formula: str,
     functions: Functions = NO_FUNCTIONS,
+    contrasts: dict[str, str] | None = None,
 ) -> FixedEffects:
     """Evaluate the response and the fixed part of a formula on the model frame.
 
@@ -96,6 +97,9 @@ def fixed_effects(
         The whole formula, for error messages.
     functions
         The user's functions the formula may call.
+    contrasts
+        R's contrasts for some factors, checked by
+        :func:`~mixedmodels.terms.contrasts.check_contrasts` (``{"f": "sum"}``).
 
     Returns
     -------
@@ -103,13 +107,15 @@ def fixed_effects(
         With rank-deficient columns removed (and a warning naming them).
     """
     text = f"{response} ~ {fixed}"
-    simple = simple_matrix(fixed, frame)
+    simple = None if contrasts else simple_matrix(fixed, frame)
     column = frame[response] if response in frame.columns else None
     if simple is not None and column is not None and column.dtype.kind in "biuf":
         y = column.to_numpy(dtype=np.float64)
         spec, X, names = None, *simple
     else:
-        matrices, spec = build_matrices_and_spec(text, frame, formula, functions)
+        matrices, spec = build_matrices_and_spec(
+            text, frame, formula, functions, contrasts=contrasts
+        )
         lhs = to_float(matrices.lhs, f"the response {response!r}")
         if lhs.shape[1] != 1:
             raise DataError(f"the response {response!r} must be one numeric column")
@@ -206,6 +212,7 @@ def build_matrices_and_spec(
     formula: str,
     functions: Functions = NO_FUNCTIONS,
     limit: int | None = None,
+    contrasts: dict[str, str] | None = None,
 ) -> tuple[Any, Any]:
     """Formulaic's matrices of the checked ``text`` and the spec that encodes new data.
 
@@ -217,7 +224,7 @@ def build_matrices_and_spec(
 
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return model_matrices(text, frame, functions, limit or MAX_COLUMNS)
+            return model_matrices(text, frame, functions, limit or MAX_COLUMNS, contrasts)
     except MixedModelsError:
         raise
     except Exception as error:  # formulaic raises many types; translate them to ours

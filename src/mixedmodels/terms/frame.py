@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -18,8 +18,10 @@ from mixedmodels.formula.expressions import RefusedPieceError, check_python
 from mixedmodels.formula.formulaic_cache import check_formula, required_variables
 
 __all__ = [
+    "NA_ACTIONS",
     "ModelFrame",
     "as_frame",
+    "check_na_action",
     "check_weights",
     "formula_offsets",
     "identifiers",
@@ -29,7 +31,8 @@ __all__ = [
     "used_columns",
 ]
 
-NaAction = Literal["omit", "fail"]
+NaAction = Literal["omit", "exclude", "fail"]
+NA_ACTIONS = ("omit", "exclude", "fail")
 _IDENTIFIER = re.compile(r"`([^`]+)`|([^\W\d][\w.]*|\.[\w.]+)")
 
 
@@ -49,6 +52,16 @@ class ModelFrame:
         Number of rows dropped because of missing values.
     rows
         Positions of the kept rows in the caller's data.
+    na_action
+        ``"omit"``, ``"exclude"`` (results per row are padded with NaN, as R's
+        ``na.exclude``) or ``"fail"``.
+    n_selected
+        Rows of the caller's data selected by ``subset`` (all rows without one): the length of
+        fitted values and residuals with ``na_action="exclude"``; 0 when unknown.
+    kept
+        Positions of the kept rows among the selected rows (``rows`` without a subset).
+    contrasts
+        R's contrasts for factors of the fixed part, checked (``{"f": "sum"}``).
     """
 
     data: pd.DataFrame
@@ -56,6 +69,18 @@ class ModelFrame:
     offset: FloatArray
     n_dropped: int
     rows: NDArray[np.intp]
+    na_action: str = "omit"
+    n_selected: int = 0
+    kept: NDArray[np.intp] | None = None
+    contrasts: dict[str, str] = field(default_factory=dict)
+
+    def padded(self, values: FloatArray) -> FloatArray:
+        """Per-row results as the caller sees them: NaN-padded with ``na_action="exclude"``."""
+        if self.na_action != "exclude" or self.kept is None:
+            return values
+        out = np.full(self.n_selected, np.nan)
+        out[self.kept] = values
+        return out
 
 
 def model_frame(
@@ -64,8 +89,10 @@ def model_frame(
     weights: Any = None,
     offset: Any = None,
     na_action: NaAction = "omit",
+    subset: Any = None,
+    contrasts: Any = None,
 ) -> ModelFrame:
-    """Select the columns that ``parsed`` uses and drop (or refuse) incomplete rows.
+    """Select the rows and columns that the model uses; drop (or refuse) incomplete rows.
 
     Parameters
     ----------
@@ -76,32 +103,76 @@ def model_frame(
     weights, offset
         ``None``, a column name, or an array with one value per row of ``data``.
     na_action
-        ``"omit"`` drops rows with a missing value in a used column; ``"fail"`` raises.
+        ``"omit"`` drops rows with a missing value in a used column; ``"exclude"`` drops them
+        too, but fitted values and residuals then have one value per row (NaN for the dropped
+        ones, R's ``na.exclude``); ``"fail"`` raises.
+    subset
+        Rows to fit, selected before missing values are looked at (as R): booleans, one per
+        row, or a query string (see :func:`~mixedmodels.terms.subset.select_rows`).
+    contrasts
+        R's contrasts for factors, ``{"f": "sum"}``, checked against the data (see
+        :func:`~mixedmodels.terms.contrasts.check_contrasts`).
 
     Returns
     -------
     ModelFrame
         The frame the model is built from; ``data`` itself is never modified.
     """
+    from mixedmodels.terms.columns import check_columns, check_unique_names
+    from mixedmodels.terms.contrasts import check_contrasts
+
+    check_na_action(na_action)
     frame = as_frame(data)
+    coded = check_contrasts(contrasts, frame)
     columns = used_columns(parsed, frame)
+    names = [n for n in (weights, offset) if isinstance(n, str)]
+    check_unique_names(frame, [*columns, *names])
+    check_columns(parsed, frame, columns)
     wts = row_values(weights, frame, "weights", 1.0)
     off = row_values(offset, frame, "offset", 0.0)
+    selected = None
+    if subset is not None:
+        from mixedmodels.terms.subset import select_rows
+
+        selected = select_rows(frame, subset)
+        frame, wts, off = frame.iloc[selected], wts[selected], off[selected]
     used = frame[columns]
-    complete = ~missing_rows(used) & np.isfinite(wts) & np.isfinite(off)
+    complete = ~missing_rows(used) & ~np.isnan(wts) & ~np.isnan(off)
     n_dropped = int(len(frame) - complete.sum())
     if n_dropped and na_action == "fail":
         bad = [str(c) for c in columns if used[c].isna().any()]
+        bad += [label for label, v in (("weights", wts), ("offset", off)) if np.isnan(v).any()]
         raise DataError(f"{n_dropped} rows have missing values (columns: {', '.join(bad)})")
-    if na_action not in ("omit", "fail"):
-        raise DataError(f"na_action must be 'omit' or 'fail', not {na_action!r}")
-    rows = np.flatnonzero(complete)
-    if rows.size == 0:
+    kept = np.flatnonzero(complete)
+    if kept.size == 0:
         raise DataError("no complete rows: every row has a missing value in a used column")
-    kept = used.iloc[rows].reset_index(drop=True) if n_dropped else _with_range_index(used)
-    check_weights(wts[rows])
-    total_offset = off[rows] + formula_offsets(parsed, kept)
-    return ModelFrame(kept, wts[rows], total_offset, n_dropped, rows)
+    data_rows = used.iloc[kept].reset_index(drop=True) if n_dropped else _with_range_index(used)
+    check_weights(
+        wts[kept], f"weights column {weights!r}" if isinstance(weights, str) else "weights"
+    )
+    _check_finite_offset(off[kept], f"column {offset!r}" if isinstance(offset, str) else "offset")
+    total_offset = off[kept] + formula_offsets(parsed, data_rows)
+    rows = kept if selected is None else selected[kept]
+    kept_weights = wts[kept]
+    return ModelFrame(
+        data_rows, kept_weights, total_offset, n_dropped, rows, na_action, len(frame), kept, coded
+    )
+
+
+def check_na_action(na_action: Any) -> None:
+    """Refuse anything but ``"omit"``, ``"exclude"`` and ``"fail"``, listing them."""
+    if not isinstance(na_action, str) or na_action not in NA_ACTIONS:
+        choices = ", ".join(repr(a) for a in NA_ACTIONS)
+        raise DataError(f"na_action must be one of {choices}, not {na_action!r}")
+
+
+def _check_finite_offset(offset: FloatArray, label: str) -> None:
+    """Infinite offsets are refused (NaN ones were dropped as missing)."""
+    bad = ~np.isfinite(offset)
+    if bad.any():
+        raise DataError(
+            f"the offset ({label}) has {int(bad.sum())} infinite values; an offset must be finite"
+        )
 
 
 def missing_rows(frame: pd.DataFrame) -> NDArray[np.bool_]:
@@ -219,25 +290,60 @@ def as_frame(data: Any) -> pd.DataFrame:
 
 
 def row_values(value: Any, frame: pd.DataFrame, what: str, default: float) -> FloatArray:
-    """Weights or offset as one float per row: from a column name, an array, or a default."""
+    """Weights or offset as one float per row: from a column name, an array, or a default.
+
+    Missing values (NaN, None, pandas' NA) stay NaN, so that the row is dropped as incomplete;
+    text, complex numbers and anything not one-dimensional are refused.
+    """
     n = len(frame)
     if value is None:
         return np.full(n, default)
+    label = what
     if isinstance(value, str):
         if value not in frame.columns:
             raise UnknownColumnError([value], frame.columns)
+        label = f"{what} column {value!r}"
         value = frame[value]
-    try:
-        arr = np.asarray(value, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        raise DataError(f"{what} must be numeric") from None
+    if isinstance(value, pd.DataFrame) or np.ndim(value) != 1:
+        shape = "x".join(str(s) for s in np.shape(value)) or "a scalar"
+        raise DataError(f"{label} must be one value per row (one-dimensional), not {shape}")
+    if isinstance(value, pd.Series) and not isinstance(value.dtype, np.dtype):
+        value = value.to_numpy(dtype=np.float64, na_value=np.nan) if _numeric(value) else value
+    raw = np.asarray(value)
+    if raw.dtype.kind not in "biuf" and not (raw.dtype.kind == "O" and _all_numbers(raw)):
+        kind = {"U": "text", "S": "text", "O": "text or objects", "c": "complex"}
+        held = kind.get(raw.dtype.kind, str(raw.dtype))
+        raise DataError(f"{label} must be numeric (real numbers), not {held} values")
+    if raw.dtype.kind == "O":
+        raw = np.array([np.nan if v is None or v is pd.NA else float(v) for v in raw])
+    arr = np.asarray(raw, dtype=np.float64).reshape(-1)
     if arr.size != n:
         raise DataError(f"{what} has {arr.size} values but data has {n} rows")
     return arr
 
 
-def check_weights(weights: Sequence[float] | FloatArray) -> None:
-    """Prior weights must be positive."""
+def _numeric(values: pd.Series) -> bool:
+    """Whether a pandas extension column holds numbers (nullable integers or floats)."""
+    return bool(pd.api.types.is_numeric_dtype(values.dtype)) and not pd.api.types.is_bool_dtype(
+        values.dtype
+    )
+
+
+def _all_numbers(values: NDArray[Any]) -> bool:
+    """Whether an object array holds only real numbers or missing values."""
+    return all(
+        v is None
+        or (isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool))
+        for v in values
+    )
+
+
+def check_weights(weights: Sequence[float] | FloatArray, label: str = "weights") -> None:
+    """Prior weights must be positive and finite (``label`` names them in the message)."""
     w = np.asarray(weights)
+    if np.any(np.isinf(w)):
+        raise DataError(
+            f"{label} has {int(np.sum(np.isinf(w)))} infinite values; weights must be finite"
+        )
     if np.any(w <= 0):
         raise DataError(f"weights must be positive; {int(np.sum(w <= 0))} are zero or negative")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-__all__ = ["factor_codes", "grouping_factor", "row_labels"]
+from mixedmodels.errors import DataError
+
+__all__ = ["distinct_labels", "factor_codes", "grouping_factor", "row_labels"]
 
 
 def grouping_factor(
@@ -61,20 +65,65 @@ def factor_codes(column: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
     if isinstance(column.dtype, pd.StringDtype):  # text held by pandas: factorized as it is
         raw, distinct = pd.factorize(column, sort=False)
         return _natural_order(raw, [str(u) for u in distinct])
+    if isinstance(column.dtype, pd.DatetimeTZDtype):  # dates with a time zone: in time order
+        raw, distinct = pd.factorize(column, sort=True)
+        return raw.astype(np.intp), [str(v) for v in distinct]
     values = column.to_numpy()
     if values.dtype.kind in "biuf":
         uniq, codes = np.unique(values, return_inverse=True)
         return codes.astype(np.intp), [_number_label(v) for v in uniq]
-    if values.dtype.kind == "M":
+    if values.dtype.kind in "mM":  # dates or durations: in time order, labelled as pandas
         uniq, codes = np.unique(values, return_inverse=True)
-        return codes.astype(np.intp), [str(v) for v in uniq]
-    return _string_codes(values)
+        return codes.astype(np.intp), [_time_label(v) for v in uniq]
+    return _string_codes(values, column.name)
 
 
-def _string_codes(values: NDArray[np.object_]) -> tuple[NDArray[np.intp], list[str]]:
-    """Factorize strings (or other objects) and order the levels naturally."""
-    raw, uniq = pd.factorize(pd.Series(values).astype(str), sort=False)
-    return _natural_order(raw, [str(u) for u in uniq])
+def _time_label(value: Any) -> str:
+    """A date (``2020-01-01 00:00:00``) or duration (``1 days 00:00:00``) as pandas prints it."""
+    if isinstance(value, np.timedelta64 | datetime.timedelta):
+        return str(pd.Timedelta(value))
+    return str(pd.Timestamp(value))
+
+
+def _string_codes(values: NDArray[Any], name: object = None) -> tuple[NDArray[np.intp], list[str]]:
+    """Factorize strings (or other objects) and order the levels naturally.
+
+    Levels are labelled by their text, so two different values with the same text (the number
+    1 and the string "1") would become one level: they are refused instead.
+    """
+    raw, uniq = pd.factorize(pd.Series(values, dtype=object), sort=False)
+    labels = distinct_labels(list(uniq), name)
+    return _natural_order(raw, labels)
+
+
+def distinct_labels(values: list[Any], name: object = None) -> list[str]:
+    """The labels (texts) of distinct values, refusing two values that read the same.
+
+    Raises
+    ------
+    DataError
+        For values of different types with the same text (the number 1 and the string "1"),
+        which would be one level of a grouping factor, or two levels of the same name of a
+        fixed-effect factor; the message names the column and the values.
+    """
+    labels = [str(v) for v in values]
+    if len(set(labels)) < len(labels):
+        _refuse_clashing_values(values, labels, name)
+    return labels
+
+
+def _refuse_clashing_values(values: list[Any], labels: list[str], name: object) -> None:
+    """Name the values of a factor that differ but print the same (1 and "1")."""
+    seen: dict[str, list[Any]] = {}
+    for value, label in zip(values, labels, strict=True):
+        seen.setdefault(label, []).append(value)
+    clashes = [group for group in seen.values() if len(group) > 1]
+    shown = "; ".join(" and ".join(f"{v!r} ({type(v).__name__})" for v in g) for g in clashes[:3])
+    column = "a factor" if name is None else f"factor {str(name)!r}"
+    raise DataError(
+        f"{column} has values of different types that read the same: {shown}; make the column "
+        "one type (e.g. data[col].astype(str)) so that the levels are unambiguous"
+    )
 
 
 def _natural_order(raw: NDArray[np.intp], labels: list[str]) -> tuple[NDArray[np.intp], list[str]]:
@@ -119,6 +168,8 @@ def _labels_of(column: pd.Series) -> NDArray[np.object_]:
     values = column.to_numpy(dtype=object)
     if isinstance(column.dtype, pd.CategoricalDtype):
         return np.array([None if pd.isna(v) else str(v) for v in values], dtype=object)
+    if isinstance(column.dtype, pd.DatetimeTZDtype) or column.dtype.kind in "mM":
+        return np.array([None if pd.isna(v) else _time_label(v) for v in values], dtype=object)
     if column.dtype.kind in "biuf":
         return np.array([None if pd.isna(v) else _number_label(v) for v in values], dtype=object)
     return np.array([None if pd.isna(v) else str(v) for v in values], dtype=object)
