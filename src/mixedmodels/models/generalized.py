@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 from scipy import special
 
 from mixedmodels._typing import FloatArray
@@ -43,7 +42,12 @@ from mixedmodels.models.glmm_optimize import (
     scaled_steps,
 )
 from mixedmodels.models.glmm_response import GlmResponse, frame_response, glm_response
-from mixedmodels.models.glmm_vcov import sdreport_applicable, sdreport_hessian
+from mixedmodels.models.glmm_separation import separated_covariance, warn_separation
+from mixedmodels.models.glmm_vcov import (
+    hessian_covariance,
+    sdreport_applicable,
+    sdreport_hessian,
+)
 from mixedmodels.models.laplace import BlockedEngine, GlmmData, LaplaceEngine
 from mixedmodels.models.laplace_gradient import laplace_gradient
 from mixedmodels.models.laplace_scalar import ScalarEngine, agq_deviance
@@ -140,6 +144,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         self.convergence: ConvergenceCheck | None = None
         self.nb_theta_estimated = False
         self.vcov_method = "sdreport"
+        self.diverging: list[int] = []  # fixed effects whose estimates are infinite (separation)
         self.data_name: str | None = None
         self.weights_name = weights if isinstance(weights, str) else None
         self.offset_name = offset if isinstance(offset, str) else None
@@ -253,9 +258,8 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         with blas_threads(self.thread_limit()):
             fit_two_stages(self, verbose, start)
         self.convergence = convergence_check(self)
-        self.__dict__.pop("_hessian", None)
-        self.__dict__.pop("_sdreport", None)
-        self.__dict__.pop("_agq_cache", None)
+        for cached in ("_hessian", "_sdreport", "_agq_cache"):
+            self.__dict__.pop(cached, None)
         self._warn_after_fit()
         return self
 
@@ -269,7 +273,9 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         return 1 if max(dense, default=0) < SINGLE_THREAD_BELOW else None
 
     def _warn_after_fit(self) -> None:
-        """Singular-fit and convergence warnings, as glmer gives them."""
+        """Separation, singular-fit and convergence warnings, as glmer gives them."""
+        self._require_fit()
+        self.diverging = warn_separation(self)
         if self.is_singular:
             warnings.warn(
                 "boundary (singular) fit: a variance is estimated as zero or a correlation as ±1",
@@ -413,21 +419,14 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         self._require_fit()
         if self.nagq == 0 or p == 0:
             return self._unscaled_vcov(names)
-        if self.nagq > 1:
-            try:
-                cov = self._agq_hessian().covariance(p)
-            except (np.linalg.LinAlgError, ValueError):
-                return self._unscaled_vcov(names)
-            return pd.DataFrame(cov, index=names, columns=names)
-        H = self._sdreport if self.vcov_method == "sdreport" else None
-        if H is None:
-            H = self._hessian[0]
-        try:
-            cov = 2.0 * scipy.linalg.inv(H)[-p:, -p:]
-        except (np.linalg.LinAlgError, ValueError):
-            return self._unscaled_vcov(names)
-        cov = 0.5 * (cov + cov.T)
-        if not np.all(np.linalg.eigvalsh(cov) > 0):
+        if self.diverging:
+            cov: Array | None = separated_covariance(self, self.diverging)
+        elif self.nagq > 1:
+            cov = hessian_covariance(None, p, self._agq_hessian().covariance)
+        else:
+            H = self._sdreport if self.vcov_method == "sdreport" else None
+            cov = hessian_covariance(self._hessian[0] if H is None else H, p)
+        if cov is None:
             return self._unscaled_vcov(names)
         return pd.DataFrame(cov, index=names, columns=names)
 
