@@ -24,6 +24,7 @@ from mixedmodels.errors import (
     NotSupportedError,
     RankDeficiencyWarning,
     RefitMLWarning,
+    SeparationWarning,
     SingularFitWarning,
     UnknownColumnError,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "Poisson",
     "RankDeficiencyWarning",
     "RefitMLWarning",
+    "SeparationWarning",
     "SingularFitWarning",
     "UnknownColumnError",
     "anova",

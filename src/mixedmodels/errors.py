@@ -19,6 +19,7 @@ __all__ = [
     "NotSupportedError",
     "RankDeficiencyWarning",
     "RefitMLWarning",
+    "SeparationWarning",
     "SingularFitWarning",
     "UnknownColumnError",
 ]
@@ -109,3 +110,12 @@ class RefitMLWarning(MixedModelsWarning):
 
 class ModelSpecificationWarning(MixedModelsWarning):
     """The model can be fitted, but its data can hardly support it (e.g. too few levels)."""
+
+
+class SeparationWarning(MixedModelsWarning):
+    """Complete or quasi-complete separation: some fixed-effect estimates diverge.
+
+    Fitted probabilities (or Poisson means) are numerically 0 or 1 for a set of rows that a
+    combination of fixed-effect columns separates; the maximum-likelihood estimates of those
+    columns are infinite, and the fit stops where the likelihood no longer changes.
+    """

@@ -44,7 +44,7 @@ def glmer(
         ``"negative_binomial"`` (θ estimated, as :func:`glmer_nb`) or a Family object such as
         ``Binomial(link="probit")`` or ``NegativeBinomial(theta=2)`` (θ fixed).
     nagq
-        1 (default) for the Laplace approximation; up to 25 points of adaptive Gauss–Hermite
+        1 (default) for the Laplace approximation; up to 100 points of adaptive Gauss–Hermite
         quadrature for a single scalar random-effects term; 0 for glmer's fast ``nAGQ = 0``.
     weights
         Prior weights: a column name or one value per row (trials for proportions).

@@ -4,8 +4,11 @@ Each check raises an error that names the term, factor or column at fault:
 
 * a grouping factor needs at least two levels (``check.nlev.gtr.1``);
 * a grouping factor needs fewer levels than observations (``check.nobs.vs.nlev``): with one
-  observation per level a random intercept is confounded with the residual;
-* a term needs fewer random effects than observations (``check.nobs.vs.nRE``);
+  observation per level a random intercept is confounded with the residual — except in a GLMM
+  (``allow_n``, lme4's ``allow.n = TRUE`` in ``glFormula``), where an observation-level effect
+  models overdispersion;
+* a term needs fewer random effects than observations (``check.nobs.vs.nRE``; in a GLMM no more
+  than observations);
 * a term with more covariance parameters than levels gets a warning;
 * a term may appear only once;
 * the response must vary;
@@ -63,9 +66,11 @@ def mixed_model_formula(
     return parsed
 
 
-def check_model(terms: Sequence[RandomEffectsTerm], y: FloatArray, response: str) -> None:
+def check_model(
+    terms: Sequence[RandomEffectsTerm], y: FloatArray, response: str, *, allow_n: bool = False
+) -> None:
     """Raise when the model cannot be estimated (see the module docstring)."""
-    check_terms(terms, int(y.shape[0]))
+    check_terms(terms, int(y.shape[0]), allow_n=allow_n)
     check_response_varies(y.shape[0], float(np.ptp(y)) if y.size else 0.0, response)
 
 
@@ -75,8 +80,12 @@ def check_response_varies(n: int, spread: float, response: str) -> None:
         raise DataError(f"the response {response!r} is constant: there is nothing to model")
 
 
-def check_terms(terms: Sequence[RandomEffectsTerm], n: int) -> None:
-    """lme4's checks of the terms against each other and the number of observations ``n``."""
+def check_terms(terms: Sequence[RandomEffectsTerm], n: int, *, allow_n: bool = False) -> None:
+    """lme4's checks of the terms against each other and the number of observations ``n``.
+
+    ``allow_n`` (GLMMs) allows as many levels and random effects per term as observations.
+    """
+    limit = n + 1 if allow_n else n
     _check_duplicates(terms)
     check_work(terms, n)
     for term in terms:
@@ -85,11 +94,11 @@ def check_terms(terms: Sequence[RandomEffectsTerm], n: int) -> None:
                 f"grouping factor {term.group!r} has {term.nlevels} level; "
                 "a random-effects term needs at least 2"
             )
-        if term.nlevels >= n:
+        if term.nlevels >= limit:
             raise ModelSpecificationError(
                 f"number of levels of grouping factor {term.group!r} ({term.nlevels}) must be "
                 f"< number of observations ({n}): the term {term.spec} would be confounded "
-                "with the residual"
+                "with the residual (glmer allows one level per observation)"
             )
         if term.ntheta > term.nlevels:
             warnings.warn(
@@ -99,11 +108,12 @@ def check_terms(terms: Sequence[RandomEffectsTerm], n: int) -> None:
                 ModelSpecificationWarning,
                 stacklevel=4,
             )
-        if term.q >= n:
+        if term.q >= limit:
+            relation = "<" if allow_n else "<="
             raise ModelSpecificationError(
-                f"number of observations ({n}) <= number of random effects ({term.q}) for "
-                f"term {term.spec}; its variance parameters and the residual variance are "
-                "unidentifiable"
+                f"number of observations ({n}) {relation} number of random effects ({term.q}) "
+                f"for term {term.spec}; its variance parameters "
+                f"{'are' if allow_n else 'and the residual variance are'} unidentifiable"
             )
 
 

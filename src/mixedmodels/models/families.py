@@ -74,8 +74,8 @@ class LogitLink(Link):
         return np.asarray(special.logit(mu))
 
     def inverse(self, eta: Array) -> Array:
-        """``μ = g⁻¹(η)``."""
-        return np.minimum(special.expit(eta), 1.0 - EPS)
+        """``μ = g⁻¹(η)``, kept in ``[ε, 1 − ε]`` as R's ``binomial()$linkinv`` keeps it."""
+        return np.clip(special.expit(eta), EPS, 1.0 - EPS)
 
     def mu_eta(self, eta: Array) -> Array:
         """``dμ/dη``."""
@@ -98,8 +98,8 @@ class ProbitLink(Link):
         return np.asarray(special.ndtri(mu))
 
     def inverse(self, eta: Array) -> Array:
-        """``μ = g⁻¹(η)``."""
-        return np.minimum(special.ndtr(eta), 1.0 - EPS)
+        """``μ = g⁻¹(η)``, kept in ``[ε, 1 − ε]`` as R's ``binomial("probit")$linkinv``."""
+        return np.clip(special.ndtr(eta), EPS, 1.0 - EPS)
 
     def mu_eta(self, eta: Array) -> Array:
         """``dμ/dη``."""
@@ -367,9 +367,30 @@ def _xlogy(x: Array, y: Array) -> Array:
     return np.asarray(special.xlogy(x, y))
 
 
+def _stirlerr(y: Array) -> Array:
+    """``log y! − (y + ½) log y + y − ½ log 2π`` (Stirling's error, R's ``stirlerr``), ``y > 0``."""
+    y = np.asarray(y, dtype=float)
+    large = y > 15.0
+    big = np.where(large, y, 16.0)
+    small = np.where(large, 1.0, y)
+    nn = big**2
+    series = (1 / 12 - (1 / 360 - (1 / 1260 - (1 / 1680 - 1 / (1188 * nn)) / nn) / nn) / nn) / big
+    direct = special.gammaln(small + 1.0) - (small + 0.5) * np.log(small) + small
+    return np.asarray(np.where(large, series, direct - 0.5 * math.log(2.0 * math.pi)))
+
+
+def _saturated_poisson(y: Array) -> Array:
+    """``-2 log p(y | μ = y)`` of a Poisson count: ``2 stirlerr(y) + log(2πy)``, 0 at 0."""
+    pos = y > 0
+    safe = np.where(pos, y, 1.0)
+    return np.asarray(np.where(pos, 2.0 * _stirlerr(safe) + np.log(2.0 * math.pi * safe), 0.0))
+
+
 def _ylogy(y: Array, mu: Array) -> Array:
-    """``y log(y/μ)`` with ``0 log 0 = 0``."""
-    return np.asarray(special.xlogy(y, y / mu))
+    """``y log(y/μ)`` with ``0 log(0/μ) = 0`` for any μ (also 0, after underflow)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = special.xlogy(y, y / mu)
+    return np.asarray(np.where(y == 0, 0.0, values))
 
 
 class Binomial(Family):
@@ -440,13 +461,24 @@ class Poisson(Family):
         return np.ones_like(mu, dtype=float)
 
     def dev_resid(self, y: Array, mu: Array, wt: Array) -> Array:
-        """Deviance residuals (squared), prior weights included."""
-        return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
+        """Deviance residuals (squared), prior weights included.
+
+        ``2(y log(y/μ) − (y − μ))`` as ``2(y log1p((y − μ)/μ) − (y − μ))``, which keeps its
+        digits when ``y`` and ``μ`` are huge and close (counts of 1e13).
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = y - mu
+            values = np.where(y > 0, y * np.log1p(r / mu) - r, mu)
+        return 2.0 * wt * values
 
     def aic(self, y: Array, n: Array, mu: Array, wt: Array, dev: float) -> float:
-        """lme4's ``-2 log p(y | μ)`` summed."""
-        logp = _xlogy(y, mu) - mu - special.gammaln(y + 1.0)
-        return float(-2.0 * np.sum(logp * wt))
+        """lme4's ``-2 log p(y | μ)`` summed, as R's ``dpois`` (Loader's algorithm).
+
+        ``-2 log p(y | μ) = dev(y, μ) + 2 stirlerr(y) + log(2πy)`` (``y > 0``): the deviance
+        plus a constant, without the cancellation of ``y log μ − μ − log y!`` for huge counts.
+        """
+        deviance = np.sum(self.dev_resid(y, mu, wt))
+        return float(deviance + np.sum(wt * _saturated_poisson(y)))
 
     def check_response(self, y: Array, what: str) -> None:
         """Raise a DataError naming ``what`` for values outside the support."""

@@ -20,14 +20,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 from scipy import special
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import (
     ConvergenceWarning,
     ModelSpecificationError,
-    NotSupportedError,
     SingularFitWarning,
 )
 from mixedmodels.linalg.threads import blas_threads
@@ -35,6 +33,8 @@ from mixedmodels.models.blocksolve import selected_inverse_cost
 from mixedmodels.models.checks import check_model, mixed_model_formula
 from mixedmodels.models.criteria import InformationCriteria
 from mixedmodels.models.families import Family, get_family
+from mixedmodels.models.glmm_agq import AgqHessian, Whitening, agq_hessian
+from mixedmodels.models.glmm_checks import check_nagq, refuse_chunked
 from mixedmodels.models.glmm_fit import convergence_check, fit_two_stages
 from mixedmodels.models.glmm_fixed import simple_fixed_effects
 from mixedmodels.models.glmm_optimize import (
@@ -44,7 +44,13 @@ from mixedmodels.models.glmm_optimize import (
 )
 from mixedmodels.models.glmm_response import GlmResponse, frame_response, glm_response
 from mixedmodels.models.glmm_results import fitted_means
-from mixedmodels.models.glmm_vcov import scratch_model, sdreport_applicable, sdreport_hessian
+from mixedmodels.models.glmm_separation import separated_covariance, warn_separation
+from mixedmodels.models.glmm_vcov import (
+    hessian_covariance,
+    scratch_model,
+    sdreport_applicable,
+    sdreport_hessian,
+)
 from mixedmodels.models.laplace import BlockedEngine, GlmmData, LaplaceEngine
 from mixedmodels.models.laplace_gradient import laplace_gradient
 from mixedmodels.models.laplace_scalar import ScalarEngine, agq_deviance
@@ -91,7 +97,8 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         The rows to fit and R's contrasts for factors, as for :func:`~mixedmodels.lmer`.
     nagq
         Points of adaptive Gauss–Hermite quadrature: 1 for the Laplace approximation, 0 for
-        glmer's ``nAGQ = 0`` (β estimated inside PIRLS), up to 25 for one scalar term.
+        glmer's ``nAGQ = 0`` (β estimated inside PIRLS), up to 100 (lme4's limit) for one scalar
+        term.
     functions
         Functions the formula may call besides the allowed ones, e.g. ``{"logit": fn}``
         (a formula never runs other code: see :mod:`mixedmodels.formula.expressions`).
@@ -113,7 +120,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
     ) -> None:
         self.formula = formula
         self.parsed = mixed_model_formula(formula, functions)
-        _refuse_chunked(data)
+        refuse_chunked(data)
         self.family = get_family(family)
         framing = replace(self.parsed, response=frame_response(self.parsed.response))
         self.frame = model_frame(framing, data, weights, offset, na_action, subset, contrasts)
@@ -129,8 +136,8 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         fast = simple_fixed_effects(self.parsed.fixed, frame, self.response.y, self.frame)
         self.fixed = fast if fast is not None else self._formulaic_fixed()
         self.terms = random_effects_terms(self.parsed.random, frame, formula, self.parsed.functions)
-        check_model(self.terms, self.response.y, self.parsed.response)
-        self.nagq = _check_nagq(nagq, self.terms)
+        check_model(self.terms, self.response.y, self.parsed.response, allow_n=True)
+        self.nagq = check_nagq(nagq, self.terms)
         self.data = GlmmData(
             self.family,
             self.response.y,
@@ -148,10 +155,12 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         self.optsum: OptSummary | None = None
         self.stage1: OptSummary | None = None
         self.hessian_approx: Array | None = None
+        self.agq_whitening: Whitening | None = None
         self.final_gradient: Array | None = None
         self.convergence: ConvergenceCheck | None = None
         self.nb_theta_estimated = False
         self.vcov_method = "sdreport"
+        self.diverging: list[int] = []  # fixed effects whose estimates are infinite (separation)
         self.data_name: str | None = None
         self.weights_name = weights if isinstance(weights, str) else None
         self.offset_name = offset if isinstance(offset, str) else None
@@ -268,11 +277,12 @@ class GeneralizedLinearMixedModel(InformationCriteria):
             ``self``, fitted.
         """
         self.hessian_approx = self.final_gradient = None
+        self.agq_whitening = None
         with blas_threads(self.thread_limit()):
             fit_two_stages(self, verbose, start)
         self.convergence = convergence_check(self)
-        self.__dict__.pop("_hessian", None)
-        self.__dict__.pop("_sdreport", None)
+        for cached in ("_hessian", "_sdreport", "_agq_cache"):
+            self.__dict__.pop(cached, None)
         self._warn_after_fit()
         return self
 
@@ -284,7 +294,9 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         return engine.L.thread_limit()
 
     def _warn_after_fit(self) -> None:
-        """Singular-fit and convergence warnings, as glmer gives them."""
+        """Separation, singular-fit and convergence warnings, as glmer gives them."""
+        self._require_fit()
+        self.diverging = warn_separation(self)
         if self.is_singular:
             warnings.warn(
                 "boundary (singular) fit: a variance is estimated as zero or a correlation as ±1",
@@ -359,9 +371,21 @@ class GeneralizedLinearMixedModel(InformationCriteria):
             [self.theta <= self.lower + 1e-6, np.zeros(self.n_fixed, dtype=bool)]
         )
         free = ~at_bound
+        if self.nagq > 1:
+            return self._agq_hessian().in_x(), free
         with blas_threads(self.thread_limit()):
             H = scratch_model(self)._exact_hessian(x)
         return H[np.ix_(free, free)], free
+
+    def _agq_hessian(self) -> AgqHessian:
+        """The quadrature Hessian (:mod:`.glmm_agq`) for ``vcov_method``, computed once."""
+        cache: dict[str, AgqHessian] = self.__dict__.setdefault("_agq_cache", {})
+        key = "lme4" if self.vcov_method == "lme4" else "whitened"
+        if key not in cache:
+            self._require_fit()
+            cache[key] = agq_hessian(scratch_model(self), lme4=key == "lme4")
+            self._require_fit()
+        return cache[key]
 
     def _exact_hessian(self, x: Array) -> Array:
         """Central differences of the gradient (or of the objective, without one)."""
@@ -401,22 +425,25 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         ``vcov_method = "sdreport"`` (the default) takes H as glmmTMB does (differences with
         steps 1e-3 in its parameters), ``"exact"`` with steps scaled to each parameter; the
         two differ only on poorly scaled models (see :mod:`mixedmodels.models.glmm_vcov`).
-        Fits with ``nagq = 0`` use lme4's ``σ² (R_X R_Xᵀ)⁻¹``.
+        Fits with ``nagq = 0`` use lme4's ``σ² (R_X R_Xᵀ)⁻¹``. With ``nagq > 1`` H is the
+        Hessian of the quadrature deviance, accurate on any scale
+        (:mod:`mixedmodels.models.glmm_agq`); ``vcov_method = "lme4"`` takes it as lme4's
+        ``deriv12`` does (steps of 1e-4 in the raw parameters, several standard errors wide
+        for the coefficient of a covariate in the thousands).
         """
         names = list(self.fixed.names)
         p = self.n_fixed
         self._require_fit()
         if self.nagq == 0 or p == 0:
             return self._unscaled_vcov(names)
-        H = self._sdreport if self.vcov_method == "sdreport" else None
-        if H is None:
-            H = self._hessian[0]
-        try:
-            cov = 2.0 * scipy.linalg.inv(H)[-p:, -p:]
-        except (np.linalg.LinAlgError, ValueError):
-            return self._unscaled_vcov(names)
-        cov = 0.5 * (cov + cov.T)
-        if not np.all(np.linalg.eigvalsh(cov) > 0):
+        if self.diverging:
+            cov: Array | None = separated_covariance(self, self.diverging)
+        elif self.nagq > 1:
+            cov = hessian_covariance(None, p, self._agq_hessian().covariance)
+        else:
+            H = self._sdreport if self.vcov_method == "sdreport" else None
+            cov = hessian_covariance(self._hessian[0] if H is None else H, p)
+        if cov is None:
             return self._unscaled_vcov(names)
         return pd.DataFrame(cov, index=names, columns=names)
 
@@ -584,28 +611,3 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         state = "fitted" if self.optsum is not None else "not fitted"
         label = f"{self.family.label}({self.family.link.name})"
         return f"<GeneralizedLinearMixedModel {self.formula!r} {label}, {state}>"
-
-
-def _check_nagq(nagq: int, terms: list[Any]) -> int:
-    """Check nAGQ: 0 to 25, and above 1 only for one scalar random-effects term."""
-    value = int(nagq)
-    if value != nagq or not 0 <= value <= 25:
-        raise ModelSpecificationError(f"nagq must be an integer from 0 to 25, not {nagq!r}")
-    if value > 1 and (len(terms) != 1 or terms[0].k != 1):
-        raise ModelSpecificationError(
-            "nagq > 1 is only available for models with a single, scalar random-effects term"
-        )
-    return value
-
-
-def _refuse_chunked(data: Any) -> None:
-    """GLMMs need the rows in memory: say so for Parquet paths and Dask or Arrow data."""
-    from mixedmodels.scale.sources import is_chunked_source
-
-    if is_chunked_source(data):
-        raise NotSupportedError(
-            "GLMMs are fitted from data in memory (a pandas DataFrame): PIRLS would need a pass "
-            "over the chunks at every iteration. Chunked data (Parquet files, Dask DataFrames, "
-            "PyArrow datasets) are supported for linear mixed models (mm.lmer); for a GLMM, "
-            "load the columns it uses into pandas"
-        )

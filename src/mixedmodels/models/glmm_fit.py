@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mixedmodels._typing import FloatArray
+from mixedmodels.models.glmm_agq import agq_stage_two
 from mixedmodels.models.glmm_optimize import Newton, derivative_free, quasi_newton
 from mixedmodels.models.laplace_gradient import laplace_gradient
 from mixedmodels.models.laplace_scalar import ScalarEngine
@@ -131,7 +132,7 @@ def _stage_two(model: GeneralizedLinearMixedModel, x0: Array, verbose: bool) -> 
             model.final_gradient = result.g
             return result.summary(x0, lower)
     if model.nagq > 1 and isinstance(model.engine, ScalarEngine):
-        x0 = _laplace_start(model, x0)
+        return agq_stage_two(model, objective, _laplace_start(model, x0))
     step = 0.05 * np.maximum(np.abs(x0), 0.1)
     return derivative_free(objective, x0, lower, initial_step=step)
 

@@ -42,6 +42,7 @@ ARMIJO = 1e-4
 DECREMENT_TOL = 1e-12  # stop when the predicted decrease −gᵀd is below this times max(1, |f|)
 BOUND_TOL = 1e-12
 MAX_REFRESH = 3  # fresh Hessians to confirm convergence
+SCALE_SPAN = 1e10  # a diagonal of the Hessian spanning more orders is scaled first
 
 
 @dataclass
@@ -76,11 +77,22 @@ class Newton:
 
 
 def _descent_direction(H: Array, g: Array) -> Array:
-    """``−H⁻¹g`` with ``H`` made positive definite (eigenvalues floored at their magnitude)."""
-    vals, vecs = np.linalg.eigh(0.5 * (H + H.T))
+    """``−H⁻¹g`` with ``H`` made positive definite (eigenvalues floored at their magnitude).
+
+    The floor is 1e-10 of the largest eigenvalue. When the diagonal of ``H`` spans more than
+    those ten orders (β of a covariate against θ when the weights are huge: Poisson counts of
+    1e13), the eigenvalues are taken of ``D⁻¹HD⁻¹`` with ``D² = |diag H|`` instead, so that
+    the floor does not swamp the curvature of the small parameters.
+    """
+    diag = np.abs(np.diag(H))
+    positive = diag[diag > 0]
+    D = np.ones(len(g))
+    if positive.size and float(positive.max()) > SCALE_SPAN * float(positive.min()):
+        D = np.sqrt(np.where(diag > 0, diag, float(positive.max())))
+    vals, vecs = np.linalg.eigh(0.5 * (H + H.T) / np.outer(D, D))
     top = max(float(np.max(np.abs(vals), initial=0.0)), 1e-300)
     vals = np.maximum(np.abs(vals), 1e-10 * top)
-    return -(vecs @ ((vecs.T @ g) / vals))
+    return -(vecs @ ((vecs.T @ (g / D)) / vals)) / D
 
 
 def _escape(H: Array, x: Array, lower: Array) -> Array | None:

@@ -18,10 +18,12 @@ Two conventions, both from the exact gradient of the Laplace objective:
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+import scipy.linalg
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.models.glmm_optimize import hessian_from_gradient
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 
 __all__ = [
+    "hessian_covariance",
     "scratch_model",
     "sdreport_applicable",
     "sdreport_hessian",
@@ -158,3 +161,29 @@ def _jacobian(f: Callable[[Array], Array], x: Array) -> Array:
         e[j] = MAP_STEP
         cols.append((f(x + e) - f(x - e)) / (2.0 * MAP_STEP))
     return np.column_stack(cols)
+
+
+def hessian_covariance(
+    H: Array | None, p: int, covariance: Callable[[int], Array] | None = None
+) -> Array | None:
+    """The β block of ``2 H⁻¹`` (the last ``p`` parameters), or None if it is not usable.
+
+    By a solve with the last ``p`` columns of the identity (or by ``covariance(p)`` when
+    given); None when ``H`` is singular or the result is not positive definite (lme4 then falls
+    back on ``σ² (R_X R_Xᵀ)⁻¹``). An ill-conditioned ``H`` (a separated fit) is no error here.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            if covariance is not None:
+                cov = covariance(p)
+            else:
+                assert H is not None
+                unit = np.eye(len(H))[:, len(H) - p :]
+                cov = 2.0 * scipy.linalg.solve(H, unit, assume_a="sym")[-p:, :]
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    cov = 0.5 * (cov + cov.T)
+    if not np.all(np.isfinite(cov)) or not np.all(np.linalg.eigvalsh(cov) > 0):
+        return None
+    return np.asarray(cov)

@@ -46,6 +46,8 @@ Array = FloatArray
 MAXIT = 100  # PIRLS iterations
 MAX_HALVING = 20
 TOL = 1e-10  # on the largest change of u (and β), relative to 1 + max|u|
+STALL_TOL = 1e-11  # a penalized deviance that no longer decreases, relative to 1 + itself
+STALL_AFTER = 8  # iterations before a stalled deviance ends PIRLS (separation: β → ±∞)
 
 
 class PirlsError(ArithmeticError):
@@ -266,15 +268,20 @@ class LaplaceEngine(ABC):
             if not math.isfinite(pdev):
                 raise PirlsError("the starting point gives a non-finite deviance")
         canonical = self.data.family.canonical
-        for _ in range(MAXIT):
+        stalled = 0
+        for iteration in range(MAXIT):
             omega = wk.w if canonical else self._newton_weights(wk)
             u_new, b_new = self.step(wk, omega, u, beta, with_beta)
             u_new, b_new, wk_new, pdev_new = self._halve(u, beta, u_new, b_new, pdev)
             change = float(np.max(np.abs(u_new - u), initial=0.0))
             if with_beta:
                 change = max(change, float(np.max(np.abs(b_new - beta), initial=0.0)))
+            flat = pdev - pdev_new <= STALL_TOL * (1.0 + abs(pdev_new))
+            stalled = stalled + 1 if flat else 0
             u, beta, wk, pdev = u_new, b_new, wk_new, pdev_new
-            if change <= TOL * (1.0 + float(np.max(np.abs(u), initial=0.0))):
+            small = change <= TOL * (1.0 + float(np.max(np.abs(u), initial=0.0)))
+            # separated data: the deviance is flat while β (or u) walks to infinity
+            if small or (stalled >= 2 and iteration >= STALL_AFTER):
                 self.u, self.beta, self.eta, self.wk = u, beta, wk.eta, wk
                 if not canonical:  # the factor must hold the Fisher weights at the modes
                     self.step(wk, wk.w, u, beta, with_beta)

@@ -86,15 +86,39 @@ class ScalarEngine(LaplaceEngine):
             resid = self.random_part(u) - newton_shift(wk.d1, w)
             return self.th * self.level_sums(w * resid) / m, beta
         zwork = wk.eta - d.offset - newton_shift(wk.d1, w)
-        cu = self.th * self.level_sums(w * zwork)
+        t = self.level_sums(w * zwork)
         if d.X.shape[1] == 0:
-            return cu / m, beta
-        wX = w[:, None] * d.X
-        B = self.th * self.level_sums(wX)  # (l, p)
-        schur = d.X.T @ wX - B.T @ (B / m[:, None])
-        rhs = wX.T @ zwork - B.T @ (cu / m)
+            return self.th * t / m, beta
+        schur, rhs, S = self._schur(w, m, t, zwork)
         b = np.linalg.solve(schur, rhs)
-        return (cu - B @ b) / m, b
+        return self.th * (t - S @ b) / m, b
+
+    def _schur(
+        self, w: Array, m: Array, t: Array | None = None, zwork: Array | None = None
+    ) -> tuple[Array, Array, Array]:
+        """``X'WX − B'M⁻¹B`` (and ``X'W z − B'M⁻¹θZ'Wz``) without cancellation; ``Z'WX``.
+
+        With ``c = Σ_g w z²``, ``S = Z'WX`` and ``M = 1 + θ²c`` per level, the Schur complement
+        is ``Σ_i w_i x̃_i x̃_iᵀ + Sᵀ S/(c M)`` with ``x̃_i = x_i − z_i S_g/c_g`` the rows
+        centred within their level: two positive semi-definite sums. Subtracting ``B'M⁻¹B``
+        from ``X'WX`` instead loses every digit when the weights are huge (Poisson counts of
+        1e13: ``X'WX`` ~ 1e15, the complement ~ 1).
+        """
+        X = self.data.X
+        S = self.level_sums(w[:, None] * X)  # (l, p)
+        c = np.bincount(self.refs, weights=w * self.z2, minlength=self.nlevels)
+        pos = c > 0
+        safe = np.where(pos, c, 1.0)
+        a = np.where(pos[:, None], S / safe[:, None], 0.0)
+        Xc = X - self.z[:, None] * a[self.refs]
+        between = np.where(pos, 1.0 / (safe * m), 0.0)
+        schur = Xc.T @ (w[:, None] * Xc) + S.T @ (S * between[:, None])
+        if t is None or zwork is None:
+            return schur, np.zeros(X.shape[1]), S
+        r = np.where(pos, t / safe, 0.0)
+        zc = zwork - self.z * r[self.refs]
+        rhs = Xc.T @ (w * zc) + S.T @ (t * between)
+        return schur, rhs, S
 
     def logdet(self) -> float:
         """``log|Λ'Z'WZΛ + I|`` of the current factor."""
@@ -125,11 +149,9 @@ class ScalarEngine(LaplaceEngine):
 
     def solve_joint(self, Gu: Array, Gb: Array, observed: Array) -> tuple[Array, Array]:
         """Solve the system in (u, β)."""
-        d = self.data
         m = self._diagonal(observed)
-        wX = observed[:, None] * d.X
-        B = self.th * self.level_sums(wX)
-        schur = d.X.T @ wX - B.T @ (B / m[:, None])
+        schur, _, S = self._schur(observed, m)
+        B = self.th * S
         db = np.linalg.solve(schur, Gb - B.T @ (Gu / m[:, None]))
         return (Gu - B @ db) / m[:, None], db
 
@@ -139,12 +161,8 @@ class ScalarEngine(LaplaceEngine):
 
     def fixed_precision(self) -> Array:
         """``R_X R_Xᵀ``."""
-        d = self.data
         w = self._current().w
-        m = self._diagonal(w)
-        wX = w[:, None] * d.X
-        B = self.th * self.level_sums(wX)
-        return np.asarray(d.X.T @ wX - B.T @ (B / m[:, None]))
+        return np.asarray(self._schur(w, self._diagonal(w))[0])
 
 
 @lru_cache(maxsize=32)
