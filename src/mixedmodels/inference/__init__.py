@@ -2,7 +2,7 @@
 
 * :func:`coefficient_table` — lmerTest's ``summary`` coefficients (Satterthwaite,
   Kenward-Roger, residual or Wald df);
-* :func:`anova_table` — lmerTest's type I / III ``anova`` of the fixed-effect terms;
+* :func:`anova_table` — lmerTest's type I / II / III ``anova`` of the fixed-effect terms;
 * :func:`contrast` — lmerTest's ``contest``: F (or t) tests of ``L β = rhs``;
 * :func:`compare_models` — lme4's ``anova(m0, m1, ...)`` likelihood-ratio tests;
 * :func:`confidence_intervals` — lme4's ``confint`` (profile, Wald, bootstrap);
