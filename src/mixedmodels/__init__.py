@@ -30,7 +30,7 @@ from mixedmodels.errors import (
 
 if TYPE_CHECKING:
     from mixedmodels import datasets
-    from mixedmodels.api import anova, lmer
+    from mixedmodels.api import anova, glm, lm, lmer
     from mixedmodels.glmm_api import glmer, glmer_nb
     from mixedmodels.models import LinearMixedModel
     from mixedmodels.models.families import (
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         NegativeBinomial,
         Poisson,
     )
+    from mixedmodels.models.fixed_only import GeneralizedLinearModel, LinearModel
     from mixedmodels.models.generalized import GeneralizedLinearMixedModel
     from mixedmodels.scale import ChunkedLinearMixedModel
 
@@ -48,6 +49,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "lmer": ("mixedmodels.api", "lmer"),
     "anova": ("mixedmodels.api", "anova"),
+    "lm": ("mixedmodels.api", "lm"),
+    "glm": ("mixedmodels.api", "glm"),
+    "LinearModel": ("mixedmodels.models.fixed_only", "LinearModel"),
+    "GeneralizedLinearModel": ("mixedmodels.models.fixed_only", "GeneralizedLinearModel"),
     "glmer": ("mixedmodels.glmm_api", "glmer"),
     "glmer_nb": ("mixedmodels.glmm_api", "glmer_nb"),
     "GeneralizedLinearMixedModel": (
@@ -72,8 +77,10 @@ __all__ = [
     "FormulaError",
     "Gamma",
     "GeneralizedLinearMixedModel",
+    "GeneralizedLinearModel",
     "InverseGaussian",
     "LinearMixedModel",
+    "LinearModel",
     "MixedModelsError",
     "MixedModelsWarning",
     "ModelSpecificationError",
@@ -87,8 +94,10 @@ __all__ = [
     "UnknownColumnError",
     "anova",
     "datasets",
+    "glm",
     "glmer",
     "glmer_nb",
+    "lm",
     "lmer",
 ]
 
