@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from mixedmodels.errors import NotSupportedError
 from mixedmodels.models import LinearMixedModel
 from mixedmodels.terms.frame import NaAction
 
@@ -200,6 +201,12 @@ def anova(*models: Any, **kwargs: Any) -> pd.DataFrame:
     """
     if len(models) == 1:
         from mixedmodels.inference.ftest import anova_table
+
+        if getattr(models[0], "fixed_only", False):
+            raise NotSupportedError(
+                "F tests of the terms of an lm or glm fit are not provided; anova() takes an "
+                "lmer fit, or several models of which one is mixed"
+            )
 
         return anova_table(models[0], **kwargs)
     from mixedmodels.inference.lrt import compare_models
