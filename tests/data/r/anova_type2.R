@@ -31,7 +31,9 @@ sim$y <- round(5 + eff + ga[as.integer(factor(sim$g))] + ha[as.integer(factor(si
 write.csv(sim, file.path(out_dir, "anova_type2_sim.csv"), row.names = FALSE)
 sim <- read.csv(file.path(out_dir, "anova_type2_sim.csv"), stringsAsFactors = TRUE)
 
-datasets <- list(sleep = sleep, unbal = unbal, sim = sim)
+# an empty cell (no A = a3 with C = c4): X is rank deficient and lme4 drops a column
+gap <- sim[!(sim$A == "a3" & sim$C == "c4"), ]
+datasets <- list(sleep = sleep, unbal = unbal, sim = sim, gap = gap)
 cases <- list(
   sleep_grp = list(formula = "Reaction ~ Days * grp + (Days | Subject)", data = "sleep",
                    reml = TRUE),
@@ -43,7 +45,8 @@ cases <- list(
   sim_Ax = list(formula = "y ~ A * x + B + (1 | g) + (1 | h)", data = "sim", reml = TRUE),
   sim_ABC = list(formula = "y ~ A * B * C + (1 | g)", data = "sim", reml = TRUE),
   sim_nested = list(formula = "y ~ A + A:B + x + (1 | g)", data = "sim", reml = TRUE),
-  sim_noint = list(formula = "y ~ 0 + A * x + (1 | g)", data = "sim", reml = TRUE)
+  sim_noint = list(formula = "y ~ 0 + A * x + (1 | g)", data = "sim", reml = TRUE),
+  gap_AC = list(formula = "y ~ A * C + x + (1 | g)", data = "gap", reml = TRUE)
 )
 
 table_of <- function(tab) {
@@ -55,7 +58,8 @@ table_of <- function(tab) {
 result <- list()
 for (name in names(cases)) {
   case <- cases[[name]]
-  m <- lmer(as.formula(case$formula), datasets[[case$data]], REML = case$reml)
+  m <- suppressMessages(
+    lmer(as.formula(case$formula), datasets[[case$data]], REML = case$reml))
   s <- anova(m, type = 2)
   # Kenward-Roger needs a REML fit
   k <- if (case$reml) table_of(anova(m, type = 2, ddf = "Kenward-Roger")) else NULL
