@@ -191,3 +191,27 @@ def test_glm_without_valid_first_step_is_refused_as_r() -> None:
     counts = pd.DataFrame({"y": [0, 1, 3, 8, 20, 50.0], "x": np.arange(6.0)})
     with pytest.raises(mm.ModelSpecificationError, match="identity link"):
         mm.glm("y ~ x", counts, "poisson", "identity")
+
+
+def test_predict_new_rows_as_the_fitted_ones() -> None:
+    sim = dataset("sim")
+    model = fit("glm_prop")
+    np.testing.assert_allclose(model.predict(sim), model.linear_predictor(), rtol=1e-12)
+    np.testing.assert_allclose(model.predict(sim, type="response"), model.fitted(), rtol=1e-12)
+    np.testing.assert_allclose(model.predict(), model.linear_predictor())
+    new = pd.DataFrame({"f": ["mid", "lo", None], "x": [1.0, 2.5, 3.0]})
+    beta = model.fixef
+    expected = beta["(Intercept)"] + beta["f[T.mid]"] + beta["x"] * 1.0
+    predicted = model.predict(new)
+    assert predicted[0] == pytest.approx(expected, rel=1e-12)
+    assert np.isnan(predicted[2])  # a missing value gives NaN, as R's na.pass
+    lm_offset = fit("lm_weights_offset")
+    rows = sim.iloc[:4]
+    np.testing.assert_allclose(lm_offset.predict(rows), lm_offset.fitted()[:4], rtol=1e-12)
+    with pytest.raises(mm.ModelSpecificationError, match="'link' or 'response'"):
+        model.predict(new, type="terms")
+
+
+def test_gaussian_glm_with_identity_link_points_to_lm() -> None:
+    with pytest.raises(mm.ModelSpecificationError, match=r"use mm\.lm\(\)"):
+        mm.glm("Reaction ~ Days", dataset("sleep"), "gaussian")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,16 @@ def fixed_only_formula(formula: str, caller: str) -> ParsedFormula:
     return parsed
 
 
+def _glm_family(family: str | Family, link: str | None) -> Family:
+    """The family of a glm; a Gaussian one with the identity link is a linear model."""
+    gaussian = isinstance(family, str) and family.strip().lower() == "gaussian"
+    if gaussian and link in (None, "identity"):
+        raise ModelSpecificationError(
+            "a Gaussian glm with the identity link is a linear model: use mm.lm()"
+        )
+    return get_family(family, link)
+
+
 class FixedEffectsModel(InformationCriteria):
     """What ``lm`` and ``glm`` fits share: coefficients, their table, criteria, residuals.
 
@@ -65,10 +75,20 @@ class FixedEffectsModel(InformationCriteria):
     fixed_only: ClassVar[bool] = True  # what model comparisons look for
     statistic_name: ClassVar[str] = "t"
 
-    def __init__(self, formula: str, frame: ModelFrame, fixed: FixedEffects) -> None:
+    def __init__(
+        self,
+        formula: str,
+        parsed: ParsedFormula,
+        frame: ModelFrame,
+        fixed: FixedEffects,
+        offset: Any,
+    ) -> None:
         self.formula = formula
+        self.parsed = parsed
         self.frame = frame
         self.fixed = fixed
+        self.terms: list[Any] = []  # no random-effects terms
+        self.offset_name = offset if isinstance(offset, str) else None
         self.data_name: str | None = None
         self._beta: Array = np.zeros(fixed.X.shape[1])
         self._unscaled: Array = np.zeros((fixed.X.shape[1],) * 2)
@@ -179,6 +199,39 @@ class FixedEffectsModel(InformationCriteria):
         """``Xβ̂`` plus the offset."""
         return self.fixed.X @ self._beta + self.frame.offset
 
+    def predict(self, new_data: Any = None, *, type: str = "link", offset: Any = None) -> Array:
+        """Predictions for new rows (or the fitted rows), as R's ``predict.lm`` / ``predict.glm``.
+
+        Parameters
+        ----------
+        new_data
+            Rows to predict for, encoded as the fitted data; ``None`` for the fitted rows.
+        type
+            ``"link"`` (the linear predictor, R's default for a glm) or ``"response"`` (the
+            means); the same for a linear model.
+        offset
+            Offset for ``new_data`` when the model's offset was given as an array.
+
+        Returns
+        -------
+        numpy.ndarray
+            One prediction per row; ``nan`` where a needed value is missing.
+        """
+        from mixedmodels.results.predict import predict
+
+        if type not in ("link", "response"):
+            raise ModelSpecificationError(f"unknown type {type!r}; use 'link' or 'response'")
+        eta = predict(cast(Any, self), new_data, re_form="~0", offset=offset)
+        return self._inverse_link(eta) if type == "response" else eta
+
+    def _inverse_link(self, eta: Array) -> Array:
+        """Means from linear predictors (the identity for a linear model)."""
+        return eta
+
+    def random_effects(self) -> list[Array]:
+        """No random effects (an empty list), for code shared with the mixed models."""
+        return []
+
     def summary(self) -> str:
         """A text summary in the manner of R's ``summary.lm`` and ``summary.glm``."""
         stat = f"{self.statistic_name} value"
@@ -241,7 +294,7 @@ class LinearModel(FixedEffectsModel):
         parsed = fixed_only_formula(formula, "lm")
         frame = model_frame(parsed, data, weights, offset, na_action)
         fixed = fixed_effects(parsed.response, parsed.fixed, frame.data, formula)
-        super().__init__(formula, frame, fixed)
+        super().__init__(formula, parsed, frame, fixed, offset)
         self.y = fixed.y - frame.offset
         solution = least_squares(fixed.X, self.y, frame.weights)
         self._beta = solution.beta
@@ -327,7 +380,7 @@ class GeneralizedLinearModel(FixedEffectsModel):
         na_action: NaAction = "omit",
     ) -> None:
         parsed = fixed_only_formula(formula, "glm")
-        self.family = get_family(family, link)
+        self.family = _glm_family(family, link)
         framing = replace(parsed, response=frame_response(parsed.response))
         frame = model_frame(framing, data, weights, offset, na_action)
         self.response: GlmResponse = glm_response(
@@ -335,7 +388,7 @@ class GeneralizedLinearModel(FixedEffectsModel):
         )
         placeholder = frame.data.assign(**{_RESPONSE: 0.0})
         fixed = fixed_effects(_RESPONSE, parsed.fixed, placeholder, formula)
-        super().__init__(formula, frame, replace(fixed, y=self.response.y))
+        super().__init__(formula, parsed, frame, replace(fixed, y=self.response.y), offset)
         r = self.response
         self.fit = irls(fixed.X, r.y, r.weights, frame.offset, self.family, r.trials)
         self._beta = self.fit.beta
@@ -394,6 +447,13 @@ class GeneralizedLinearModel(FixedEffectsModel):
     def fitted(self) -> Array:
         """Fitted means ``μ̂``."""
         return self.fit.mu.copy()
+
+    def _inverse_link(self, eta: Array) -> Array:
+        """Means from linear predictors."""
+        out = np.full_like(eta, np.nan)
+        ok = np.isfinite(eta)
+        out[ok] = self.family.link.inverse(eta[ok])
+        return out
 
     def residuals(self, type: str = "deviance") -> Array:
         """Residuals: ``"deviance"`` (default), ``"pearson"``, ``"response"`` or ``"working"``."""
