@@ -215,3 +215,14 @@ def test_predict_new_rows_as_the_fitted_ones() -> None:
 def test_gaussian_glm_with_identity_link_points_to_lm() -> None:
     with pytest.raises(mm.ModelSpecificationError, match=r"use mm\.lm\(\)"):
         mm.glm("Reaction ~ Days", dataset("sleep"), "gaussian")
+
+
+def test_separated_binomial_warns_as_glm_fit_and_stops_where_r_does() -> None:
+    # R: glm(y ~ x, binomial, data.frame(x = 1:10, y = as.numeric(1:10 > 5)))
+    #    coef -245.84732, 44.69951; "algorithm did not converge", "fitted probabilities
+    #    numerically 0 or 1 occurred"
+    data = pd.DataFrame({"x": np.arange(1, 11.0), "y": (np.arange(1, 11) > 5) * 1.0})
+    with pytest.warns(mm.ConvergenceWarning, match="did not converge.*numerically 0 or 1"):
+        model = mm.glm("y ~ x", data)
+    np.testing.assert_allclose(model.fixef, [-245.84732, 44.69951], rtol=1e-5)
+    assert not model.fit.converged and model.fit.iterations == 25

@@ -149,12 +149,20 @@ def irls(
         if abs(dev - dev_old) / (abs(dev) + 0.1) < EPSILON:
             return IrlsFit(beta, solve.R, eta, mu, dev, w, iteration, True)
         dev_old, beta_old = dev, beta
-    warnings.warn(
-        f"the IRLS iterations of the glm did not converge in {MAX_ITERATIONS} steps",
-        ConvergenceWarning,
-        stacklevel=3,
-    )
+    _warn_not_converged(family, mu)
     return IrlsFit(beta, solve.R, eta, mu, dev, w, MAX_ITERATIONS, False)
+
+
+def _warn_not_converged(family: Family, mu: Array) -> None:
+    """Warn, as R's ``glm.fit``, that the iterations stopped at their limit."""
+    message = f"the IRLS iterations of the glm did not converge in {MAX_ITERATIONS} steps"
+    edge = 10.0 * np.finfo(float).eps  # R's threshold for "numerically 0 or 1"
+    if family.name == "binomial" and np.any((mu < edge) | (mu > 1.0 - edge)):
+        message += (
+            "; fitted probabilities numerically 0 or 1 occurred (separation: some estimates "
+            "diverge)"
+        )
+    warnings.warn(message, ConvergenceWarning, stacklevel=5)
 
 
 def _step(
