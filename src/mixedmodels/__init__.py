@@ -31,7 +31,7 @@ from mixedmodels.errors import (
 
 if TYPE_CHECKING:
     from mixedmodels import datasets
-    from mixedmodels.api import anova, lmer
+    from mixedmodels.api import anova, glm, lm, lmer
     from mixedmodels.glmm_api import glmer, glmer_nb
     from mixedmodels.linalg.threads import set_blas_threads
     from mixedmodels.models import LinearMixedModel
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         NegativeBinomial,
         Poisson,
     )
+    from mixedmodels.models.fixed_only import GeneralizedLinearModel, LinearModel
     from mixedmodels.models.generalized import GeneralizedLinearMixedModel
     from mixedmodels.scale import ChunkedLinearMixedModel
 
@@ -51,6 +52,10 @@ _LAZY = {
     "lmer": ("mixedmodels.api", "lmer"),
     "anova": ("mixedmodels.api", "anova"),
     "set_blas_threads": ("mixedmodels.linalg.threads", "set_blas_threads"),
+    "lm": ("mixedmodels.api", "lm"),
+    "glm": ("mixedmodels.api", "glm"),
+    "LinearModel": ("mixedmodels.models.fixed_only", "LinearModel"),
+    "GeneralizedLinearModel": ("mixedmodels.models.fixed_only", "GeneralizedLinearModel"),
     "glmer": ("mixedmodels.glmm_api", "glmer"),
     "glmer_nb": ("mixedmodels.glmm_api", "glmer_nb"),
     "GeneralizedLinearMixedModel": (
@@ -75,8 +80,10 @@ __all__ = [
     "FormulaError",
     "Gamma",
     "GeneralizedLinearMixedModel",
+    "GeneralizedLinearModel",
     "InverseGaussian",
     "LinearMixedModel",
+    "LinearModel",
     "MixedModelsError",
     "MixedModelsWarning",
     "ModelSpecificationError",
@@ -91,8 +98,10 @@ __all__ = [
     "UnknownColumnError",
     "anova",
     "datasets",
+    "glm",
     "glmer",
     "glmer_nb",
+    "lm",
     "lmer",
     "set_blas_threads",
 ]

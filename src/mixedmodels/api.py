@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from mixedmodels.errors import NotSupportedError
 from mixedmodels.models import LinearMixedModel
 from mixedmodels.terms.frame import NaAction
 
-__all__ = ["anova", "lmer"]
+if TYPE_CHECKING:
+    from mixedmodels.models.families import Family
+    from mixedmodels.models.fixed_only import GeneralizedLinearModel, LinearModel
+
+__all__ = ["anova", "glm", "lm", "lmer"]
 
 
 def lmer(
@@ -128,15 +133,128 @@ def _refuse_for_chunked(**arguments: Any) -> None:
         )
 
 
-def anova(*models: LinearMixedModel, **kwargs: Any) -> pd.DataFrame:
+def lm(
+    formula: str,
+    data: Any,
+    *,
+    weights: Any = None,
+    offset: Any = None,
+    na_action: NaAction = "omit",
+) -> LinearModel:
+    """Fit a linear model without random effects by least squares, as R's ``lm``.
+
+    The null model of a likelihood-ratio test of an ``lmer`` fit: ``mm.anova(lmer_fit,
+    lm_fit)`` as R's ``anova(lmer_model, lm_model)``.
+
+    Parameters
+    ----------
+    formula
+        A formula with no random-effects term, e.g. ``"Reaction ~ Days"``.
+    data
+        A pandas DataFrame (never modified).
+    weights, offset
+        Prior weights and offset: a column name or one value per row.
+    na_action
+        ``"omit"`` (default) drops incomplete rows; ``"fail"`` raises.
+
+    Returns
+    -------
+    LinearModel
+        The fit: ``fixef``, ``coef_table`` (t tests), ``sigma``, ``loglik`` (at the ML σ, as
+        R's ``logLik.lm``), ``deviance`` (the residual sum of squares), ``aic``, ``bic``,
+        ``nobs``, ``npar`` (p + 1), ``fitted()``, ``residuals()``, ``summary()``, ``tidy()``.
+
+    Raises
+    ------
+    ModelSpecificationError
+        When the formula has a random-effects term (use :func:`lmer`).
+
+    Examples
+    --------
+    >>> import mixedmodels as mm
+    >>> round(mm.lm("Reaction ~ Days", mm.datasets.load("sleepstudy")).loglik, 4)
+    -950.1465
+    """
+    from mixedmodels.models.fixed_only import LinearModel
+
+    return LinearModel(formula, data, weights=weights, offset=offset, na_action=na_action)
+
+
+def glm(
+    formula: str,
+    data: Any,
+    family: str | Family = "binomial",
+    link: str | None = None,
+    *,
+    weights: Any = None,
+    offset: Any = None,
+    na_action: NaAction = "omit",
+) -> GeneralizedLinearModel:
+    """Fit a generalized linear model without random effects by IRLS, as R's ``glm``.
+
+    Parameters
+    ----------
+    formula
+        A formula with no random-effects term; binomial responses as for :func:`glmer`
+        (``cbind(successes, failures)``, 0/1, a factor, or proportions with ``weights=``).
+    data
+        A pandas DataFrame (never modified).
+    family
+        ``"binomial"`` (default), ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"`` or a
+        Family object.
+    link
+        The link's R name; the family's canonical link by default.
+    weights, offset, na_action
+        As for :func:`glmer`.
+
+    Returns
+    -------
+    GeneralizedLinearModel
+        The fit, with the attributes of :func:`lm`'s (z tests for the binomial and Poisson,
+        t tests when the dispersion is estimated) and ``dispersion``, ``null_deviance``.
+
+    Raises
+    ------
+    ModelSpecificationError
+        When the formula has a random-effects term (use :func:`glmer`).
+
+    Examples
+    --------
+    >>> import mixedmodels as mm
+    >>> cbpp = mm.datasets.load("cbpp")
+    >>> round(mm.glm("cbind(incidence, size - incidence) ~ period", cbpp).loglik, 4)
+    -99.0292
+    """
+    from mixedmodels.models.fixed_only import GeneralizedLinearModel
+
+    return GeneralizedLinearModel(
+        formula,
+        data,
+        family=family,
+        link=link,
+        weights=weights,
+        offset=offset,
+        na_action=na_action,
+    )
+
+
+def anova(*models: Any, **kwargs: Any) -> pd.DataFrame:
     """lme4's ``anova``: F tests of one model's terms, or likelihood-ratio tests of several.
 
     With one model, the table of F tests of its fixed-effect terms (lmerTest's ``anova``;
-    ``type=`` and ``ddf=`` options). With several, a likelihood-ratio test of each model against
-    the one before it, sorted by number of parameters; REML fits are refitted by ML first.
+    ``type=`` 1, 2 or 3 and ``ddf=`` options). With several, a likelihood-ratio test of each
+    model against the one before it, sorted by number of parameters; REML fits are refitted
+    by ML first. An :func:`lm` or :func:`glm` fit may be the null model of an ``lmer`` or
+    ``glmer`` fit (R's ``anova(lmer_model, lm_model)``).
     """
     if len(models) == 1:
         from mixedmodels.inference.ftest import anova_table
+
+        if getattr(models[0], "fixed_only", False):
+            raise NotSupportedError(
+                "F tests of the terms of an lm or glm fit are not provided; anova() takes an "
+                "lmer fit, or several models of which one is mixed"
+            )
 
         return anova_table(models[0], **kwargs)
     from mixedmodels.inference.lrt import compare_models

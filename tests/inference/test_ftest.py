@@ -440,7 +440,7 @@ def test_contrast_accepts_named_rows_and_checks_shapes() -> None:
     with pytest.raises(mm.DataError, match="finite"):
         contrast(model, [np.nan, 0, 0, 0, 0, 0])
     with pytest.raises(mm.ModelSpecificationError, match="anova type"):
-        anova_table(model, type=2)
+        anova_table(model, type=4)
 
 
 def test_rank_deficient_contrast() -> None:

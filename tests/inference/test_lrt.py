@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -182,3 +184,92 @@ def test_public_api_anova_and_model_methods() -> None:
     assert {"parameter", "value", "zeta"} <= set(trace.columns)
     assert set(trace["parameter"]) == {"(Intercept)"}
     assert trace["zeta"].min() < -2 < 2 < trace["zeta"].max()
+
+
+# ---- a mixed model against the same model without random effects --------------------------
+# tests/data/r/fixed_only.R: anova(lmer(...), lm(...)) and anova(glmer(...), glm(...)) of lme4
+# 1.1-31, in tests/inference/data/lrt_fixed_only.json
+FIXED_ONLY: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "data" / "lrt_fixed_only.json").read_text()
+)["tests"]
+
+
+def _fixed_only_data(name: str) -> pd.DataFrame:
+    if name == "sim":
+        return pd.read_csv(Path(__file__).parents[1] / "models" / "data" / "fixed_only_sim.csv")
+    return mm.datasets.load({"sleep": "sleepstudy"}.get(name, name))
+
+
+def _fixed_only_pair(name: str) -> tuple[Any, Any]:
+    case = FIXED_ONLY[name]
+    data = _fixed_only_data(case["data"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mm.MixedModelsWarning)  # Dyestuff2 is singular
+        if case.get("family"):
+            mixed = mm.glmer(case["mixed"], data, case["family"], weights=case.get("weights"))
+            return mixed, mm.glm(case["fixed"], data, case["family"], weights=case.get("weights"))
+        mixed = mm.lmer(case["mixed"], data, reml=case["reml"], weights=case.get("weights"))
+        return mixed, mm.lm(case["fixed"], data, weights=case.get("weights"))
+
+
+@pytest.mark.parametrize("name", list(FIXED_ONLY))
+def test_mixed_model_against_lm_or_glm_as_lme4(name: str) -> None:
+    case = FIXED_ONLY[name]
+    mixed, fixed = _fixed_only_pair(name)
+    loglik_before = mixed.loglik
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mm.MixedModelsWarning)
+        table = mm.anova(mixed, fixed, names=["m1", "m0"])
+    assert list(table.index) == ["m0", "m1"] and list(table.columns) == COLUMNS
+    assert table["npar"].tolist() == case["npar"]
+    # glmer's Laplace optimum is ours, a little above lme4's on cbpp (3e-6 relative)
+    rtol = 1e-4 if case.get("family") else 1e-8
+    for column in ("AIC", "BIC", "logLik", "deviance"):
+        np.testing.assert_allclose(table[column], case[column], rtol=rtol, err_msg=column)
+    assert table["Chisq"].iloc[1] == pytest.approx(case["Chisq"], rel=rtol, abs=1e-6)
+    assert table["Df"].iloc[1] == case["Df"]
+    assert table["Pr(>Chisq)"].iloc[1] == pytest.approx(case["p"], rel=10 * rtol, abs=1e-300)
+    assert table.attrs["boundary"] == ["m1"]
+    assert "conservative" in table.attrs["boundary_note"]
+    assert (table.attrs.get("note") == REFIT_NOTE) == bool(mixed.reml)
+    assert mixed.loglik == loglik_before  # the REML fit itself is not refitted
+
+
+def test_lm_loglik_is_the_ml_lmer_scale() -> None:
+    # an ML lmer whose random-effect variance is zero has the lm's log-likelihood (as in R)
+    mixed, fixed = _fixed_only_pair("dyestuff2_boundary")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mm.MixedModelsWarning)
+        ml = mm.lmer(
+            FIXED_ONLY["dyestuff2_boundary"]["mixed"], _fixed_only_data("Dyestuff2"), reml=False
+        )
+    assert ml.loglik == pytest.approx(fixed.loglik, rel=1e-9)
+    assert ml.npar == fixed.npar + 1
+
+
+def test_boundary_rows_are_marked_only_for_added_variance_parameters(
+    fits: dict[str, mm.LinearMixedModel],
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mm.MixedModelsWarning)
+        random = compare_models(fits["fm0"], fits["fm1"], names=["fm0", "fm1"])
+        fixed = compare_models(fits["f0ml"], fits["f1ml"], names=["f0ml", "f1ml"])
+    assert random.attrs["boundary"] == ["fm1"]  # (1 | Subject) → (Days | Subject)
+    assert fixed.attrs["boundary"] == [] and "boundary_note" not in fixed.attrs
+
+
+def test_fixed_only_comparisons_refuse_different_data_and_no_mixed_model(
+    sleep: pd.DataFrame,
+) -> None:
+    mixed = mm.lmer("Reaction ~ Days + (1 | Subject)", sleep, reml=False)
+    fewer = mm.lm("Reaction ~ Days", sleep.iloc[:-3])
+    with pytest.raises(mm.ModelSpecificationError, match="same data.*180.*177"):
+        mm.anova(mixed, fewer)
+    other = sleep.assign(Reaction=sleep["Reaction"] + 1.0)
+    with pytest.raises(mm.ModelSpecificationError, match="responses"):
+        mm.anova(mixed, mm.lm("Reaction ~ Days", other))
+    lm0, lm1 = mm.lm("Reaction ~ 1", sleep), mm.lm("Reaction ~ Days", sleep)
+    with pytest.raises(mm.ModelSpecificationError, match="needs a mixed model"):
+        mm.anova(lm0, lm1)
+    with pytest.raises(mm.NotSupportedError, match="lm or glm"):
+        mm.anova(lm1)

@@ -2,9 +2,10 @@
 
 * :func:`coefficient_table` — lmerTest's ``summary`` coefficients (Satterthwaite,
   Kenward-Roger, residual or Wald df);
-* :func:`anova_table` — lmerTest's type I / III ``anova`` of the fixed-effect terms;
+* :func:`anova_table` — lmerTest's type I / II / III ``anova`` of the fixed-effect terms;
 * :func:`contrast` — lmerTest's ``contest``: F (or t) tests of ``L β = rhs``;
-* :func:`compare_models` — lme4's ``anova(m0, m1, ...)`` likelihood-ratio tests;
+* :func:`compare_models` — lme4's ``anova(m0, m1, ...)`` likelihood-ratio tests (an ``mm.lm`` or
+  ``mm.glm`` fit as the model without random effects);
 * :func:`confidence_intervals` — lme4's ``confint`` (profile, Wald, bootstrap);
 * :func:`parametric_bootstrap` — lme4's ``bootMer``;
 * ``inference.profile.profile`` — lme4's ``profile`` (the ζ traces).

@@ -12,8 +12,10 @@ denominator df follow lmerTest's ``contestMD``:
 * residual / Wald — the Wald F on ``n − p`` or infinitely many df.
 
 :func:`anova_table` builds one hypothesis per fixed-effect term: type I (sequential, from the
-Doolittle decomposition of ``XᵀX``) or type III (lmerTest's contrasts, defined in treatment
-coding, orthogonalized against the terms that contain a term, then mapped to the coding used).
+Doolittle decomposition of ``XᵀX``), type II (each term adjusted for the terms that do not
+contain it, :mod:`mixedmodels.inference.type2`) or type III (lmerTest's contrasts, defined in
+treatment coding, orthogonalized against the terms that contain a term, then mapped to the
+coding used).
 """
 
 from __future__ import annotations
@@ -231,7 +233,8 @@ def anova_table(model: Any, type: int | str = 3, ddf: str = "satterthwaite") -> 
     model
         A fitted :class:`~mixedmodels.LinearMixedModel`.
     type
-        3 (``"III"``, marginal tests, default) or 1 (``"I"``, sequential tests).
+        3 (``"III"``, marginal tests, default), 2 (``"II"``, each term adjusted for the terms
+        that do not contain it) or 1 (``"I"``, sequential tests).
     ddf
         ``"satterthwaite"``, ``"kenward-roger"``, ``"residual"`` or ``"wald"``.
 
@@ -250,7 +253,7 @@ def anova_table(model: Any, type: int | str = 3, ddf: str = "satterthwaite") -> 
     table = pd.DataFrame(rows, index=list(hypotheses), columns=F_COLUMNS)
     label = METHOD_LABELS[method]
     suffix = f"{label}'s method" if method in ("satterthwaite", "kenward-roger") else f"{label} df"
-    roman = "III" if kind == 3 else "I"
+    roman = "I" * kind
     table.attrs["heading"] = f"Type {roman} Analysis of Variance Table with {suffix}"
     table.attrs["hypotheses"] = hypotheses
     table.attrs["ddf"] = method
@@ -258,11 +261,13 @@ def anova_table(model: Any, type: int | str = 3, ddf: str = "satterthwaite") -> 
 
 
 def _anova_type(type: int | str) -> int:
-    """1 or 3 from ``1``, ``"1"``, ``"I"``, ``3``, ``"3"``, ``"III"``."""
+    """1, 2 or 3 from ``1``, ``"1"``, ``"I"``, ``2``, ``"II"``, ``3``, ``"III"`` ..."""
     key = str(type).strip().upper()
-    found = {"1": 1, "I": 1, "3": 3, "III": 3}.get(key)
+    found = {"1": 1, "I": 1, "2": 2, "II": 2, "3": 3, "III": 3}.get(key)
     if found is None:
-        raise ModelSpecificationError(f"unknown anova type {type!r}; use 1 ('I') or 3 ('III')")
+        raise ModelSpecificationError(
+            f"unknown anova type {type!r}; use 1 ('I'), 2 ('II') or 3 ('III')"
+        )
     return found
 
 
@@ -285,13 +290,17 @@ def term_contrasts(model: Any, type: int | str = 3) -> dict[str, Array]:
     model
         A fitted (or built) :class:`~mixedmodels.LinearMixedModel`.
     type
-        1 (sequential) or 3 (marginal).
+        1 (sequential), 2 (adjusted for the terms that do not contain the term) or 3
+        (marginal).
     """
     intercept, terms = _formula_terms(model)
-    if _anova_type(type) == 1:
+    kind = _anova_type(type)
+    if kind == 1 or model.n_fixed <= 1 or len(terms) <= 1:
         return _type1(model, intercept, terms)
-    if model.n_fixed <= 1 or len(terms) <= 1:
-        return _type1(model, intercept, terms)
+    if kind == 2:
+        from mixedmodels.inference.type2 import type2_hypotheses
+
+        return type2_hypotheses(model.fixed_gram(), terms)
     return _type3(model, intercept, terms)
 
 

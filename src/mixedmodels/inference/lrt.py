@@ -1,4 +1,16 @@
-"""Likelihood-ratio tests between nested linear mixed models (lme4's ``anova(m0, m1, ...)``)."""
+"""Likelihood-ratio tests between nested models (lme4's ``anova(m0, m1, ...)``).
+
+The models are mixed models (``lmer``, ``glmer``) or models without random effects
+(``mm.lm``, ``mm.glm``), as R's ``anova(lmer_model, lm_model)``: REML fits are refitted by ML,
+so every log-likelihood is a maximized likelihood on the same scale (``lm``'s at the ML σ).
+
+A test whose null model sets variance parameters to zero (the bigger model has more covariance
+parameters, e.g. a mixed model against the same model without random effects) is a test on
+the boundary of the parameter space: the χ² reference distribution is then conservative (the
+p-value too large; for one variance it is twice the p-value of the ½χ²₀ + ½χ²₁ mixture, Self
+and Liang 1987, Stram and Lee 1994). R's ``anova`` prints the χ² p-value without a word; the
+table lists those rows in ``attrs["boundary"]`` with :data:`BOUNDARY_NOTE`.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +28,13 @@ from mixedmodels.errors import ModelSpecificationError, RefitMLWarning, Singular
 if TYPE_CHECKING:
     from mixedmodels.models.linear import LinearMixedModel
 
-__all__ = ["REFIT_NOTE", "RefitMLWarning", "compare_models"]
+__all__ = ["BOUNDARY_NOTE", "REFIT_NOTE", "RefitMLWarning", "compare_models"]
 
 REFIT_NOTE = "refitting model(s) with ML (instead of REML)"
+BOUNDARY_NOTE = (
+    "the test sets variance parameters to zero, on the boundary of the parameter space: its "
+    "chi-square p-value is conservative (too large; for a single variance, halve it)"
+)
 
 
 def compare_models(
@@ -31,7 +47,9 @@ def compare_models(
     Parameters
     ----------
     *models
-        Two or more fitted models on the same data (same observations and response).
+        Two or more fitted models on the same data (same observations and response):
+        ``lmer`` / ``glmer`` fits, or ``mm.lm`` / ``mm.glm`` fits as models without random
+        effects.
     names
         Row labels, one per model in the order given; ``model1, model2, ...`` by default.
     refit
@@ -45,7 +63,10 @@ def compare_models(
         One row per model, sorted by number of parameters (ties keep the given order), with
         columns ``npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)``. ``Chisq`` is twice
         the increase in log-likelihood from the previous row (never below 0), ``Df`` the increase
-        in ``npar``; the first row has none. ``attrs["formulas"]`` maps names to formulas.
+        in ``npar``; the first row has none. ``attrs["formulas"]`` maps names to formulas;
+        ``attrs["boundary"]`` lists the rows whose test sets variance parameters to zero
+        (more covariance parameters than the row before), whose p-value is conservative, and
+        ``attrs["boundary_note"]`` says so (:data:`BOUNDARY_NOTE`) when there are any.
 
     Raises
     ------
@@ -78,6 +99,15 @@ def compare_models(
         index=[labels[i] for i in order],
     )
     table.attrs = {"formulas": {labels[i]: models[i].formula for i in order}}
+    n_theta = [_n_theta(models[i]) for i in order]
+    boundary = [
+        labels[order[k]]
+        for k in range(1, len(order))
+        if n_theta[k] > n_theta[k - 1] and npar[k] > npar[k - 1]
+    ]
+    table.attrs["boundary"] = boundary
+    if boundary:
+        table.attrs["boundary_note"] = BOUNDARY_NOTE
     if refit and any(m.reml for m in models):
         table.attrs["note"] = REFIT_NOTE
     return table
@@ -93,8 +123,14 @@ def _labels(models: Sequence[LinearMixedModel], names: Sequence[str] | None) -> 
             f"names must be {len(models)} distinct labels, one per model; got {labels!r}"
         )
     for label, model in zip(labels, models, strict=True):
-        if getattr(model, "optsum", None) is None:
+        if getattr(model, "optsum", None) is None and not getattr(model, "fixed_only", False):
             raise ModelSpecificationError(f"{label} has not been fitted yet: call .fit()")
+    if all(getattr(m, "fixed_only", False) for m in models):
+        raise ModelSpecificationError(
+            "a likelihood-ratio test here needs a mixed model (lmer or glmer) among the "
+            "models; R compares lm or glm fits by F or deviance tests (anova.lm, anova.glm), "
+            "which are not provided"
+        )
     return labels
 
 
@@ -112,6 +148,13 @@ def _check_same_data(models: Sequence[LinearMixedModel], labels: list[str]) -> N
                 f"models were not all fitted to the same data: the responses of {labels[0]} "
                 f"({_response(first)}) and {label} ({_response(model)}) differ"
             )
+
+
+def _n_theta(model: LinearMixedModel) -> int:
+    """Number of covariance parameters (0 for a model without random effects)."""
+    if getattr(model, "fixed_only", False):
+        return 0
+    return int(len(model.theta))
 
 
 def _same_response(a: LinearMixedModel, b: LinearMixedModel) -> bool:
