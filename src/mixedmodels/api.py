@@ -43,7 +43,9 @@ def lmer(
     verbose
         Print the objective at each evaluation.
     check_convergence
-        Check the gradient and Hessian at the optimum (default: up to 10,000 observations).
+        Warn when the gradient or Hessian at the optimum looks wrong (default: up to 10,000
+        observations; always for chunked data). Unless ``False``, the optimum is polished by
+        one Newton step on these derivatives, so that chunked and in-memory fits agree.
     progress
         For chunked data: show a progress bar over the partitions (default: on a terminal).
 

@@ -193,8 +193,11 @@ class LinearMixedModel(InformationCriteria):
             Print the objective at every evaluation.
         check_convergence
             Estimate the gradient and Hessian at the optimum and warn when they look wrong
-            (lme4's ``checkConv``); by default for models with at most 10,000 observations,
-            where it costs little next to the fit.
+            (lme4's ``checkConv``); by default the warnings are given for models with at most
+            10,000 observations, as lme4 does. Unless ``False``, the derivatives are always
+            estimated and the optimum polished by one Newton step, so that fits of the same
+            data agree to about 1e-10 whatever order the data were summed in (in memory or by
+            chunks).
 
         Returns
         -------
@@ -220,15 +223,17 @@ class LinearMixedModel(InformationCriteria):
             )
             self.theta = self.optsum.final
             self.convergence = None
-            if self._checks_convergence() if check_convergence is None else check_convergence:
-                self.convergence = check_convergence_at(
+            if check_convergence is not False:  # derivatives and polish unless refused
+                found = check_convergence_at(
                     self.objective_at, self.theta, self.lower, self.optsum.fmin
                 )
                 polished = newton_polish(
-                    self.objective_at, self.theta, self.lower, self.convergence, self.optsum.fmin
+                    self.objective_at, self.theta, self.lower, found, self.optsum.fmin
                 )
                 if polished is not None:
                     self.theta = self.optsum.final = polished[0]
+                if self._checks_convergence() if check_convergence is None else True:
+                    self.convergence = found
             self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()
         return self
