@@ -27,7 +27,12 @@ import numpy as np
 import pandas as pd
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import DataError, ModelSpecificationError, NotSupportedError
+from mixedmodels.errors import (
+    DataError,
+    ModelSpecificationError,
+    NotSupportedError,
+    UnknownColumnError,
+)
 from mixedmodels.models.checks import (
     check_response_varies,
     check_terms,
@@ -47,7 +52,7 @@ from mixedmodels.scale.encoding import (
 from mixedmodels.scale.sources import (
     as_dask_frame,
     compute,
-    first_rows,
+    parquet_files,
     select_columns,
     source_name,
     tree_reduce,
@@ -103,9 +108,16 @@ class ChunkedLinearMixedModel(LinearMixedModel):
     ) -> None:
         self.formula = formula
         self.parsed = mixed_model_formula(formula)
-        frame = as_dask_frame(data)
-        plan = _plan(self.parsed, frame._meta, weights, offset, na_action)
-        self.source = select_columns(data, frame, plan.read_columns, plan.dictionary)
+        self.files = parquet_files(data)
+        frame = None if self.files is not None else as_dask_frame(data)
+        meta = self.files.schema_frame() if self.files is not None else frame._meta
+        plan = _plan(self.parsed, meta, weights, offset, na_action)
+        if self.files is not None:
+            if missing := [c for c in plan.read_columns if c not in meta.columns]:
+                raise UnknownColumnError(missing, meta.columns)
+            self.source = self.files.frame(plan.read_columns, plan.dictionary)
+        else:
+            self.source = select_columns(frame, plan.read_columns)
         self._data = data
         self.progress = progress
         started = time.perf_counter()
@@ -128,8 +140,10 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         """
         import dask
 
-        head = first_rows(self._data, plan.read_columns, list(plan.dictionary), HEAD_ROWS)
-        first = head if head is not None else self.source.partitions[0].to_delayed()[0]
+        if self.files is not None:
+            first = self.files.head(plan.read_columns, plan.dictionary, HEAD_ROWS)
+        else:
+            first = self.source.partitions[0].to_delayed()[0]
         wanted = [dask.delayed(complete_rows)(first, plan)]
         if plan.categorical:
             parts = self.source[plan.categorical].to_delayed()
