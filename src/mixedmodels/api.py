@@ -23,6 +23,7 @@ def lmer(
     verbose: bool = False,
     check_convergence: bool | None = None,
     progress: bool | None = None,
+    timeout: float | None = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -33,7 +34,8 @@ def lmer(
     data
         A pandas DataFrame (never modified); or, for data beyond memory, a Dask DataFrame, a
         PyArrow dataset, or a path, directory, glob or list of Parquet files, which are read
-        chunk by chunk (see :class:`~mixedmodels.scale.ChunkedLinearMixedModel`).
+        chunk by chunk (see :class:`~mixedmodels.scale.ChunkedLinearMixedModel`). The path
+        of one CSV file (``.csv``, ``.csv.gz``) is read into memory.
     reml
         REML (default) or maximum likelihood (``reml=False``).
     weights, offset
@@ -48,6 +50,10 @@ def lmer(
         one Newton step on these derivatives, so that chunked and in-memory fits agree.
     progress
         For chunked data: show a progress bar over the partitions (default: on a terminal).
+    timeout
+        For chunked data on a ``dask.distributed`` cluster: seconds a pass waits while the
+        cluster has no worker before failing with :class:`~mixedmodels.errors.ClusterError`
+        (default 300).
 
     Returns
     -------
@@ -61,8 +67,10 @@ def lmer(
     >>> round(m.loglik, 4)
     -64.28
     """
-    from mixedmodels.scale.sources import is_chunked_source
+    from mixedmodels.scale.sources import is_chunked_source, is_csv_path, read_csv_path
 
+    if is_csv_path(data):  # one CSV file: read into memory, as the command line does
+        data = read_csv_path(data)
     if is_chunked_source(data):
         from mixedmodels.scale import ChunkedLinearMixedModel
 
@@ -74,6 +82,7 @@ def lmer(
             offset=offset,
             na_action=na_action,
             progress=progress,
+            **({} if timeout is None else {"timeout": timeout}),
         )
     else:
         model = LinearMixedModel(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "ClusterError",
     "ConvergenceWarning",
     "DataError",
     "FormulaError",
@@ -109,3 +110,12 @@ class RefitMLWarning(MixedModelsWarning):
 
 class ModelSpecificationWarning(MixedModelsWarning):
     """The model can be fitted, but its data can hardly support it (e.g. too few levels)."""
+
+
+class ClusterError(MixedModelsError, RuntimeError):
+    """A pass over chunked data could not finish on its Dask cluster.
+
+    Raised when the cluster has had no worker for longer than the fit's ``timeout``, when a
+    task was lost with more workers than Dask allows, or when the fit runs in a process
+    forked from one whose Dask state cannot be used; the message says what was lost.
+    """

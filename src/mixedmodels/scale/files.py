@@ -79,10 +79,14 @@ def file_state(path: str) -> FileState:
         footer = _footer_digest(path, stat.st_size)
         metadata = pq.read_metadata(path)
         schema = metadata.schema.to_arrow_schema()
+    except DataError:
+        raise
     except FileNotFoundError:
         raise DataError(f"the Parquet file {path!r} does not exist (was it deleted?)") from None
     except (OSError, pa.ArrowException, ValueError) as error:
-        raise DataError(f"cannot read the Parquet file {path!r}: {_detail(error)}") from None
+        raise DataError(
+            f"cannot read the Parquet file {path!r}: its footer is damaged ({_detail(error)})"
+        ) from None
     rows = tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
     return FileState(path, stat.st_size, stat.st_mtime_ns, footer, rows, schema)
 
@@ -99,8 +103,10 @@ def _footer_digest(path: str, size: int) -> str:
         tail = handle.read(8)
         length = int.from_bytes(tail[:4], "little")
         if tail[4:] != MAGIC:
-            what = "truncated or its footer is damaged" if head == MAGIC else _not_parquet(head)
-            raise DataError(f"the Parquet file {path!r} is {what} (no Parquet footer at its end)")
+            what = (
+                "truncated (no Parquet footer at its end)" if head == MAGIC else _not_parquet(head)
+            )
+            raise DataError(f"the Parquet file {path!r} is {what}")
         if head != MAGIC or length > size - 12:
             raise DataError(f"the Parquet file {path!r} has a damaged footer or header")
         handle.seek(size - 8 - length)
@@ -111,7 +117,7 @@ def _not_parquet(head: bytes) -> str:
     """What a file that does not start as Parquet looks like."""
     text = head.decode("utf-8", errors="replace")
     if text.isprintable():
-        return "not a Parquet file (it starts as text: CSV or another text format?)"
+        return "not a Parquet file (it starts as text: a CSV file?)"
     return "not a Parquet file"
 
 
@@ -277,7 +283,7 @@ def _read_table(piece: Piece, stored: list[str], dictionary: list[str], head: in
         )
         shape = parquet.metadata.num_row_groups, parquet.metadata.num_rows
         if shape != (len(state.rows), state.num_rows):
-            raise DataError(f"the Parquet file {state.path!r} was rewritten during the fit")
+            raise DataError(f"the Parquet file {state.path!r} was rewritten since the fit began")
         # one thread per chunk: Dask already runs one chunk per core
         if head is None:
             table = parquet.read_row_group(piece.group, columns=stored, use_threads=False)
@@ -294,14 +300,14 @@ def _read_table(piece: Piece, stored: list[str], dictionary: list[str], head: in
             raise
         how = changed(state)
         if how is not None:
-            raise DataError(f"the Parquet file {state.path!r} {how} during the fit") from None
+            raise DataError(f"the Parquet file {state.path!r} {how} since the fit began") from None
         raise DataError(
             f"cannot read row group {piece.group} of the Parquet file {state.path!r}: "
             f"{_detail(error)}"
         ) from None
     how = changed(state)
     if how is not None:
-        raise DataError(f"the Parquet file {state.path!r} {how} during the fit")
+        raise DataError(f"the Parquet file {state.path!r} {how} since the fit began")
     return table
 
 

@@ -41,6 +41,7 @@ from mixedmodels.models.checks import (
 )
 from mixedmodels.models.linear import LinearMixedModel
 from mixedmodels.scale.blocks import PartialBlocks, chunk_blocks, finish_blocks, merge_blocks
+from mixedmodels.scale.cluster import DEFAULT_TIMEOUT, check_timeout
 from mixedmodels.scale.encoding import (
     SAMPLE_ROWS,
     ChunkEncoder,
@@ -83,9 +84,16 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         ``"omit"`` drops rows with missing values; ``"fail"`` refuses them.
     progress
         Show a progress bar over the partitions (default: on a terminal).
+    timeout
+        On a ``dask.distributed`` cluster: seconds a pass waits while the cluster has no
+        worker before it fails with :class:`~mixedmodels.errors.ClusterError` (default five
+        minutes; workers that die are replaced and their tasks recomputed by Dask).
 
     Attributes
     ----------
+    files
+        The surveyed Parquet files (:class:`~mixedmodels.scale.files.ParquetFiles`), checked
+        again after the pass and by ``fitted()``/``residuals()``; ``None`` for other data.
     source
         The Dask DataFrame of the used columns (read again by ``fitted()``/``residuals()``).
     encoder
@@ -105,7 +113,9 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         offset: str | None = None,
         na_action: NaAction = "omit",
         progress: bool | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        self.timeout = check_timeout(timeout)
         self.formula = formula
         self.parsed = mixed_model_formula(formula)
         self.files = parquet_files(data)
@@ -149,7 +159,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
             parts = self.source[plan.categorical].to_delayed()
             found = [dask.delayed(observed_levels)(p, plan) for p in parts]
             wanted.append(tree_reduce(found, merge_levels))
-        results = compute(wanted, self.progress, "reading levels")
+        results = compute(wanted, self.progress, "reading levels", self.timeout)
         sample, levels = results[0], results[1] if plan.categorical else {}
         if len(sample) == 0:  # the first partition has no complete row: look further
             sample = self.source[plan.columns].dropna().head(SAMPLE_ROWS, npartitions=-1)
@@ -163,7 +173,9 @@ class ChunkedLinearMixedModel(LinearMixedModel):
             chunk = dask.delayed(encoder, pure=True, traverse=False)
             parts = [dask.delayed(chunk_blocks)(p, chunk) for p in self.source.to_delayed()]
             combine = partial(merge_blocks, encoder=encoder)
-            (blocks,) = compute([tree_reduce(parts, combine)], self.progress, "cross-products")
+            summed = [tree_reduce(parts, combine)]
+            (blocks,) = compute(summed, self.progress, "cross-products", self.timeout)
+            self._verify("during the pass over the data")
             pruned = _pruned(encoder, blocks)
             if pruned is None:
                 self.encoder = encoder
@@ -200,6 +212,11 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         position = keep.index(intercept) if intercept in keep else None
         self._shift = (blocks.shift if position is not None else 0.0, position)
         self._setup(A)
+
+    def _verify(self, when: str) -> None:
+        """Refuse Parquet files that changed since they were surveyed (for other data: no-op)."""
+        if self.files is not None:
+            self.files.verify(when)
 
     # ---- sizes and summaries that in memory come from the rows -----------------------
     @property
@@ -254,6 +271,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         if re_form not in (None, "~0", "0", "NA"):
             self._unsupported(f"predict(re_form={re_form!r}) on the fitted chunks")
         self._require_fit()
+        self._verify("since the fit")
         effects = [] if re_form not in (None, "NA") else self.random_effects()
         function = partial(_partition_values, self.encoder, self._keep, self.beta, effects)
         return self.source.map_partitions(function, "fitted", meta=("fitted", "f8"))
@@ -265,6 +283,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
                 f"type must be 'response', 'working', 'pearson' or 'deviance', not {type!r}"
             )
         self._require_fit()
+        self._verify("since the fit")
         what = "pearson" if type in ("pearson", "deviance") else "response"
         scale = self.sigma if scaled else 1.0
         effects = self.random_effects()

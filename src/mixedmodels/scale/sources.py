@@ -20,6 +20,7 @@ import pandas as pd
 
 from mixedmodels.errors import DataError, UnknownColumnError
 from mixedmodels.linalg.threads import blas_threads
+from mixedmodels.scale.cluster import DEFAULT_TIMEOUT, gather  # registers the fork hook
 
 if TYPE_CHECKING:
     from mixedmodels.scale.files import ParquetFiles
@@ -29,14 +30,17 @@ __all__ = [
     "compute",
     "frame_of_table",
     "is_chunked_source",
+    "is_csv_path",
     "parquet_files",
     "parquet_paths",
+    "read_csv_path",
     "select_columns",
     "source_name",
     "tree_reduce",
 ]
 
 INSTALL_HINT = "pip install 'mixedmodels[dask]'"
+CSV_SUFFIXES = (".csv", ".csv.gz")
 
 
 def is_chunked_source(data: Any) -> bool:
@@ -46,11 +50,29 @@ def is_chunked_source(data: Any) -> bool:
     dataset.
     """
     if isinstance(data, str | Path):
-        return True
+        return not is_csv_path(data)
     if isinstance(data, list | tuple) and data and all(isinstance(d, str | Path) for d in data):
         return True
     module = type(data).__module__
     return module.startswith(("dask", "pyarrow._dataset", "pyarrow.dataset"))
+
+
+def is_csv_path(data: Any) -> bool:
+    """A path of one CSV file (``.csv`` or ``.csv.gz``), which is read into memory."""
+    if not isinstance(data, str | Path) or any(ch in str(data) for ch in "*?["):
+        return False
+    return str(data).lower().endswith(CSV_SUFFIXES) and not Path(data).is_dir()
+
+
+def read_csv_path(path: str | Path) -> pd.DataFrame:
+    """A CSV file as a pandas DataFrame, as the command line reads it (``pandas.read_csv``)."""
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"no CSV file found at {str(path)!r}") from None
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        detail = " ".join(str(error).split()) or type(error).__name__
+        raise DataError(f"cannot read the CSV file {str(path)!r}: {detail}") from None
 
 
 def source_name(data: Any) -> str:
@@ -130,10 +152,14 @@ def select_columns(frame: Any, columns: Sequence[str]) -> Any:
     return frame[list(columns)]
 
 
-def compute(objects: Sequence[Any], progress: bool | None, label: str) -> list[Any]:
+def compute(
+    objects: Sequence[Any], progress: bool | None, label: str, timeout: float = DEFAULT_TIMEOUT
+) -> list[Any]:
     """Compute Dask objects together: on the active distributed client if there is one.
 
     A progress bar over the tasks is shown on a terminal (``progress=None``) or when asked.
+    On a cluster, :class:`~mixedmodels.errors.ClusterError` when it has had no worker for
+    ``timeout`` seconds (see :func:`~mixedmodels.scale.cluster.gather`).
     """
     import dask
 
@@ -156,7 +182,7 @@ def compute(objects: Sequence[Any], progress: bool | None, label: str) -> list[A
 
         print(label, file=sys.stderr)
         distributed_progress(futures)
-    return list(client.gather(futures))
+    return gather(client, futures, timeout, label)
 
 
 def tree_reduce(parts: list[Any], combine: Callable[..., Any], fan_in: int = 2) -> Any:
