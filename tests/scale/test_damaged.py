@@ -205,3 +205,11 @@ def test_an_unchanged_data_set_passes_every_check(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         model.fitted().compute().to_numpy(), mm.lmer(FORMULA, frame).fitted(), rtol=1e-8
     )
+
+
+def test_a_dask_partition_of_numbers_as_text_is_refused() -> None:
+    frame = simulated()
+    parts = [frame.iloc[:200], frame.iloc[200:].assign(x=lambda f: f["x"].astype(str))]
+    data = dd.from_map(lambda i: parts[i], range(2), meta=frame.iloc[:0])
+    with pytest.raises(DataError, match=r"'x' is numeric in the data's schema but of type"):
+        mm.lmer(FORMULA, data)

@@ -122,7 +122,7 @@ def reset_after_fork() -> None:
     threaded = sys.modules.get("dask.threaded")
     if threaded is not None:
         threaded.default_pool = None  # type: ignore[attr-defined]
-        threaded.pools.clear()  # type: ignore[attr-defined]
+        threaded.pools.clear()
         threaded.pools_lock = threading.Lock()  # type: ignore[attr-defined]
         threaded.main_thread = threading.current_thread()  # type: ignore[attr-defined]
     client_module = sys.modules.get("distributed.client")

@@ -118,16 +118,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         self.timeout = check_timeout(timeout)
         self.formula = formula
         self.parsed = mixed_model_formula(formula)
-        self.files = parquet_files(data)
-        frame = None if self.files is not None else as_dask_frame(data)
-        meta = self.files.schema_frame() if self.files is not None else frame._meta
-        plan = _plan(self.parsed, meta, weights, offset, na_action)
-        if self.files is not None:
-            if missing := [c for c in plan.read_columns if c not in meta.columns]:
-                raise UnknownColumnError(missing, meta.columns)
-            self.source = self.files.frame(plan.read_columns, plan.dictionary)
-        else:
-            self.source = select_columns(frame, plan.read_columns)
+        plan = self._open(data, weights, offset, na_action)
         self._data = data
         self.progress = progress
         started = time.perf_counter()
@@ -142,6 +133,21 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         self._quantiles: dict[tuple[float, ...], FloatArray] = {}
 
     # ---- the passes over the data -----------------------------------------------------
+    def _open(self, data: Any, weights: Any, offset: Any, na_action: NaAction) -> ChunkPlan:
+        """The plan and :attr:`source` of the used columns (Parquet footers surveyed first)."""
+        self.files = parquet_files(data)
+        if self.files is None:
+            frame = as_dask_frame(data)
+            plan = _plan(self.parsed, frame._meta, weights, offset, na_action)
+            self.source = select_columns(frame, plan.read_columns)
+            return plan
+        meta = self.files.schema_frame()
+        plan = _plan(self.parsed, meta, weights, offset, na_action)
+        if missing := [c for c in plan.read_columns if c not in meta.columns]:
+            raise UnknownColumnError(missing, meta.columns)
+        self.source = self.files.frame(plan.read_columns, plan.dictionary)
+        return plan
+
     def _prepare(self, plan: ChunkPlan) -> ChunkEncoder:
         """A few complete rows, and the levels of the categorical predictors if there are any.
 
@@ -395,8 +401,21 @@ def _plan(
             dtype.categories
         ):
             declared[column] = list(dtype.categories)
+    extra = [c for c in (weights, offset) if c is not None and c in meta.columns]
+    numeric = tuple(
+        c for c in [*columns, *extra] if c not in categorical and c in in_design | set(extra)
+    )
     return ChunkPlan(
-        parsed, columns, weights, offset, na_action, factor_sets, categorical, declared, dictionary
+        parsed,
+        columns,
+        weights,
+        offset,
+        na_action,
+        factor_sets,
+        categorical,
+        declared,
+        dictionary,
+        numeric,
     )
 
 
