@@ -93,3 +93,17 @@ def test_a_client_of_the_parent_process_is_refused_in_a_forked_child(
     monkeypatch.setattr(cluster, "_parent_clients", {id(inherited)})
     with pytest.raises(ClusterError, match="parent of this forked process"):
         cluster.gather(inherited, [], 1.0, "cross-products")
+
+
+def test_a_task_that_kills_every_worker_it_runs_on_is_a_cluster_error(tmp_path: Path) -> None:
+    import dask
+
+    frame = mm.datasets.load("sleepstudy")
+    data = killing_frame(frame, tmp_path / "killed", victim=2, every_time=True)
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        local_cluster(1) as cluster,
+        distributed.Client(cluster),
+    ):
+        with pytest.raises(ClusterError, match="lost a task with every worker that ran it"):
+            mm.lmer(FORMULA, data, timeout=60)
