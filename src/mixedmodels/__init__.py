@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from mixedmodels.errors import (
+    ClusterError,
     ConvergenceWarning,
     DataError,
     FormulaError,
@@ -75,6 +76,7 @@ _LAZY = {
 __all__ = [
     "Binomial",
     "ChunkedLinearMixedModel",
+    "ClusterError",
     "ConvergenceWarning",
     "DataError",
     "FormulaError",

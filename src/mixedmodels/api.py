@@ -33,6 +33,7 @@ def lmer(
     subset: Any = None,
     contrasts: dict[str, str] | None = None,
     start: Any = None,
+    timeout: float | None = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -43,7 +44,8 @@ def lmer(
     data
         A pandas DataFrame (never modified); or, for data beyond memory, a Dask DataFrame, a
         PyArrow dataset, or a path, directory, glob or list of Parquet files, which are read
-        chunk by chunk (see :class:`~mixedmodels.scale.ChunkedLinearMixedModel`).
+        chunk by chunk (see :class:`~mixedmodels.scale.ChunkedLinearMixedModel`). The path
+        of one CSV file (``.csv``, ``.csv.gz``) is read into memory.
     reml
         REML (default) or maximum likelihood (``reml=False``).
     weights, offset
@@ -55,7 +57,9 @@ def lmer(
     verbose
         Print the objective at each evaluation.
     check_convergence
-        Check the gradient and Hessian at the optimum (default: up to 10,000 observations).
+        Warn when the gradient or Hessian at the optimum looks wrong (default: up to 10,000
+        observations; always for chunked data). Unless ``False``, the optimum is polished by
+        one Newton step on these derivatives, so that chunked and in-memory fits agree.
     progress
         For chunked data: show a progress bar over the partitions (default: on a terminal).
     functions
@@ -74,6 +78,10 @@ def lmer(
     start
         θ to start the optimizer from (lme4's ``start``), one value per covariance
         parameter within the bounds, or ``{"theta": ...}``.
+    timeout
+        For chunked data on a ``dask.distributed`` cluster: seconds a pass waits while the
+        cluster has no worker before failing with :class:`~mixedmodels.errors.ClusterError`
+        (default 300).
 
     Returns
     -------
@@ -87,8 +95,10 @@ def lmer(
     >>> round(m.loglik, 4)
     -64.28
     """
-    from mixedmodels.scale.sources import is_chunked_source
+    from mixedmodels.scale.sources import is_chunked_source, is_csv_path, read_csv_path
 
+    if is_csv_path(data):  # one CSV file: read into memory, as the command line does
+        data = read_csv_path(data)
     if is_chunked_source(data):
         from mixedmodels.scale import ChunkedLinearMixedModel
 
@@ -102,6 +112,7 @@ def lmer(
             na_action=na_action,
             progress=progress,
             functions=functions,
+            **({} if timeout is None else {"timeout": timeout}),
         )
     else:
         model = LinearMixedModel(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "ClusterError",
     "ConvergenceWarning",
     "DataError",
     "FormulaError",
@@ -118,4 +119,13 @@ class SeparationWarning(MixedModelsWarning):
     Fitted probabilities (or Poisson means) are numerically 0 or 1 for a set of rows that a
     combination of fixed-effect columns separates; the maximum-likelihood estimates of those
     columns are infinite, and the fit stops where the likelihood no longer changes.
+    """
+
+
+class ClusterError(MixedModelsError, RuntimeError):
+    """A pass over chunked data could not finish on its Dask cluster.
+
+    Raised when the cluster has had no worker for longer than the fit's ``timeout``, when a
+    task was lost with more workers than Dask allows, or when the fit runs in a process
+    forked from one whose Dask state cannot be used; the message says what was lost.
     """

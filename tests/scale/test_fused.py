@@ -14,7 +14,7 @@ import mixedmodels as mm
 pytest.importorskip("dask.dataframe")
 pytest.importorskip("numba")
 
-from mixedmodels.scale import blocks, fused, sources  # noqa: E402
+from mixedmodels.scale import blocks, files, fused  # noqa: E402
 from tests.scale.test_model import assert_same, fit_both, write_chunks  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def chunk_and_encoder(formula: str, directory: Path) -> tuple[pd.DataFrame, Any]
     model = mm.scale.ChunkedLinearMixedModel(formula, str(directory), progress=False)
     plan = model.encoder.plan
     path = sorted(directory.glob("*.parquet"))[0]
-    return sources._read_piece((str(path), 0), plan.read_columns, list(plan.dictionary)), model
+    return files.read_group(path, 0, plan.read_columns, list(plan.dictionary)), model
 
 
 def assert_same_blocks(a: blocks.PartialBlocks, b: blocks.PartialBlocks) -> None:
@@ -138,7 +138,7 @@ def chunk_and_encoder_with_weights(frame: pd.DataFrame, directory: Path) -> tupl
     )
     plan = model.encoder.plan
     path = sorted(directory.glob("*.parquet"))[0]
-    return sources._read_piece((str(path), 0), plan.read_columns, list(plan.dictionary)), model
+    return files.read_group(path, 0, plan.read_columns, list(plan.dictionary)), model
 
 
 def test_fit_from_files_equals_memory_with_both_paths(

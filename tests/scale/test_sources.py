@@ -10,7 +10,7 @@ import pytest
 
 pq = pytest.importorskip("pyarrow.parquet")
 
-from mixedmodels.scale import sources  # noqa: E402
+from mixedmodels.scale import files, sources  # noqa: E402
 
 
 def written(tmp_path: Path, levels: int, n: int = 3000) -> Path:
@@ -30,7 +30,7 @@ def test_dictionary_columns_read_as_the_checked_conversion(
     tmp_path: Path, levels: int, codes: str
 ) -> None:
     path = written(tmp_path, levels, n=200_000 if levels > 1000 else 3000)
-    fast = sources._read_piece((str(path), 0), ["y", "g", "h"], ["g", "h"])
+    fast = files.read_group(path, 0, ["y", "g", "h"], ["g", "h"])
     table = pq.ParquetFile(path, read_dictionary=["g", "h"]).read_row_group(0)
     checked = table.to_pandas()
     assert list(fast.columns) == ["y", "g", "h"]
@@ -50,25 +50,25 @@ def test_without_pandas_internals_the_checked_conversion_is_used(
 ) -> None:
     path = written(tmp_path, 30)
     monkeypatch.delattr(pd.CategoricalDtype, "_from_fastpath")
-    frame = sources._read_piece((str(path), 0), ["g", "y"], ["g"])
+    frame = files.read_group(path, 0, ["g", "y"], ["g"])
     expected = pq.read_table(path).to_pandas()["g"]
     pd.testing.assert_series_equal(frame["g"].astype(object), expected.astype(object))
 
 
 def test_only_dictionary_columns(tmp_path: Path) -> None:
     path = written(tmp_path, 30)
-    frame = sources._read_piece((str(path), 0), ["g"], ["g"])
+    frame = files.read_group(path, 0, ["g"], ["g"])
     assert len(frame) == 3000 and list(frame.columns) == ["g"]
 
 
 def test_first_rows_of_the_first_file(tmp_path: Path) -> None:
     path = written(tmp_path, 30)
-    head = sources.first_rows(str(path), ["y", "g"], ["g"], 100).compute()
+    head = files.ParquetFiles.survey([str(path)]).head(["y", "g"], ["g"], 100).compute()
     expected = pq.read_table(path).to_pandas().head(100)
     assert list(head.columns) == ["y", "g"] and len(head) == 100
     pd.testing.assert_series_equal(head["y"], expected["y"])
     pd.testing.assert_series_equal(head["g"].astype(object), expected["g"].astype(object))
-    assert sources.first_rows(pd.DataFrame(), ["y"], [], 10) is None
+    assert sources.parquet_files(pd.DataFrame()) is None
 
 
 def test_no_complete_row_among_the_first_rows(tmp_path: Path) -> None:

@@ -218,8 +218,11 @@ class LinearMixedModel(InformationCriteria):
             Print the objective at every evaluation.
         check_convergence
             Estimate the gradient and Hessian at the optimum and warn when they look wrong
-            (lme4's ``checkConv``); by default for models with at most 10,000 observations,
-            where it costs little next to the fit.
+            (lme4's ``checkConv``); by default the warnings are given for models with at most
+            10,000 observations, as lme4 does. Unless ``False``, the derivatives are always
+            estimated and the optimum polished by one Newton step, so that fits of the same
+            data agree to about 1e-10 whatever order the data were summed in (in memory or by
+            chunks).
 
         Returns
         -------
@@ -228,11 +231,14 @@ class LinearMixedModel(InformationCriteria):
         """
         if reml is not None:
             self.reml = check_flag(reml, "reml")
-        if check_convergence is None:
-            check_convergence = self._checks_convergence()
         given = None if start is None else check_start(start, self.lower, self.terms)
         with blas_threads(self.L.thread_limit()):
-            self.optsum, self.convergence = fit_theta(self, verbose, check_convergence, given)
+            # derivatives and Newton polish unless refused (chunked and in-memory fits agree);
+            # their warnings by default up to CHECK_NOBS observations, as lme4
+            polish = check_convergence is not False
+            self.optsum, found = fit_theta(self, verbose, polish, given)
+            warn = self._checks_convergence() if check_convergence is None else polish
+            self.convergence = found if warn else None
             self.theta = self.optsum.final
             self.optsum.fmin = self.objective_at(self.theta)
         self._warn_after_fit()

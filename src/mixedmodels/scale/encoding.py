@@ -74,6 +74,9 @@ class ChunkPlan:
     dictionary
         Text columns used only as grouping factors, which Parquet sources read as pandas
         categoricals (their values are the categories' labels, not the category order).
+    numeric
+        Columns of the design, weights and offset that the data's schema says are numeric:
+        every chunk must have them numeric (a partition of numbers as text is refused).
     """
 
     parsed: ParsedFormula
@@ -85,6 +88,22 @@ class ChunkPlan:
     categorical: list[str]
     declared: dict[str, list[Any]]
     dictionary: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+
+    def check_types(self, chunk: pd.DataFrame) -> None:
+        """Refuse a chunk whose columns are not of the schema's kind (numbers or not)."""
+        for column in self.numeric:
+            if chunk[column].dtype.kind not in "biuf":
+                raise DataError(
+                    f"the column {column!r} is numeric in the data's schema but of type "
+                    f"{chunk[column].dtype} in a partition (numbers stored as text?)"
+                )
+        for column in self.categorical:
+            if chunk[column].dtype.kind in "iuf":
+                raise DataError(
+                    f"the column {column!r} is not numeric in the data's schema but of type "
+                    f"{chunk[column].dtype} in a partition"
+                )
 
     @property
     def read_columns(self) -> list[str]:
@@ -424,6 +443,7 @@ class ChunkEncoder:
     def prepare(self, chunk: pd.DataFrame) -> PreparedChunk:
         """The complete rows of a chunk, their weights and offsets (lmer's model frame)."""
         plan = self.plan
+        plan.check_types(chunk)
         n = len(chunk)
         w = _column(chunk, plan.weights, n, 1.0)
         off = _column(chunk, plan.offset, n, 0.0)

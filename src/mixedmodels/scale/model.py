@@ -28,7 +28,12 @@ import numpy as np
 import pandas as pd
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import DataError, ModelSpecificationError, NotSupportedError
+from mixedmodels.errors import (
+    DataError,
+    ModelSpecificationError,
+    NotSupportedError,
+    UnknownColumnError,
+)
 from mixedmodels.models.checks import (
     check_response_varies,
     check_terms,
@@ -37,6 +42,7 @@ from mixedmodels.models.checks import (
 )
 from mixedmodels.models.linear import LinearMixedModel
 from mixedmodels.scale.blocks import PartialBlocks, chunk_blocks, finish_blocks, merge_blocks
+from mixedmodels.scale.cluster import DEFAULT_TIMEOUT, check_timeout
 from mixedmodels.scale.encoding import (
     SAMPLE_ROWS,
     ChunkEncoder,
@@ -48,7 +54,7 @@ from mixedmodels.scale.encoding import (
 from mixedmodels.scale.sources import (
     as_dask_frame,
     compute,
-    first_rows,
+    parquet_files,
     select_columns,
     source_name,
     tree_reduce,
@@ -81,9 +87,16 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         Show a progress bar over the partitions (default: on a terminal).
     functions
         Functions the formula may call besides the allowed ones, e.g. ``{"logit": fn}``.
+    timeout
+        On a ``dask.distributed`` cluster: seconds a pass waits while the cluster has no
+        worker before it fails with :class:`~mixedmodels.errors.ClusterError` (default five
+        minutes; workers that die are replaced and their tasks recomputed by Dask).
 
     Attributes
     ----------
+    files
+        The surveyed Parquet files (:class:`~mixedmodels.scale.files.ParquetFiles`), checked
+        again after the pass and by ``fitted()``/``residuals()``; ``None`` for other data.
     source
         The Dask DataFrame of the used columns (read again by ``fitted()``/``residuals()``).
     encoder
@@ -104,12 +117,12 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         na_action: NaAction = "omit",
         progress: bool | None = None,
         functions: Mapping[str, Callable[..., Any]] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        self.timeout = check_timeout(timeout)
         self.formula = formula
         self.parsed = mixed_model_formula(formula, functions)
-        frame = as_dask_frame(data)
-        plan = _plan(self.parsed, frame._meta, weights, offset, na_action)
-        self.source = select_columns(data, frame, plan.read_columns, plan.dictionary)
+        plan = self._open(data, weights, offset, na_action)
         self._data = data
         self.progress = progress
         started = time.perf_counter()
@@ -124,6 +137,21 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         self._quantiles: dict[tuple[float, ...], FloatArray] = {}
 
     # ---- the passes over the data -----------------------------------------------------
+    def _open(self, data: Any, weights: Any, offset: Any, na_action: NaAction) -> ChunkPlan:
+        """The plan and :attr:`source` of the used columns (Parquet footers surveyed first)."""
+        self.files = parquet_files(data)
+        if self.files is None:
+            frame = as_dask_frame(data)
+            plan = _plan(self.parsed, frame._meta, weights, offset, na_action)
+            self.source = select_columns(frame, plan.read_columns)
+            return plan
+        meta = self.files.schema_frame()
+        plan = _plan(self.parsed, meta, weights, offset, na_action)
+        if missing := [c for c in plan.read_columns if c not in meta.columns]:
+            raise UnknownColumnError(missing, meta.columns)
+        self.source = self.files.frame(plan.read_columns, plan.dictionary)
+        return plan
+
     def _prepare(self, plan: ChunkPlan) -> ChunkEncoder:
         """A few complete rows, and the levels of the categorical predictors if there are any.
 
@@ -132,14 +160,16 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         """
         import dask
 
-        head = first_rows(self._data, plan.read_columns, list(plan.dictionary), HEAD_ROWS)
-        first = head if head is not None else self.source.partitions[0].to_delayed()[0]
+        if self.files is not None:
+            first = self.files.head(plan.read_columns, plan.dictionary, HEAD_ROWS)
+        else:
+            first = self.source.partitions[0].to_delayed()[0]
         wanted = [dask.delayed(complete_rows)(first, plan)]
         if plan.categorical:
             parts = self.source[plan.categorical].to_delayed()
             found = [dask.delayed(observed_levels)(p, plan) for p in parts]
             wanted.append(tree_reduce(found, merge_levels))
-        results = compute(wanted, self.progress, "reading levels")
+        results = compute(wanted, self.progress, "reading levels", self.timeout)
         sample, levels = results[0], results[1] if plan.categorical else {}
         if len(sample) == 0:  # the first partition has no complete row: look further
             sample = self.source[plan.columns].dropna().head(SAMPLE_ROWS, npartitions=-1)
@@ -153,7 +183,9 @@ class ChunkedLinearMixedModel(LinearMixedModel):
             chunk = dask.delayed(encoder, pure=True, traverse=False)
             parts = [dask.delayed(chunk_blocks)(p, chunk) for p in self.source.to_delayed()]
             combine = partial(merge_blocks, encoder=encoder)
-            (blocks,) = compute([tree_reduce(parts, combine)], self.progress, "cross-products")
+            summed = [tree_reduce(parts, combine)]
+            (blocks,) = compute(summed, self.progress, "cross-products", self.timeout)
+            self._verify("during the pass over the data")
             pruned = _pruned(encoder, blocks)
             if pruned is None:
                 self.encoder = encoder
@@ -190,6 +222,11 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         position = keep.index(intercept) if intercept in keep else None
         self._shift = (blocks.shift if position is not None else 0.0, position)
         self._setup(A)
+
+    def _verify(self, when: str) -> None:
+        """Refuse Parquet files that changed since they were surveyed (for other data: no-op)."""
+        if self.files is not None:
+            self.files.verify(when)
 
     # ---- sizes and summaries that in memory come from the rows -----------------------
     @property
@@ -244,6 +281,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         if re_form not in (None, "~0", "0", "NA"):
             self._unsupported(f"predict(re_form={re_form!r}) on the fitted chunks")
         self._require_fit()
+        self._verify("since the fit")
         effects = [] if re_form not in (None, "NA") else self.random_effects()
         function = partial(_partition_values, self.encoder, self._keep, self.beta, effects)
         return self.source.map_partitions(function, "fitted", meta=("fitted", "f8"))
@@ -255,6 +293,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
                 f"type must be 'response', 'working', 'pearson' or 'deviance', not {type!r}"
             )
         self._require_fit()
+        self._verify("since the fit")
         what = "pearson" if type in ("pearson", "deviance") else "response"
         scale = self.sigma if scaled else 1.0
         effects = self.random_effects()
@@ -375,8 +414,21 @@ def _plan(
             dtype.categories
         ):
             declared[column] = list(dtype.categories)
+    extra = [c for c in (weights, offset) if c is not None and c in meta.columns]
+    numeric = tuple(
+        c for c in [*columns, *extra] if c not in categorical and c in in_design | set(extra)
+    )
     return ChunkPlan(
-        parsed, columns, weights, offset, na_action, factor_sets, categorical, declared, dictionary
+        parsed,
+        columns,
+        weights,
+        offset,
+        na_action,
+        factor_sets,
+        categorical,
+        declared,
+        dictionary,
+        numeric,
     )
 
 

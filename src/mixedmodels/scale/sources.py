@@ -13,25 +13,34 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixedmodels.errors import DataError, UnknownColumnError
 from mixedmodels.linalg.threads import blas_threads
+from mixedmodels.scale.cluster import DEFAULT_TIMEOUT, gather  # registers the fork hook
+
+if TYPE_CHECKING:
+    from mixedmodels.scale.files import ParquetFiles
 
 __all__ = [
     "as_dask_frame",
     "compute",
-    "first_rows",
+    "frame_of_table",
     "is_chunked_source",
+    "is_csv_path",
+    "parquet_files",
+    "parquet_paths",
+    "read_csv_path",
     "select_columns",
     "source_name",
     "tree_reduce",
 ]
 
 INSTALL_HINT = "pip install 'mixedmodels[dask]'"
+CSV_SUFFIXES = (".csv", ".csv.gz")
 
 
 def is_chunked_source(data: Any) -> bool:
@@ -41,11 +50,29 @@ def is_chunked_source(data: Any) -> bool:
     dataset.
     """
     if isinstance(data, str | Path):
-        return True
+        return not is_csv_path(data)
     if isinstance(data, list | tuple) and data and all(isinstance(d, str | Path) for d in data):
         return True
     module = type(data).__module__
     return module.startswith(("dask", "pyarrow._dataset", "pyarrow.dataset"))
+
+
+def is_csv_path(data: Any) -> bool:
+    """A path of one CSV file (``.csv`` or ``.csv.gz``), which is read into memory."""
+    if not isinstance(data, str | Path) or any(ch in str(data) for ch in "*?["):
+        return False
+    return str(data).lower().endswith(CSV_SUFFIXES) and not Path(data).is_dir()
+
+
+def read_csv_path(path: str | Path) -> pd.DataFrame:
+    """A CSV file as a pandas DataFrame, as the command line reads it (``pandas.read_csv``)."""
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"no CSV file found at {str(path)!r}") from None
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        detail = " ".join(str(error).split()) or type(error).__name__
+        raise DataError(f"cannot read the CSV file {str(path)!r}: {detail}") from None
 
 
 def source_name(data: Any) -> str:
@@ -71,7 +98,7 @@ def as_dask_frame(data: Any) -> Any:
     if hasattr(data, "to_delayed") and hasattr(data, "npartitions"):
         return data
     if isinstance(data, str | Path | list | tuple):
-        return dd.read_parquet(_parquet_paths(data))
+        return dd.read_parquet(parquet_paths(data)[0])
     if type(data).__module__.startswith(("pyarrow._dataset", "pyarrow.dataset")):
         return _from_arrow_dataset(dd, data)
     raise DataError(
@@ -80,29 +107,59 @@ def as_dask_frame(data: Any) -> Any:
     )
 
 
-def select_columns(
-    data: Any, frame: Any, columns: Sequence[str], dictionary: Sequence[str] = ()
-) -> Any:
-    """Only the used columns (read from Parquet only those), refusing unknown ones.
+def parquet_files(data: Any) -> ParquetFiles | None:
+    """The surveyed local Parquet files of a source (``None`` for other sources).
 
-    For Parquet paths, the ``dictionary`` columns (text used only as grouping factors) are
-    read dictionary-encoded, as pandas categoricals: their values are never turned into
-    millions of Python or Arrow strings and hashed again, only their dictionaries are.
+    Paths, directories (Hive-partitioned or not), globs and lists of them, and PyArrow datasets
+    of local Parquet files: every footer is read and checked here (:mod:`.files`).
     """
+    from mixedmodels.scale.files import ParquetFiles
+
+    if isinstance(data, str | Path | list | tuple):
+        paths, keys = parquet_paths(data)
+        if any(_is_url(p) for p in paths):
+            return None
+        return ParquetFiles.survey(paths, keys)
+    found = _arrow_dataset_files(data)
+    return None if found is None else ParquetFiles.survey(*found)
+
+
+def _arrow_dataset_files(data: Any) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """Paths and partition keys of a PyArrow dataset of local Parquet files, else ``None``."""
+    if not type(data).__module__.startswith(("pyarrow._dataset", "pyarrow.dataset")):
+        return None
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    if not (
+        isinstance(data, ds.FileSystemDataset)
+        and isinstance(data.format, ds.ParquetFileFormat)
+        and isinstance(data.filesystem, pafs.LocalFileSystem)
+    ):
+        return None
+    fragments = list(data.get_fragments())
+    if not fragments:
+        raise DataError("the PyArrow dataset has no fragments (no data)")
+    keys = [ds.get_partition_keys(f.partition_expression) for f in fragments]
+    return [f.path for f in fragments], keys
+
+
+def select_columns(frame: Any, columns: Sequence[str]) -> Any:
+    """Only the used columns of a Dask DataFrame, refusing unknown ones."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise UnknownColumnError(missing, frame.columns)
-    if isinstance(data, str | Path | list | tuple):
-        paths = _parquet_paths(data)
-        if not any(_is_url(p) for p in paths):
-            return _parquet_pieces(paths, list(columns), list(dictionary))
     return frame[list(columns)]
 
 
-def compute(objects: Sequence[Any], progress: bool | None, label: str) -> list[Any]:
+def compute(
+    objects: Sequence[Any], progress: bool | None, label: str, timeout: float = DEFAULT_TIMEOUT
+) -> list[Any]:
     """Compute Dask objects together: on the active distributed client if there is one.
 
     A progress bar over the tasks is shown on a terminal (``progress=None``) or when asked.
+    On a cluster, :class:`~mixedmodels.errors.ClusterError` when it has had no worker for
+    ``timeout`` seconds (see :func:`~mixedmodels.scale.cluster.gather`).
     """
     import dask
 
@@ -125,7 +182,7 @@ def compute(objects: Sequence[Any], progress: bool | None, label: str) -> list[A
 
         print(label, file=sys.stderr)
         distributed_progress(futures)
-    return list(client.gather(futures))
+    return gather(client, futures, timeout, label)
 
 
 def tree_reduce(parts: list[Any], combine: Callable[..., Any], fan_in: int = 2) -> Any:
@@ -164,80 +221,36 @@ def _active_client() -> Any:
         return None
 
 
-def _parquet_paths(data: str | Path | Sequence[str | Path]) -> list[str]:
-    """Files named by a path, a directory, a glob, or a list of those."""
+def parquet_paths(
+    data: str | Path | Sequence[str | Path],
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Files named by a path, a directory, a glob, or a list of those, with Hive keys."""
+    from mixedmodels.scale.layout import discover
+
     items = [data] if isinstance(data, str | Path) else list(data)
     paths: list[str] = []
+    keys: list[dict[str, Any]] = []
     for item in items:
         text = str(item)
         if _is_url(text):  # remote (s3://, gs://, …) or file:// URLs: read by fsspec
             paths.append(text)
+            keys.append({})
             continue
-        if Path(text).is_dir():
-            found = sorted(glob.glob(str(Path(text) / "*.parquet")))
-        elif any(ch in text for ch in "*?["):
-            found = sorted(glob.glob(text))
+        tree = discover(text)
+        if tree is not None:
+            found, found_keys = tree
         else:
-            found = [text] if Path(text).is_file() else []
+            globbed = any(ch in text for ch in "*?[")
+            found = sorted(glob.glob(text)) if globbed else [text] if Path(text).is_file() else []
+            found_keys = [{} for _ in found]
         if not found:
             raise DataError(f"no Parquet file found at {text!r}{_dataset_hint(text)}")
         paths.extend(found)
-    return paths
+        keys.extend(found_keys)
+    return paths, keys
 
 
-def _parquet_pieces(paths: list[str], columns: list[str], dictionary: list[str]) -> Any:
-    """A Dask DataFrame with one partition per row group of each Parquet file."""
-    import pyarrow.parquet as pq
-
-    dd = _dask_dataframe()
-    pieces = [(path, g) for path in paths for g in range(pq.ParquetFile(path).num_row_groups)]
-    if not pieces:
-        raise DataError(f"the Parquet files {paths[:3]} have no rows")
-    schema = pq.ParquetFile(paths[0], read_dictionary=dictionary).schema_arrow
-    meta = schema.empty_table().select(columns).to_pandas()
-    read = partial(_read_piece, columns=columns, dictionary=dictionary)
-    return dd.from_map(read, pieces, meta=meta, enforce_metadata=False)
-
-
-def _read_piece(piece: tuple[str, int], columns: list[str], dictionary: list[str]) -> pd.DataFrame:
-    """One row group of a Parquet file as a pandas DataFrame."""
-    import pyarrow.parquet as pq
-
-    path, group = piece
-    parquet = pq.ParquetFile(path, read_dictionary=dictionary)
-    # one thread per chunk: Dask already runs one chunk per core
-    table = parquet.read_row_group(group, columns=columns, use_threads=False)
-    return _frame(table, columns, dictionary)
-
-
-def first_rows(data: Any, columns: list[str], dictionary: list[str], n: int) -> Any:
-    """A delayed read of the first ``n`` rows of Parquet paths (``None`` for other data).
-
-    Reads one batch of the first file instead of its whole first row group.
-    """
-    if not isinstance(data, str | Path | list | tuple):
-        return None
-    paths = _parquet_paths(data)
-    if any(_is_url(p) for p in paths):
-        return None
-    import dask
-
-    return dask.delayed(_read_head)(paths[0], columns, dictionary, n)
-
-
-def _read_head(path: str, columns: list[str], dictionary: list[str], n: int) -> pd.DataFrame:
-    """The first ``n`` rows of a Parquet file."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    parquet = pq.ParquetFile(path, read_dictionary=dictionary)
-    batch = next(parquet.iter_batches(batch_size=n, columns=columns, use_threads=False), None)
-    schema = parquet.schema_arrow
-    table = pa.Table.from_batches([batch]) if batch is not None else schema.empty_table()
-    return _frame(table.select(columns), columns, dictionary)
-
-
-def _frame(table: Any, columns: list[str], dictionary: list[str]) -> pd.DataFrame:
+def frame_of_table(table: Any, columns: list[str], dictionary: Sequence[str]) -> pd.DataFrame:
     """An Arrow table as pandas: columns not copied, dictionary columns as categoricals."""
     coded = [c for c in dictionary if c in table.column_names]
     if not coded:
