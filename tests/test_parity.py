@@ -46,7 +46,8 @@ CANONICAL = {
 
 def case_frame(case: dict[str, Any]) -> pd.DataFrame:
     """The case's CSV with its ``factors`` columns as strings (as R's factor levels)."""
-    frame = pd.read_csv(PARITY / f"{case['data']}.csv")
+    # as R's read.csv: only "NA" (and empty fields) are missing; pandas would also drop "None"
+    frame = pd.read_csv(PARITY / f"{case['data']}.csv", keep_default_na=False, na_values=["NA", ""])
     for column in case.get("factors", []):
         frame[column] = frame[column].astype(str)
     return frame
@@ -179,3 +180,35 @@ def test_parity_with_lme4(case: dict[str, Any]) -> None:
         model = fit_case(case, frame)
     problems = compare(case, ref, model, caught)
     assert not problems, f"{case['id']} ({case['formula']}):\n  " + "\n  ".join(problems)
+
+
+def main(ids: list[str]) -> int:
+    """Print one line per case (``ok``/``FAIL``, seconds) and its problems; 1 when any fails."""
+    import time
+    import traceback
+
+    failed = 0
+    for case in CASES:
+        if ids and case["id"] not in ids:
+            continue
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model = fit_case(case, case_frame(case))
+            problems = compare(case, REFS[case["id"]], model, caught)
+        except Exception as error:  # report every failure, go on with the next case
+            problems = [f"raised {traceback.format_exception_only(type(error), error)[-1].strip()}"]
+        status = "FAIL" if problems else "ok  "
+        print(f"{status} {case['id']:<28} {time.perf_counter() - start:7.3f}s")
+        for problem in problems:
+            print(f"       - {problem}")
+        failed += bool(problems)
+    print(f"{len(ids or CASES) - failed} passed, {failed} failed")
+    return int(failed > 0)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -230,6 +230,8 @@ add("salamanders_nb", "Salamanders", "count ~ spp + mined + (1|site)", "glmmTMB 
 add("owls_offset_formula", "Owls",
     "SiblingNegotiation ~ FoodTreatment * SexParent + offset(log(BroodSize)) + (1|Nest)",
     "glmmTMB vignette; Zuur et al. 2009 ch. 13", family = "poisson")
+add("owls_offset_arg", "Owls", "SiblingNegotiation ~ FoodTreatment + ArrivalTime + (1|Nest)",
+    "Zuur et al. 2009 ch. 13, offset= argument", family = "poisson", offset = "logBroodSize")
 add("owls_offset_arg_olre", "Owls", "SiblingNegotiation ~ FoodTreatment + ArrivalTime + (1|Nest) + (1|obs)",
     "Zuur et al. 2009 ch. 13, offset= argument", family = "poisson", offset = "logBroodSize",
     factors = "obs")
