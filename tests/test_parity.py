@@ -55,7 +55,7 @@ def case_frame(case: dict[str, Any]) -> pd.DataFrame:
 
 def fit_case(case: dict[str, Any], frame: pd.DataFrame) -> Any:
     """Fit the case with ``mm.lmer``, ``mm.glmer`` or ``mm.glmer_nb``, as an lme4 user would."""
-    extra = {key: case[key] for key in ("weights", "offset") if key in case}
+    extra = {key: case[key] for key in ("weights", "offset", "subset", "contrasts") if key in case}
     family, link = case["family"], case.get("link")
     if family == "gaussian" and link is None:
         return mm.lmer(case["formula"], frame, reml=bool(case["reml"]), **extra)

@@ -88,13 +88,15 @@ write_data("gamma_sim", read.csv("../../models/data/gamma_sim.csv"))
 cases <- list()
 add <- function(id, data, formula, source, family = "gaussian", link = NULL, reml = NULL,
                 nagq = NULL, weights = NULL, offset = NULL, factors = character(),
-                separated = character()) {
+                separated = character(), subset = NULL, contrasts = NULL) {
   case <- list(id = id, data = data, formula = formula, family = family)
   if (!is.null(link)) case$link <- link
   if (family == "gaussian" && is.null(link)) case$reml <- if (is.null(reml)) TRUE else reml
   if (!is.null(nagq)) case$nagq <- nagq
   if (!is.null(weights)) case$weights <- weights
   if (!is.null(offset)) case$offset <- offset
+  if (!is.null(subset)) case$subset <- subset
+  if (!is.null(contrasts)) case$contrasts <- contrasts
   case$factors <- I(factors)
   if (length(separated)) case$separated <- I(separated)
   case$source <- source
@@ -171,6 +173,23 @@ add("grouseticks_log_lmm", "grouseticks", "log(1 + TICKS) ~ YEAR + cHEIGHT + (1|
 add("sleep_days_singular", "sleepstudy", "Reaction ~ Days + (Days|Subject) + (1|Days)",
     "boundary fit: zero variance", factors = c("Subject"))
 add("oats_slope_singular", "Oats", "yield ~ nitro + (nitro|Block)", "boundary fit: correlation +1")
+add("sleep_subset", "sleepstudy", "Reaction ~ Days + (Days|Subject)",
+    "lme4 book ch. 4 (days 0-1 adaptation left out): subset=", subset = "Days >= 2", factors = "Subject")
+add("sleep_poly_raw", "sleepstudy", "Reaction ~ poly(Days, 2, raw = TRUE) + (1|Subject)",
+    "R idiom poly(raw = TRUE)", reml = FALSE, factors = "Subject")
+add("chickweight_as_factor", "ChickWeight", "weight ~ Time + as.factor(Diet) + (Time|Chick)",
+    "R idiom as.factor()", reml = FALSE, factors = "Chick")
+add("insectsprays_sqrt", "InsectSprays", "sqrt(count) ~ 1 + (1|spray)",
+    "variance-stabilised counts (R idiom sqrt())")
+add("cake_contrasts_poly", "cake", "angle ~ recipe * temperature + (1|recipe:replicate)",
+    "lme4 ?cake fm1 (ordered temperature: contr.poly)", factors = c("replicate", "temperature"),
+    contrasts = list(temperature = "poly"))
+add("cake_contrasts_sum", "cake", "angle ~ recipe + temp + (1|recipe:replicate)", "contrasts = contr.sum",
+    factors = "replicate", contrasts = list(recipe = "sum"))
+add("machines_contrasts_helmert", "Machines", "score ~ Machine + (1|Worker) + (1|Worker:Machine)",
+    "contrasts = contr.helmert", factors = "Worker", contrasts = list(Machine = "helmert"))
+add("ergostool_contrasts_sdif", "ergoStool", "effort ~ Type + (1|Subject)",
+    "contrasts = MASS::contr.sdif", reml = FALSE, factors = "Subject", contrasts = list(Type = "sdif"))
 
 ## generalized linear mixed models
 add("cbpp_probit", "cbpp", "cbind(incidence, size - incidence) ~ period + (1|herd)",
@@ -181,6 +200,8 @@ add("cbpp_cloglog_prop_weights", "cbpp", "prop ~ period + (1|herd)",
 add("cbpp_prop_weights", "cbpp", "incidence / size ~ period + (1|herd)",
     "lme4 ?cbpp (gm1 proportions form)", family = "binomial", weights = "size",
     factors = c("herd", "period"))
+add("cbpp_subset", "cbpp", "cbind(incidence, size - incidence) ~ period + (1|herd)",
+    "glmer subset=", family = "binomial", subset = "size > 5", factors = c("herd", "period"))
 add("cbpp_bernoulli", "cbpp_bernoulli", "y ~ period + (1|herd)", "cbpp as 0/1 responses",
     family = "binomial", factors = c("herd", "period"))
 add("cbpp_olre", "cbpp", "cbind(incidence, size - incidence) ~ period + (1|herd) + (1|obs)",
@@ -264,8 +285,16 @@ r_family <- function(case) {
   if (is.null(case$link)) fam() else fam(link = case$link)
 }
 
+r_contrasts <- function(case) {
+  if (is.null(case$contrasts)) return(NULL)
+  lapply(case$contrasts, function(name) switch(name, poly = contr.poly, sum = contr.sum,
+         helmert = contr.helmert, treatment = contr.treatment, sdif = MASS::contr.sdif))
+}
+
 fit_lme4 <- function(case, d, optimizer = NULL) {
   args <- list(formula = as.formula(case$formula), data = d)
+  if (!is.null(case$subset)) args$subset <- with(d, eval(parse(text = case$subset)))
+  if (!is.null(case$contrasts)) args$contrasts <- r_contrasts(case)
   lmm <- case$family == "gaussian" && is.null(case$link)
   if (!is.null(optimizer)) {
     ctrl <- if (lmm) lmerControl else glmerControl
@@ -286,7 +315,9 @@ fit_lme4 <- function(case, d, optimizer = NULL) {
 }
 
 fit_tmb <- function(case, d, m) {
+  if (!is.null(case$subset)) d <- d[with(d, eval(parse(text = case$subset))), , drop = FALSE]
   args <- list(formula = lme4::expandDoubleVerts(as.formula(case$formula)), data = d)
+  if (!is.null(case$contrasts)) args$contrasts <- r_contrasts(case)
   if (!is.null(case$weights)) args$weights <- d[[case$weights]]
   if (!is.null(case$offset)) args$offset <- d[[case$offset]]
   if (case$family == "negative_binomial") {
