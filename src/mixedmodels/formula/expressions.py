@@ -67,7 +67,7 @@ _R_DOTTED = {
 }
 _FACTOR = frozenset({"factor", "as_factor"})
 _MODULES = frozenset({"np", "numpy"})
-_R_CONSTANTS = {"TRUE": True, "FALSE": False}
+_R_CONSTANTS = {"TRUE": True, "FALSE": False, "pi": math.pi}  # R's constants
 _ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 _LOGICAL = (ast.BitAnd, ast.BitOr)
 _COMPARE = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
