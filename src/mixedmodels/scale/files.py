@@ -237,7 +237,7 @@ class ParquetFiles:
         """
         import dask.dataframe as dd
 
-        from mixedmodels.scale.sources import frame_of_table
+        from mixedmodels.scale.arrow_frames import frame_of_table
 
         types = self.types(columns)
         meta = frame_of_table(arrow_schema(types, dictionary).empty_table(), columns, dictionary)

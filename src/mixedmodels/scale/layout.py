@@ -195,7 +195,7 @@ def finish_table(
     """A row group as pandas: columns cast to their unified types, partition keys added."""
     import pyarrow as pa
 
-    from mixedmodels.scale.sources import frame_of_table
+    from mixedmodels.scale.arrow_frames import frame_of_table
 
     for i, name in enumerate(table.column_names):
         target, dtype = types.get(name), table.schema.field(i).type

@@ -18,8 +18,8 @@ import pandas as pd
 
 from mixedmodels.errors import DataError
 from mixedmodels.formula import ParsedFormula
-from mixedmodels.terms.frame import identifiers
 from mixedmodels.terms.grouping import distinct_labels
+from mixedmodels.terms.names import identifiers
 
 __all__ = ["check_columns", "check_unique_names", "predictor_names"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,7 +14,8 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, FormulaError, MixedModelsError, UnknownColumnError
 from mixedmodels.formula import ParsedFormula
 from mixedmodels.formula.expressions import RefusedPieceError, check_python
-from mixedmodels.formula.formulaic_cache import check_formula, required_variables
+from mixedmodels.formula.formulaic_cache import required_variables
+from mixedmodels.terms.names import identifiers
 
 __all__ = [
     "NA_ACTIONS",
@@ -33,7 +33,6 @@ __all__ = [
 
 NaAction = Literal["omit", "exclude", "fail"]
 NA_ACTIONS = ("omit", "exclude", "fail")
-_IDENTIFIER = re.compile(r"`([^`]+)`|([^\W\d][\w.]*|\.[\w.]+)")
 
 
 @dataclass(frozen=True)
@@ -254,21 +253,6 @@ def formula_offsets(parsed: ParsedFormula, frame: pd.DataFrame) -> FloatArray:
             raise DataError(f"offset({expression}) must give one finite number per row")
         total += values[:, 0]
     return total
-
-
-def identifiers(text: str, functions: frozenset[str] = frozenset()) -> set[str]:
-    """The column names a formula piece reads (``np.log(x)`` gives x).
-
-    From the checked evaluator; for text it refuses, every name-like token.
-    """
-    try:
-        return set(check_formula(text, functions).variables)
-    except FormulaError:
-        pass
-    out: set[str] = set()
-    for quoted, plain in _IDENTIFIER.findall(text):
-        out.add(quoted or plain)
-    return out
 
 
 def as_frame(data: Any) -> pd.DataFrame:
