@@ -78,6 +78,7 @@ def glmer(
     >>> round(g.objective, 3)
     184.053
     """
+    data = _in_memory(data)
     model = GeneralizedLinearMixedModel(
         formula,
         data,
@@ -121,6 +122,7 @@ def glmer_nb(
     verbose
         Print θ and the objective at each step of the search over θ.
     """
+    data = _in_memory(data)
     model = GeneralizedLinearMixedModel(
         formula,
         data,
@@ -133,6 +135,13 @@ def glmer_nb(
         contrasts=contrasts,
     )
     return fit_negative_binomial(model, verbose=verbose)
+
+
+def _in_memory(data: Any) -> Any:
+    """A CSV path read into memory, as ``lmer`` and the command line read it."""
+    from mixedmodels.scale.sources import is_csv_path, read_csv_path
+
+    return read_csv_path(data) if is_csv_path(data) else data
 
 
 def fit_from_cli(args: Any, data: Any) -> GeneralizedLinearMixedModel:

@@ -213,3 +213,12 @@ def test_a_dask_partition_of_numbers_as_text_is_refused() -> None:
     data = dd.from_map(lambda i: parts[i], range(2), meta=frame.iloc[:0])
     with pytest.raises(DataError, match=r"'x' is numeric in the data's schema but of type"):
         mm.lmer(FORMULA, data)
+
+
+def test_a_csv_path_is_read_into_memory_by_glmer(tmp_path: Path) -> None:
+    cbpp = mm.datasets.load("cbpp")
+    cbpp.to_csv(tmp_path / "cbpp.csv", index=False)
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    model = mm.glmer(formula, str(tmp_path / "cbpp.csv"), family="binomial")
+    read = pd.read_csv(tmp_path / "cbpp.csv")  # the types a CSV gives (period as numbers)
+    assert model.objective == pytest.approx(mm.glmer(formula, read).objective, rel=1e-12)
