@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
+from mixedmodels.models.arguments import check_glmm_start
 from mixedmodels.models.families import Family, NegativeBinomial
 from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 from mixedmodels.models.negbin import fit_negative_binomial
@@ -30,6 +33,7 @@ def glmer(
     functions: Mapping[str, Callable[..., Any]] | None = None,
     subset: Any = None,
     contrasts: dict[str, str] | None = None,
+    start: Any = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model, as lme4's ``glmer``.
 
@@ -64,6 +68,10 @@ def glmer(
     contrasts
         R's contrasts for factors of the fixed part, e.g. ``{"period": "sum"}`` (as for
         :func:`~mixedmodels.lmer`).
+    start
+        lme4's ``start``: θ, or ``{"theta": ..., "fixef": ...}`` (either key): θ starts the
+        first stage; with ``fixef`` the second stage starts from (θ, β) (θ lme4's initial one
+        when not given).
 
     Returns
     -------
@@ -93,7 +101,21 @@ def glmer(
     )
     if isinstance(family, str) and model.family.name == "negative_binomial":
         return fit_negative_binomial(model, verbose=verbose)
-    return model.fit(verbose=verbose)
+    return _fit_from(model, start, verbose)
+
+
+def _fit_from(
+    model: GeneralizedLinearMixedModel, start: Any, verbose: bool
+) -> GeneralizedLinearMixedModel:
+    """Fit from lme4's ``start``: θ starts stage 1, θ and β together start stage 2."""
+    if start is None:
+        return model.fit(verbose=verbose)
+    theta, beta = check_glmm_start(start, model.lower, model.terms, model.n_fixed)
+    if theta is not None:
+        model.theta = theta
+    if beta is None or model.nagq == 0:  # nAGQ = 0: β is estimated inside PIRLS
+        return model.fit(verbose=verbose)
+    return model.fit(verbose=verbose, start=np.concatenate([model.theta, beta]))
 
 
 def glmer_nb(

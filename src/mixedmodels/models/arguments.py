@@ -11,7 +11,7 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
 from mixedmodels.terms.random import RandomEffectsTerm
 
-__all__ = ["check_flag", "check_start"]
+__all__ = ["check_flag", "check_glmm_start", "check_start"]
 
 
 def check_flag(value: Any, name: str) -> bool:
@@ -88,3 +88,41 @@ def check_start(start: Any, lower: FloatArray, terms: Sequence[RandomEffectsTerm
 def _layout(terms: Sequence[RandomEffectsTerm]) -> str:
     """``"2 for (Days | Subject), 1 for (1 | g)"``: how many values of θ each term takes."""
     return ", ".join(f"{t.ntheta} for {t.spec}" for t in terms)
+
+
+def check_glmm_start(
+    start: Any, lower: FloatArray, terms: Sequence[RandomEffectsTerm], n_fixed: int
+) -> tuple[FloatArray | None, FloatArray | None]:
+    """A GLMM's start, checked: ``(θ or None, β or None)`` (lme4's ``start = list(...)``).
+
+    ``start`` is θ (an array), or a mapping with ``"theta"`` and/or ``"fixef"``.
+
+    Raises
+    ------
+    ModelSpecificationError
+        For other keys, θ as :func:`check_start` refuses it, or ``fixef`` that is not
+        ``n_fixed`` finite numbers.
+    """
+    if not isinstance(start, Mapping):
+        return check_start(start, lower, terms), None
+    unknown = sorted(str(k) for k in start if k not in ("theta", "fixef"))
+    if unknown or not start:
+        raise ModelSpecificationError(
+            "start for a GLMM takes 'theta' and/or 'fixef', not "
+            + (", ".join(repr(k) for k in unknown) or "an empty mapping")
+        )
+    theta = check_start(start["theta"], lower, terms) if "theta" in start else None
+    if "fixef" not in start:
+        return theta, None
+    try:
+        beta = np.atleast_1d(np.asarray(start["fixef"], dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ModelSpecificationError(
+            f"start['fixef'] must be numbers, not {start['fixef']!r}"
+        ) from None
+    if beta.ndim != 1 or beta.size != n_fixed or not np.all(np.isfinite(beta)):
+        raise ModelSpecificationError(
+            f"start['fixef'] must be {n_fixed} finite numbers (one per fixed effect), "
+            f"not {beta.tolist()}"
+        )
+    return theta, beta
