@@ -95,10 +95,9 @@ def lmer(
     >>> round(m.loglik, 4)
     -64.28
     """
-    from mixedmodels.scale.sources import is_chunked_source, is_csv_path, read_csv_path
+    from mixedmodels.scale.sources import csv_in_memory, is_chunked_source
 
-    if is_csv_path(data):  # one CSV file: read into memory, as the command line does
-        data = read_csv_path(data)
+    data = csv_in_memory(data)  # one CSV file: read into memory, as the command line does
     if is_chunked_source(data):
         from mixedmodels.scale import ChunkedLinearMixedModel
 

@@ -15,6 +15,7 @@ from mixedmodels.models.arguments import check_glmm_start
 from mixedmodels.models.families import Family, NegativeBinomial
 from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 from mixedmodels.models.negbin import fit_negative_binomial
+from mixedmodels.scale.sources import csv_in_memory
 from mixedmodels.terms.frame import NaAction
 
 __all__ = ["fit_from_cli", "glmer", "glmer_nb"]
@@ -86,7 +87,7 @@ def glmer(
     >>> round(g.objective, 3)
     184.053
     """
-    data = _in_memory(data)
+    data = csv_in_memory(data)
     model = GeneralizedLinearMixedModel(
         formula,
         data,
@@ -144,7 +145,7 @@ def glmer_nb(
     verbose
         Print θ and the objective at each step of the search over θ.
     """
-    data = _in_memory(data)
+    data = csv_in_memory(data)
     model = GeneralizedLinearMixedModel(
         formula,
         data,
@@ -157,13 +158,6 @@ def glmer_nb(
         contrasts=contrasts,
     )
     return fit_negative_binomial(model, verbose=verbose)
-
-
-def _in_memory(data: Any) -> Any:
-    """A CSV path read into memory, as ``lmer`` and the command line read it."""
-    from mixedmodels.scale.sources import is_csv_path, read_csv_path
-
-    return read_csv_path(data) if is_csv_path(data) else data
 
 
 def fit_from_cli(args: Any, data: Any) -> GeneralizedLinearMixedModel:

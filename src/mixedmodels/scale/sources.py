@@ -30,6 +30,7 @@ __all__ = [
     "compute",
     "frame_of_table",
     "is_chunked_source",
+    "csv_in_memory",
     "is_csv_path",
     "parquet_files",
     "parquet_paths",
@@ -73,6 +74,11 @@ def read_csv_path(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
         detail = " ".join(str(error).split()) or type(error).__name__
         raise DataError(f"cannot read the CSV file {str(path)!r}: {detail}") from None
+
+
+def csv_in_memory(data: Any) -> Any:
+    """``data`` itself, or the pandas DataFrame of the CSV file it names (:func:`is_csv_path`)."""
+    return read_csv_path(data) if is_csv_path(data) else data
 
 
 def source_name(data: Any) -> str:
