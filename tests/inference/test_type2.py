@@ -20,8 +20,8 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.errors import ModelSpecificationError
 from mixedmodels.inference import anova_table, term_contrasts
-from mixedmodels.inference.ftest import F_COLUMNS, _formula_terms
-from mixedmodels.inference.type2 import containment
+from mixedmodels.inference.ftest import F_COLUMNS
+from mixedmodels.inference.hypotheses import containment, formula_terms
 
 DATA = Path(__file__).parent / "data"
 REFERENCE: dict[str, Any] = json.loads((DATA / "anova_type2.json").read_text())["cases"]
@@ -107,11 +107,11 @@ def test_public_anova_takes_type_2_and_the_kenward_roger_spelling() -> None:
 
 def test_containment_follows_lmertest() -> None:
     # A:x contains x (same numeric variables) but not A; B is in no other term
-    _, terms = _formula_terms(fit("sim_Ax"))
+    _, terms = formula_terms(fit("sim_Ax"))
     found = {t: [u.label for u in c] for t, c in containment(terms).items()}
     assert found == {"A": [], "x": ["A:x"], "B": [], "A:x": []}
     # in y ~ A + A:B, R codes A by all its levels inside A:B, so A:B does not contain A
-    _, terms = _formula_terms(fit("sim_nested"))
+    _, terms = formula_terms(fit("sim_nested"))
     assert all(not c for c in containment(terms).values())
 
 

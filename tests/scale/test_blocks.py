@@ -19,11 +19,11 @@ from mixedmodels.scale.encoding import local_levels, sorted_levels  # noqa: E402
 def test_pair_counts_equal_a_dense_count(
     shape: tuple[int, int], compiled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mixedmodels.scale import fused
+    from mixedmodels.scale import cells
 
-    if compiled and not fused.AVAILABLE:
+    if compiled and not cells.AVAILABLE:
         pytest.skip("Numba is not installed")
-    monkeypatch.setattr(fused, "AVAILABLE", compiled)
+    monkeypatch.setattr(cells, "AVAILABLE", compiled)
     rng = np.random.default_rng(0)
     rows = rng.integers(0, shape[0], 5000).astype(np.intp)
     cols = rng.integers(0, shape[1], 5000).astype(np.intp)

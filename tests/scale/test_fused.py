@@ -14,7 +14,7 @@ import mixedmodels as mm
 pytest.importorskip("dask.dataframe")
 pytest.importorskip("numba")
 
-from mixedmodels.scale import blocks, files, fused  # noqa: E402
+from mixedmodels.scale import blocks, cells, files, fused  # noqa: E402
 from tests.scale.test_model import assert_same, fit_both, write_chunks  # noqa: E402
 
 
@@ -89,6 +89,7 @@ def test_compiled_sweep_equals_the_numpy_path(
     compiled = fused.fused_chunk_blocks(chunk, model.encoder)
     assert compiled is not None
     monkeypatch.setattr(fused, "AVAILABLE", False)
+    monkeypatch.setattr(cells, "AVAILABLE", False)
     assert fused.fused_chunk_blocks(chunk, model.encoder) is None
     assert_same_blocks(compiled, blocks.chunk_blocks(chunk, model.encoder))
 
@@ -104,6 +105,7 @@ def test_unused_categories_are_dropped_as_by_the_numpy_path(
     compiled = fused.fused_chunk_blocks(chunk, model.encoder)
     assert compiled is not None and len(compiled.levels[("g1",)]) == chunk["g1"].nunique()
     monkeypatch.setattr(fused, "AVAILABLE", False)
+    monkeypatch.setattr(cells, "AVAILABLE", False)
     assert_same_blocks(compiled, blocks.chunk_blocks(chunk, model.encoder))
 
 
@@ -155,7 +157,7 @@ def test_fit_from_files_equals_memory_with_both_paths(
         taken.append(found is not None)
         return found
 
-    monkeypatch.setattr(fused, "fused_chunk_blocks", counted)
+    monkeypatch.setattr(blocks, "fused_chunk_blocks", counted)
     memory, chunked = fit_both("y ~ x1 + x2 + (1|g1) + (1|g2) + (1|g3)", frame, str(directory))
     assert sorted(taken) == [False] + [True] * 6
     assert_same(memory, chunked)
@@ -166,8 +168,8 @@ def test_runs_of_sorted_keys_make_the_csr_of_counts() -> None:
     rng = np.random.default_rng(3)
     rows, cols = rng.integers(2, 7, 500), rng.integers(0, 9, 500)  # rows 0, 1, 7, 8 empty
     keys = np.sort((rows * 9 + cols).astype(np.int32))
-    compiled = fused._runs(keys, 9, 9)
-    plain = blocks._numpy_runs(keys, 9, 9)  # the path without Numba
+    compiled = cells._runs(keys, 9, 9)
+    plain = cells._numpy_runs(keys, 9, 9)  # the path without Numba
     dense = np.zeros((9, 9), np.int64)
     np.add.at(dense, (rows, cols), 1)
     for indptr, indices, data in (compiled, plain):
@@ -207,4 +209,5 @@ def test_dask_frames_with_text_or_integer_factors(
     compiled = fused.fused_chunk_blocks(chunk, model.encoder)
     assert compiled is not None
     monkeypatch.setattr(fused, "AVAILABLE", False)
+    monkeypatch.setattr(cells, "AVAILABLE", False)
     assert_same_blocks(compiled, blocks.chunk_blocks(chunk, model.encoder))

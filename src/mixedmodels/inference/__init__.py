@@ -24,7 +24,8 @@ from mixedmodels.inference.ddf import (
     satterthwaite,
     satterthwaite_df,
 )
-from mixedmodels.inference.ftest import anova_table, contrast, term_contrasts
+from mixedmodels.inference.ftest import anova_table, contrast
+from mixedmodels.inference.hypotheses import term_contrasts
 from mixedmodels.inference.lrt import compare_models
 
 __all__ = [

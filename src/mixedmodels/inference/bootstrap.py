@@ -2,7 +2,7 @@
 
 Each replicate simulates a response from the fitted model (new random effects and new noise,
 lme4's default ``use.u = FALSE``) and refits it with the same criterion, reusing the model's
-stored blocks (:meth:`LinearMixedModel.refit`, which returns a new model sharing the model's
+stored blocks (:meth:`FittedLinearModel.refit`, which returns a new model sharing the model's
 structure): only the response parts and the factor are new in each replicate.
 
 Replicate ``i`` draws from its own child of ``numpy.random.SeedSequence(seed)``, so the table
@@ -28,7 +28,7 @@ from mixedmodels.errors import DataError, MixedModelsError, ModelSpecificationEr
 from mixedmodels.inference.profile import parameter_names, sdcor_from_theta
 
 if TYPE_CHECKING:
-    from mixedmodels.models.linear import LinearMixedModel
+    from mixedmodels.fitted import FittedLinearModel
 
 __all__ = ["parametric_bootstrap"]
 
@@ -37,7 +37,7 @@ _FAILURES = (MixedModelsError, np.linalg.LinAlgError, ArithmeticError)
 
 
 def parametric_bootstrap(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     n: int,
     seed: Any = None,
     n_jobs: int | None = None,
@@ -123,7 +123,7 @@ def _resolve_jobs(n_jobs: int | None, n: int) -> int:
 class _Replicator:
     """Simulates from the original fit and refits it to each simulated response."""
 
-    def __init__(self, model: LinearMixedModel) -> None:
+    def __init__(self, model: FittedLinearModel) -> None:
         self.source = model
         self.width = len(_row_of(model))
         # skip the derivative checks of each refit (a fifth of its time) where refit allows it
@@ -145,7 +145,7 @@ class _Replicator:
         return out
 
 
-def _row_of(model: LinearMixedModel) -> Array:
+def _row_of(model: FittedLinearModel) -> Array:
     """objective, β, σ, θ, SDs/correlations, converged, singular of a fitted model."""
     assert model.optsum is not None
     sigma = model.sigma
@@ -158,7 +158,7 @@ def _row_of(model: LinearMixedModel) -> Array:
 
 
 def _replicate_frame(
-    model: LinearMixedModel, rows: Array, root: np.random.SeedSequence
+    model: FittedLinearModel, rows: Array, root: np.random.SeedSequence
 ) -> pd.DataFrame:
     """The replicate table with named columns and the original estimates in ``attrs``."""
     names = parameter_names(model)
@@ -177,7 +177,7 @@ def _replicate_frame(
 
 # ---- running them ---------------------------------------------------------------------------
 def _run_serial(
-    model: LinearMixedModel, seeds: list[np.random.SeedSequence], bar: _ProgressBar
+    model: FittedLinearModel, seeds: list[np.random.SeedSequence], bar: _ProgressBar
 ) -> Array:
     """All replicates in this process, in chunks so that the bar moves."""
     replicator = _Replicator(model)
@@ -192,7 +192,7 @@ def _run_serial(
 _WORKER: _Replicator | None = None
 
 
-def _init_worker(model: LinearMixedModel) -> None:
+def _init_worker(model: FittedLinearModel) -> None:
     """Per process: keep the (unpickled) model to simulate from and refit."""
     global _WORKER
     _WORKER = _Replicator(model)
@@ -205,7 +205,7 @@ def _run_chunk(seeds: list[np.random.SeedSequence]) -> Array:
 
 
 def _run_parallel(
-    model: LinearMixedModel, seeds: list[np.random.SeedSequence], workers: int, bar: _ProgressBar
+    model: FittedLinearModel, seeds: list[np.random.SeedSequence], workers: int, bar: _ProgressBar
 ) -> Array:
     """Chunks of replicates over a process pool; rows come back in replicate order."""
     n = len(seeds)

@@ -40,7 +40,7 @@ from mixedmodels.inference.profile import (
 )
 
 if TYPE_CHECKING:
-    from mixedmodels.models.linear import LinearMixedModel
+    from mixedmodels.fitted import FittedLinearModel
 
 __all__ = ["back_spline", "confidence_intervals", "percentile_interval", "profile_intervals"]
 
@@ -49,7 +49,7 @@ Method = Literal["wald", "profile", "bootstrap"]
 
 
 def confidence_intervals(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     method: str = "profile",
     level: float = 0.95,
     *,
@@ -144,7 +144,7 @@ def _percent(p: float) -> str:
 
 
 # ---- Wald ----------------------------------------------------------------------------------
-def _wald(model: LinearMixedModel, pnames: ParameterNames, level: float) -> tuple[Array, Array]:
+def _wald(model: FittedLinearModel, pnames: ParameterNames, level: float) -> tuple[Array, Array]:
     """``β̂ ± z_{(1+level)/2} · se`` for fixed effects; nan for variance parameters."""
     z = float(scipy.stats.norm.ppf(0.5 + level / 2.0))
     nvp = pnames.n_variance

@@ -13,16 +13,12 @@ denominator df follow lmerTest's ``contestMD``:
 
 :func:`anova_table` builds one hypothesis per fixed-effect term: type I (sequential, from the
 Doolittle decomposition of ``XᵀX``), type II (each term adjusted for the terms that do not
-contain it, :mod:`mixedmodels.inference.type2`) or type III (lmerTest's contrasts, defined in
-treatment coding, orthogonalized against the terms that contain a term, then mapped to the
-coding used).
+contain it) or type III (lmerTest's contrasts): :mod:`mixedmodels.inference.hypotheses`.
 """
 
 from __future__ import annotations
 
-import itertools
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,7 +26,7 @@ import pandas as pd
 import scipy.stats
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import DataError, ModelSpecificationError, RankDeficiencyWarning
+from mixedmodels.errors import DataError, RankDeficiencyWarning
 from mixedmodels.inference.ddf import (
     METHOD_LABELS,
     contrast_df,
@@ -42,8 +38,9 @@ from mixedmodels.inference.ddf import (
     satterthwaite_df,
     two_sided_p,
 )
+from mixedmodels.inference.hypotheses import anova_type, term_contrasts
 
-__all__ = ["F_COLUMNS", "R_LABELS", "anova_table", "contrast", "term_contrasts"]
+__all__ = ["F_COLUMNS", "R_LABELS", "anova_table", "contrast"]
 
 Array = FloatArray
 F_COLUMNS = ["sum_sq", "mean_sq", "num_df", "den_df", "statistic", "p_value"]
@@ -247,7 +244,7 @@ def anova_table(model: Any, type: int | str = 3, ddf: str = "satterthwaite") -> 
         tested for each term.
     """
     method = ddf_method(ddf)
-    kind = _anova_type(type)
+    kind = anova_type(type)
     hypotheses = term_contrasts(model, kind)
     rows = [_ftest(model, L, np.zeros(L.shape[0]), method) for L in hypotheses.values()]
     table = pd.DataFrame(rows, index=list(hypotheses), columns=F_COLUMNS)
@@ -258,200 +255,3 @@ def anova_table(model: Any, type: int | str = 3, ddf: str = "satterthwaite") -> 
     table.attrs["hypotheses"] = hypotheses
     table.attrs["ddf"] = method
     return table
-
-
-def _anova_type(type: int | str) -> int:
-    """1, 2 or 3 from ``1``, ``"1"``, ``"I"``, ``2``, ``"II"``, ``3``, ``"III"`` ..."""
-    key = str(type).strip().upper()
-    found = {"1": 1, "I": 1, "2": 2, "II": 2, "3": 3, "III": 3}.get(key)
-    if found is None:
-        raise ModelSpecificationError(
-            f"unknown anova type {type!r}; use 1 ('I'), 2 ('II') or 3 ('III')"
-        )
-    return found
-
-
-@dataclass(frozen=True)
-class _Term:
-    """A fixed-effect term of the formula and its columns."""
-
-    label: str
-    factors: tuple[str, ...]
-    numeric: frozenset[str]
-    scoped: tuple[tuple[tuple[str, bool], ...], ...]  # per scoped term: (factor, reduced)
-    columns: tuple[int, ...]  # positions in model.fixed.X
-
-
-def term_contrasts(model: Any, type: int | str = 3) -> dict[str, Array]:
-    """The hypothesis matrix of each fixed-effect term (lmerTest's ``attr(, "hypotheses")``).
-
-    Parameters
-    ----------
-    model
-        A fitted (or built) :class:`~mixedmodels.LinearMixedModel`.
-    type
-        1 (sequential), 2 (adjusted for the terms that do not contain the term) or 3
-        (marginal).
-    """
-    intercept, terms = _formula_terms(model)
-    kind = _anova_type(type)
-    if kind == 1 or model.n_fixed <= 1 or len(terms) <= 1:
-        return _type1(model, intercept, terms)
-    if kind == 2:
-        from mixedmodels.inference.type2 import type2_hypotheses
-
-        return type2_hypotheses(model.fixed_gram(), terms)
-    return _type3(model, intercept, terms)
-
-
-def _formula_terms(model: Any) -> tuple[bool, list[_Term]]:
-    """Whether the formula has an intercept, and its other terms, from formulaic's spec."""
-    from mixedmodels.terms.fixed import column_label
-
-    full = model.fixed.model_spec()
-    spec = getattr(full, "rhs", full)
-    if spec is None:
-        raise ModelSpecificationError("the model has no formulaic model spec for its terms")
-    kinds = spec.encoder_state
-    position = {name: i for i, name in enumerate(model.fixed.names)}
-    intercept, terms = False, []
-    for structure in spec.structure:
-        label = str(structure.term)
-        if label == "1":
-            intercept = True
-            continue
-        factors = tuple(str(f) for f in structure.term.factors)
-        numeric = frozenset(f for f in factors if _kind(kinds, f) != "categorical")
-        scoped = tuple(
-            tuple((str(sf.factor), bool(sf.reduced)) for sf in st.factors)
-            for st in structure.scoped_terms
-        )
-        labels = [column_label(str(c)) for c in structure.columns]
-        columns = tuple(position[c] for c in labels if c in position)
-        terms.append(_Term(label, factors, numeric, scoped, columns))
-    return intercept, terms
-
-
-def _kind(kinds: dict[str, Any], factor: str) -> str:
-    """``"categorical"`` or ``"numerical"`` for a factor, from formulaic's encoder state."""
-    state = kinds.get(factor)
-    kind = state[0] if state else "numerical"
-    return str(getattr(kind, "value", kind))
-
-
-def _type1(model: Any, intercept: bool, terms: list[_Term]) -> dict[str, Array]:
-    """Sequential hypotheses: rows of the unit upper factor of ``XᵀX`` (lmerTest's type I)."""
-    gram = model.fixed_gram()
-    p = gram.shape[0]
-    if p == 0 or (p == 1 and intercept):
-        return {}
-    U = np.ones((1, 1)) if p == 1 else _doolittle_lower(gram).T
-    return {t.label: U[list(t.columns)] for t in terms}
-
-
-def _doolittle_lower(x: Array, eps: float = 1e-6) -> Array:
-    """The unit lower factor of an LU decomposition without pivoting (lmerTest's ``doolittle``)."""
-    n = x.shape[0]
-    L, U = np.eye(n), np.zeros((n, n))
-    for i in range(n):
-        U[i] = x[i] - L[i, :i] @ U[:i]
-        if i + 1 < n:
-            column = x[i + 1 :, i] - L[i + 1 :, :i] @ U[:i, i]
-            L[i + 1 :, i] = 0.0 if abs(U[i, i]) < eps else column / U[i, i]
-    L[np.abs(L) < eps] = 0.0
-    return L
-
-
-def _type3(model: Any, intercept: bool, terms: list[_Term]) -> dict[str, Array]:
-    """The type III contrasts of lmerTest's ``get_contrasts_type3``, in the model's coding."""
-    from mixedmodels.terms.fixed import estimable_columns
-
-    frame = model.frame.data
-    full = {f: _full_encoding(f, frame, model.formula) for t in terms for f in t.factors}
-    rdX, keys, owner = _dummy_matrix(model.nobs, intercept, terms, full)
-    treatment = [keys.index(k) for k in _treatment_keys(intercept, terms, full)]
-    treatment = [treatment[i] for i in estimable_columns(rdX[:, treatment])]
-    Xt = rdX[:, treatment]
-    L = _zapsmall(np.linalg.lstsq(Xt, rdX, rcond=None)[0].T)  # rows: rdX; columns: Xt
-    columns = {t.label: [j for j, i in enumerate(treatment) if owner[i] == t.label] for t in terms}
-    for term in sorted(terms, key=lambda t: -len(t.factors)):
-        within = [c for t in terms if _contains(t, term) for c in columns[t.label]]
-        if within and columns[term.label]:
-            y, x = L[:, columns[term.label]], L[:, within]
-            fit = np.linalg.lstsq(x, y, rcond=1e-7)[0]
-            L[:, columns[term.label]] = _zapsmall(y - x @ fit)
-    L = L[treatment]
-    coding = _zapsmall(np.linalg.lstsq(Xt, model.fixed.X, rcond=None)[0])
-    out = {}
-    for term in terms:
-        Lt = L[:, columns[term.label]].T
-        out[term.label] = Lt[np.sum(np.abs(Lt), axis=1) > 1e-8] @ coding
-    return out
-
-
-def _contains(big: _Term, small: _Term) -> bool:
-    """True when ``big`` has more variables and the same numeric ones (``term_contain``)."""
-    a, b = set(small.factors), set(big.factors)
-    return a <= b and bool(b - a) and small.numeric == big.numeric
-
-
-def _dummy_matrix(
-    n: int, intercept: bool, terms: list[_Term], full: dict[str, Array]
-) -> tuple[Array, list[tuple[Any, ...]], list[str]]:
-    """Every term with full indicator coding of its factors (lmerTest's ``get_rdX``).
-
-    Returns the matrix, a key ``(term, level index per factor)`` for each column and the term
-    owning each column.
-    """
-    blocks: list[Array] = []
-    keys: list[tuple[Any, ...]] = []
-    owner: list[str] = []
-    if intercept:
-        blocks.append(np.ones((n, 1)))
-        keys.append(("(Intercept)",))
-        owner.append("(Intercept)")
-    for term in terms:
-        for combo in itertools.product(*(range(full[f].shape[1]) for f in term.factors)):
-            column = np.ones(n)
-            for f, c in zip(term.factors, combo, strict=True):
-                column = column * full[f][:, c]
-            blocks.append(column[:, None])
-            keys.append((term.label, *combo))
-            owner.append(term.label)
-    return np.hstack(blocks), keys, owner
-
-
-def _treatment_keys(
-    intercept: bool, terms: list[_Term], full: dict[str, Array]
-) -> list[tuple[Any, ...]]:
-    """Keys of the treatment-coded columns: reduced factors drop their first level."""
-    keys: list[tuple[Any, ...]] = [("(Intercept)",)] if intercept else []
-    for term in terms:
-        for scoped in term.scoped:
-            reduced = dict(scoped)
-            if set(reduced) != set(term.factors):
-                raise ModelSpecificationError(
-                    f"type III contrasts need the marginal terms of {term.label!r} in the "
-                    "formula (formulaic encodes it with fewer factors); use type=1"
-                )
-            ranges = [
-                range(1 if reduced[f] and f not in term.numeric else 0, full[f].shape[1])
-                for f in term.factors
-            ]
-            keys += [(term.label, *combo) for combo in itertools.product(*ranges)]
-    return keys
-
-
-def _full_encoding(factor: str, frame: pd.DataFrame, formula: str) -> Array:
-    """A factor's columns: every level's indicator (categorical) or its values (numeric)."""
-    from mixedmodels.terms.fixed import build_matrices, to_float
-
-    return to_float(build_matrices(f"0 + {factor}", frame, formula), f"the factor {factor!r}")
-
-
-def _zapsmall(x: Array, digits: int = 7) -> Array:
-    """R's ``zapsmall``: round to ``digits`` significant digits of the largest entry."""
-    largest = float(np.max(np.abs(x))) if x.size else 0.0
-    if not largest > 0:
-        return x
-    return np.asarray(np.round(x, max(0, digits - int(np.ceil(np.log10(largest))))))

@@ -26,7 +26,7 @@ import scipy.stats
 from mixedmodels.errors import ModelSpecificationError, RefitMLWarning, SingularFitWarning
 
 if TYPE_CHECKING:
-    from mixedmodels.models.linear import LinearMixedModel
+    from mixedmodels.fitted import FittedLinearModel
 
 __all__ = ["BOUNDARY_NOTE", "REFIT_NOTE", "RefitMLWarning", "compare_models"]
 
@@ -38,7 +38,7 @@ BOUNDARY_NOTE = (
 
 
 def compare_models(
-    *models: LinearMixedModel,
+    *models: FittedLinearModel,
     names: Sequence[str] | None = None,
     refit: bool = True,
 ) -> pd.DataFrame:
@@ -113,7 +113,7 @@ def compare_models(
     return table
 
 
-def _labels(models: Sequence[LinearMixedModel], names: Sequence[str] | None) -> list[str]:
+def _labels(models: Sequence[FittedLinearModel], names: Sequence[str] | None) -> list[str]:
     """Row labels; refuses too few models, unfitted ones and a wrong number of names."""
     if len(models) < 2:
         raise ModelSpecificationError("a likelihood-ratio test needs at least two models")
@@ -134,7 +134,7 @@ def _labels(models: Sequence[LinearMixedModel], names: Sequence[str] | None) -> 
     return labels
 
 
-def _check_same_data(models: Sequence[LinearMixedModel], labels: list[str]) -> None:
+def _check_same_data(models: Sequence[FittedLinearModel], labels: list[str]) -> None:
     """Refuse models whose observations or responses differ from the first model's."""
     first = models[0]
     for label, model in zip(labels[1:], models[1:], strict=True):
@@ -150,14 +150,14 @@ def _check_same_data(models: Sequence[LinearMixedModel], labels: list[str]) -> N
             )
 
 
-def _n_theta(model: LinearMixedModel) -> int:
+def _n_theta(model: FittedLinearModel) -> int:
     """Number of covariance parameters (0 for a model without random effects)."""
     if getattr(model, "fixed_only", False):
         return 0
     return int(len(model.theta))
 
 
-def _same_response(a: LinearMixedModel, b: LinearMixedModel) -> bool:
+def _same_response(a: FittedLinearModel, b: FittedLinearModel) -> bool:
     """Equal responses: compared value by value in memory, by their sums on chunked data."""
     stats_a, stats_b = getattr(a, "response_stats", None), getattr(b, "response_stats", None)
     if stats_a is None and stats_b is None:
@@ -172,12 +172,12 @@ def _stats(y: np.ndarray) -> tuple[int, float, float]:
     return len(y), float(np.sum(y)), float(y @ y)
 
 
-def _response(model: LinearMixedModel) -> str:
+def _response(model: FittedLinearModel) -> str:
     """The left-hand side of the model's formula."""
     return model.formula.split("~", 1)[0].strip() or "?"
 
 
-def _ml_versions(models: Sequence[LinearMixedModel], refit: bool) -> list[LinearMixedModel]:
+def _ml_versions(models: Sequence[FittedLinearModel], refit: bool) -> list[FittedLinearModel]:
     """ML fits of the models: new models refitted by ML where a model was fitted by REML."""
     reml = [m.reml for m in models]
     if not refit:

@@ -40,8 +40,8 @@ from mixedmodels.linalg.crossprod import CrossProducts
 from mixedmodels.optimize import bobyqa
 
 if TYPE_CHECKING:
+    from mixedmodels.fitted import FittedLinearModel
     from mixedmodels.linalg import BlockedCholesky
-    from mixedmodels.models.linear import LinearMixedModel
     from mixedmodels.terms import RandomEffectsTerm
 
 __all__ = [
@@ -94,7 +94,7 @@ class ParameterNames:
         return lower, upper
 
 
-def parameter_names(model: LinearMixedModel) -> ParameterNames:
+def parameter_names(model: FittedLinearModel) -> ParameterNames:
     """lme4's names for the SDs/correlations, σ and the fixed effects of ``model``."""
     readable: list[str] = []
     for term in model.terms:
@@ -207,7 +207,7 @@ def select_parameters(which: Any, names: ParameterNames) -> list[int]:
     return sorted(chosen)
 
 
-def ml_model(model: LinearMixedModel) -> LinearMixedModel:
+def ml_model(model: FittedLinearModel) -> FittedLinearModel:
     """``model`` itself when fitted by ML, else a new model refitted by ML (``model`` untouched)."""
     if model.optsum is None:
         raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
@@ -224,7 +224,7 @@ def ml_model(model: LinearMixedModel) -> LinearMixedModel:
 class _Setup:
     """Everything the traces share: the ML fit, a private factor, the grid settings."""
 
-    model: LinearMixedModel
+    model: FittedLinearModel
     L: BlockedCholesky
     names: ParameterNames
     opt: Array  # sd/cor, σ, β at the ML estimates
@@ -243,7 +243,7 @@ class _Setup:
 
 
 def profile(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     which: Any = None,
     *,
     alpha_max: float = 0.01,
@@ -297,7 +297,7 @@ def profile(
 
 
 def _make_setup(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     alpha_max: float,
     max_points: int,
     delta: float | None,

@@ -37,7 +37,7 @@ from mixedmodels.optimize.scaling import (
 from mixedmodels.optimize.start import initial_step, moment_start
 
 if TYPE_CHECKING:
-    from mixedmodels.models.linear import LinearMixedModel
+    from mixedmodels.fitted import FittedLinearModel
 
 __all__ = ["fit_theta"]
 
@@ -51,7 +51,7 @@ DECREMENT = 1e-10  # a Newton decrement above this (relative) also restarts
 
 
 def fit_theta(
-    model: LinearMixedModel, verbose: bool, check: bool, given: Array | None = None
+    model: FittedLinearModel, verbose: bool, check: bool, given: Array | None = None
 ) -> tuple[OptSummary, ConvergenceCheck | None]:
     """Minimize the model's objective over θ (see the module docstring).
 
@@ -102,7 +102,7 @@ def fit_theta(
 
 
 def _optimize(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     objective: Objective,
     start: Array,
     step: Array | None,
@@ -141,7 +141,7 @@ def _optimize(
 
 
 def _restart_at_boundary(
-    model: LinearMixedModel, objective: Objective, found: OptSummary
+    model: FittedLinearModel, objective: Objective, found: OptSummary
 ) -> OptSummary:
     """Restart from an optimum with a variance at (or near) zero; keep the better.
 
@@ -163,18 +163,18 @@ def _restart_at_boundary(
     return _restart(model, objective, moved, keep=found)
 
 
-def _near_bound(model: LinearMixedModel, x: Array) -> np.ndarray:
+def _near_bound(model: FittedLinearModel, x: Array) -> np.ndarray:
     """Mask of the bounded parameters within :data:`SINGULAR_TOL` of their bound."""
     return (model.lower == 0.0) & (x < SINGULAR_TOL)
 
 
-def _vector_term_entries(model: LinearMixedModel) -> np.ndarray:
+def _vector_term_entries(model: FittedLinearModel) -> np.ndarray:
     """Mask of the parameters that belong to terms with more than one column."""
     return np.concatenate([np.full(t.ntheta, t.k > 1) for t in model.terms])
 
 
 def _restart(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     objective: Objective,
     found: OptSummary,
     keep: OptSummary | None = None,
@@ -193,7 +193,7 @@ def _restart(
 
 
 def _check_and_restart(
-    model: LinearMixedModel, objective: Objective, found: OptSummary, scaling: ThetaScaling
+    model: FittedLinearModel, objective: Objective, found: OptSummary, scaling: ThetaScaling
 ) -> tuple[OptSummary, ConvergenceCheck]:
     """lme4's check at the optimum; restart while it disagrees and a restart gains."""
     quiet = scaling.wrap(model.objective_at)

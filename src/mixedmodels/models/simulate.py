@@ -9,13 +9,13 @@ import numpy as np
 from mixedmodels._typing import FloatArray
 
 if TYPE_CHECKING:
-    from mixedmodels.models.linear import LinearMixedModel
+    from mixedmodels.fitted import FittedLinearModel
 
 __all__ = ["simulate_linear_predictor", "simulate_responses"]
 
 
 def simulate_responses(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     nsim: int,
     rng: np.random.Generator,
     *,

@@ -15,7 +15,7 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.optimize.bobyqa import OptSummary, nlopt_minimize
 
 if TYPE_CHECKING:
-    from mixedmodels.models.linear import LinearMixedModel
+    from mixedmodels.fitted import FittedLinearModel
 
 __all__ = ["OPTIMIZERS", "all_fit", "run_optimizer"]
 
@@ -57,7 +57,7 @@ def run_optimizer(
     )
 
 
-def all_fit(model: LinearMixedModel, optimizers: tuple[str, ...] = OPTIMIZERS) -> pd.DataFrame:
+def all_fit(model: FittedLinearModel, optimizers: tuple[str, ...] = OPTIMIZERS) -> pd.DataFrame:
     """Fit the model with each optimizer from lme4's start and tabulate the results.
 
     The model itself keeps its own fit. Close objectives and estimates across optimizers are

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from mixedmodels.models.linear import LinearMixedModel
+    from mixedmodels.fitted import FittedLinearModel
 
 __all__ = ["diagnostics_panel", "kernel_smooth", "qq_plot", "ranef_qq_plot", "residual_plot"]
 
@@ -25,7 +25,7 @@ GRID = 100  # points of the smoother's curve
 
 
 def residual_plot(
-    model: LinearMixedModel, *, smooth: bool = True, ax: Axes | None = None
+    model: FittedLinearModel, *, smooth: bool = True, ax: Axes | None = None
 ) -> Figure:
     """Scaled Pearson residuals against fitted values, with a zero line and a smoother.
 
@@ -80,7 +80,7 @@ def kernel_smooth(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]
     return grid, curve
 
 
-def qq_plot(model: LinearMixedModel, *, ax: Axes | None = None) -> Figure:
+def qq_plot(model: FittedLinearModel, *, ax: Axes | None = None) -> Figure:
     """Normal Q-Q plot of the scaled Pearson residuals, with R's ``qqline``.
 
     Parameters
@@ -114,7 +114,7 @@ def _draw_qq(axis: Axes, sample: FloatArray, color: str, label: str | None) -> N
 
 
 def ranef_qq_plot(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     group: str | None = None,
     *,
     fig: Figure | None = None,
@@ -160,7 +160,7 @@ def ranef_qq_plot(
     return figure
 
 
-def diagnostics_panel(model: LinearMixedModel, *, fig: Figure | None = None) -> Figure:
+def diagnostics_panel(model: FittedLinearModel, *, fig: Figure | None = None) -> Figure:
     """Four diagnostics in a 2×2 grid.
 
     Residuals vs fitted, normal Q-Q of the residuals, normal Q-Q of the (standardized)

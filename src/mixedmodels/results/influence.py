@@ -34,7 +34,7 @@ from mixedmodels.terms.frame import formula_offsets
 from mixedmodels.terms.grouping import factor_codes
 
 if TYPE_CHECKING:
-    from mixedmodels.models.linear import LinearMixedModel
+    from mixedmodels.fitted import FittedLinearModel
 
 __all__ = ["GroupInfluence", "cooks_distance", "influence"]
 
@@ -102,7 +102,7 @@ class GroupInfluence:
         return frame
 
 
-def cooks_distance(model: LinearMixedModel, group: Any = None) -> FloatArray | pd.Series:
+def cooks_distance(model: FittedLinearModel, group: Any = None) -> FloatArray | pd.Series:
     """Cook's distance per observation (approximate) or per deleted group (by refitting).
 
     Parameters
@@ -128,7 +128,7 @@ def cooks_distance(model: LinearMixedModel, group: Any = None) -> FloatArray | p
     return influence(model, group).cooks_distance
 
 
-def influence(model: LinearMixedModel, group: Any) -> GroupInfluence:
+def influence(model: FittedLinearModel, group: Any) -> GroupInfluence:
     """Refit the model without each level of ``group`` in turn (lme4's ``influence.merMod``).
 
     Parameters
@@ -175,7 +175,7 @@ def influence(model: LinearMixedModel, group: Any) -> GroupInfluence:
     )
 
 
-def _group_codes(model: LinearMixedModel, group: Any) -> tuple[str, np.ndarray, list[str]]:
+def _group_codes(model: FittedLinearModel, group: Any) -> tuple[str, np.ndarray, list[str]]:
     """Name, level code per observation and level labels of the deleted grouping."""
     frame = model.frame.data
     if isinstance(group, str):
@@ -190,7 +190,7 @@ def _group_codes(model: LinearMixedModel, group: Any) -> tuple[str, np.ndarray, 
     return "group", codes, labels
 
 
-def _refit_without(model: LinearMixedModel, keep: np.ndarray) -> tuple[Any, bool]:
+def _refit_without(model: FittedLinearModel, keep: np.ndarray) -> tuple[Any, bool]:
     """Fit the model's formula to the kept rows; ``(None, False)`` when that fails."""
     from mixedmodels.api import lmer
 

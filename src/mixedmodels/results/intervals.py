@@ -38,7 +38,7 @@ from mixedmodels.terms.frame import as_frame
 from mixedmodels.terms.grouping import row_labels
 
 if TYPE_CHECKING:
-    from mixedmodels.models.linear import LinearMixedModel
+    from mixedmodels.fitted import FittedLinearModel
     from mixedmodels.terms import RandomEffectsTerm
 
 __all__ = ["prediction_intervals"]
@@ -47,7 +47,7 @@ Array = FloatArray
 
 
 def prediction_intervals(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     new_data: Any = None,
     *,
     level: float = 0.95,
@@ -71,7 +71,7 @@ def prediction_intervals(
         ``"prediction"`` (for a new observation) or ``"confidence"`` (for the conditional
         mean of the included terms); see the module documentation for what each contains.
     re_form, allow_new_levels, offset
-        As for :meth:`~mixedmodels.models.LinearMixedModel.predict`.
+        As for :meth:`~mixedmodels.models.FittedLinearModel.predict`.
     weights
         Prior weights of the new observations (``Var(ε) = σ²/w``): a column of ``new_data``,
         one value per row, or ``None`` (the fitted weights for the fitted data, else 1).
@@ -135,7 +135,7 @@ class _Rows:
     mask: np.ndarray
 
 
-def _fitted_rows(model: LinearMixedModel, weights: Any) -> _Rows:
+def _fitted_rows(model: FittedLinearModel, weights: Any) -> _Rows:
     """The fitted observations."""
     w = model.frame.weights if weights is None else _weights(weights, None, model.nobs)
     levels = {t.name: t.refs for t in model.terms}
@@ -145,7 +145,7 @@ def _fitted_rows(model: LinearMixedModel, weights: Any) -> _Rows:
 
 
 def _new_rows(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     frame: pd.DataFrame,
     included: list[RandomEffectsTerm],
     weights: Any,
@@ -169,7 +169,7 @@ def _new_rows(
     return _Rows(_fixed_matrix(model, rows), levels, z, w, mask)
 
 
-def _fixed_matrix(model: LinearMixedModel, rows: pd.DataFrame) -> Array:
+def _fixed_matrix(model: FittedLinearModel, rows: pd.DataFrame) -> Array:
     """The fixed-effects model matrix of new rows (the training encoding)."""
     return new_fixed_matrix(model, rows)
 
@@ -191,7 +191,7 @@ def _weights(weights: Any, frame: pd.DataFrame | None, n: int) -> Array:
 
 # ---- the variances -------------------------------------------------------------------------
 def _standard_errors(
-    model: LinearMixedModel, included: set[str], rows: _Rows
+    model: FittedLinearModel, included: set[str], rows: _Rows
 ) -> tuple[Array, Array]:
     """``se_fit`` and ``se_prediction`` for every row of the data (NaN where not predicted)."""
     inverse = selected_inverse(model.L)
@@ -216,7 +216,7 @@ def _standard_errors(
 
 
 def _row_blocks(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     included: set[str],
     rows: _Rows,
     templates: dict[str, Array],

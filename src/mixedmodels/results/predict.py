@@ -24,7 +24,7 @@ from mixedmodels.terms.grouping import row_labels
 from mixedmodels.terms.random import RandomEffectsTerm, random_effects_terms
 
 if TYPE_CHECKING:
-    from mixedmodels.models.linear import LinearMixedModel
+    from mixedmodels.fitted import FittedLinearModel
 
 __all__ = ["included_terms", "new_fixed_matrix", "predict"]
 
@@ -32,7 +32,7 @@ NO_RANDOM = {"~0", "0", "NA", "~NA", "~-1", "-1"}
 
 
 def predict(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     new_data: Any = None,
     *,
     re_form: str | None = None,
@@ -80,14 +80,14 @@ def predict(
 
 
 def _terms_and_modes(
-    model: LinearMixedModel, terms: list[RandomEffectsTerm]
+    model: FittedLinearModel, terms: list[RandomEffectsTerm]
 ) -> list[tuple[RandomEffectsTerm, FloatArray]]:
     """The included terms with their conditional modes ``b`` (levels × k)."""
     modes = dict(zip((t.name for t in model.terms), model.random_effects(), strict=True))
     return [(term, modes[term.name]) for term in terms]
 
 
-def included_terms(model: LinearMixedModel, re_form: str | None) -> list[RandomEffectsTerm]:
+def included_terms(model: FittedLinearModel, re_form: str | None) -> list[RandomEffectsTerm]:
     """The model's terms that ``re_form`` asks for."""
     if re_form is None:
         return list(model.terms)
@@ -121,7 +121,7 @@ def included_terms(model: LinearMixedModel, re_form: str | None) -> list[RandomE
 
 
 def _complete_rows(
-    model: LinearMixedModel, frame: pd.DataFrame, terms: list[RandomEffectsTerm]
+    model: FittedLinearModel, frame: pd.DataFrame, terms: list[RandomEffectsTerm]
 ) -> Any:
     """Rows with every value the prediction needs; unknown grouping columns are errors."""
     parsed = model.parsed
@@ -138,12 +138,12 @@ def _complete_rows(
     return ~frame[columns].isna().to_numpy().any(axis=1)
 
 
-def _fixed_part(model: LinearMixedModel, rows: pd.DataFrame) -> FloatArray:
+def _fixed_part(model: FittedLinearModel, rows: pd.DataFrame) -> FloatArray:
     """``Xβ̂`` for new rows, encoded with the training model spec."""
     return new_fixed_matrix(model, rows) @ model.beta
 
 
-def new_fixed_matrix(model: LinearMixedModel, rows: pd.DataFrame) -> FloatArray:
+def new_fixed_matrix(model: FittedLinearModel, rows: pd.DataFrame) -> FloatArray:
     """The kept fixed-effects columns for new rows, encoded as the training data were.
 
     Raises
@@ -208,7 +208,7 @@ def _refuse_unseen_levels(spec: Any, rows: pd.DataFrame) -> None:
 
 
 def _new_offset(
-    model: LinearMixedModel, rows: pd.DataFrame, offset: Any, complete: Any
+    model: FittedLinearModel, rows: pd.DataFrame, offset: Any, complete: Any
 ) -> FloatArray:
     """The offset for new rows: the fitted offset column, formula offsets and ``offset``."""
     total = formula_offsets(model.parsed, rows)

@@ -31,7 +31,7 @@ from mixedmodels.results.predict import predict
 from mixedmodels.results.selected_inverse import RowBlocks, SelectedInverse, selected_inverse
 
 if TYPE_CHECKING:
-    from mixedmodels.models.linear import LinearMixedModel
+    from mixedmodels.fitted import FittedLinearModel
     from mixedmodels.terms import RandomEffectsTerm
 
 __all__ = ["RESIDUAL_TYPES", "fitted_rows", "hat_values", "residuals"]
@@ -39,7 +39,7 @@ __all__ = ["RESIDUAL_TYPES", "fitted_rows", "hat_values", "residuals"]
 RESIDUAL_TYPES = ("response", "working", "pearson", "deviance")
 
 
-def residuals(model: LinearMixedModel, type: str = "response", scaled: bool = False) -> FloatArray:
+def residuals(model: FittedLinearModel, type: str = "response", scaled: bool = False) -> FloatArray:
     """Residuals of every kind lme4 offers for a linear mixed model.
 
     Parameters
@@ -71,7 +71,7 @@ def residuals(model: LinearMixedModel, type: str = "response", scaled: bool = Fa
     return res / model.sigma if scaled else res
 
 
-def hat_values(model: LinearMixedModel) -> FloatArray:
+def hat_values(model: FittedLinearModel) -> FloatArray:
     """Diagonal of the hat matrix of the penalized least-squares fit (lme4's ``hatvalues``).
 
     Parameters
@@ -98,7 +98,7 @@ def hat_values(model: LinearMixedModel) -> FloatArray:
 
 
 def fitted_rows(
-    model: LinearMixedModel,
+    model: FittedLinearModel,
     terms: Sequence[RandomEffectsTerm],
     inverse: SelectedInverse,
 ) -> RowBlocks:

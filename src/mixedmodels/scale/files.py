@@ -25,6 +25,7 @@ import pandas as pd
 
 from mixedmodels.errors import DataError
 from mixedmodels.scale.layout import (
+    FileState,
     Piece,
     finish_table,
     partition_types,
@@ -36,37 +37,6 @@ __all__ = ["FileState", "ParquetFiles", "file_state", "read_group", "read_piece"
 
 MAGIC = b"PAR1"
 SHOWN = 3  # files named in a message before "and N more"
-
-
-@dataclass(frozen=True)
-class FileState:
-    """What a Parquet file was when the fit began.
-
-    Attributes
-    ----------
-    path
-        The file.
-    size, mtime_ns
-        Its size in bytes and modification time (nanoseconds).
-    footer
-        Digest of its footer's bytes (column statistics, offsets, row counts).
-    rows
-        Rows of each row group.
-    schema
-        The Arrow schema stored in the footer.
-    """
-
-    path: str
-    size: int
-    mtime_ns: int
-    footer: str
-    rows: tuple[int, ...]
-    schema: Any
-
-    @property
-    def num_rows(self) -> int:
-        """Rows in the file."""
-        return sum(self.rows)
 
 
 def file_state(path: str) -> FileState:

@@ -23,35 +23,18 @@ import pandas as pd
 import scipy.sparse as sp
 
 from mixedmodels._typing import FloatArray
+from mixedmodels.scale.cells import cell_counts, cell_key_type
 from mixedmodels.scale.encoding import ChunkEncoder, Levels, sorted_levels
+from mixedmodels.scale.jit import AVAILABLE, compiled
+from mixedmodels.scale.sums import BlockSums, PartialBlocks, r_from_gram
 
 __all__ = ["AVAILABLE", "fused_chunk_blocks"]
-
-try:
-    import numba
-
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - the dask extra installs Numba
-    AVAILABLE = False
-
-
-def _compiled(function: Any = None, *, reassociate: bool = False) -> Any:
-    """The function compiled by Numba (GIL released, cached on disk), or as it is.
-
-    ``reassociate`` lets sums be reordered (vectorized); only for values known to be finite.
-    """
-    if function is None:
-        return lambda f: _compiled(f, reassociate=reassociate)
-    if not AVAILABLE:
-        return function
-    flags = {"reassoc", "contract"} if reassociate else False
-    return numba.njit(nogil=True, cache=True, fastmath=flags)(function)
 
 
 BLOCK = 4096  # rows per block of the products (the block's columns stay in cache)
 
 
-@_compiled
+@compiled
 def _counts(codes: Any, ncodes: int) -> Any:  # pragma: no cover - compiled
     """Rows per dictionary code of each factor; False if a code is missing (-1)."""
     m, n = codes.shape
@@ -65,7 +48,7 @@ def _counts(codes: Any, ncodes: int) -> Any:  # pragma: no cover - compiled
     return counts, True
 
 
-@_compiled(reassociate=True)
+@compiled(reassociate=True)
 def _total(column: Any, centre: float) -> float:  # pragma: no cover - compiled
     """``Σ (x − centre)``: not finite when any value is not (NaN and ∞ propagate in any order)."""
     total = 0.0
@@ -74,7 +57,7 @@ def _total(column: Any, centre: float) -> float:  # pragma: no cover - compiled
     return total
 
 
-@_compiled
+@compiled
 def _level_sums(codes: Any, column: Any, centre: float, sums: Any) -> None:  # pragma: no cover
     """``sums[t, code] += x − centre`` over the rows, for every factor ``t``."""
     m, n = codes.shape
@@ -84,7 +67,7 @@ def _level_sums(codes: Any, column: Any, centre: float, sums: Any) -> None:  # p
             out[row[i]] += column[i] - centre
 
 
-@_compiled(reassociate=True)
+@compiled(reassociate=True)
 def _gram(columns: Any, centres: Any) -> Any:  # pragma: no cover - compiled
     """``Σ (x_a − c_a)(x_b − c_b)`` for every pair of finite columns (upper triangle), blocked."""
     c, n = len(columns), len(columns[0])
@@ -140,39 +123,11 @@ def _sweep(
     return counts, sums, xx, stats
 
 
-@_compiled
+@compiled
 def _cells(rows: Any, cols: Any, row_rank: Any, col_rank: Any, ncols: int, keys: Any) -> None:
     """Cell keys ``row level · ncols + column level`` of every row (into ``keys``)."""
     for i in range(len(rows)):
         keys[i] = row_rank[rows[i]] * ncols + col_rank[cols[i]]
-
-
-@_compiled
-def _runs(sorted_keys: Any, nrows: int, ncols: int) -> Any:  # pragma: no cover - compiled
-    """CSR of the counts of sorted cell keys ``row · ncols + column`` (no divisions)."""
-    n = len(sorted_keys)
-    indptr = np.zeros(nrows + 1, np.int64)
-    indices = np.empty(n, np.int32)
-    data = np.empty(n, np.int32)
-    k = -1
-    row = 0
-    row_start = 0  # key of the first cell of ``row``
-    previous = -1
-    for i in range(n):
-        key = sorted_keys[i]
-        if key != previous:
-            while key >= row_start + ncols:
-                row += 1
-                row_start += ncols
-                indptr[row] = k + 1
-            k += 1
-            indices[k] = key - row_start
-            data[k] = 0
-            previous = key
-        data[k] += 1
-    for r in range(row + 1, nrows + 1):
-        indptr[r] = k + 1
-    return indptr, indices[: k + 1].copy(), data[: k + 1].copy()
 
 
 def fused_chunk_blocks(chunk: pd.DataFrame, encoder: ChunkEncoder) -> Any:
@@ -260,8 +215,6 @@ def _assemble(
     shift: float,
 ) -> Any:
     """The partial blocks from the sweep, levels in the canonical order of the NumPy path."""
-    from mixedmodels.scale.blocks import BlockSums, PartialBlocks, r_from_gram
-
     counts, sums, xx, stats = swept
     Rx = r_from_gram(xx[:-1, :-1])
     if Rx is None:
@@ -305,8 +258,6 @@ def _assemble(
 
 def _pair_block(rows: Any, cols: Any, row_rank: Any, col_rank: Any) -> sp.csr_array:
     """``Z_iᵀZ_j`` of two unweighted intercepts: counts of the cells, by a sort of their keys."""
-    from mixedmodels.scale.blocks import cell_counts, cell_key_type
-
     shape = (int(row_rank.max()) + 1, int(col_rank.max()) + 1)
     keys: Any = np.empty(len(rows), cell_key_type(shape))
     _cells(rows, cols, row_rank, col_rank, shape[1], keys)

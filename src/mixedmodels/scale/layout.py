@@ -15,22 +15,58 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 import pandas as pd
 
 from mixedmodels.errors import DataError
 
-if TYPE_CHECKING:
-    from mixedmodels.scale.files import FileState
-
-__all__ = ["Piece", "discover", "finish_table", "partition_types", "unified_type", "unified_types"]
+__all__ = [
+    "FileState",
+    "Piece",
+    "discover",
+    "finish_table",
+    "partition_types",
+    "unified_type",
+    "unified_types",
+]
 
 SUFFIXES = (".parquet", ".pq")
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 INTEGER = re.compile(r"^[+-]?\d{1,18}$")
 SHOWN = 3
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What a Parquet file was when the fit began.
+
+    Attributes
+    ----------
+    path
+        The file.
+    size, mtime_ns
+        Its size in bytes and modification time (nanoseconds).
+    footer
+        Digest of its footer's bytes (column statistics, offsets, row counts).
+    rows
+        Rows of each row group.
+    schema
+        The Arrow schema stored in the footer.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    footer: str
+    rows: tuple[int, ...]
+    schema: Any
+
+    @property
+    def num_rows(self) -> int:
+        """Rows in the file."""
+        return sum(self.rows)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,273 @@
+"""What results and inference may read from a fitted model, as typing protocols.
+
+The model classes (:mod:`mixedmodels.models`) sit above results and inference and call them;
+results and inference never import the classes. They are written against these protocols,
+so each dependency points one way (no import cycles) and a function states what it reads:
+
+- :class:`FittedMixedModel`: every fitted mixed model (LMM or GLMM): the spec (formula,
+  frame, fixed part, random terms), the estimates, the criteria and the per-row results.
+- :class:`FittedLinearModel`: a linear mixed model, with its stored blocks and factor
+  (what Satterthwaite, Kenward–Roger, profiling and the residual summaries read).
+- :class:`FittedGeneralizedModel`: a GLMM, with its family and PIRLS engine.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pandas as pd
+
+from mixedmodels._typing import FloatArray
+
+if TYPE_CHECKING:
+    from mixedmodels.formula.parser import ParsedFormula
+    from mixedmodels.linalg.cholesky import BlockedCholesky
+    from mixedmodels.linalg.crossprod import CrossProducts
+    from mixedmodels.linalg.trailing import TrailingFactor
+    from mixedmodels.optimize import OptSummary
+    from mixedmodels.terms.fixed import FixedEffects
+    from mixedmodels.terms.frame import ModelFrame
+    from mixedmodels.terms.random import RandomEffectsTerm
+
+__all__ = ["FittedGeneralizedModel", "FittedLinearModel", "FittedMixedModel"]
+
+
+class FittedMixedModel(Protocol):
+    """The members every fitted mixed model has, linear or generalized."""
+
+    formula: str
+    parsed: ParsedFormula
+    frame: ModelFrame
+    fixed: FixedEffects
+    terms: list[RandomEffectsTerm]
+    theta: FloatArray
+    lower: FloatArray
+    optsum: OptSummary | None
+    weights_name: str | None
+    offset_name: str | None
+    data_name: str | None
+
+    @property
+    def reml(self) -> bool:
+        """Whether the criterion is REML (always False for a GLMM)."""
+        ...
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        ...
+
+    @property
+    def n_fixed(self) -> int:
+        """Number of fixed-effect coefficients."""
+        ...
+
+    @property
+    def npar(self) -> int:
+        """Number of estimated parameters (as lme4's ``df`` of ``logLik``)."""
+        ...
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom ``n − npar``."""
+        ...
+
+    @property
+    def beta(self) -> FloatArray:
+        """Fixed-effect estimates."""
+        ...
+
+    @property
+    def fixef(self) -> pd.Series:
+        """Fixed-effect estimates, named."""
+        ...
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed-effect estimates."""
+        ...
+
+    @property
+    def coef_table(self) -> pd.DataFrame:
+        """Estimates, standard errors, statistics and p-values."""
+        ...
+
+    @property
+    def sigma(self) -> float:
+        """The residual standard deviation (1 for families without a dispersion)."""
+        ...
+
+    @property
+    def objective(self) -> float:
+        """The criterion at the optimum (−2 log L or the REML criterion)."""
+        ...
+
+    @property
+    def deviance(self) -> float:
+        """The deviance, as lme4's ``deviance``."""
+        ...
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood at the optimum."""
+        ...
+
+    @property
+    def aic(self) -> float:
+        """Akaike's criterion."""
+        ...
+
+    @property
+    def bic(self) -> float:
+        """Schwarz's criterion."""
+        ...
+
+    @property
+    def is_singular(self) -> bool:
+        """Whether the fit is on the boundary."""
+        ...
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        """Levels per grouping factor."""
+        ...
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as R's ``as.data.frame(VarCorr(m))``."""
+        ...
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes per grouping factor."""
+        ...
+
+    @property
+    def ranef_var(self) -> dict[str, FloatArray]:
+        """Conditional covariance blocks per term."""
+        ...
+
+    def fixed_gram(self) -> FloatArray:
+        """``XᵀX`` of the kept fixed-effects columns, unweighted."""
+        ...
+
+    def templates(self) -> list[FloatArray]:
+        """Relative covariance templates ``T_j`` at the estimates."""
+        ...
+
+    def random_effects(self) -> list[FloatArray]:
+        """Conditional modes ``b`` per term, ``(levels, k)``."""
+        ...
+
+    def fitted(self) -> FloatArray:
+        """Fitted values (means), one per row of the caller's data."""
+        ...
+
+    def residuals(self, type: str = ..., scaled: bool = ...) -> FloatArray:
+        """Residuals of a type, one per row of the caller's data."""
+        ...
+
+    def predict(
+        self,
+        new_data: Any = ...,
+        *,
+        re_form: str | None = ...,
+        allow_new_levels: bool = ...,
+        offset: Any = ...,
+        type: str = ...,
+    ) -> FloatArray:
+        """Predictions for the fitted data or new data."""
+        ...
+
+    def simulate(
+        self,
+        nsim: int = ...,
+        *,
+        seed: Any = ...,
+        re_form: str | None = ...,
+        use_ranef: bool = ...,
+    ) -> FloatArray:
+        """Responses simulated at the estimates, ``(nobs, nsim)``."""
+        ...
+
+    def refit(self, y: Any = ...) -> FittedMixedModel:
+        """A new model fitted to a new response; this one is left as it was."""
+        ...
+
+    def summary(self) -> str:
+        """The summary text."""
+        ...
+
+    def _require_fit(self) -> None: ...
+
+
+class FittedLinearModel(FittedMixedModel, Protocol):
+    """A fitted linear mixed model: the stored blocks ``A`` and the factor ``L``."""
+
+    A: CrossProducts
+    L: BlockedCholesky
+    log_weights: float
+    ddf: str
+    degenerate_terms: list[str]
+
+    @property
+    def y(self) -> FloatArray:
+        """The response minus the offset."""
+        ...
+
+    @property
+    def dof_residual(self) -> int:
+        """``n − p`` (REML) or ``n`` (ML): the divisor of σ̂²."""
+        ...
+
+    def objective_at(self, theta: FloatArray) -> float:
+        """The criterion at ``theta``, profiled over β and σ."""
+        ...
+
+    def _criterion(
+        self, reml: bool, factor: BlockedCholesky | TrailingFactor | None = None
+    ) -> float: ...
+
+    def refit(
+        self, y: Any = ..., *, reml: bool | None = ..., check_convergence: bool | None = ...
+    ) -> FittedLinearModel:
+        """A new model fitted again (lme4's ``refit``)."""
+        ...
+
+    def fit(
+        self,
+        *,
+        reml: bool | None = ...,
+        verbose: bool = ...,
+        check_convergence: bool | None = ...,
+        start: Any = ...,
+    ) -> FittedLinearModel:
+        """Fit (or fit again) over θ."""
+        ...
+
+    def _spawn(self) -> FittedLinearModel: ...
+
+
+class FittedGeneralizedModel(FittedMixedModel, Protocol):
+    """A fitted GLMM: its family and the PIRLS engine at the estimates."""
+
+    nagq: int
+
+    @property
+    def n_theta(self) -> int:
+        """Number of covariance parameters."""
+        ...
+
+    @property
+    def params(self) -> FloatArray:
+        """``(θ, β)`` at the estimates."""
+        ...
+
+    @property
+    def all_lower(self) -> FloatArray:
+        """Lower bounds of ``(θ, β)``."""
+        ...
+
+    def objective_at(self, params: FloatArray) -> float:
+        """The Laplace (or quadrature) objective at ``(θ, β)``."""
+        ...
