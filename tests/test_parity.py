@@ -39,10 +39,6 @@ REFS: dict[str, dict[str, Any]] = {
 # Known disagreements, each failing today (strict: a case that starts to pass must leave this list)
 PENDING = {
     "chickweight_gaussian_log": "glmer's Gaussian family with a non-identity link is not built yet",
-    "cbpp_separated": "under separation the SEs of the other columns differ from lme4's by ~1%"
-    " (lme4's Hessian includes the diverging coefficient); not yet resolved",
-    "salamanders_cover_slopes": "our objective is below lme4's (correlation -1 to 12 digits, a"
-    " boundary fit); lme4 stops at -0.9999994 and calls it not singular",
 }
 CANONICAL = {
     "binomial": "logit",

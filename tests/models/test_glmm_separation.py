@@ -6,6 +6,8 @@ convergence warning, and stops with "pwrssUpdate did not converge" on the comple
 ``data/glmm_huge_counts.csv`` (R, ``set.seed(11)``): Poisson counts from 4e12 to 7e13,
 ``y ~ rpois(exp(log(2e13) + 0.5 x + b_g))``, 15 groups of 8, ``b_g ~ N(0, 0.3²)``, on which
 lme4 stops with "PIRLS step-halvings failed to reduce deviance".
+A separated fit's other estimates and standard errors are those of its limit, the fit without
+the separated rows (``tests/data/parity/README.md``, the case ``cbpp_separated``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from mixedmodels.glmm_api import glmer
 from mixedmodels.models.families import Poisson
 
 DATA = Path(__file__).resolve().parent / "data"
+PARITY = DATA.parent.parent / "data" / "parity"
 REF: dict[str, Any] = json.loads((DATA / "glmm_separation.json").read_text())
 
 
@@ -134,3 +137,36 @@ def test_poisson_aic_keeps_its_digits_for_huge_counts() -> None:
     for k, m in zip(y, mu, strict=True):
         ours = Poisson().aic(np.array([k]), ones, np.array([m]), ones, 0.0)
         assert ours == pytest.approx(float(minus_two_log_p(k, m)), abs=1e-8)
+
+
+def _cbpp_separated() -> pd.DataFrame:
+    frame = pd.read_csv(PARITY / "cbpp_separated.csv")  # cbpp with no cases in period 4
+    return frame.assign(herd=frame["herd"].astype(str), period=frame["period"].astype(str))
+
+
+@pytest.mark.parametrize(
+    ("formula", "column", "factor", "level"),
+    [
+        ("yq ~ x + f + (1 | g)", "f[T.c]", "f", "c"),
+        ("cbind(incidence, size - incidence) ~ period + (1|herd)", "period[T.4]", "period", "4"),
+    ],
+)
+def test_separated_fit_is_the_limit_fit_without_the_separated_rows(
+    sep: pd.DataFrame, formula: str, column: str, factor: str, level: str
+) -> None:
+    # as the separated coefficient diverges, the rows it picks out stop carrying information:
+    # the other estimates, their standard errors, θ and the objective tend to those of the fit
+    # without those rows (and without the column), which are well defined
+    frame = sep if factor == "f" else _cbpp_separated()
+    model, messages = fit_recording(formula, frame)
+    assert len(messages) == 1 and f"'{column}' diverge" in messages[0]
+    limit, none = fit_recording(formula, frame[frame[factor] != level])
+    assert none == []
+    keep = list(limit.fixef.index)
+    assert keep == [n for n in model.fixef.index if n != column]
+    np.testing.assert_allclose(model.fixef[keep], limit.fixef, rtol=1e-5)
+    np.testing.assert_allclose(model.theta, limit.theta, rtol=1e-5)
+    assert model.objective == pytest.approx(limit.objective, rel=1e-9)
+    np.testing.assert_allclose(
+        model.coef_table["std_error"][keep], limit.coef_table["std_error"], rtol=1e-5
+    )

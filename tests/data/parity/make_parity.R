@@ -9,6 +9,7 @@
 ## GLMM standard errors: glmmTMB's (Hessian by automatic differentiation) where its fit agrees with
 ## lme4's and its SEs differ from lme4's finite-difference ones by more than 1e-3 relative; lme4's
 ## are then kept as `se_lme4`. Adaptive quadrature (nAGQ > 1) and families with a scale keep lme4's.
+## Separated cases: glmmTMB's, equal to those of the limit fit (see add_separated_se).
 suppressPackageStartupMessages({
   library(lme4)
   library(glmmTMB)
@@ -296,13 +297,14 @@ fit_lme4 <- function(case, d, optimizer = NULL, tight = FALSE) {
   if (!is.null(case$subset)) args$subset <- with(d, eval(parse(text = case$subset)))
   if (!is.null(case$contrasts)) args$contrasts <- r_contrasts(case)
   lmm <- case$family == "gaussian" && is.null(case$link)
+  ctrl <- list()
   if (!is.null(optimizer)) {
-    ctrl <- if (lmm) lmerControl else glmerControl
-    args$control <- if (optimizer == "nloptwrap") {
-      ctrl(optimizer = "nloptwrap", optCtrl = list(xtol_abs = 1e-10, ftol_abs = 1e-12, maxeval = 1e5))
-    } else ctrl(optimizer = optimizer, optCtrl = list(maxfun = 1e5))
+    ctrl <- if (optimizer == "nloptwrap") {
+      list(optimizer = "nloptwrap", optCtrl = list(xtol_abs = 1e-10, ftol_abs = 1e-12, maxeval = 1e5))
+    } else list(optimizer = optimizer, optCtrl = list(maxfun = 1e5))
   }
-  if (tight) args$control <- glmerControl(tolPwrss = 1e-12)  # PIRLS converged: a smooth deviance
+  if (tight) ctrl$tolPwrss <- 1e-12  # PIRLS converged: a smooth deviance
+  if (length(ctrl)) args$control <- do.call(if (lmm) lmerControl else glmerControl, ctrl)
   if (!is.null(case$weights)) args$weights <- d[[case$weights]]
   if (!is.null(case$offset)) args$offset <- d[[case$offset]]
   if (lmm) {
@@ -354,7 +356,7 @@ result_of <- function(case, m, notes, seconds) {
 add_tmb_se <- function(case, d, m, res) {
   if (isLMM(m) || !is.null(case$nagq) && case$nagq > 1) return(res)
   if (!case$family %in% c("binomial", "poisson", "negative_binomial")) return(res)
-  if (length(case$separated)) return(res)
+  if (length(case$separated)) return(add_separated_se(case, d, m, res))
   mt <- tryCatch(suppressWarnings(fit_tmb(case, d, m)), error = function(e) NULL)
   if (is.null(mt)) return(res)
   b_tmb <- fixef(mt)$cond
@@ -372,6 +374,36 @@ add_tmb_se <- function(case, d, m, res) {
   res
 }
 
+## Separation: the separated columns' estimates diverge, and as they do the rows those columns pick
+## out (fitted means 0 or 1) stop carrying information, so every other estimate and its standard
+## error converge to those of the limit fit: the data without those rows, without those columns.
+## lme4's finite-difference SEs of the other columns are off by ~1% (its PIRLS tolerance; with
+## tolPwrss = 1e-12 its Hessian is singular and vcov falls back on RX); glmmTMB's AD Hessian gives
+## the limit. `se` holds glmmTMB's, checked to equal the limit fit's (`se_limit`) to 1e-5.
+add_separated_se <- function(case, d, m, res) {
+  if (!is.null(case$subset)) d <- d[with(d, eval(parse(text = case$subset))), , drop = FALSE]
+  X <- getME(m, "X")
+  stopifnot(nrow(X) == nrow(d))
+  dropped <- rowSums(abs(X[, case$separated, drop = FALSE])) > 0
+  plain <- case[setdiff(names(case), "subset")]
+  mt <- suppressWarnings(fit_tmb(plain, d, m))
+  limit <- fit_tmb(plain, droplevels(d[!dropped, , drop = FALSE]), m)
+  keep <- setdiff(colnames(X), case$separated)
+  se_tmb <- sqrt(diag(vcov(mt)$cond))
+  se_limit <- sqrt(diag(vcov(limit)$cond))
+  stopifnot(setequal(names(se_limit), keep), isTRUE(limit$sdr$pdHess),
+            all(abs(se_tmb[keep] / se_limit[keep] - 1) < 1e-5),
+            all(abs(fixef(mt)$cond[keep] - fixef(m)[keep]) <= 1e-3 * pmax(abs(fixef(m)[keep]), 1e-2)))
+  res$se_tmb <- named(se_tmb)
+  res$objective_tmb <- -2 * as.numeric(logLik(mt))
+  res$se_limit <- named(se_limit[keep])
+  res$objective_limit <- -2 * as.numeric(logLik(limit))
+  res$se_lme4 <- res$se
+  res$se <- named(se_tmb)
+  res$se_source <- "glmmTMB 1.1.5 (AD Hessian; the non-separated columns' are the limit fit's)"
+  res
+}
+
 crit <- function(fit) {
   if (isLMM(fit)) (if (isREML(fit)) REMLcrit(fit) else deviance(fit)) else -2 * as.numeric(logLik(fit))
 }
@@ -382,12 +414,21 @@ crit <- function(fit) {
 ## The reference of a GLMM is therefore lme4's refit with tolPwrss = 1e-12 unless it is worse by
 ## more than 1e-5 relative (the default fit's objective is itself off by up to ~4e-6: lme4 takes the
 ## log-determinant at the weights of the previous PIRLS iteration; inverse Gaussian: 0.0046 low).
-tight_refit <- function(case, d, m) {
-  if (isLMM(m) || length(case$separated) || case$family == "negative_binomial") return(NULL)
-  mt <- tryCatch(suppressMessages(suppressWarnings(fit_lme4(case, d, tight = TRUE))),
-                 error = function(e) NULL)
-  if (is.null(mt) || crit(mt) > crit(m) + 1e-5 * abs(crit(m))) return(NULL)
-  mt
+## When lme4 doubted its optimum (a convergence warning; a separated case), the tight refit is made
+## with each of bobyqa, Nelder-Mead and nloptwrap as well, and the lowest objective is kept: the
+## default optimizer's Nelder-Mead stage can stop short of a boundary optimum (Salamanders with a
+## random slope: correlation -0.9999994, 3e-5 above the singular fit bobyqa reaches).
+tight_refit <- function(case, d, m, doubted) {
+  if (isLMM(m) || case$family == "negative_binomial") return(NULL)
+  best <- NULL
+  for (opt in c(list(NULL), if (doubted) list("bobyqa", "Nelder_Mead", "nloptwrap"))) {
+    mt <- tryCatch(suppressMessages(suppressWarnings(fit_lme4(case, d, opt, tight = TRUE))),
+                   error = function(e) NULL)
+    if (!is.null(mt) && (is.null(best) || crit(mt) < crit(best$fit) - 1e-9 * abs(crit(best$fit))))
+      best <- list(fit = mt, optimizer = opt)
+  }
+  if (is.null(best) || crit(best$fit) > crit(m) + 1e-5 * abs(crit(m))) return(NULL)
+  best
 }
 
 results <- list()
@@ -400,7 +441,8 @@ for (case in cases) {
     message = function(w) { notes <<- c(notes, trimws(conditionMessage(w))); invokeRestart("muffleMessage") })
   seconds <- proc.time()[["elapsed"]] - t0
   refit <- NULL
-  if (any(grepl("failed to converge|unidentifiable", notes)) && !length(case$separated)) {
+  doubted <- any(grepl("failed to converge|unidentifiable", notes))
+  if (doubted && !length(case$separated)) {
     ## lme4 itself doubted its optimum: refit with other optimizers and keep the lowest objective
     for (opt in c("bobyqa", "Nelder_Mead", "nloptwrap")) {
       m2 <- tryCatch(suppressMessages(suppressWarnings(fit_lme4(case, d, opt))), error = function(e) NULL)
@@ -411,11 +453,12 @@ for (case in cases) {
     }
   }
   default <- list(objective = crit(m), se = named(sqrt(diag(as.matrix(vcov(m))))))
-  mt <- tight_refit(case, d, m)
-  if (!is.null(mt)) {
-    refit <- c(refit, sprintf("lme4 refit with tolPwrss = 1e-12 (objective %.10g; default fit %.10g)",
-                              crit(mt), crit(m)))
-    m <- mt
+  tight <- tight_refit(case, d, m, doubted)
+  if (!is.null(tight)) {
+    how <- if (is.null(tight$optimizer)) "" else paste(" and", tight$optimizer)
+    refit <- c(refit, sprintf("lme4 refit with tolPwrss = 1e-12%s (objective %.10g; default fit %.10g)",
+                              how, crit(tight$fit), crit(m)))
+    m <- tight$fit
   }
   res <- add_tmb_se(case, d, m, result_of(case, m, notes, seconds))
   if (!is.null(refit)) {
