@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         NegativeBinomial,
         Poisson,
     )
+    from mixedmodels.models.family_gaussian import Gaussian
     from mixedmodels.models.fixed_only import GeneralizedLinearModel, LinearModel
     from mixedmodels.models.generalized import GeneralizedLinearMixedModel
     from mixedmodels.scale import ChunkedLinearMixedModel
@@ -66,6 +67,7 @@ _LAZY = {
     "Binomial": ("mixedmodels.models.families", "Binomial"),
     "Poisson": ("mixedmodels.models.families", "Poisson"),
     "Gamma": ("mixedmodels.models.families", "Gamma"),
+    "Gaussian": ("mixedmodels.models.family_gaussian", "Gaussian"),
     "InverseGaussian": ("mixedmodels.models.families", "InverseGaussian"),
     "NegativeBinomial": ("mixedmodels.models.families", "NegativeBinomial"),
     "LinearMixedModel": ("mixedmodels.models", "LinearMixedModel"),
@@ -81,6 +83,7 @@ __all__ = [
     "DataError",
     "FormulaError",
     "Gamma",
+    "Gaussian",
     "GeneralizedLinearMixedModel",
     "GeneralizedLinearModel",
     "InverseGaussian",

@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--family",
         default="gaussian",
-        help="gaussian (lmer), binomial, poisson, Gamma, inverse.gaussian, negative_binomial",
+        help="gaussian (lmer; glmer with --link log or inverse), binomial, poisson, Gamma, "
+        "inverse.gaussian, negative_binomial",
     )
     fit.add_argument("--link", default=None, help="link for --family (default: canonical)")
     fit.add_argument("--nagq", type=int, default=1, help="GLMM: Gauss-Hermite points (1 = Laplace)")
@@ -137,7 +138,7 @@ def _run_fit(args: argparse.Namespace) -> str:
 
     data, name = (args.data, args.data) if _chunked(args) else load_data(args.data)
     model: Any
-    if args.family.lower() != "gaussian":
+    if args.family.lower() != "gaussian" or args.link not in (None, "identity"):
         from mixedmodels.glmm_api import fit_from_cli
 
         model = fit_from_cli(args, data)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from mixedmodels.models.arguments import check_glmm_start
-from mixedmodels.models.families import Family, NegativeBinomial
+from mixedmodels.models.families import Family, NegativeBinomial, get_family
 from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 from mixedmodels.models.negbin import fit_negative_binomial
 from mixedmodels.scale.sources import csv_in_memory
@@ -35,6 +35,7 @@ def glmer(
     subset: Any = None,
     contrasts: dict[str, str] | None = None,
     start: Any = None,
+    link: str | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model, as lme4's ``glmer``.
 
@@ -47,7 +48,9 @@ def glmer(
     family
         ``"binomial"`` (default), ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``,
         ``"negative_binomial"`` (θ estimated, as :func:`glmer_nb`) or a Family object such as
-        ``Binomial(link="probit")`` or ``NegativeBinomial(theta=2)`` (θ fixed).
+        ``Binomial(link="probit")`` or ``NegativeBinomial(theta=2)`` (θ fixed); also
+        ``"gaussian"`` with ``link="log"`` or ``"inverse"`` (lme4's ``gaussian(link = "log")``:
+        PIRLS and the Laplace approximation with a scale σ; the identity link is ``lmer``'s).
     nagq
         1 (default) for the Laplace approximation; up to 100 points of adaptive Gauss–Hermite
         quadrature for a single scalar random-effects term; 0 for glmer's fast ``nAGQ = 0``.
@@ -73,6 +76,9 @@ def glmer(
         lme4's ``start``: θ, or ``{"theta": ..., "fixef": ...}`` (either key): θ starts the
         first stage; with ``fixef`` the second stage starts from (θ, β) (θ lme4's initial one
         when not given).
+    link
+        The link of a family given by name (``"probit"``, ``"log"``, ...; the canonical one by
+        default), as R's ``family(link = ...)``.
 
     Returns
     -------
@@ -91,7 +97,7 @@ def glmer(
     model = GeneralizedLinearMixedModel(
         formula,
         data,
-        family=family,
+        family=family if link is None else get_family(family, link),
         weights=weights,
         offset=offset,
         na_action=na_action,
@@ -172,8 +178,6 @@ def fit_from_cli(args: Any, data: Any) -> GeneralizedLinearMixedModel:
     data
         The data frame the command line loaded (``--data``).
     """
-    from mixedmodels.models.families import get_family
-
     family_name = str(args.family)
     link = getattr(args, "link", None)
     weights = getattr(args, "weights", None)

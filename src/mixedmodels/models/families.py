@@ -686,10 +686,9 @@ def get_family(family: str | Family, link: str | Link | None = None) -> Family:
 
     Parameters
     ----------
-    family
-        A :class:`Family` instance, or a name; names are case-insensitive.
-    link
-        A link for a family given by name (the canonical link by default).
+    family, link
+        A :class:`Family` instance, or a name (case-insensitive; ``"gaussian"`` needs a log
+        or inverse link). A link for a family given by name: ``link`` (canonical by default).
     """
     if isinstance(family, Family):
         if link is not None and get_link(link).name != family.link.name:
@@ -698,10 +697,11 @@ def get_family(family: str | Family, link: str | Link | None = None) -> Family:
     if isinstance(family, type) and issubclass(family, Family):
         return family(link=link)
     key = str(family).strip().lower()
-    if key == "gaussian":
-        raise ModelSpecificationError("for a gaussian response with identity link use lmer()")
-    cls = _FAMILIES.get(key)
-    if cls is None:
-        known = "binomial, poisson, Gamma, inverse.gaussian, negative_binomial"
+    if key == "gaussian":  # log or inverse link (identity: lmer), in a module of its own
+        from mixedmodels.models.family_gaussian import Gaussian
+
+        return Gaussian(link)
+    if (cls := _FAMILIES.get(key)) is None:
+        known = "binomial, poisson, Gamma, inverse.gaussian, negative_binomial, gaussian"
         raise ModelSpecificationError(f"unknown family {family!r}; use one of {known}")
     return cls(link=link)

@@ -19,6 +19,7 @@ import numpy as np
 from mixedmodels._typing import FloatArray
 from mixedmodels.models.glmm_agq import agq_stage_two
 from mixedmodels.models.glmm_optimize import Newton, derivative_free, quasi_newton
+from mixedmodels.models.glmm_starts import inside_start, ladder_start
 from mixedmodels.models.laplace_gradient import laplace_gradient
 from mixedmodels.models.laplace_scalar import ScalarEngine
 from mixedmodels.optimize import OptSummary, bobyqa
@@ -33,7 +34,6 @@ Array = FloatArray
 Objective = Callable[[Array], float]
 GRAD_TOL = 2e-3  # lme4's check.conv.grad
 EIGEN_RATIO_TOL = 1e6  # lme4's check.conv.hess: nearly unidentifiable beyond this
-BOUNDARY_START = 1e-2  # where stage 2 starts a standard deviation that stage 1 left at zero
 STAGE1_TOL = 1e-4  # stage 1 only starts stage 2: a rough optimum will do
 
 
@@ -66,6 +66,9 @@ def _stage_one(model: GeneralizedLinearMixedModel, verbose: bool) -> Array:
         return value
 
     theta0 = model.theta.copy()
+    if d.family.has_dispersion:  # lme4's objective mixes two scales: see models.glmm_starts
+        theta0 = ladder_start(objective, theta0)
+        engine.start(np.zeros(model.n_fixed), d.family.initial_mu(d.y, d.trials))
     result = _stage_one_newton(model, objective, theta0) if model.gradient_affordable else None
     if result is not None:
         model.stage1 = result.summary(theta0, model.lower)
@@ -123,9 +126,8 @@ def _stage_two(model: GeneralizedLinearMixedModel, x0: Array, verbose: bool) -> 
 
     if model.has_gradient:
         # a variance at zero is a stationary point of the (even) objective: start just inside
-        inside = x0.copy()
         bounded = np.concatenate([model.lower == 0.0, np.zeros(model.n_fixed, dtype=bool)])
-        inside[bounded & (x0 < BOUNDARY_START)] = BOUNDARY_START
+        inside = inside_start(objective, x0, bounded)
         result = _newton(model, objective, inside)
         if result is not None and result.converged and np.all(np.isfinite(result.x)):
             model.hessian_approx = result.H

@@ -1,14 +1,20 @@
 ## Regenerates the lme4 parity set: the datasets (CSV), cases.json and lme4.json in this folder.
 ##
 ##   cd tests/data/parity && Rscript make_parity.R
+##   cd tests/data/parity && Rscript make_parity.R id1 id2 ...   # refit only these cases
 ##
-## R 4.2, lme4 1.1-31, glmmTMB 1.1.5, nlme, MASS, lmerTest (datasets only), jsonlite.
+## With case ids, only those cases are fitted: their entries of lme4.json are replaced (or added,
+## in the order of the cases) and the others are kept as they are; cases.json and the CSVs are
+## always written in full.
+## R 4.2, lme4 1.1-31, glmmTMB 1.1.5, nlme, MASS, lmerTest (datasets only), numDeriv, jsonlite.
 ## Every dataset is written to CSV first and every model is fitted on the CSV as read back
 ## (character columns become factors with levels in C-locale order, the columns listed in a case's
 ## `factors` as well), so R and Python see exactly the same data.
 ## GLMM standard errors: glmmTMB's (Hessian by automatic differentiation) where its fit agrees with
 ## lme4's and its SEs differ from lme4's finite-difference ones by more than 1e-3 relative; lme4's
-## are then kept as `se_lme4`. Adaptive quadrature (nAGQ > 1) and families with a scale keep lme4's.
+## are then kept as `se_lme4`. Adaptive quadrature (nAGQ > 1), Gamma and inverse Gaussian keep
+## lme4's; Gaussian-with-link cases numDeriv's Hessian of lme4's own deviance function where
+## lme4's coarse finite differences are off (see add_numderiv_se).
 ## Separated cases: glmmTMB's, equal to those of the limit fit (see add_separated_se).
 suppressPackageStartupMessages({
   library(lme4)
@@ -84,6 +90,19 @@ write_data("ham", ham)
 write_data("carrots", carrots[, c("Consumer", "Homesize", "Preference", "sens1", "sens2", "Product")])
 ## simulated Gamma data of tests/models/data/gamma_sim.csv (see tests/models/test_generalized.py)
 write_data("gamma_sim", read.csv("../../models/data/gamma_sim.csv"))
+## simulated Gaussian data for glmer(family = gaussian(link = "log" | "inverse")): 30 groups of 8,
+## y_log with correlated random intercepts and slopes on the log scale, y_inv with a random
+## intercept on the inverse scale and prior weights w (error SD 0.3 / sqrt(w))
+set.seed(20240613)
+gs <- data.frame(g = rep(sprintf("g%02d", 1:30), each = 8), x = round(runif(240, 0, 2), 3))
+gi <- rep(1:30, each = 8)
+b0 <- rnorm(30, 0, 0.3)
+b1 <- 0.5 * b0 + rnorm(30, 0, 0.2)
+gs$w <- sample(1:3, 240, replace = TRUE)
+gs$y_log <- round(exp(1 + 0.6 * gs$x + b0[gi] + b1[gi] * gs$x) + rnorm(240, 0, 1), 4)
+c0 <- rnorm(30, 0, 0.08)
+gs$y_inv <- round(1 / (0.4 + 0.25 * gs$x + c0[gi]) + rnorm(240, 0, 0.3) / sqrt(gs$w), 4)
+write_data("gaussian_sim", gs)
 
 ## ---- cases ----------------------------------------------------------------------------------
 cases <- list()
@@ -267,6 +286,15 @@ add("inverse_gaussian_log", "gamma_sim", "y ~ x + (1|g)", "inverse Gaussian GLMM
     family = "inverse.gaussian", link = "log", factors = "g")
 add("chickweight_gaussian_log", "ChickWeight", "weight ~ Time + (1|Chick)",
     "glmer gaussian(link = 'log')", family = "gaussian", link = "log", factors = "Chick")
+add("orthodont_gaussian_inverse", "Orthodont", "distance ~ age + Sex + (1|Subject)",
+    "glmer gaussian(link = 'inverse'): two basins in theta", family = "gaussian", link = "inverse")
+add("penicillin_gaussian_inverse", "Penicillin", "diameter ~ 1 + (1|plate) + (1|sample)",
+    "glmer gaussian(link = 'inverse'), crossed", family = "gaussian", link = "inverse")
+add("gaussian_sim_log_slopes", "gaussian_sim", "y_log ~ x + (x|g)",
+    "glmer gaussian(link = 'log'), correlated slopes (simulated)", family = "gaussian", link = "log")
+add("gaussian_sim_inverse_weights", "gaussian_sim", "y_inv ~ x + (1|g)",
+    "glmer gaussian(link = 'inverse') with weights= (simulated)", family = "gaussian",
+    link = "inverse", weights = "w")
 
 ## ---- fitting --------------------------------------------------------------------------------
 c_sorted <- function(x) sort(unique(x), method = "radix")
@@ -292,7 +320,7 @@ r_contrasts <- function(case) {
          helmert = contr.helmert, treatment = contr.treatment, sdif = MASS::contr.sdif))
 }
 
-fit_lme4 <- function(case, d, optimizer = NULL, tight = FALSE) {
+fit_lme4 <- function(case, d, optimizer = NULL, tight = FALSE, devfun_only = FALSE) {
   args <- list(formula = as.formula(case$formula), data = d)
   if (!is.null(case$subset)) args$subset <- with(d, eval(parse(text = case$subset)))
   if (!is.null(case$contrasts)) args$contrasts <- r_contrasts(case)
@@ -314,6 +342,7 @@ fit_lme4 <- function(case, d, optimizer = NULL, tight = FALSE) {
   if (case$family == "negative_binomial") return(do.call(glmer.nb, args))
   args$family <- r_family(case)
   if (!is.null(case$nagq)) args$nAGQ <- case$nagq
+  if (devfun_only) args$devFunOnly <- TRUE  # the deviance of (theta, beta), as glmer's stage 2
   do.call(glmer, args)
 }
 
@@ -404,6 +433,28 @@ add_separated_se <- function(case, d, m, res) {
   res
 }
 
+## Gaussian-with-link fits: lme4's SEs come from finite differences with steps of 1e-4 in the raw
+## parameters, coarse where theta and beta are ~1e-3 (the inverse link): Orthodont's age SE is
+## then 0.2% off. numDeriv's Richardson extrapolation (relative steps) of the same deviance
+## function at the same optimum converges; its SEs replace lme4's where they differ by > 1e-3.
+add_numderiv_se <- function(case, d, m, res) {
+  if (case$family != "gaussian" || is.null(case$link)) return(res)
+  devfun <- fit_lme4(case, d, tight = TRUE, devfun_only = TRUE)
+  x <- c(getME(m, "theta"), fixef(m))
+  H <- numDeriv::hessian(devfun, x)
+  beta <- -seq_along(getME(m, "theta"))
+  se <- sqrt(diag(2 * solve(H))[beta])
+  names(se) <- names(fixef(m))
+  res$se_numderiv <- named(se)
+  lme4_se <- unlist(res$se)
+  if (any(abs(se / lme4_se - 1) > 1e-3)) {
+    res$se_lme4 <- res$se
+    res$se <- named(se)
+    res$se_source <- "numDeriv::hessian of lme4's deviance function (Richardson)"
+  }
+  res
+}
+
 crit <- function(fit) {
   if (isLMM(fit)) (if (isREML(fit)) REMLcrit(fit) else deviance(fit)) else -2 * as.numeric(logLik(fit))
 }
@@ -431,8 +482,11 @@ tight_refit <- function(case, d, m, doubted) {
   best
 }
 
+only <- commandArgs(trailingOnly = TRUE)
+stopifnot(all(only %in% vapply(cases, `[[`, "", "id")))
 results <- list()
 for (case in cases) {
+  if (length(only) && !case$id %in% only) next
   d <- load_case(case)
   notes <- character()
   t0 <- proc.time()[["elapsed"]]
@@ -460,7 +514,7 @@ for (case in cases) {
                               how, crit(tight$fit), crit(m)))
     m <- tight$fit
   }
-  res <- add_tmb_se(case, d, m, result_of(case, m, notes, seconds))
+  res <- add_numderiv_se(case, d, m, add_tmb_se(case, d, m, result_of(case, m, notes, seconds)))
   if (!is.null(refit)) {
     res$reference_fit <- paste(refit, collapse = "; ")
     res$objective_default <- default$objective
@@ -471,6 +525,17 @@ for (case in cases) {
               length(notes), if (is.null(res$se_source)) "" else paste("se <-", res$se_source)))
 }
 
+if (length(only)) {  # keep the other cases' results of the last full run
+  kept <- fromJSON(file.path(out, "lme4.json"), simplifyVector = FALSE)
+  ids <- vapply(cases, `[[`, "", "id")
+  by_id <- c(setNames(results, vapply(results, `[[`, "", "id")),  # the new ones first
+             setNames(kept, vapply(kept, `[[`, "", "id")))
+  results <- lapply(unname(by_id[intersect(ids, names(by_id))]), function(r) {
+    r$theta <- I(as.numeric(unlist(r$theta)))          # vectors, as result_of writes them
+    r$warnings <- I(as.character(unlist(r$warnings)))
+    r
+  })
+}
 write(toJSON(cases, auto_unbox = TRUE, pretty = TRUE, digits = NA), file.path(out, "cases.json"))
 write(toJSON(results, auto_unbox = TRUE, pretty = TRUE, digits = NA, na = "null", null = "null"),
       file.path(out, "lme4.json"))
