@@ -213,6 +213,21 @@ def test_ddf_and_confidence_intervals_options(capsys) -> None:  # type: ignore[n
     assert main([*args, "--ddf", "nonsense"]) == 2
 
 
+def test_ddf_reaches_the_json_and_is_refused_for_glmms(capsys) -> None:  # type: ignore[no-untyped-def]
+    args = ["fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy", "--json"]
+    assert main([*args, "--ddf", "kenward-roger"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["data"] == "sleepstudy"
+    days = next(row for row in document["coef_table"] if row["term"] == "Days")
+    model = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    assert days["df"] == pytest.approx(model.coef_test("kenward-roger").loc["Days", "df"])
+    assert model.ddf == "satterthwaite"  # the command line sets nothing on a model
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    glmm = ["fit", formula, "--data", "cbpp", "--family", "binomial", "--ddf", "residual"]
+    code, _, err = run(capsys, *glmm)
+    assert code != 0 and "--ddf applies to linear mixed models" in err
+
+
 def test_parquet_directory_is_fitted_chunk_by_chunk(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("dask.dataframe")
     sleep = mm.datasets.load("sleepstudy")

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--nagq", type=int, default=1, help="GLMM: Gauss-Hermite points (1 = Laplace)")
     fit.add_argument(
         "--ddf",
-        default="satterthwaite",
+        default=None,
         choices=["satterthwaite", "kenward-roger", "residual", "wald"],
         help="denominator df of the t tests (LMMs; default satterthwaite, as lmerTest)",
     )
@@ -137,25 +137,29 @@ def _run_fit(args: argparse.Namespace) -> str:
     from mixedmodels.api import lmer
 
     data, name = (args.data, args.data) if _chunked(args) else load_data(args.data)
+    if isinstance(data, pd.DataFrame):
+        data.attrs["name"] = name  # our own frame: shown as "Data:" by the summary
     model: Any
     if args.family.lower() != "gaussian" or args.link not in (None, "identity"):
         from mixedmodels.glmm_api import fit_from_cli
 
+        if args.ddf is not None:
+            raise CLIError(
+                "--ddf applies to linear mixed models (t tests); a GLMM's tests are z tests"
+            )
         model = fit_from_cli(args, data)
     else:
         model = lmer(args.formula, data, reml=not args.ml, weights=args.weights, offset=args.offset)
-    model.data_name = name  # shown as "Data:" by the summary
-    if hasattr(model, "ddf"):
-        model.ddf = args.ddf
+    ddf = {"ddf": args.ddf} if args.ddf is not None else {}
     if args.plot:
         _write_plot(model, args.plot)
     intervals = _intervals(model, args.ci, args.level) if args.ci else None
     if args.json:
-        document = fit_document(model)
+        document = fit_document(model, **ddf)
         if intervals is not None:
             document["confint"] = json.loads(intervals.to_json(orient="index"))
         return json.dumps(document, indent=2, allow_nan=False) + "\n"
-    text = model.summary()
+    text = model.summary(**ddf)
     if intervals is not None:
         title = f"Confidence intervals ({args.ci}, level {args.level:g}):"
         text = text.rstrip("\n") + f"\n\n{title}\n{intervals.to_string()}\n"

@@ -92,6 +92,10 @@ class FittedMixedModel(Protocol):
         """Estimates, standard errors, statistics and p-values."""
         ...
 
+    def coef_test(self, ddf: str = ...) -> pd.DataFrame:
+        """The coefficient table with tests by ``ddf``."""
+        ...
+
     @property
     def sigma(self) -> float:
         """The residual standard deviation (1 for families without a dispersion)."""

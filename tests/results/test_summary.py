@@ -62,6 +62,16 @@ def test_data_line_only_when_named() -> None:
     assert "Data:" not in summary_text(model)
 
 
+def test_data_line_from_the_frames_name_and_ddf_by_argument() -> None:
+    data = mm.datasets.load("sleepstudy")
+    data.attrs["name"] = "sleep"
+    model = mm.lmer("Reaction ~ Days + (Days | Subject)", data)
+    text = summary_text(model, "kenward-roger")
+    assert "   Data: sleep" in text.splitlines()
+    assert text.splitlines()[0].endswith("t-tests use Kenward-Roger's method ['lmerModLmerTest']")
+    assert model.summary().splitlines()[0].endswith("Satterthwaite's method ['lmerModLmerTest']")
+
+
 def test_random_effects_table(sleep_reml: LinearMixedModel) -> None:
     rows = section(summary_text(sleep_reml), "Random effects:")
     # lme4 prints 612.10 / 24.741: its optimizer stops where the REML criterion is 1e-9 above

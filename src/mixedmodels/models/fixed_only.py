@@ -89,7 +89,7 @@ class FixedEffectsModel(InformationCriteria):
         self.fixed = fixed
         self.terms: list[Any] = []  # no random-effects terms
         self.offset_name = offset if isinstance(offset, str) else None
-        self.data_name: str | None = None
+        self.data_name: str | None = frame.name
         self._beta: Array = np.zeros(fixed.X.shape[1])
         self._unscaled: Array = np.zeros((fixed.X.shape[1],) * 2)
 

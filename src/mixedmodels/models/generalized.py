@@ -161,7 +161,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         self.nb_theta_estimated = False
         self.vcov_method = "sdreport"
         self.diverging: list[int] = []  # fixed effects whose estimates are infinite (separation)
-        self.data_name: str | None = None
+        self.data_name: str | None = self.frame.name
         self.weights_name = weights if isinstance(weights, str) else None
         self.offset_name = offset if isinstance(offset, str) else None
 

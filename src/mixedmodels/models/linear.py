@@ -139,7 +139,7 @@ class LinearMixedModel(InformationCriteria):
         self.theta = np.concatenate([t.initial_theta() for t in self.terms])
         self.optsum: OptSummary | None = None
         self.convergence: ConvergenceCheck | None = None
-        self.data_name: str | None = None  # shown as "Data:" in the summary
+        self.data_name: str | None = self.frame.name  # shown as "Data:" in the summary
         self.ddf = "satterthwaite"  # the df method of coef_table and summary()
 
     # ---- sizes ------------------------------------------------------------------------
@@ -541,11 +541,11 @@ class LinearMixedModel(InformationCriteria):
         self._require_fit()
         return conditional_variances(self.L, self.templates(), self.sigma)
 
-    def summary(self) -> str:
-        """Text like lme4's ``summary(lmer)``: criterion, residuals, random and fixed effects."""
+    def summary(self, ddf: str | None = None) -> str:
+        """Text like lme4's ``summary(lmer)``; ``ddf`` as lmerTest's ``summary(m, ddf=)``."""
         from mixedmodels.results.summary import summary_text
 
-        return summary_text(self)
+        return summary_text(self, ddf)
 
     def _repr_html_(self) -> str:
         """The summary as HTML tables, for notebooks."""
@@ -637,11 +637,11 @@ class LinearMixedModel(InformationCriteria):
         """The same as :meth:`tidy`."""
         return self.tidy(**kwargs)
 
-    def to_json(self, indent: int | None = 2) -> str:
+    def to_json(self, indent: int | None = 2, ddf: str | None = None) -> str:
         """Everything the fit reports as a JSON document (NaN becomes null)."""
         from mixedmodels.results.tidy import to_json
 
-        return to_json(self, indent)
+        return to_json(self, indent, ddf)
 
     def plot_diagnostics(self, **kwargs: Any) -> Any:
         """Residuals vs fitted, Q-Q of residuals and of modes, caterpillar (needs matplotlib)."""

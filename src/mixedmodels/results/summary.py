@@ -478,11 +478,11 @@ def _notes_end(model: Any) -> list[str]:
     return out
 
 
-def _sections(model: Any) -> _Sections:
-    """Compute every section of the summary once."""
+def _sections(model: Any, ddf: str | None = None) -> _Sections:
+    """Compute every section of the summary once (t tests by ``ddf``, else the model's)."""
     if getattr(model, "optsum", None) is None:
         raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
-    coef = model.coef_table
+    coef = model.coef_table if ddf is None else model.coef_test(ddf)
     fixed, legend = _coef_table(coef) if len(coef) else (None, False)
     p = len(coef)
     correlation = _correlation_table(model.vcov) if 1 < p <= COR_MAX else None
@@ -513,13 +513,16 @@ def _sections(model: Any) -> _Sections:
 
 
 # ---- the two renderings --------------------------------------------------------------------
-def summary_text(model: Any) -> str:
+def summary_text(model: Any, ddf: str | None = None) -> str:
     """Describe a fitted model as lme4 prints ``summary(lmer(...))``.
 
     Parameters
     ----------
     model
         A fitted :class:`~mixedmodels.models.LinearMixedModel`.
+    ddf
+        The df method of the t tests (as lmerTest's ``summary(m, ddf=)``); the model's
+        ``ddf`` attribute by default.
 
     Returns
     -------
@@ -527,7 +530,7 @@ def summary_text(model: Any) -> str:
         Header, criterion (REML) or information criteria (ML), scaled residuals, random
         effects, fixed effects and their correlations, then any notes.
     """
-    s = _sections(model)
+    s = _sections(model, ddf)
     out = [s.title]
     out += [f"{label.rjust(7)}: {value}" for label, value in s.call]
     out.append("")

@@ -188,13 +188,15 @@ def _confint(model: FittedLinearModel, method: str, level: float) -> np.ndarray:
 
 
 # ---- JSON ----------------------------------------------------------------------------------
-def fit_document(model: FittedLinearModel) -> dict[str, Any]:
+def fit_document(model: FittedLinearModel, ddf: str | None = None) -> dict[str, Any]:
     """Everything a fitted model reports, as plain JSON-ready values (NaN and ±inf → None).
 
     Parameters
     ----------
     model
         A fitted :class:`~mixedmodels.models.LinearMixedModel`.
+    ddf
+        The df method of ``coef_table`` (the model's ``ddf`` attribute by default).
 
     Returns
     -------
@@ -204,7 +206,8 @@ def fit_document(model: FittedLinearModel) -> dict[str, Any]:
         optimizer return value, rows dropped for missing values, rank-deficient columns dropped
         and ranef (``{group: {level: {effect: value}}}``).
     """
-    coef = model.coef_table.rename_axis("term").reset_index()
+    coef = model.coef_table if ddf is None else model.coef_test(ddf)
+    coef = coef.rename_axis("term").reset_index()
     optsum = model.optsum
     if optsum is None:
         raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
@@ -235,9 +238,9 @@ def fit_document(model: FittedLinearModel) -> dict[str, Any]:
     return dict(_plain(doc))
 
 
-def to_json(model: FittedLinearModel, indent: int | None = 2) -> str:
+def to_json(model: FittedLinearModel, indent: int | None = 2, ddf: str | None = None) -> str:
     """The fitted model as a JSON document (see :func:`fit_document`); NaN becomes ``null``."""
-    return json.dumps(fit_document(model), indent=indent, allow_nan=False)
+    return json.dumps(fit_document(model, ddf), indent=indent, allow_nan=False)
 
 
 def _ranef_document(ranef: dict[str, pd.DataFrame]) -> dict[str, Any]:

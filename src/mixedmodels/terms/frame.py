@@ -61,6 +61,9 @@ class ModelFrame:
         Positions of the kept rows among the selected rows (``rows`` without a subset).
     contrasts
         R's contrasts for factors of the fixed part, checked (``{"f": "sum"}``).
+    name
+        The data's name, shown as ``Data:`` by summaries: ``data.attrs["name"]`` when it is a
+        string (the command line sets it to the dataset or file name), else None.
     """
 
     data: pd.DataFrame
@@ -72,6 +75,7 @@ class ModelFrame:
     n_selected: int = 0
     kept: NDArray[np.intp] | None = None
     contrasts: dict[str, str] = field(default_factory=dict)
+    name: str | None = None
 
     def padded(self, values: FloatArray) -> FloatArray:
         """Per-row results as the caller sees them: NaN-padded with ``na_action="exclude"``."""
@@ -154,8 +158,24 @@ def model_frame(
     rows = kept if selected is None else selected[kept]
     kept_weights = wts[kept]
     return ModelFrame(
-        data_rows, kept_weights, total_offset, n_dropped, rows, na_action, len(frame), kept, coded
+        data_rows,
+        kept_weights,
+        total_offset,
+        n_dropped,
+        rows,
+        na_action,
+        len(frame),
+        kept,
+        coded,
+        data_name(data),
     )
+
+
+def data_name(data: Any) -> str | None:
+    """The name a DataFrame carries in ``attrs["name"]``, or None."""
+    attrs = getattr(data, "attrs", None)
+    name = attrs.get("name") if isinstance(attrs, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def check_na_action(na_action: Any) -> None:
