@@ -70,8 +70,8 @@ def warm_up(directory: Path) -> float:
 
     Both timed steps below run after it (as bench_lmm.py times fits after a warm-up fit).
     """
+    from mixedmodels.chunked import ChunkedLinearMixedModel
     from mixedmodels.datasets import simulate_crossed
-    from mixedmodels.scale import ChunkedLinearMixedModel
 
     started = time.perf_counter()
     small = directory.parent / (directory.name + "-warm-up")
@@ -92,7 +92,7 @@ def main() -> int:
     args = parser.parse_args()
     ensure_data(args.dir, args.rows, args.files, tuple(args.levels))
     sys.path.insert(0, str(SRC))
-    from mixedmodels.scale import ChunkedLinearMixedModel
+    from mixedmodels.chunked import ChunkedLinearMixedModel
 
     warm = warm_up(args.dir)
     print(f"warm-up (imports, compiled kernels, 20,000 rows): {warm:.1f} s")

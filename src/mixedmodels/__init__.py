@@ -33,20 +33,20 @@ from mixedmodels.errors import (
 if TYPE_CHECKING:
     from mixedmodels import datasets
     from mixedmodels.api import anova, glm, lm, lmer
+    from mixedmodels.chunked import ChunkedLinearMixedModel
     from mixedmodels.glmm_api import glmer, glmer_nb
     from mixedmodels.linalg.threads import set_blas_threads
     from mixedmodels.models import LinearMixedModel
-    from mixedmodels.models.families import (
+    from mixedmodels.models.fixed_only import GeneralizedLinearModel, LinearModel
+    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+    from mixedmodels.spec.families import (
         Binomial,
         Gamma,
         InverseGaussian,
         NegativeBinomial,
         Poisson,
     )
-    from mixedmodels.models.family_gaussian import Gaussian
-    from mixedmodels.models.fixed_only import GeneralizedLinearModel, LinearModel
-    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
-    from mixedmodels.scale import ChunkedLinearMixedModel
+    from mixedmodels.spec.family_gaussian import Gaussian
 
 __version__ = "0.1.0"
 
@@ -64,14 +64,14 @@ _LAZY = {
         "mixedmodels.models.generalized",
         "GeneralizedLinearMixedModel",
     ),
-    "Binomial": ("mixedmodels.models.families", "Binomial"),
-    "Poisson": ("mixedmodels.models.families", "Poisson"),
-    "Gamma": ("mixedmodels.models.families", "Gamma"),
-    "Gaussian": ("mixedmodels.models.family_gaussian", "Gaussian"),
-    "InverseGaussian": ("mixedmodels.models.families", "InverseGaussian"),
-    "NegativeBinomial": ("mixedmodels.models.families", "NegativeBinomial"),
+    "Binomial": ("mixedmodels.spec.families", "Binomial"),
+    "Poisson": ("mixedmodels.spec.families", "Poisson"),
+    "Gamma": ("mixedmodels.spec.families", "Gamma"),
+    "Gaussian": ("mixedmodels.spec.family_gaussian", "Gaussian"),
+    "InverseGaussian": ("mixedmodels.spec.families", "InverseGaussian"),
+    "NegativeBinomial": ("mixedmodels.spec.families", "NegativeBinomial"),
     "LinearMixedModel": ("mixedmodels.models", "LinearMixedModel"),
-    "ChunkedLinearMixedModel": ("mixedmodels.scale", "ChunkedLinearMixedModel"),
+    "ChunkedLinearMixedModel": ("mixedmodels.chunked", "ChunkedLinearMixedModel"),
     "datasets": ("mixedmodels.datasets", None),
 }
 

@@ -9,11 +9,11 @@ import pandas as pd
 
 from mixedmodels.errors import NotSupportedError
 from mixedmodels.models import LinearMixedModel
-from mixedmodels.terms.frame import NaAction
+from mixedmodels.spec.frame import NaAction
 
 if TYPE_CHECKING:
-    from mixedmodels.models.families import Family
     from mixedmodels.models.fixed_only import GeneralizedLinearModel, LinearModel
+    from mixedmodels.spec.families import Family
 
 __all__ = ["anova", "glm", "lm", "lmer"]
 
@@ -44,7 +44,7 @@ def lmer(
     data
         A pandas DataFrame (never modified); or, for data beyond memory, a Dask DataFrame, a
         PyArrow dataset, or a path, directory, glob or list of Parquet files, which are read
-        chunk by chunk (see :class:`~mixedmodels.scale.ChunkedLinearMixedModel`). The path
+        chunk by chunk (see :class:`~mixedmodels.chunked.ChunkedLinearMixedModel`). The path
         of one CSV file (``.csv``, ``.csv.gz``) is read into memory.
     reml
         REML (default) or maximum likelihood (``reml=False``).
@@ -95,11 +95,11 @@ def lmer(
     >>> round(m.loglik, 4)
     -64.28
     """
-    from mixedmodels.scale.sources import csv_in_memory, is_chunked_source
+    from mixedmodels.chunked.sources import csv_in_memory, is_chunked_source
 
     data = csv_in_memory(data)  # one CSV file: read into memory, as the command line does
     if is_chunked_source(data):
-        from mixedmodels.scale import ChunkedLinearMixedModel
+        from mixedmodels.chunked import ChunkedLinearMixedModel
 
         _refuse_for_chunked(subset=subset, contrasts=contrasts, na_action=na_action)
         model: LinearMixedModel = ChunkedLinearMixedModel(

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from mixedmodels.linalg.crossprod import CrossProducts
     from mixedmodels.linalg.trailing import TrailingFactor
     from mixedmodels.optimize import OptSummary
-    from mixedmodels.terms.fixed import FixedEffects
-    from mixedmodels.terms.frame import ModelFrame
-    from mixedmodels.terms.random import RandomEffectsTerm
+    from mixedmodels.spec.fixed import FixedEffects
+    from mixedmodels.spec.frame import ModelFrame
+    from mixedmodels.spec.random import RandomEffectsTerm
 
 __all__ = ["FittedGeneralizedModel", "FittedLinearModel", "FittedMixedModel"]
 

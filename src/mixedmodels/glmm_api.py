@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from mixedmodels.models.arguments import check_glmm_start
-from mixedmodels.models.families import Family, NegativeBinomial, get_family
+from mixedmodels.chunked.sources import csv_in_memory
 from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 from mixedmodels.models.negbin import fit_negative_binomial
-from mixedmodels.scale.sources import csv_in_memory
-from mixedmodels.terms.frame import NaAction
+from mixedmodels.spec.arguments import check_glmm_start
+from mixedmodels.spec.families import Family, NegativeBinomial, get_family
+from mixedmodels.spec.frame import NaAction
 
 __all__ = ["fit_from_cli", "glmer", "glmer_nb"]
 

@@ -15,7 +15,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import FormulaError
-from mixedmodels.terms.fixed import build_matrices
+from mixedmodels.spec.fixed import build_matrices
 
 R = json.loads((Path(__file__).parent / "data" / "poly.json").read_text())
 

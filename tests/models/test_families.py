@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from mixedmodels.errors import DataError, FormulaError, ModelSpecificationError
-from mixedmodels.models.families import (
+from mixedmodels.spec.families import (
     Binomial,
     Gamma,
     InverseGaussian,
@@ -17,7 +17,7 @@ from mixedmodels.models.families import (
     get_family,
     get_link,
 )
-from mixedmodels.models.glmm_response import cbind_arguments, frame_response, glm_response
+from mixedmodels.spec.response import cbind_arguments, frame_response, glm_response
 
 LINKS = ["logit", "probit", "cauchit", "cloglog", "log", "identity", "inverse", "sqrt", "1/mu^2"]
 ETAS = {

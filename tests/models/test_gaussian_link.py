@@ -21,8 +21,8 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import DataError, ModelSpecificationError
-from mixedmodels.models.families import get_family
-from mixedmodels.models.family_gaussian import Gaussian
+from mixedmodels.spec.families import get_family
+from mixedmodels.spec.family_gaussian import Gaussian
 
 PARITY = Path(__file__).resolve().parents[1] / "data" / "parity"
 REF: dict[str, Any] = json.loads(
@@ -219,7 +219,7 @@ def test_glm_with_a_gaussian_log_link_is_rs() -> None:
 
 
 def test_ladder_start_takes_the_best_rung() -> None:
-    from mixedmodels.models.glmm_starts import LADDER, ladder_start
+    from mixedmodels.fit.glmm_starts import LADDER, ladder_start
 
     seen: list[float] = []
 
@@ -234,7 +234,7 @@ def test_ladder_start_takes_the_best_rung() -> None:
 
 
 def test_inside_start_moves_no_further_than_the_objective_allows() -> None:
-    from mixedmodels.models.glmm_starts import BOUNDARY_START, INSIDE_FLOOR, inside_start
+    from mixedmodels.fit.glmm_starts import BOUNDARY_START, INSIDE_FLOOR, inside_start
 
     bounded = np.array([True, False])
     flat = inside_start(lambda x: float(x[0] ** 2), np.array([0.0, -1e-3]), bounded)

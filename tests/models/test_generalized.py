@@ -45,7 +45,7 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.errors import DataError, ModelSpecificationError, SingularFitWarning
 from mixedmodels.glmm_api import glmer, glmer_nb
-from mixedmodels.models.families import Binomial, Gamma
+from mixedmodels.spec.families import Binomial, Gamma
 
 DATA = Path(__file__).resolve().parent / "data"
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"

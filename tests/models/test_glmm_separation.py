@@ -25,7 +25,7 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.errors import SeparationWarning
 from mixedmodels.glmm_api import glmer
-from mixedmodels.models.families import Poisson
+from mixedmodels.spec.families import Poisson
 
 DATA = Path(__file__).resolve().parent / "data"
 PARITY = DATA.parent.parent / "data" / "parity"

@@ -12,16 +12,16 @@ import scipy.sparse as sp
 
 import mixedmodels as mm
 from mixedmodels.linalg import BlockedCholesky, cross_products
+from mixedmodels.linalg.blocksolve import lower_solve, selected_inverse, upper_solve
 from mixedmodels.linalg.crossprod import term_matrix
-from mixedmodels.models.blocksolve import lower_solve, selected_inverse, upper_solve
-from mixedmodels.models.families import Binomial, Gamma
+from mixedmodels.linalg.weighted_blocks import WeightedBlocks
 from mixedmodels.models.generalized import GeneralizedLinearMixedModel
-from mixedmodels.models.glmm_blocks import WeightedBlocks
-from mixedmodels.models.glmm_optimize import quasi_newton
-from mixedmodels.models.glmm_vcov import theta_from_tmb, tmb_from_theta
-from mixedmodels.models.laplace import BlockedEngine
-from mixedmodels.models.laplace_gradient import laplace_gradient
-from mixedmodels.models.laplace_scalar import ScalarEngine, gauss_hermite
+from mixedmodels.objective.laplace import BlockedEngine
+from mixedmodels.objective.laplace_gradient import laplace_gradient
+from mixedmodels.objective.laplace_scalar import ScalarEngine, gauss_hermite
+from mixedmodels.optimize.newton import quasi_newton
+from mixedmodels.results.glmm_vcov import theta_from_tmb, tmb_from_theta
+from mixedmodels.spec.families import Binomial, Gamma
 
 FORMULAS = [
     "TICKS ~ YEAR + cHEIGHT + (1|BROOD) + (1|LOCATION)",

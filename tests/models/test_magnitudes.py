@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.terms.fixed import estimable_columns
+from mixedmodels.spec.fixed import estimable_columns
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 

@@ -49,7 +49,7 @@ def test_fitted_models_pass_and_a_perturbed_optimum_fails() -> None:
 
 
 def test_convergence_warning_names_the_problem(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mixedmodels.models import lmm_fit
+    from mixedmodels.fit import lmm as lmm_fit
     from mixedmodels.optimize import bobyqa
 
     def stop_early(objective, x0, lower, **kwargs):  # type: ignore[no-untyped-def]

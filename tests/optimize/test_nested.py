@@ -78,7 +78,7 @@ def test_singular_restart_keeps_the_nested_record(
     better: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A restart from the boundary keeps the counts of the nested optimizer (KeyError before)."""
-    import mixedmodels.models.lmm_fit as lmm_fit
+    import mixedmodels.fit.lmm as lmm_fit
     from mixedmodels.optimize import OptSummary
 
     model = LinearMixedModel("y ~ x + (1|g) + (1|d)", crossed_data(11))

@@ -17,9 +17,9 @@ import scipy.linalg
 
 import mixedmodels as mm
 from mixedmodels.linalg.crossprod import term_matrix
+from mixedmodels.linalg.selected_inverse import inverse_columns, selected_inverse
 from mixedmodels.models import LinearMixedModel
 from mixedmodels.results.residuals import fitted_rows, hat_values
-from mixedmodels.results.selected_inverse import inverse_columns, selected_inverse
 
 CASES = [
     ("y ~ x + (1 | g) + (1 | h)", None),

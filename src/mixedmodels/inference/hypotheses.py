@@ -68,7 +68,7 @@ def term_contrasts(model: FittedMixedModel, type: int | str = 3) -> dict[str, Ar
 
 def formula_terms(model: FittedMixedModel) -> tuple[bool, list[FixedTerm]]:
     """Whether the formula has an intercept, and its other terms, from formulaic's spec."""
-    from mixedmodels.terms.fixed import column_label
+    from mixedmodels.spec.fixed import column_label
 
     full = model.fixed.model_spec()
     spec = getattr(full, "rhs", full)
@@ -126,7 +126,7 @@ def doolittle_lower(x: Array, eps: float = 1e-6) -> Array:
 
 def _type3(model: FittedMixedModel, intercept: bool, terms: list[FixedTerm]) -> dict[str, Array]:
     """The type III contrasts of lmerTest's ``get_contrasts_type3``, in the model's coding."""
-    from mixedmodels.terms.fixed import estimable_columns
+    from mixedmodels.spec.fixed import estimable_columns
 
     frame = model.frame.data
     full = {f: _full_encoding(f, frame, model.formula) for t in terms for f in t.factors}
@@ -206,7 +206,7 @@ def _treatment_keys(
 
 def _full_encoding(factor: str, frame: pd.DataFrame, formula: str) -> Array:
     """A factor's columns: every level's indicator (categorical) or its values (numeric)."""
-    from mixedmodels.terms.fixed import build_matrices, to_float
+    from mixedmodels.spec.fixed import build_matrices, to_float
 
     return to_float(build_matrices(f"0 + {factor}", frame, formula), f"the factor {factor!r}")
 

@@ -42,7 +42,7 @@ from mixedmodels.optimize import bobyqa
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedLinearModel
     from mixedmodels.linalg import BlockedCholesky
-    from mixedmodels.terms import RandomEffectsTerm
+    from mixedmodels.spec import RandomEffectsTerm
 
 __all__ = [
     "ParameterNames",

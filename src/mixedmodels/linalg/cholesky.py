@@ -40,7 +40,7 @@ from mixedmodels.linalg.kernels import (
 from mixedmodels.linalg.single import OneTerm
 from mixedmodels.linalg.threads import THREADS_FROM, threads_for
 from mixedmodels.linalg.trailing import TrailingBlocks
-from mixedmodels.terms.random import RandomEffectsTerm
+from mixedmodels.spec.random import RandomEffectsTerm
 
 __all__ = ["BlockedCholesky", "response_shift"]
 

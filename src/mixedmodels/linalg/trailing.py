@@ -30,7 +30,7 @@ from scipy.linalg.lapack import dtrtrs
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.kernels import chol_lower, chol_psd
-from mixedmodels.terms.random import RandomEffectsTerm
+from mixedmodels.spec.random import RandomEffectsTerm
 
 __all__ = ["TrailingBlocks", "TrailingFactor"]
 

@@ -7,7 +7,7 @@ same scale as lme4's ML fits (``lm``'s uses the ML estimate of σ, as R's ``logL
 The fixed part is evaluated exactly as for the mixed models (``terms.model_frame`` and
 ``terms.fixed_effects``; ``glm`` reads the response as ``glmer`` does, so ``cbind(s, f)``
 and proportions with ``weights=`` work); ``lm`` solves the weighted least-squares problem by a
-QR factorization, ``glm`` by R's IRLS iterations (:mod:`mixedmodels.models.irls`).
+QR factorization, ``glm`` by R's IRLS iterations (:mod:`mixedmodels.fit.irls`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import scipy.stats
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
+from mixedmodels.fit.irls import irls, least_squares, unscaled_covariance
 from mixedmodels.formula import ParsedFormula, parse_formula
-from mixedmodels.models.criteria import InformationCriteria
-from mixedmodels.models.families import Family, get_family
-from mixedmodels.models.glmm_response import GlmResponse, frame_response, glm_response
-from mixedmodels.models.irls import irls, least_squares, unscaled_covariance
-from mixedmodels.terms import FixedEffects, fixed_effects, model_frame
-from mixedmodels.terms.frame import ModelFrame, NaAction
+from mixedmodels.results.criteria import InformationCriteria
+from mixedmodels.spec import FixedEffects, fixed_effects, model_frame
+from mixedmodels.spec.families import Family, get_family
+from mixedmodels.spec.frame import ModelFrame, NaAction
+from mixedmodels.spec.response import GlmResponse, frame_response, glm_response
 
 __all__ = ["FixedEffectsModel", "GeneralizedLinearModel", "LinearModel", "fixed_only_formula"]
 

@@ -28,38 +28,38 @@ from mixedmodels.errors import (
     ModelSpecificationError,
     SingularFitWarning,
 )
+from mixedmodels.fit.agq import AgqHessian, Whitening, agq_hessian
+from mixedmodels.fit.glmm import convergence_check, fit_two_stages
+from mixedmodels.linalg.blocksolve import selected_inverse_cost
 from mixedmodels.linalg.threads import blas_threads
-from mixedmodels.models.blocksolve import selected_inverse_cost
-from mixedmodels.models.checks import check_model, mixed_model_formula
-from mixedmodels.models.criteria import InformationCriteria
-from mixedmodels.models.families import Family, get_family
-from mixedmodels.models.glmm_agq import AgqHessian, Whitening, agq_hessian
-from mixedmodels.models.glmm_checks import check_nagq, refuse_chunked
-from mixedmodels.models.glmm_fit import convergence_check, fit_two_stages
-from mixedmodels.models.glmm_fixed import simple_fixed_effects
-from mixedmodels.models.glmm_optimize import (
+from mixedmodels.objective.laplace import BlockedEngine, GlmmData, LaplaceEngine
+from mixedmodels.objective.laplace_gradient import laplace_gradient
+from mixedmodels.objective.laplace_scalar import ScalarEngine, agq_deviance
+from mixedmodels.optimize import OptSummary
+from mixedmodels.optimize.checks import ConvergenceCheck
+from mixedmodels.optimize.newton import (
     hessian_from_gradient,
     hessian_from_values,
     scaled_steps,
 )
-from mixedmodels.models.glmm_response import GlmResponse, frame_response, glm_response
-from mixedmodels.models.glmm_results import fitted_means
-from mixedmodels.models.glmm_separation import separated_covariance, warn_separation
-from mixedmodels.models.glmm_vcov import (
+from mixedmodels.results.criteria import InformationCriteria
+from mixedmodels.results.glmm import fitted_means
+from mixedmodels.results.glmm_vcov import (
     hessian_covariance,
     scratch_model,
     sdreport_applicable,
     sdreport_hessian,
 )
-from mixedmodels.models.laplace import BlockedEngine, GlmmData, LaplaceEngine
-from mixedmodels.models.laplace_gradient import laplace_gradient
-from mixedmodels.models.laplace_scalar import ScalarEngine, agq_deviance
-from mixedmodels.optimize import OptSummary
-from mixedmodels.optimize.checks import ConvergenceCheck
 from mixedmodels.results.ranef import conditional_variances, ranef_frames
+from mixedmodels.results.separation import separated_covariance, warn_separation
 from mixedmodels.results.varcorr import varcorr_table
-from mixedmodels.terms import FixedEffects, fixed_effects, model_frame, random_effects_terms
-from mixedmodels.terms.frame import NaAction
+from mixedmodels.spec import FixedEffects, fixed_effects, model_frame, random_effects_terms
+from mixedmodels.spec.checks import check_model, mixed_model_formula
+from mixedmodels.spec.families import Family, get_family
+from mixedmodels.spec.fast_fixed import simple_fixed_effects
+from mixedmodels.spec.frame import NaAction
+from mixedmodels.spec.glmm_checks import check_nagq, refuse_chunked
+from mixedmodels.spec.response import GlmResponse, frame_response, glm_response
 
 __all__ = ["GeneralizedLinearMixedModel"]
 
@@ -84,7 +84,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         A pandas DataFrame; it is never modified.
     family
         ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``,
-        ``"negative_binomial"`` or a :class:`~mixedmodels.models.families.Family` object such as
+        ``"negative_binomial"`` or a :class:`~mixedmodels.spec.families.Family` object such as
         ``Binomial(link="probit")``.
     weights
         Prior weights (a column name or one value per row): the numbers of trials for a
@@ -399,7 +399,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
 
     @cached_property
     def _sdreport(self) -> Array | None:
-        """The Hessian as glmmTMB takes it (see :mod:`~mixedmodels.models.glmm_vcov`), or None."""
+        """The Hessian as glmmTMB takes it (see :mod:`~mixedmodels.results.glmm_vcov`), or None."""
         usable = self.has_gradient and not self.family.has_dispersion
         if not usable or not sdreport_applicable(self.terms, self.theta):
             return None
@@ -424,10 +424,10 @@ class GeneralizedLinearMixedModel(InformationCriteria):
 
         ``vcov_method = "sdreport"`` (the default) takes H as glmmTMB does (differences with
         steps 1e-3 in its parameters), ``"exact"`` with steps scaled to each parameter; the
-        two differ only on poorly scaled models (see :mod:`mixedmodels.models.glmm_vcov`).
+        two differ only on poorly scaled models (see :mod:`mixedmodels.results.glmm_vcov`).
         Fits with ``nagq = 0`` use lme4's ``σ² (R_X R_Xᵀ)⁻¹``. With ``nagq > 1`` H is the
         Hessian of the quadrature deviance, accurate on any scale
-        (:mod:`mixedmodels.models.glmm_agq`); ``vcov_method = "lme4"`` takes it as lme4's
+        (:mod:`mixedmodels.fit.agq`); ``vcov_method = "lme4"`` takes it as lme4's
         ``deriv12`` does (steps of 1e-4 in the raw parameters, several standard errors wide
         for the coefficient of a covariate in the thousands).
         """
@@ -546,7 +546,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         offset
             Offset values for ``new_data`` when the model's offset was an array.
         """
-        from mixedmodels.models.glmm_results import predict_glmm
+        from mixedmodels.results.glmm import predict_glmm
 
         self._require_fit()
         return predict_glmm(self, new_data, type, re_form, allow_new_levels, offset)
@@ -560,7 +560,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
 
         With ``scaled``, divided by σ (as lme4's ``residuals(m, "pearson", scaled = TRUE)``).
         """
-        from mixedmodels.models.glmm_results import glmm_residuals
+        from mixedmodels.results.glmm import glmm_residuals
 
         self._require_fit()
         res = glmm_residuals(self, type)
@@ -580,7 +580,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         proportions with weights, 0/1 otherwise. ``re_form`` and ``use_ranef`` are as for
         :meth:`LinearMixedModel.simulate`.
         """
-        from mixedmodels.models.glmm_results import simulate_glmm
+        from mixedmodels.results.glmm import simulate_glmm
 
         self._require_fit()
         rng = np.random.default_rng(seed)
@@ -588,7 +588,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
 
     def summary(self) -> str:
         """Text like lme4's ``summary(glmer)``."""
-        from mixedmodels.models.glmm_summary import glmm_summary_text
+        from mixedmodels.results.glmm_summary import glmm_summary_text
 
         return glmm_summary_text(self)
 

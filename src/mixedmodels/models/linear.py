@@ -26,37 +26,37 @@ from mixedmodels.errors import (
     ModelSpecificationError,
     SingularFitWarning,
 )
+from mixedmodels.fit.lmm import fit_theta
 from mixedmodels.linalg import BlockedCholesky, cross_products
 from mixedmodels.linalg.crossprod import CrossProducts, replace_response
 from mixedmodels.linalg.shift import coefficient_shift
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.linalg.trailing import TrailingFactor
-from mixedmodels.models.arguments import check_flag, check_start
-from mixedmodels.models.checks import (
-    check_fixed_count,
-    check_model,
-    collinear_terms,
-    mixed_model_formula,
-)
-from mixedmodels.models.criteria import InformationCriteria
-from mixedmodels.models.lmm_fit import fit_theta
-from mixedmodels.models.magnitudes import check_magnitudes
-from mixedmodels.models.refit import checked_flag, checked_response
-from mixedmodels.models.simulate import simulate_responses
 from mixedmodels.optimize import OptSummary
 from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
 from mixedmodels.optimize.checks import ConvergenceCheck
 from mixedmodels.optimize.scaling import SEARCH_LIMIT, theta_scaling
+from mixedmodels.results.criteria import InformationCriteria
 from mixedmodels.results.predict import predict
 from mixedmodels.results.ranef import conditional_variances, ranef_frames
+from mixedmodels.results.simulate import simulate_responses
 from mixedmodels.results.varcorr import varcorr_table
-from mixedmodels.terms import (
+from mixedmodels.spec import (
     RandomEffectsTerm,
     fixed_effects,
     model_frame,
     random_effects_terms,
 )
-from mixedmodels.terms.frame import NaAction
+from mixedmodels.spec.arguments import check_flag, check_start
+from mixedmodels.spec.checks import (
+    check_fixed_count,
+    check_model,
+    collinear_terms,
+    mixed_model_formula,
+)
+from mixedmodels.spec.frame import NaAction
+from mixedmodels.spec.magnitudes import check_magnitudes
+from mixedmodels.spec.new_response import checked_flag, checked_response
 
 __all__ = ["LinearMixedModel"]
 

@@ -17,7 +17,7 @@ from scipy import special
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
-from mixedmodels.models.families import NegativeBinomial, Poisson
+from mixedmodels.spec.families import NegativeBinomial, Poisson
 
 if TYPE_CHECKING:
     from mixedmodels.models.generalized import GeneralizedLinearMixedModel
@@ -81,7 +81,7 @@ def fit_negative_binomial(
     GeneralizedLinearMixedModel
         The model, fitted at the estimated θ (``model.family.theta``).
     """
-    from mixedmodels.models.glmm_results import fitted_means
+    from mixedmodels.results.glmm import fitted_means
 
     link = model.family.link
     if not isinstance(model.family, Poisson | NegativeBinomial):

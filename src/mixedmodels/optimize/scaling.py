@@ -26,7 +26,7 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.crossprod import CrossProducts
-from mixedmodels.terms.random import RandomEffectsTerm
+from mixedmodels.spec.random import RandomEffectsTerm
 
 __all__ = ["CHECK_LIMIT", "SEARCH_LIMIT", "ThetaScaling", "column_scales", "theta_scaling"]
 

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.crossprod import CrossProducts
 from mixedmodels.optimize.scaling import ThetaScaling
-from mixedmodels.terms.random import RandomEffectsTerm
+from mixedmodels.spec.random import RandomEffectsTerm
 
 __all__ = ["initial_step", "moment_start"]
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from mixedmodels.fitted import FittedLinearModel
-    from mixedmodels.terms import RandomEffectsTerm
+    from mixedmodels.spec import RandomEffectsTerm
 
 __all__ = ["Panel", "new_axes", "ppoints", "qq_line", "ranef_panels", "require_matplotlib"]
 

@@ -30,8 +30,8 @@ import pandas as pd
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, MixedModelsError, UnknownColumnError
 from mixedmodels.results.residuals import hat_values, residuals
-from mixedmodels.terms.frame import formula_offsets
-from mixedmodels.terms.grouping import factor_codes
+from mixedmodels.spec.frame import formula_offsets
+from mixedmodels.spec.grouping import factor_codes
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedLinearModel

@@ -32,14 +32,14 @@ import scipy.stats
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, ModelSpecificationError, UnknownColumnError
+from mixedmodels.linalg.selected_inverse import RowBlocks, selected_inverse
 from mixedmodels.results.predict import _complete_rows, included_terms, new_fixed_matrix, predict
-from mixedmodels.results.selected_inverse import RowBlocks, selected_inverse
-from mixedmodels.terms.frame import as_frame
-from mixedmodels.terms.grouping import row_labels
+from mixedmodels.spec.frame import as_frame
+from mixedmodels.spec.grouping import row_labels
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedLinearModel
-    from mixedmodels.terms import RandomEffectsTerm
+    from mixedmodels.spec import RandomEffectsTerm
 
 __all__ = ["prediction_intervals"]
 

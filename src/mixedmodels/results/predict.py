@@ -18,10 +18,10 @@ import pandas as pd
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, ModelSpecificationError, UnknownColumnError
 from mixedmodels.formula import parse_formula
-from mixedmodels.terms.fixed import column_label, to_float
-from mixedmodels.terms.frame import as_frame, formula_offsets, identifiers
-from mixedmodels.terms.grouping import row_labels
-from mixedmodels.terms.random import RandomEffectsTerm, random_effects_terms
+from mixedmodels.spec.fixed import column_label, to_float
+from mixedmodels.spec.frame import as_frame, formula_offsets, identifiers
+from mixedmodels.spec.grouping import row_labels
+from mixedmodels.spec.random import RandomEffectsTerm, random_effects_terms
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedLinearModel

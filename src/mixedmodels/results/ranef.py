@@ -15,7 +15,7 @@ import scipy.linalg
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg import BlockedCholesky
-from mixedmodels.terms.random import RandomEffectsTerm
+from mixedmodels.spec.random import RandomEffectsTerm
 
 __all__ = ["conditional_variances", "ranef_frames"]
 

@@ -14,7 +14,7 @@ The hat matrix is that of the penalized least-squares problem in ``(u, β)``::
 as lme4's ``hatvalues.merMod`` (which computes ``‖L⁻¹ vᵢ √wᵢ‖²`` column by column). Here each
 ``vᵢ`` has ``k_j`` non-zero entries per term, at the levels row ``i`` belongs to, so ``hᵢ`` needs
 only the blocks of ``(LLᵀ)⁻¹`` at those levels: they come from the selected inverse
-(:mod:`mixedmodels.results.selected_inverse`), at the cost of one factorization plus
+(:mod:`mixedmodels.linalg.selected_inverse`), at the cost of one factorization plus
 ``O((Σk_j + p)²)`` per row. ``Σ hᵢ`` is the effective number of parameters.
 """
 
@@ -27,12 +27,12 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
+from mixedmodels.linalg.selected_inverse import RowBlocks, SelectedInverse, selected_inverse
 from mixedmodels.results.predict import predict
-from mixedmodels.results.selected_inverse import RowBlocks, SelectedInverse, selected_inverse
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedLinearModel
-    from mixedmodels.terms import RandomEffectsTerm
+    from mixedmodels.spec import RandomEffectsTerm
 
 __all__ = ["RESIDUAL_TYPES", "fitted_rows", "hat_values", "residuals"]
 

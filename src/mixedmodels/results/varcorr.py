@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.terms.random import RandomEffectsTerm
+from mixedmodels.spec.random import RandomEffectsTerm
 
 __all__ = ["covariance_matrices", "varcorr_table"]
 

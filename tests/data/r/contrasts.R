@@ -1,6 +1,6 @@
-# Reference values for the `contrasts=` argument (tests/terms/test_contrasts.py).
+# Reference values for the `contrasts=` argument (tests/spec/test_contrasts.py).
 # Run from the repository root:  Rscript tests/data/r/contrasts.R
-# Writes tests/terms/data/contrasts.json: R's model.matrix for each contrast on a small frame,
+# Writes tests/spec/data/contrasts.json: R's model.matrix for each contrast on a small frame,
 # and lmer / glmer fits (fixef, standard errors, theta, sigma, criterion) for each contrast.
 suppressPackageStartupMessages({
   library(lme4)
@@ -69,4 +69,4 @@ out <- list(
   model_matrices = matrices, lmer = lmer_fits, glmer = glmer_fits
 )
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
-           "tests/terms/data/contrasts.json")
+           "tests/spec/data/contrasts.json")

@@ -1,0 +1,10 @@
+"""Data beyond memory: the blocks of ``[Z X y]'[Z X y]`` from Parquet files or a Dask cluster.
+
+``mm.lmer(formula, data)`` comes here when ``data`` is a Dask DataFrame, a PyArrow dataset or
+a path (directory, glob, list) of Parquet files; see :class:`ChunkedLinearMixedModel`.
+"""
+
+from mixedmodels.chunked.model import ChunkedLinearMixedModel
+from mixedmodels.chunked.sources import is_chunked_source
+
+__all__ = ["ChunkedLinearMixedModel", "is_chunked_source"]

@@ -1,0 +1,1 @@
+"""Step ⑥: the optimization of an objective, from start to the estimates."""

@@ -1,0 +1,1 @@
+"""Step ④: the objective of a model, θ (and β) ↦ criterion: PIRLS, Laplace, quadrature."""

@@ -1,0 +1,125 @@
+"""Predictions, residuals and simulated responses of a fitted GLMM (lme4's methods)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mixedmodels._typing import FloatArray
+from mixedmodels.errors import ModelSpecificationError
+from mixedmodels.results.predict import predict
+from mixedmodels.results.simulate import simulate_linear_predictor
+
+if TYPE_CHECKING:
+    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+
+__all__ = ["fitted_means", "glmm_residuals", "predict_glmm", "simulate_glmm"]
+
+Array = FloatArray
+RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
+
+
+def predict_glmm(
+    model: GeneralizedLinearMixedModel,
+    new_data: Any,
+    type: str,
+    re_form: str | None,
+    allow_new_levels: bool,
+    offset: Any,
+) -> Array:
+    """The linear predictor from the LMM's prediction code, then the inverse link if asked.
+
+    ``results.predict`` needs only what both kinds of model share (the fixed-effects spec,
+    β̂, the terms and their conditional modes, the frame's offset), so it serves GLMMs too.
+    """
+    if type not in ("link", "response"):
+        raise ModelSpecificationError(f"type must be 'link' or 'response', not {type!r}")
+    if new_data is not None:
+        model.ensure_spec()
+    eta = predict(
+        model,  # type: ignore[arg-type]
+        new_data,
+        re_form=re_form,
+        allow_new_levels=allow_new_levels,
+        offset=offset,
+    )
+    if new_data is None:  # the fitted rows: NaN-padded with na_action="exclude"
+        eta = model.frame.padded(eta)
+    if type == "link":
+        return eta
+    out = np.full_like(eta, np.nan)
+    ok = np.isfinite(eta)
+    out[ok] = model.family.link.inverse(eta[ok])
+    return out
+
+
+def fitted_means(model: GeneralizedLinearMixedModel) -> Array:
+    """``μ̂`` per observation used (``fitted()`` pads it with ``na_action="exclude"``)."""
+    model._require_fit()
+    wk = model.engine.wk
+    assert wk is not None
+    return wk.mu.copy()
+
+
+def glmm_residuals(model: GeneralizedLinearMixedModel, type: str) -> Array:
+    """Residuals of one of lme4's types at the estimates (the engine is at the optimum)."""
+    if type not in RESIDUAL_TYPES:
+        raise ModelSpecificationError(
+            f"residual type must be one of {', '.join(RESIDUAL_TYPES)}, not {type!r}"
+        )
+    wk = model.engine.wk
+    assert wk is not None
+    y, wt = model.data.y, model.data.weights
+    r = y - wk.mu
+    if type == "response":
+        return r
+    if type == "working":
+        return r / wk.mu_eta
+    if type == "pearson":
+        return r * np.sqrt(wt) / np.sqrt(wk.var)
+    return np.sign(r) * np.sqrt(np.maximum(wk.dev, 0.0))
+
+
+def simulate_glmm(
+    model: GeneralizedLinearMixedModel,
+    nsim: int,
+    rng: np.random.Generator,
+    use_ranef: bool,
+    re_form: str | None = "NA",
+) -> Array:
+    """Draw ``nsim`` responses: new random effects ``b* ~ N(0, ΛΛ')``, then ``y ~ F(μ*)``.
+
+    Parameters
+    ----------
+    model
+        A fitted model.
+    nsim
+        Number of simulated responses.
+    rng
+        Source of random numbers.
+    use_ranef
+        Draw new random effects; otherwise simulate around the population means.
+    re_form
+        Terms whose conditional modes are kept instead of drawn (lme4's ``re.form``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(nobs, nsim)``, on the scale of the response as given (successes for ``cbind``).
+    """
+    if nsim < 1:
+        raise ModelSpecificationError(f"nsim must be at least 1, not {nsim}")
+    out = simulate_linear_predictor(
+        model, nsim, rng, use_ranef=use_ranef, scale=1.0, re_form=re_form
+    )
+    mu = model.family.link.inverse(out)
+    response = model.response
+    is_binomial = model.family.name == "binomial"
+    weights = response.weights if is_binomial else model.frame.weights
+    draws = np.column_stack(
+        [model.family.simulate(rng, mu[:, s], weights, model.sigma) for s in range(nsim)]
+    )
+    if is_binomial and response.kind == "cbind":
+        return np.rint(draws * response.trials[:, None])
+    return draws
