@@ -69,7 +69,7 @@ def fit_case(case: dict[str, Any], frame: pd.DataFrame) -> Any:
         return mm.glmer(case["formula"], frame, family=family, nagq=nagq, **extra)
     if "link" in inspect.signature(mm.glmer).parameters:
         return mm.glmer(case["formula"], frame, family=family, link=link, nagq=nagq, **extra)
-    from mixedmodels.spec.families import get_family
+    from mixedmodels.spec.family_names import get_family
 
     return mm.glmer(case["formula"], frame, family=get_family(family, link), nagq=nagq, **extra)
 

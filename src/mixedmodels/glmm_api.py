@@ -15,7 +15,8 @@ from mixedmodels.chunked.sources import csv_in_memory
 from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 from mixedmodels.models.negbin import fit_negative_binomial
 from mixedmodels.spec.arguments import check_glmm_start
-from mixedmodels.spec.families import Family, NegativeBinomial, get_family
+from mixedmodels.spec.families import Family, NegativeBinomial
+from mixedmodels.spec.family_names import get_family
 from mixedmodels.spec.frame import NaAction
 
 __all__ = ["fit_from_cli", "glmer", "glmer_nb"]

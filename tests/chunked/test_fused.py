@@ -14,9 +14,8 @@ import mixedmodels as mm
 pytest.importorskip("dask.dataframe")
 pytest.importorskip("numba")
 
-from tests.chunked.test_model import assert_same, fit_both, write_chunks  # noqa: E402
-
 from mixedmodels.chunked import blocks, cells, files, fused  # noqa: E402
+from tests.chunked.test_model import assert_same, fit_both, write_chunks  # noqa: E402
 
 
 def crossed(n: int = 3000, seed: int = 0) -> pd.DataFrame:

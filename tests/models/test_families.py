@@ -14,9 +14,9 @@ from mixedmodels.spec.families import (
     InverseGaussian,
     NegativeBinomial,
     Poisson,
-    get_family,
     get_link,
 )
+from mixedmodels.spec.family_names import get_family
 from mixedmodels.spec.response import cbind_arguments, frame_response, glm_response
 
 LINKS = ["logit", "probit", "cauchit", "cloglog", "log", "identity", "inverse", "sqrt", "1/mu^2"]

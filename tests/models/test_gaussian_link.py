@@ -21,8 +21,8 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import DataError, ModelSpecificationError
-from mixedmodels.spec.families import get_family
 from mixedmodels.spec.family_gaussian import Gaussian
+from mixedmodels.spec.family_names import get_family
 
 PARITY = Path(__file__).resolve().parents[1] / "data" / "parity"
 REF: dict[str, Any] = json.loads(

@@ -26,7 +26,7 @@ import pytest
 from mixedmodels.errors import ModelSpecificationError
 from mixedmodels.glmm_api import glmer
 from mixedmodels.models.generalized import GeneralizedLinearMixedModel
-from mixedmodels.spec.families import get_family
+from mixedmodels.spec.family_names import get_family
 
 DATA = Path(__file__).resolve().parent / "data"
 REF: dict[str, dict[str, Any]] = json.loads((DATA / "glmm_agq.json").read_text())

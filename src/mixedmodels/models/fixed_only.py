@@ -26,7 +26,8 @@ from mixedmodels.fit.irls import irls, least_squares, unscaled_covariance
 from mixedmodels.formula import ParsedFormula, parse_formula
 from mixedmodels.results.criteria import InformationCriteria
 from mixedmodels.spec import FixedEffects, fixed_effects, model_frame
-from mixedmodels.spec.families import Family, get_family
+from mixedmodels.spec.families import Family
+from mixedmodels.spec.family_names import get_family
 from mixedmodels.spec.frame import ModelFrame, NaAction
 from mixedmodels.spec.response import GlmResponse, frame_response, glm_response
 

@@ -55,7 +55,8 @@ from mixedmodels.results.separation import separated_covariance, warn_separation
 from mixedmodels.results.varcorr import varcorr_table
 from mixedmodels.spec import FixedEffects, fixed_effects, model_frame, random_effects_terms
 from mixedmodels.spec.checks import check_model, mixed_model_formula
-from mixedmodels.spec.families import Family, get_family
+from mixedmodels.spec.families import Family
+from mixedmodels.spec.family_names import get_family
 from mixedmodels.spec.fast_fixed import simple_fixed_effects
 from mixedmodels.spec.frame import NaAction
 from mixedmodels.spec.glmm_checks import check_nagq, refuse_chunked
