@@ -95,7 +95,7 @@ def lmer(
     >>> round(m.loglik, 4)
     -64.28
     """
-    from mixedmodels.chunked.sources import csv_in_memory, is_chunked_source
+    from mixedmodels.spec.data_kinds import csv_in_memory, is_chunked_source
 
     data = csv_in_memory(data)  # one CSV file: read into memory, as the command line does
     if is_chunked_source(data):

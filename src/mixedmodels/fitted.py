@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 
@@ -159,6 +161,10 @@ class FittedMixedModel(Protocol):
         """Relative covariance templates ``T_j`` at the estimates."""
         ...
 
+    def spherical_modes(self) -> list[FloatArray]:
+        """Conditional modes of the spherical random effects ``u`` per term, ``(l, k)``."""
+        ...
+
     def random_effects(self) -> list[FloatArray]:
         """Conditional modes ``b`` per term, ``(levels, k)``."""
         ...
@@ -192,6 +198,10 @@ class FittedMixedModel(Protocol):
         use_ranef: bool = ...,
     ) -> FloatArray:
         """Responses simulated at the estimates, ``(nobs, nsim)``."""
+        ...
+
+    def confint(self, method: str = ..., level: float = ..., **kwargs: Any) -> pd.DataFrame:
+        """Confidence intervals of every parameter (lme4's ``confint``)."""
         ...
 
     def refit(self, y: Any = ...) -> FittedMixedModel:
@@ -250,6 +260,12 @@ class FittedLinearModel(FittedMixedModel, Protocol):
         ...
 
     def _spawn(self) -> FittedLinearModel: ...
+
+    def fit_to_rows(
+        self, keep: NDArray[np.bool_], *, check_convergence: bool | None = ...
+    ) -> FittedLinearModel:
+        """A new model of the same formula and arguments fitted to some of the rows."""
+        ...
 
 
 class FittedGeneralizedModel(FittedMixedModel, Protocol):

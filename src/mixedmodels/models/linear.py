@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -19,26 +18,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.linalg
+from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import (
-    ConvergenceWarning,
     ModelSpecificationError,
-    SingularFitWarning,
 )
+from mixedmodels.fit.allfit import OPTIMIZERS, all_fit
 from mixedmodels.fit.lmm import fit_theta
+from mixedmodels.fit.warnings import warn_after_lmm_fit
 from mixedmodels.linalg import BlockedCholesky, cross_products
 from mixedmodels.linalg.crossprod import CrossProducts, replace_response
 from mixedmodels.linalg.shift import coefficient_shift
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.linalg.trailing import TrailingFactor
+from mixedmodels.models.base import MixedModelBase
 from mixedmodels.optimize import OptSummary
-from mixedmodels.optimize.allfit import OPTIMIZERS, all_fit
 from mixedmodels.optimize.checks import ConvergenceCheck
 from mixedmodels.optimize.scaling import SEARCH_LIMIT, theta_scaling
-from mixedmodels.results.criteria import InformationCriteria
 from mixedmodels.results.predict import predict
-from mixedmodels.results.ranef import conditional_variances, ranef_frames
+from mixedmodels.results.ranef import conditional_variances
 from mixedmodels.results.simulate import simulate_responses
 from mixedmodels.results.varcorr import varcorr_table
 from mixedmodels.spec import (
@@ -54,7 +53,7 @@ from mixedmodels.spec.checks import (
     collinear_terms,
     mixed_model_formula,
 )
-from mixedmodels.spec.frame import NaAction
+from mixedmodels.spec.frame import NaAction, formula_offsets
 from mixedmodels.spec.magnitudes import check_magnitudes
 from mixedmodels.spec.new_response import checked_flag, checked_response
 
@@ -66,7 +65,7 @@ SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the bounded θ
 CHECK_NOBS = 10_000  # convergence checks by default up to this many observations
 
 
-class LinearMixedModel(InformationCriteria):
+class LinearMixedModel(MixedModelBase):
     """A linear mixed model ``y = Xβ + Zb + ε`` built from an lme4-style formula.
 
     Construction evaluates the formula and stores ``[Z X y]'[Z X y]`` in blocks; :meth:`fit`
@@ -241,7 +240,8 @@ class LinearMixedModel(InformationCriteria):
             self.convergence = found if warn else None
             self.theta = self.optsum.final
             self.optsum.fmin = self.objective_at(self.theta)
-        self._warn_after_fit()
+        assert self.optsum is not None
+        warn_after_lmm_fit(self.optsum, self.convergence, self.is_singular, stacklevel=2)
         return self
 
     def _checks_convergence(self) -> bool:
@@ -262,11 +262,9 @@ class LinearMixedModel(InformationCriteria):
     ) -> LinearMixedModel:
         """A new model fitted again, optionally to a new response (lme4's ``refit``).
 
-        The model itself is left exactly as it was. The new one shares what a fit does not
-        change (terms, frame, fixed-effects matrix, the ``Z`` parts of the stored blocks) and
-        has its own factor; only the response parts of the blocks (``Z'y``, ``X'y``, ``y'y``)
-        are recomputed (MixedModels.jl's ``refit!``). This is what the parametric bootstrap
-        calls.
+        The model is left exactly as it was. The new one shares what a fit does not change
+        (terms, frame, ``X``, the ``Z`` parts of the blocks), has its own factor, and only
+        recomputes ``Z'y``, ``X'y`` and ``y'y`` (MixedModels.jl's ``refit!``; the bootstrap's).
 
         Parameters
         ----------
@@ -278,17 +276,10 @@ class LinearMixedModel(InformationCriteria):
         check_convergence
             As for :meth:`fit` (the bootstrap turns it off).
 
-        Returns
-        -------
-        LinearMixedModel
-            The new fitted model.
-
         Raises
         ------
-        DataError
-            When ``y`` is not one real, finite number per observation.
-        ModelSpecificationError
-            When ``reml`` or ``check_convergence`` is not True, False or None.
+        DataError, ModelSpecificationError
+            When ``y`` is not one finite number per observation, or a flag not a bool or None.
         """
         reml = checked_flag(reml, "reml")
         check_convergence = checked_flag(check_convergence, "check_convergence")
@@ -297,6 +288,24 @@ class LinearMixedModel(InformationCriteria):
         if values is not None:
             new._set_response(values)
         return new.fit(reml=reml, check_convergence=check_convergence)
+
+    def fit_to_rows(
+        self, keep: NDArray[np.bool_], *, check_convergence: bool | None = False
+    ) -> LinearMixedModel:
+        """A new model of the same formula and arguments fitted to the rows ``keep`` (used)."""
+        frame = self.frame
+        extra = frame.offset - formula_offsets(self.parsed, frame.data)
+        weighted = not np.all(frame.weights == 1.0)
+        model = LinearMixedModel(
+            self.formula,
+            frame.data.loc[keep].reset_index(drop=True),
+            reml=self.reml,
+            weights=frame.weights[keep] if weighted else None,
+            offset=extra[keep] if np.any(extra != 0.0) else None,
+            functions=self.parsed.functions or None,
+            contrasts=frame.contrasts or None,
+        )
+        return model.fit(check_convergence=check_convergence)
 
     def _spawn(self) -> LinearMixedModel:
         """A shallow copy that shares the immutable parts and owns its factor.
@@ -331,12 +340,7 @@ class LinearMixedModel(InformationCriteria):
         return np.column_stack([self.fixed.X, self.y - shift])
 
     def simulate(
-        self,
-        nsim: int = 1,
-        *,
-        seed: Any = None,
-        re_form: str | None = "NA",
-        use_ranef: bool = True,
+        self, nsim: int = 1, *, seed: Any = None, re_form: str | None = "NA", use_ranef: bool = True
     ) -> FloatArray:
         """Simulate responses at the estimates (lme4's ``simulate``); ``(nobs, nsim)``.
 
@@ -376,32 +380,6 @@ class LinearMixedModel(InformationCriteria):
         from mixedmodels.inference.bootstrap import parametric_bootstrap
 
         return parametric_bootstrap(self, n, seed=seed, n_jobs=n_jobs, progress=progress)
-
-    def _warn_after_fit(self) -> None:
-        """Warn on a boundary (singular) fit and on an optimizer that stopped on a limit."""
-        assert self.optsum is not None
-        if self.is_singular:
-            warnings.warn(
-                "boundary (singular) fit: a variance is estimated as zero or a correlation as ±1",
-                SingularFitWarning,
-                stacklevel=3,
-            )
-        if self.convergence is not None and not self.convergence.ok:
-            warnings.warn(
-                "; ".join(self.convergence.messages)
-                + ". Compare optimizers with m.all_fit(), or center and scale predictors.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        checked = self.convergence is not None and self.convergence.ok
-        roundoff = self.optsum.return_value == "ROUNDOFF_LIMITED"
-        if not self.optsum.converged and not (roundoff and checked):  # the check vouches
-            warnings.warn(
-                f"the optimizer stopped with {self.optsum.return_value} after "
-                f"{self.optsum.feval} evaluations; the estimates may not be at the optimum",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
 
     # ---- results from the current factor ----------------------------------------------
     def _require_fit(self) -> None:
@@ -461,14 +439,10 @@ class LinearMixedModel(InformationCriteria):
         return self.coef_test(self.ddf)
 
     def coef_test(self, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """Student t tests of the fixed effects.
+        """Student t tests of the fixed effects with ``ddf`` degrees of freedom.
 
-        Parameters
-        ----------
-        ddf
-            Denominator degrees of freedom: ``"satterthwaite"`` (lmerTest's default),
-            ``"kenward-roger"`` (pbkrtest, with the adjusted covariance), ``"residual"``
-            (``n − p``) or ``"wald"`` (z tests).
+        ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (pbkrtest, with the
+        adjusted covariance), ``"residual"`` (``n − p``) or ``"wald"`` (z tests).
         """
         from mixedmodels.inference import coefficient_table
 
@@ -505,11 +479,6 @@ class LinearMixedModel(InformationCriteria):
         phi = theta_scaling(self.terms, self.A, self.nobs, SEARCH_LIMIT).to_phi(self.theta)
         return bool(np.any(phi[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms)
 
-    @property
-    def ngroups(self) -> dict[str, int]:
-        """Number of levels of each grouping factor."""
-        return {t.group: t.nlevels for t in self.terms}
-
     def templates(self) -> list[Array]:
         """Relative covariance templates ``T_j`` at the current θ."""
         return self.L.templates(self.theta)
@@ -520,20 +489,11 @@ class LinearMixedModel(InformationCriteria):
         u = self.L.spherical_modes(self.beta)
         return [uj.reshape(t.nlevels, t.k) for uj, t in zip(u, self.terms, strict=True)]
 
-    def random_effects(self) -> list[Array]:
-        """Conditional modes ``b = Λu`` per term, as ``(levels, k)`` arrays."""
-        return [u @ T.T for u, T in zip(self.spherical_modes(), self.templates(), strict=True)]
-
     @property
     def varcorr(self) -> pd.DataFrame:
         """Variance components as R's ``as.data.frame(VarCorr(m))``."""
         self._require_fit()
         return varcorr_table(self.terms, self.templates(), self.sigma)
-
-    @property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        """Conditional modes per grouping factor (levels × effects)."""
-        return ranef_frames(self.terms, self.random_effects())
 
     @property
     def ranef_var(self) -> dict[str, FloatArray]:
@@ -551,7 +511,7 @@ class LinearMixedModel(InformationCriteria):
         """The summary as HTML tables, for notebooks."""
         if self.optsum is None:
             return f"<pre>{self!r}</pre>"
-        from mixedmodels.results.summary import summary_html
+        from mixedmodels.results.summary_html import summary_html
 
         return summary_html(self)
 
@@ -626,52 +586,6 @@ class LinearMixedModel(InformationCriteria):
         from mixedmodels.results.intervals import prediction_intervals
 
         return prediction_intervals(self, new_data, **kwargs)
-
-    def tidy(self, conf_int: bool = False, level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
-        """broom.mixed-style table of fixed effects and variance parameters."""
-        from mixedmodels.results.tidy import tidy
-
-        return tidy(self, conf_int, level, **kwargs)
-
-    def to_frame(self, **kwargs: Any) -> pd.DataFrame:
-        """The same as :meth:`tidy`."""
-        return self.tidy(**kwargs)
-
-    def to_json(self, indent: int | None = 2, ddf: str | None = None) -> str:
-        """Everything the fit reports as a JSON document (NaN becomes null)."""
-        from mixedmodels.results.tidy import to_json
-
-        return to_json(self, indent, ddf)
-
-    def plot_diagnostics(self, **kwargs: Any) -> Any:
-        """Residuals vs fitted, Q-Q of residuals and of modes, caterpillar (needs matplotlib)."""
-        from mixedmodels.plots import diagnostics_panel
-
-        return diagnostics_panel(self, **kwargs)
-
-    def plot_caterpillar(self, group: str | None = None, **kwargs: Any) -> Any:
-        """Conditional modes with 95% conditional intervals, sorted (needs matplotlib)."""
-        from mixedmodels.plots import caterpillar_plot
-
-        return caterpillar_plot(self, group, **kwargs)
-
-    def plot_residuals(self, **kwargs: Any) -> Any:
-        """Scaled Pearson residuals against fitted values (needs matplotlib)."""
-        from mixedmodels.plots import residual_plot
-
-        return residual_plot(self, **kwargs)
-
-    def plot_qq(self, **kwargs: Any) -> Any:
-        """Normal Q-Q plot of the scaled residuals (needs matplotlib)."""
-        from mixedmodels.plots import qq_plot
-
-        return qq_plot(self, **kwargs)
-
-    def plot_ranef_qq(self, group: str | None = None, **kwargs: Any) -> Any:
-        """Normal Q-Q plots of the conditional modes (needs matplotlib)."""
-        from mixedmodels.plots import ranef_qq_plot
-
-        return ranef_qq_plot(self, group, **kwargs)
 
     def __repr__(self) -> str:
         state = "fitted" if self.optsum is not None else "not fitted"

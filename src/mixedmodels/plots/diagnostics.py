@@ -10,14 +10,12 @@ import scipy.stats
 from mixedmodels._typing import FloatArray
 from mixedmodels.plots._common import new_axes, ppoints, qq_line, ranef_panels
 from mixedmodels.plots.caterpillar import draw_caterpillar
-from mixedmodels.results.predict import predict
-from mixedmodels.results.residuals import residuals
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from mixedmodels.fitted import FittedLinearModel
+    from mixedmodels.fitted import FittedMixedModel
 
 __all__ = ["diagnostics_panel", "kernel_smooth", "qq_plot", "ranef_qq_plot", "residual_plot"]
 
@@ -25,7 +23,7 @@ GRID = 100  # points of the smoother's curve
 
 
 def residual_plot(
-    model: FittedLinearModel, *, smooth: bool = True, ax: Axes | None = None
+    model: FittedMixedModel, *, smooth: bool = True, ax: Axes | None = None
 ) -> Figure:
     """Scaled Pearson residuals against fitted values, with a zero line and a smoother.
 
@@ -44,8 +42,7 @@ def residual_plot(
         The figure.
     """
     figure, (axis,) = new_axes(1, 1, ax=ax)
-    fitted = predict(model)  # per observation used, as the residuals
-    res = residuals(model, "pearson", scaled=True)
+    fitted, res = _used(model.fitted()), _used(model.residuals("pearson", scaled=True))
     axis.scatter(fitted, res, s=10, alpha=0.6, color="C0")
     axis.axhline(0.0, color="0.4", linewidth=0.8, linestyle="--")
     if smooth and len(fitted) > 2:
@@ -80,7 +77,7 @@ def kernel_smooth(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]
     return grid, curve
 
 
-def qq_plot(model: FittedLinearModel, *, ax: Axes | None = None) -> Figure:
+def qq_plot(model: FittedMixedModel, *, ax: Axes | None = None) -> Figure:
     """Normal Q-Q plot of the scaled Pearson residuals, with R's ``qqline``.
 
     Parameters
@@ -96,7 +93,7 @@ def qq_plot(model: FittedLinearModel, *, ax: Axes | None = None) -> Figure:
         The figure.
     """
     figure, (axis,) = new_axes(1, 1, ax=ax)
-    _draw_qq(axis, residuals(model, "pearson", scaled=True), "C0", None)
+    _draw_qq(axis, _used(model.residuals("pearson", scaled=True)), "C0", None)
     axis.set_title("Normal Q-Q of residuals")
     axis.set_ylabel("scaled Pearson residuals")
     return figure
@@ -114,7 +111,7 @@ def _draw_qq(axis: Axes, sample: FloatArray, color: str, label: str | None) -> N
 
 
 def ranef_qq_plot(
-    model: FittedLinearModel,
+    model: FittedMixedModel,
     group: str | None = None,
     *,
     fig: Figure | None = None,
@@ -160,7 +157,7 @@ def ranef_qq_plot(
     return figure
 
 
-def diagnostics_panel(model: FittedLinearModel, *, fig: Figure | None = None) -> Figure:
+def diagnostics_panel(model: FittedMixedModel, *, fig: Figure | None = None) -> Figure:
     """Four diagnostics in a 2×2 grid.
 
     Residuals vs fitted, normal Q-Q of the residuals, normal Q-Q of the (standardized)
@@ -188,3 +185,8 @@ def diagnostics_panel(model: FittedLinearModel, *, fig: Figure | None = None) ->
     figure.suptitle(model.formula)
     figure.tight_layout()
     return figure
+
+
+def _used(values: FloatArray) -> FloatArray:
+    """Per-row values of the observations used (the NaN of ``na_action="exclude"`` left out)."""
+    return values[~np.isnan(values)]

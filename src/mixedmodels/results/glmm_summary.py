@@ -16,8 +16,8 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.results.summary import (
     SIGNIF_LEGEND,
     _named_vector_lines,
-    _sections,
     _table_lines,
+    sections,
 )
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def glmm_summary_text(model: GeneralizedLinearMixedModel) -> str:
         Header, information criteria, scaled residuals, random effects, fixed effects with
         z statistics and their correlations, then any notes.
     """
-    s = _sections(_SummaryView(model))
+    s = sections(_SummaryView(model))
     out = glmm_title(model)
     out += [f"{label.rjust(7)}: {value}" for label, value in s.call]
     out.append("")

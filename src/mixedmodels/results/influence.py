@@ -30,7 +30,6 @@ import pandas as pd
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, MixedModelsError, UnknownColumnError
 from mixedmodels.results.residuals import hat_values, residuals
-from mixedmodels.spec.frame import formula_offsets
 from mixedmodels.spec.grouping import factor_codes
 
 if TYPE_CHECKING:
@@ -192,24 +191,10 @@ def _group_codes(model: FittedLinearModel, group: Any) -> tuple[str, np.ndarray,
 
 def _refit_without(model: FittedLinearModel, keep: np.ndarray) -> tuple[Any, bool]:
     """Fit the model's formula to the kept rows; ``(None, False)`` when that fails."""
-    from mixedmodels.api import lmer
-
-    frame = model.frame
-    data = frame.data.loc[keep].reset_index(drop=True)
-    extra = frame.offset - formula_offsets(model.parsed, frame.data)
-    weighted = not np.all(frame.weights == 1.0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            refit = lmer(
-                model.formula,
-                data,
-                reml=model.reml,
-                weights=frame.weights[keep] if weighted else None,
-                offset=extra[keep] if np.any(extra != 0.0) else None,
-                check_convergence=False,
-                contrasts=model.frame.contrasts or None,
-            )
+            refit = model.fit_to_rows(keep, check_convergence=False)
         except MixedModelsError:
             return None, False
     return refit, not caught and bool(refit.optsum is not None and refit.optsum.converged)

@@ -8,7 +8,6 @@ number of decimals per column, chosen so that every entry shows ``digits`` signi
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import pandas as pd
 
 from mixedmodels.errors import ModelSpecificationError
 
-__all__ = ["abbreviate", "format_numbers", "summary_html", "summary_text"]
+__all__ = ["Sections", "Table", "abbreviate", "format_numbers", "sections", "summary_text"]
 
 DIGITS = 4  # lme4's print.summary.merMod: max(3, getOption("digits") - 3)
 COR_MAX = 12  # lme4.summary.cor.max
@@ -51,7 +50,7 @@ class Table:
 
 
 @dataclass
-class _Sections:
+class Sections:
     """Every piece of the summary, already formatted."""
 
     title: str
@@ -478,7 +477,7 @@ def _notes_end(model: Any) -> list[str]:
     return out
 
 
-def _sections(model: Any, ddf: str | None = None) -> _Sections:
+def sections(model: Any, ddf: str | None = None) -> Sections:
     """Compute every section of the summary once (t tests by ``ddf``, else the model's)."""
     if getattr(model, "optsum", None) is None:
         raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
@@ -495,7 +494,7 @@ def _sections(model: Any, ddf: str | None = None) -> _Sections:
     criterion = None
     if model.reml:
         criterion = format_numbers([round(float(model.objective), 1)])[0]
-    return _Sections(
+    return Sections(
         title=_title(model, coef),
         call=_call(model),
         criterion=criterion,
@@ -530,7 +529,7 @@ def summary_text(model: Any, ddf: str | None = None) -> str:
         Header, criterion (REML) or information criteria (ML), scaled residuals, random
         effects, fixed effects and their correlations, then any notes.
     """
-    s = _sections(model, ddf)
+    s = sections(model, ddf)
     out = [s.title]
     out += [f"{label.rjust(7)}: {value}" for label, value in s.call]
     out.append("")
@@ -550,56 +549,3 @@ def summary_text(model: Any, ddf: str | None = None) -> str:
         out += ["", *s.cor_note]
     out += s.notes_end
     return "\n".join(out) + "\n"
-
-
-def _html_table(table: Table, caption: str | None = None) -> str:
-    """One ``<table>``; the row labels, when any, become a header column."""
-    esc = html.escape
-    has_names = any(table.rownames)
-    align = "right" if table.right else "left"
-    head = ("<th></th>" if has_names else "") + "".join(f"<th>{esc(h)}</th>" for h in table.header)
-    body = []
-    for i, row in enumerate(table.rows):
-        name = f"<th style='text-align:left'>{esc(table.rownames[i])}</th>" if has_names else ""
-        tds = "".join(f"<td style='text-align:{align}'>{esc(c.strip())}</td>" for c in row)
-        body.append(f"<tr>{name}{tds}</tr>")
-    cap = f"<caption style='text-align:left'>{esc(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def summary_html(model: Any) -> str:
-    """Describe a fitted model in a small HTML fragment (tables), for notebooks.
-
-    Parameters
-    ----------
-    model
-        A fitted :class:`~mixedmodels.models.LinearMixedModel`.
-
-    Returns
-    -------
-    str
-        A ``<div>`` with the same content as :func:`summary_text`.
-    """
-    esc = html.escape
-    s = _sections(model)
-    parts = [f"<p><strong>{esc(s.title)}</strong><br>"]
-    parts.append(
-        "<br>".join(f"{esc(label)}: <code>{esc(v)}</code>" for label, v in s.call) + "</p>"
-    )
-    if s.criterion is not None:
-        parts.append(f"<p>REML criterion at convergence: {esc(s.criterion)}</p>")
-    elif s.criteria is not None:
-        names, values = s.criteria
-        parts.append(_html_table(Table(names, [[v.strip() for v in values]])))
-    names, values = s.residuals
-    parts.append(_html_table(Table(names, [[v.strip() for v in values]]), "Scaled residuals"))
-    parts.append(_html_table(s.random, "Random effects"))
-    parts.append(f"<p>{esc(s.groups)}" + "".join(f"<br>{esc(n)}" for n in s.notes_mid) + "</p>")
-    if s.fixed is not None:
-        parts.append(_html_table(s.fixed, "Fixed effects"))
-    if s.correlation is not None:
-        parts.append(_html_table(s.correlation, "Correlation of fixed effects"))
-    if s.cor_note or s.notes_end:
-        notes = [*s.cor_note, *s.notes_end]
-        parts.append("<p><em>" + "<br>".join(esc(n) for n in notes) + "</em></p>")
-    return "<div class='mixedmodels-summary'>" + "\n".join(parts) + "</div>"

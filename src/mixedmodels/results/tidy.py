@@ -25,7 +25,7 @@ import scipy.stats
 from mixedmodels.errors import ModelSpecificationError
 
 if TYPE_CHECKING:
-    from mixedmodels.fitted import FittedLinearModel
+    from mixedmodels.fitted import FittedMixedModel
 
 __all__ = ["fit_document", "tidy", "to_frame", "to_json"]
 
@@ -34,7 +34,7 @@ COLUMNS = ["effect", "group", "term", "estimate", "std_error", "statistic", "p_v
 
 
 def tidy(
-    model: FittedLinearModel,
+    model: FittedMixedModel,
     conf_int: bool = False,
     level: float = 0.95,
     *,
@@ -82,7 +82,7 @@ def tidy(
     return table[order]
 
 
-def to_frame(model: FittedLinearModel, **kwargs: Any) -> pd.DataFrame:
+def to_frame(model: FittedMixedModel, **kwargs: Any) -> pd.DataFrame:
     """The same as :func:`tidy`."""
     return tidy(model, **kwargs)
 
@@ -94,7 +94,7 @@ def _normal_quantile(level: float) -> float:
 
 
 def _fixed_rows(
-    model: FittedLinearModel, conf_int: bool, level: float, conf_method: str
+    model: FittedMixedModel, conf_int: bool, level: float, conf_method: str
 ) -> pd.DataFrame:
     """One row per fixed effect, from the coefficient table."""
     coef = model.coef_table
@@ -124,7 +124,7 @@ def _fixed_rows(
 
 
 def _ran_pars_rows(
-    model: FittedLinearModel, conf_int: bool, level: float, conf_method: str
+    model: FittedMixedModel, conf_int: bool, level: float, conf_method: str
 ) -> pd.DataFrame:
     """SDs and correlations in lme4's ``lower.tri`` order, then the residual SD."""
     vc = model.varcorr
@@ -152,7 +152,7 @@ def _ran_pars_rows(
     return rows
 
 
-def _ran_vals_rows(model: FittedLinearModel, conf_int: bool, level: float) -> pd.DataFrame:
+def _ran_vals_rows(model: FittedMixedModel, conf_int: bool, level: float) -> pd.DataFrame:
     """Conditional modes and conditional SDs per level (broom.mixed's ``ran_vals``)."""
     frames = []
     variances = model.ranef_var
@@ -179,16 +179,14 @@ def _ran_vals_rows(model: FittedLinearModel, conf_int: bool, level: float) -> pd
     return rows
 
 
-def _confint(model: FittedLinearModel, method: str, level: float) -> np.ndarray:
+def _confint(model: FittedMixedModel, method: str, level: float) -> np.ndarray:
     """Lower and upper limits of every parameter in lme4's order (``confint``)."""
-    from mixedmodels.inference.confint import confidence_intervals
-
-    table = confidence_intervals(model, method.lower(), level)
+    table = model.confint(method.lower(), level)
     return table.iloc[:, :2].to_numpy(dtype=float)
 
 
 # ---- JSON ----------------------------------------------------------------------------------
-def fit_document(model: FittedLinearModel, ddf: str | None = None) -> dict[str, Any]:
+def fit_document(model: FittedMixedModel, ddf: str | None = None) -> dict[str, Any]:
     """Everything a fitted model reports, as plain JSON-ready values (NaN and ±inf → None).
 
     Parameters
@@ -238,7 +236,7 @@ def fit_document(model: FittedLinearModel, ddf: str | None = None) -> dict[str, 
     return dict(_plain(doc))
 
 
-def to_json(model: FittedLinearModel, indent: int | None = 2, ddf: str | None = None) -> str:
+def to_json(model: FittedMixedModel, indent: int | None = 2, ddf: str | None = None) -> str:
     """The fitted model as a JSON document (see :func:`fit_document`); NaN becomes ``null``."""
     return json.dumps(fit_document(model, ddf), indent=indent, allow_nan=False)
 

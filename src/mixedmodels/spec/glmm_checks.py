@@ -33,7 +33,7 @@ def check_nagq(nagq: Any, terms: Sequence[RandomEffectsTerm]) -> int:
 
 def refuse_chunked(data: Any) -> None:
     """GLMMs need the rows in memory: say so for Parquet paths and Dask or Arrow data."""
-    from mixedmodels.chunked.sources import is_chunked_source
+    from mixedmodels.spec.data_kinds import is_chunked_source
 
     if is_chunked_source(data):
         raise NotSupportedError(
