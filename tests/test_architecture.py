@@ -91,10 +91,7 @@ def _layer(module: str) -> int:
 
 def test_every_import_points_down_the_pipeline() -> None:
     upward = [
-        f"{a} -> {b}"
-        for a, targets in _graph().items()
-        for b in targets
-        if _layer(b) > _layer(a)
+        f"{a} -> {b}" for a, targets in _graph().items() for b in targets if _layer(b) > _layer(a)
     ]
     assert not upward, "imports that point up the pipeline:\n" + "\n".join(sorted(upward))
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,10 +49,10 @@ from mixedmodels.chunked.sources import (
 from mixedmodels.errors import (
     DataError,
     ModelSpecificationError,
-    NotSupportedError,
     UnknownColumnError,
 )
 from mixedmodels.models.linear import LinearMixedModel
+from mixedmodels.models.rows import refuse_without_rows
 from mixedmodels.spec.checks import (
     check_response_varies,
     check_terms,
@@ -105,6 +105,8 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         Seconds spent reading before the pass (``"levels"``: first rows and categorical
         levels) and in the pass (``"cross-products"``).
     """
+
+    has_rows = False  # what needs the rows refuses itself (mixedmodels.models.rows)
 
     def __init__(
         self,
@@ -279,7 +281,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
                 type=type,
             )
         if re_form not in (None, "~0", "0", "NA"):
-            self._unsupported(f"predict(re_form={re_form!r}) on the fitted chunks")
+            raise refuse_without_rows(f"predict(re_form={re_form!r}) on the fitted chunks")
         self._require_fit()
         self._verify("since the fit")
         effects = [] if re_form not in (None, "NA") else self.random_effects()
@@ -302,86 +304,11 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         return values / scale if scaled else values
 
     # ---- what needs the rows in memory ------------------------------------------------
-    def _unsupported(self, what: str) -> NoReturn:
-        raise NotSupportedError(
-            f"{what} needs the rows in memory and is not available for a model fitted from "
-            "chunks; available: fit, fixef, coef_table (Satterthwaite), vcov, varcorr, ranef, "
-            "anova(type=1), contrast, profile, confint('wald' or 'profile'), summary, predict, "
-            "fitted and residuals (lazy)"
-        )
-
-    def refit(self, y: Any = None, **kwargs: Any) -> ChunkedLinearMixedModel:
-        """A new model fitted again on the same blocks; this one is left as it was.
-
-        A new response is not supported on chunks.
-        """
-        if y is not None:
-            self._unsupported("refit with a new response")
-        return super().refit(None, **kwargs)  # type: ignore[return-value]
-
     def _spawn(self) -> ChunkedLinearMixedModel:
         """As :meth:`LinearMixedModel._spawn`, with a cache of residual quantiles of its own."""
         new: ChunkedLinearMixedModel = super()._spawn()  # type: ignore[assignment]
         new._quantiles = {}
         return new
-
-    def simulate(self, nsim: int = 1, **kwargs: Any) -> NoReturn:
-        """Not available on chunked data."""
-        self._unsupported("simulate")
-
-    def bootstrap(self, n: int, **kwargs: Any) -> NoReturn:
-        """Not available on chunked data."""
-        self._unsupported("the parametric bootstrap")
-
-    def hat_values(self) -> NoReturn:
-        """Not available on chunked data."""
-        self._unsupported("hat_values")
-
-    def cooks_distance(self, group: Any = None) -> NoReturn:
-        """Not available on chunked data."""
-        self._unsupported("cooks_distance")
-
-    def influence(self, group: Any) -> NoReturn:
-        """Not available on chunked data."""
-        self._unsupported("influence")
-
-    def prediction_intervals(self, new_data: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """As :meth:`LinearMixedModel.prediction_intervals`, for new data only."""
-        if new_data is None:
-            self._unsupported("prediction intervals of the fitted rows")
-        return super().prediction_intervals(new_data, **kwargs)
-
-    def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any) -> Any:
-        """As :meth:`LinearMixedModel.confint`; ``"bootstrap"`` is not available."""
-        if str(method).lower().startswith("boot"):
-            self._unsupported("confint(method='bootstrap')")
-        return super().confint(method, level, **kwargs)
-
-    def coef_test(self, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """As :meth:`LinearMixedModel.coef_test`; Kenward–Roger is not available."""
-        from mixedmodels.inference.ddf import ddf_method
-
-        if ddf_method(ddf) == "kenward-roger":
-            self._unsupported("Kenward-Roger df")
-        return super().coef_test(ddf)
-
-    def anova(self, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """As :meth:`LinearMixedModel.anova` for ``type=1`` (type III needs the rows)."""
-        if str(type).upper() not in ("1", "I"):
-            self._unsupported(f"anova(type={type!r}); use type=1 or contrast()")
-        return super().anova(type=type, ddf=ddf)
-
-    def plot_diagnostics(self, **kwargs: Any) -> NoReturn:
-        """Not available on chunked data (plot_caterpillar and plot_ranef_qq are)."""
-        self._unsupported("plot_diagnostics")
-
-    def plot_residuals(self, **kwargs: Any) -> NoReturn:
-        """Not available on chunked data."""
-        self._unsupported("plot_residuals")
-
-    def plot_qq(self, **kwargs: Any) -> NoReturn:
-        """Not available on chunked data."""
-        self._unsupported("plot_qq")
 
     def __repr__(self) -> str:
         state = "fitted" if self.optsum is not None else "not fitted"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from mixedmodels._typing import FloatArray
+from mixedmodels.models.rows import needs_rows
 from mixedmodels.results.criteria import InformationCriteria
 from mixedmodels.results.ranef import ranef_frames
 
@@ -25,6 +26,8 @@ __all__ = ["MixedModelBase"]
 
 class MixedModelBase(InformationCriteria):
     """What LMMs and GLMMs share beyond the criteria of :class:`InformationCriteria`."""
+
+    has_rows = True  # the rows are in memory (False for a model fitted from chunks)
 
     @property
     def ngroups(self: FittedMixedModel) -> dict[str, int]:
@@ -60,6 +63,7 @@ class MixedModelBase(InformationCriteria):
 
         return to_json(self, indent, ddf)
 
+    @needs_rows()
     def plot_diagnostics(self: FittedMixedModel, **kwargs: Any) -> Figure:
         """Residuals vs fitted, Q-Q of residuals and of modes, caterpillar (needs matplotlib)."""
         from mixedmodels.plots import diagnostics_panel
@@ -72,12 +76,14 @@ class MixedModelBase(InformationCriteria):
 
         return caterpillar_plot(self, group, **kwargs)
 
+    @needs_rows()
     def plot_residuals(self: FittedMixedModel, **kwargs: Any) -> Figure:
         """Scaled Pearson residuals against fitted values (needs matplotlib)."""
         from mixedmodels.plots import residual_plot
 
         return residual_plot(self, **kwargs)
 
+    @needs_rows()
     def plot_qq(self: FittedMixedModel, **kwargs: Any) -> Figure:
         """Normal Q-Q plot of the scaled residuals (needs matplotlib)."""
         from mixedmodels.plots import qq_plot

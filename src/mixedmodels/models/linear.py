@@ -33,6 +33,14 @@ from mixedmodels.linalg.shift import coefficient_shift
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.linalg.trailing import TrailingFactor
 from mixedmodels.models.base import MixedModelBase
+from mixedmodels.models.rows import (
+    beyond_type1,
+    bootstrap_method,
+    fitted_rows,
+    kenward_roger,
+    needs_rows,
+    new_response,
+)
 from mixedmodels.optimize import OptSummary
 from mixedmodels.optimize.checks import ConvergenceCheck
 from mixedmodels.optimize.scaling import SEARCH_LIMIT, theta_scaling
@@ -216,17 +224,12 @@ class LinearMixedModel(MixedModelBase):
         verbose
             Print the objective at every evaluation.
         check_convergence
-            Estimate the gradient and Hessian at the optimum and warn when they look wrong
-            (lme4's ``checkConv``); by default the warnings are given for models with at most
-            10,000 observations, as lme4 does. Unless ``False``, the derivatives are always
-            estimated and the optimum polished by one Newton step, so that fits of the same
-            data agree to about 1e-10 whatever order the data were summed in (in memory or by
-            chunks).
+            Warn when the gradient and Hessian at the optimum look wrong (lme4's
+            ``checkConv``; by default up to 10,000 observations, as lme4). Unless ``False``
+            the optimum is also polished by one Newton step, so that fits of the same data
+            agree to ~1e-10 whatever order they were summed in (in memory or by chunks).
 
-        Returns
-        -------
-        LinearMixedModel
-            ``self``, fitted (in place: :meth:`refit` fits a new model instead).
+        Returns ``self``, fitted in place (:meth:`refit` fits a new model instead).
         """
         if reml is not None:
             self.reml = check_flag(reml, "reml")
@@ -257,6 +260,7 @@ class LinearMixedModel(MixedModelBase):
         self._require_fit()
         return all_fit(self._spawn(), optimizers)
 
+    @needs_rows("refit with a new response", when=new_response)
     def refit(
         self, y: Any = None, *, reml: bool | None = None, check_convergence: bool | None = None
     ) -> LinearMixedModel:
@@ -289,6 +293,7 @@ class LinearMixedModel(MixedModelBase):
             new._set_response(values)
         return new.fit(reml=reml, check_convergence=check_convergence)
 
+    @needs_rows()
     def fit_to_rows(
         self, keep: NDArray[np.bool_], *, check_convergence: bool | None = False
     ) -> LinearMixedModel:
@@ -339,6 +344,7 @@ class LinearMixedModel(MixedModelBase):
             return np.column_stack([self.fixed.X, self.y - self.fixed.X @ shift])
         return np.column_stack([self.fixed.X, self.y - shift])
 
+    @needs_rows()
     def simulate(
         self, nsim: int = 1, *, seed: Any = None, re_form: str | None = "NA", use_ranef: bool = True
     ) -> FloatArray:
@@ -353,6 +359,7 @@ class LinearMixedModel(MixedModelBase):
         rng = np.random.default_rng(seed)
         return simulate_responses(self, nsim, rng, use_ranef=use_ranef, re_form=re_form)
 
+    @needs_rows("confint(method='bootstrap')", when=bootstrap_method)
     def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """Confidence intervals as lme4's ``confint``: ``"profile"``, ``"wald"`` or ``"bootstrap"``.
 
@@ -368,6 +375,7 @@ class LinearMixedModel(MixedModelBase):
 
         return profile(self, which, **kwargs)
 
+    @needs_rows("the parametric bootstrap")
     def bootstrap(
         self,
         n: int,
@@ -438,6 +446,7 @@ class LinearMixedModel(MixedModelBase):
         """
         return self.coef_test(self.ddf)
 
+    @needs_rows("Kenward-Roger df", when=kenward_roger)
     def coef_test(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Student t tests of the fixed effects with ``ddf`` degrees of freedom.
 
@@ -449,6 +458,7 @@ class LinearMixedModel(MixedModelBase):
         self._require_fit()
         return coefficient_table(self, ddf=ddf)
 
+    @needs_rows("anova of type 2 or 3 (use type=1 or contrast())", when=beyond_type1)
     def anova(self, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
         """F tests of the fixed-effect terms, as lmerTest's ``anova(m, type=, ddf=)``."""
         from mixedmodels.inference import anova_table
@@ -528,21 +538,12 @@ class LinearMixedModel(MixedModelBase):
         offset: Any = None,
         type: str = "response",
     ) -> FloatArray:
-        """Predictions for the fitted data or ``new_data``, as lme4's ``predict``.
+        """Predictions for the fitted data (``new_data=None``) or ``new_data``, as lme4's.
 
-        Parameters
-        ----------
-        new_data
-            A DataFrame with the predictor and grouping columns; ``None`` for the fitted data.
-        re_form
-            ``None`` (all random effects), ``"~0"`` (none) or a formula of some of the
-            model's random-effects terms, e.g. ``"~(1 | plate)"``.
-        allow_new_levels
-            Unseen grouping levels get the population prediction instead of an error.
-        offset
-            Offset values for ``new_data`` when the model's offset was an array.
-        type
-            ``"response"`` or ``"link"`` (the same for a linear mixed model).
+        ``re_form``: ``None`` (all random effects), ``"~0"`` (none) or a formula of some of the
+        model's terms, e.g. ``"~(1 | plate)"``; with ``allow_new_levels`` unseen levels get the
+        population prediction; ``offset``: values for ``new_data`` when the model's offset was
+        an array; ``type``: ``"response"`` or ``"link"`` (the same for an LMM).
         """
         if type not in ("response", "link"):
             raise ModelSpecificationError(f"type must be 'response' or 'link', not {type!r}")
@@ -563,24 +564,28 @@ class LinearMixedModel(MixedModelBase):
         self._require_fit()
         return self.frame.padded(residuals(self, type, scaled))
 
+    @needs_rows()
     def hat_values(self) -> FloatArray:
         """Leverages of the penalized least-squares fit (lme4's ``hatvalues``)."""
         from mixedmodels.results.residuals import hat_values
 
         return hat_values(self)
 
+    @needs_rows()
     def cooks_distance(self, group: Any = None) -> Any:
         """Cook's distance per observation (lme4's), or per deleted level of ``group`` (refits)."""
         from mixedmodels.results.influence import cooks_distance
 
         return cooks_distance(self, group)
 
+    @needs_rows()
     def influence(self, group: Any) -> Any:
         """Refits without each level of ``group`` (lme4's ``influence``): Cook's D, dfbetas."""
         from mixedmodels.results.influence import influence
 
         return influence(self, group)
 
+    @needs_rows("prediction intervals of the fitted rows", when=fitted_rows)
     def prediction_intervals(self, new_data: Any = None, **kwargs: Any) -> pd.DataFrame:
         """Predictions with standard errors and prediction or confidence intervals."""
         from mixedmodels.results.intervals import prediction_intervals
