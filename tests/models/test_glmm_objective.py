@@ -183,3 +183,27 @@ def test_unscaled_covariance_is_sigma_squared_over_the_fixed_precision() -> None
     expected = np.linalg.solve(precision, np.eye(len(precision)))
     np.testing.assert_allclose(model.vcov.to_numpy(), expected, rtol=1e-12, atol=1e-15)
     assert np.array_equal(model.vcov.to_numpy(), model.vcov.to_numpy().T)
+
+
+def test_a_model_with_another_family_does_not_reuse_the_modes_of_the_old_one() -> None:
+    # the copied engine's modes were fitted for the Poisson family: at the same (θ, β) the new
+    # family's objective must come from PIRLS for it, as on an engine that never saw Poisson
+    model = quiet_fit(build(GROUSE, grouse(), family="poisson"))
+    other = model.with_family(NegativeBinomial(2.0))
+    fresh = GlmmObjective(BlockedEngine(other.data), other.lower, other.n_fixed)
+    expected = fresh(model.params)
+    assert other.objective_at(model.params) == pytest.approx(expected, rel=1e-8)
+    np.testing.assert_allclose(
+        other.gradient_at(model.params), fresh.gradient(model.params), rtol=1e-6, atol=1e-6
+    )
+
+
+def test_glmer_nb_refits_reach_the_optimum_at_the_estimated_theta() -> None:
+    model = mm.glmer_nb(GROUSE, grouse())
+    assert model.nb_theta_estimated and model.npar == model.n_fixed + model.n_theta + 1
+    f = model.objective_function
+    assert float(np.max(np.abs(f.gradient(model.params)))) < 1e-3
+    # a fit at the estimated θ from the default start reaches the same optimum
+    again = quiet_fit(build(GROUSE, grouse(), family=model.family))
+    assert again.objective == pytest.approx(model.objective, abs=1e-7)
+    np.testing.assert_allclose(again.params, model.params, rtol=1e-4, atol=1e-6)

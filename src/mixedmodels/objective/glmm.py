@@ -50,11 +50,15 @@ def copy_engine(engine: LaplaceEngine, data: GlmmData | None = None) -> LaplaceE
         The engine to copy (its modes, factor and PIRLS history come along).
     data
         The data of the copy (e.g. the same with another family); the engine's by default.
+        With other data the copy's modes are only where PIRLS starts.
     """
     old = engine.data
     shared: dict[int, object] = {id(t): t for t in old.terms}
     shared[id(old)] = old if data is None else data
-    return copy.deepcopy(engine, shared)
+    new = copy.deepcopy(engine, shared)
+    if data is not None and data is not old:
+        new.forget_fit()  # the modes are a start for the new data, not its modes
+    return new
 
 
 @dataclass(frozen=True)
