@@ -4,11 +4,15 @@ The model classes (:mod:`mixedmodels.models`) sit above results and inference an
 results and inference never import the classes. They are written against these protocols,
 so each dependency points one way (no import cycles) and a function states what it reads:
 
-- :class:`FittedMixedModel`: every fitted mixed model (LMM or GLMM): the spec (formula,
-  frame, fixed part, random terms), the estimates, the criteria and the per-row results.
+- :class:`FittedModelBase`: what every fitted mixed model (LMM or GLMM) has: the spec
+  (formula, frame, fixed part, random terms), the estimates, the criteria and the per-row
+  results.
+- :class:`FittedMixedModel`: the same with the members linear models add (``coef_test``,
+  ``fixed_gram``, ``refit``).
 - :class:`FittedLinearModel`: a linear mixed model, with its stored blocks and factor
   (what Satterthwaite, Kenward–Roger, profiling and the residual summaries read).
-- :class:`FittedGeneralizedModel`: a GLMM, with its family and PIRLS engine.
+- :class:`FittedGeneralizedModel`: a GLMM, with its family, response, PIRLS engine and
+  objective (:class:`~mixedmodels.objective.glmm.GlmmObjective`).
 """
 
 from __future__ import annotations
@@ -22,19 +26,24 @@ from numpy.typing import NDArray
 from mixedmodels._typing import FloatArray
 
 if TYPE_CHECKING:
+    from mixedmodels.fit.agq import Whitening
     from mixedmodels.formula.parser import ParsedFormula
     from mixedmodels.linalg.cholesky import BlockedCholesky
     from mixedmodels.linalg.crossprod import CrossProducts
     from mixedmodels.linalg.trailing import TrailingFactor
+    from mixedmodels.objective.glmm import GlmmObjective
+    from mixedmodels.objective.laplace import GlmmData, LaplaceEngine
     from mixedmodels.optimize import OptSummary
+    from mixedmodels.spec.families import Family
     from mixedmodels.spec.fixed import FixedEffects
     from mixedmodels.spec.frame import ModelFrame
     from mixedmodels.spec.random import RandomEffectsTerm
+    from mixedmodels.spec.response import GlmResponse
 
-__all__ = ["FittedGeneralizedModel", "FittedLinearModel", "FittedMixedModel"]
+__all__ = ["FittedGeneralizedModel", "FittedLinearModel", "FittedMixedModel", "FittedModelBase"]
 
 
-class FittedMixedModel(Protocol):
+class FittedModelBase(Protocol):
     """The members every fitted mixed model has, linear or generalized."""
 
     formula: str
@@ -94,10 +103,6 @@ class FittedMixedModel(Protocol):
         """Estimates, standard errors, statistics and p-values."""
         ...
 
-    def coef_test(self, ddf: str = ...) -> pd.DataFrame:
-        """The coefficient table with tests by ``ddf``."""
-        ...
-
     @property
     def sigma(self) -> float:
         """The residual standard deviation (1 for families without a dispersion)."""
@@ -153,10 +158,6 @@ class FittedMixedModel(Protocol):
         """Conditional covariance blocks per term."""
         ...
 
-    def fixed_gram(self) -> FloatArray:
-        """``XᵀX`` of the kept fixed-effects columns, unweighted."""
-        ...
-
     def templates(self) -> list[FloatArray]:
         """Relative covariance templates ``T_j`` at the estimates."""
         ...
@@ -171,10 +172,6 @@ class FittedMixedModel(Protocol):
 
     def fitted(self) -> FloatArray:
         """Fitted values (means), one per row of the caller's data."""
-        ...
-
-    def residuals(self, type: str = ..., scaled: bool = ...) -> FloatArray:
-        """Residuals of a type, one per row of the caller's data."""
         ...
 
     def predict(
@@ -200,6 +197,28 @@ class FittedMixedModel(Protocol):
         """Responses simulated at the estimates, ``(nobs, nsim)``."""
         ...
 
+    def summary(self) -> str:
+        """The summary text."""
+        ...
+
+    def _require_fit(self) -> None: ...
+
+
+class FittedMixedModel(FittedModelBase, Protocol):
+    """A fitted mixed model with what linear models add: coefficient tests, ``XᵀX``, ``refit``."""
+
+    def coef_test(self, ddf: str = ...) -> pd.DataFrame:
+        """The coefficient table with tests by ``ddf``."""
+        ...
+
+    def fixed_gram(self) -> FloatArray:
+        """``XᵀX`` of the kept fixed-effects columns, unweighted."""
+        ...
+
+    def residuals(self, type: str = ..., scaled: bool = ...) -> FloatArray:
+        """Residuals of a type, one per row of the caller's data."""
+        ...
+
     def confint(self, method: str = ..., level: float = ..., **kwargs: Any) -> pd.DataFrame:
         """Confidence intervals of every parameter (lme4's ``confint``)."""
         ...
@@ -207,12 +226,6 @@ class FittedMixedModel(Protocol):
     def refit(self, y: Any = ...) -> FittedMixedModel:
         """A new model fitted to a new response; this one is left as it was."""
         ...
-
-    def summary(self) -> str:
-        """The summary text."""
-        ...
-
-    def _require_fit(self) -> None: ...
 
 
 class FittedLinearModel(FittedMixedModel, Protocol):
@@ -268,10 +281,17 @@ class FittedLinearModel(FittedMixedModel, Protocol):
         ...
 
 
-class FittedGeneralizedModel(FittedMixedModel, Protocol):
-    """A fitted GLMM: its family and the PIRLS engine at the estimates."""
+class FittedGeneralizedModel(FittedModelBase, Protocol):
+    """A fitted GLMM: its family, response and PIRLS engine, and its objective in (θ, β)."""
 
     nagq: int
+    family: Family
+    response: GlmResponse
+    data: GlmmData
+    engine: LaplaceEngine
+    hessian_approx: FloatArray | None
+    agq_whitening: Whitening | None
+    diverging: list[int]
 
     @property
     def n_theta(self) -> int:
@@ -288,6 +308,28 @@ class FittedGeneralizedModel(FittedMixedModel, Protocol):
         """Lower bounds of ``(θ, β)``."""
         ...
 
+    @property
+    def has_gradient(self) -> bool:
+        """Whether the exact gradient is that of the objective and affordable."""
+        ...
+
+    @property
+    def objective_function(self) -> GlmmObjective:
+        """The objective in ``(θ, β)`` on a copy of the engine (at the estimates if fitted)."""
+        ...
+
     def objective_at(self, params: FloatArray) -> float:
-        """The Laplace (or quadrature) objective at ``(θ, β)``."""
+        """The Laplace (or quadrature) objective at ``(θ, β)`` (moves the engine's modes)."""
+        ...
+
+    def gradient_at(self, params: FloatArray) -> FloatArray:
+        """The exact gradient of the Laplace objective at ``(θ, β)`` (moves the modes)."""
+        ...
+
+    def ensure_spec(self) -> None:
+        """Make the fixed part's spec for new data, if missing."""
+        ...
+
+    def residuals(self, type: str = ..., *, scaled: bool = ...) -> FloatArray:
+        """Residuals of a type, one per row of the caller's data."""
         ...

@@ -119,11 +119,10 @@ def _fit_from(
     if start is None:
         return model.fit(verbose=verbose)
     theta, beta = check_glmm_start(start, model.lower, model.terms, model.n_fixed)
-    if theta is not None:
-        model.theta = theta
     if beta is None or model.nagq == 0:  # nAGQ = 0: β is estimated inside PIRLS
-        return model.fit(verbose=verbose)
-    return model.fit(verbose=verbose, start=np.concatenate([model.theta, beta]))
+        return model.fit(verbose=verbose, start_theta=theta)
+    theta0 = model.theta if theta is None else theta  # before a fit: lme4's default start
+    return model.fit(verbose=verbose, start=np.concatenate([theta0, beta]))
 
 
 def glmer_nb(

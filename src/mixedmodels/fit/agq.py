@@ -18,17 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
 
 from mixedmodels._typing import FloatArray
+from mixedmodels.objective.glmm import GlmmObjective
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.newton import hessian_from_gradient, hessian_from_values
-
-if TYPE_CHECKING:
-    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 
 __all__ = ["AgqHessian", "Whitening", "agq_hessian", "agq_stage_two", "laplace_whitening"]
 
@@ -69,11 +66,11 @@ class Whitening:
         return out
 
 
-def laplace_whitening(model: GeneralizedLinearMixedModel, x: Array) -> Whitening:
+def laplace_whitening(objective: GlmmObjective, x: Array) -> Whitening:
     """The whitening of the exact Laplace Hessian at ``x`` (diagonal scales if it is not PD)."""
-    k = model.n_theta
+    k = objective.n_theta
     order = np.r_[np.arange(k, len(x)), np.arange(k)]  # β first, θ last
-    H = _laplace_hessian(model, x)
+    H = _laplace_hessian(objective, x)
     try:
         L = np.linalg.cholesky(H[np.ix_(order, order)])
         Sp = scipy.linalg.solve_triangular(L.T, np.eye(len(x)))  # upper: L⁻ᵀ
@@ -89,33 +86,47 @@ def laplace_whitening(model: GeneralizedLinearMixedModel, x: Array) -> Whitening
     return Whitening(np.asarray(x, dtype=float).copy(), S)
 
 
-def _laplace_hessian(model: GeneralizedLinearMixedModel, x: Array) -> Array:
+def _laplace_hessian(objective: GlmmObjective, x: Array) -> Array:
     """Central differences of the exact Laplace gradient, steps scaled to the Fisher information."""
-    k = model.n_theta
-    model.engine.fit_modes(x[:k], x[k:], with_beta=False)
-    F = model.engine.fixed_precision()
+    k = objective.n_theta
+    objective.engine.fit_modes(x[:k], x[k:], with_beta=False)
+    F = objective.engine.fixed_precision()
     sd_beta = 1.0 / np.sqrt(np.maximum(np.diag(F), 1e-300))
     steps = LAPLACE_STEP * np.r_[0.1 * np.maximum(np.abs(x[:k]), 0.1), sd_beta]
-    return hessian_from_gradient(model.gradient_at, x, steps, central=True)
+    return hessian_from_gradient(objective.gradient, x, steps, central=True)
 
 
 def agq_stage_two(
-    model: GeneralizedLinearMixedModel, objective: Objective, x_laplace: Array
-) -> OptSummary:
-    """BOBYQA on the quadrature objective in the whitening of the Laplace optimum."""
-    white = laplace_whitening(model, x_laplace)
-    model.agq_whitening = white
-    lower = white.lower(model.all_lower, model.n_theta)
+    objective: GlmmObjective, evaluate: Objective, x_laplace: Array
+) -> tuple[OptSummary, Whitening]:
+    """BOBYQA on the quadrature objective in the whitening of the Laplace optimum.
+
+    Parameters
+    ----------
+    objective
+        The model's objective (its engine and bounds; its gradient makes the whitening).
+    evaluate
+        The quadrature objective to minimize (``objective``, perhaps printing each value).
+    x_laplace
+        The Laplace optimum: the centre of the whitening and the start.
+
+    Returns
+    -------
+    tuple
+        The optimizer's summary in (θ, β) and the whitening it searched in.
+    """
+    white = laplace_whitening(objective, x_laplace)
+    lower_x = objective.all_lower
+    lower = white.lower(lower_x, objective.n_theta)
 
     def in_y(y: Array) -> float:
-        return objective(white.to_x(y))
+        return evaluate(white.to_x(y))
 
     y0 = np.zeros(len(x_laplace))
     step = np.full(len(y0), SEARCH_STEP)
     result = bobyqa(in_y, y0, lower, initial_step=step, ftol_rel=1e-15, xtol_abs=1e-9)
-    final = np.maximum(white.to_x(result.final), model.all_lower)
-    lower_x = model.all_lower
-    return OptSummary(
+    final = np.maximum(white.to_x(result.final), lower_x)
+    summary = OptSummary(
         x_laplace.copy(),
         lower_x,
         final,
@@ -125,6 +136,7 @@ def agq_stage_two(
         "LN_BOBYQA (whitened by the Laplace Hessian)",
         dict(result.settings),
     )
+    return summary, white
 
 
 @dataclass(frozen=True)
@@ -157,28 +169,43 @@ class AgqHessian:
         return np.asarray(0.5 * (cov + cov.T))
 
 
-def agq_hessian(model: GeneralizedLinearMixedModel, *, lme4: bool = False) -> AgqHessian:
+def agq_hessian(
+    objective: GlmmObjective,
+    params: Array,
+    whitening: Whitening | None = None,
+    *,
+    lme4: bool = False,
+) -> AgqHessian:
     """Hessian of the quadrature deviance at the estimates by central second differences.
 
-    By default in the whitening of the Laplace optimum (made at the estimates when the fit did
-    not make one), steps of 2e-3; with ``lme4``, as lme4's ``deriv12``: steps of 1e-4 in the raw
-    (θ, β).
+    Parameters
+    ----------
+    objective
+        The quadrature objective (evaluating it moves its engine: give a detached one).
+    params
+        The estimates ``(θ, β)``; θ within 1e-6 of its bound is left out.
+    whitening
+        The whitening the fit searched in; made at ``params`` when None (and not ``lme4``).
+    lme4
+        Take the Hessian as lme4's ``deriv12``: steps of 1e-4 in the raw (θ, β). Otherwise
+        steps of 2e-3 in the whitened coordinates.
     """
-    x = model.params
-    free = ~np.concatenate([model.theta <= model.lower + 1e-6, np.zeros(model.n_fixed, bool)])
+    x = np.asarray(params, dtype=float)
+    k = objective.n_theta
+    free = ~np.concatenate([x[:k] <= objective.lower + 1e-6, np.zeros(len(x) - k, bool)])
     idx = np.flatnonzero(free)
     if lme4:
         white = Whitening(x[idx].copy(), np.eye(len(idx)))
         step = LME4_STEP
     else:
-        full = model.agq_whitening or laplace_whitening(model, x)
+        full = whitening or laplace_whitening(objective, x)
         white = Whitening(x[idx].copy(), full.S[np.ix_(idx, idx)])
         step = HESSIAN_STEP
 
     def f(y: Array) -> float:
         point = x.copy()
         point[idx] = white.to_x(y)
-        return model.objective_at(point)
+        return objective(point)
 
     H = hessian_from_values(f, np.zeros(len(idx)), np.full(len(idx), step))
     return AgqHessian(0.5 * (H + H.T), white, free)

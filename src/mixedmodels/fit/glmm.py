@@ -1,34 +1,34 @@
-"""glmer's two stages for a :class:`~mixedmodels.models.generalized.GeneralizedLinearMixedModel`.
+"""glmer's two stages on a GLMM's objective (:class:`~mixedmodels.objective.glmm.GlmmObjective`).
 
 Stage 1 (glmer's ``nAGQ = 0``) optimizes θ while PIRLS estimates β with the modes; stage 2
 optimizes (θ, β) on the Laplace objective (or adaptive quadrature). Both use quasi-Newton steps
 on the exact gradient (:mod:`mixedmodels.objective.laplace_gradient`) where it is affordable, and
 BOBYQA on the objective values otherwise. At the optimum, lme4's convergence checks are made
 from the gradient and the quasi-Newton Hessian.
+
+:func:`fit_two_stages` returns the fit as a value (:class:`GlmmFit`); the model keeps it.
+Evaluating the objective moves its engine's modes, nothing else.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.fit.agq import agq_stage_two
+from mixedmodels.fit.agq import Whitening, agq_stage_two
 from mixedmodels.fit.glmm_starts import inside_start, ladder_start
+from mixedmodels.objective.glmm import GlmmObjective
 from mixedmodels.objective.laplace_gradient import laplace_gradient
 from mixedmodels.objective.laplace_scalar import ScalarEngine
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.checks import ConvergenceCheck
 from mixedmodels.optimize.newton import Newton, derivative_free, quasi_newton
 
-if TYPE_CHECKING:
-    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
-
-__all__ = ["convergence_check", "fit_two_stages"]
+__all__ = ["GlmmFit", "convergence_check", "fit_two_stages"]
 
 Array = FloatArray
 Objective = Callable[[Array], float]
@@ -37,70 +37,147 @@ EIGEN_RATIO_TOL = 1e6  # lme4's check.conv.hess: nearly unidentifiable beyond th
 STAGE1_TOL = 1e-4  # stage 1 only starts stage 2: a rough optimum will do
 
 
-def fit_two_stages(model: GeneralizedLinearMixedModel, verbose: bool, start: Array | None) -> None:
-    """Fit ``model`` in place: stage 1 unless ``start`` gives (θ, β), then stage 2."""
-    x0 = _stage_one(model, verbose) if start is None else np.asarray(start, dtype=float)
-    k = model.n_theta
-    if model.nagq == 0:
-        model.engine.fit_modes(x0[:k], with_beta=True)
-        model.theta, model.beta = x0[:k].copy(), model.engine.beta.copy()
-        assert model.stage1 is not None
-        model.optsum = replace(model.stage1, fmin=model.engine.laplace())
-        return
-    model.optsum = _stage_two(model, x0, verbose)
-    model.theta = model.optsum.final[:k].copy()
-    model.beta = model.optsum.final[k:].copy()
-    model.optsum.fmin = model.objective_at(model.optsum.final)
+@dataclass(frozen=True)
+class GlmmFit:
+    """The result of glmer's two stages.
+
+    Attributes
+    ----------
+    theta, beta
+        The estimates.
+    optsum
+        The optimizer's summary of the last stage (``fmin`` the objective at the estimates).
+    stage1
+        The summary of stage 1 (None when stage 2 started from a given point).
+    hessian_approx
+        The quasi-Newton Hessian at the optimum (None without an exact gradient).
+    final_gradient
+        The exact gradient at the optimum (None without one).
+    whitening
+        The whitening adaptive quadrature searched in (None unless ``nagq > 1`` by BOBYQA).
+    """
+
+    theta: Array
+    beta: Array
+    optsum: OptSummary
+    stage1: OptSummary | None = None
+    hessian_approx: Array | None = None
+    final_gradient: Array | None = None
+    whitening: Whitening | None = None
+
+    @property
+    def params(self) -> Array:
+        """``(θ, β)`` at the estimates."""
+        return np.concatenate([self.theta, self.beta])
 
 
-def _stage_one(model: GeneralizedLinearMixedModel, verbose: bool) -> Array:
-    """Glmer's first stage; returns the start of the second, (θ, β̂(θ))."""
-    engine = model.engine
-    d = model.data
-    engine.start(np.zeros(model.n_fixed), d.family.initial_mu(d.y, d.trials))
+@dataclass(frozen=True)
+class _StageTwo:
+    """Stage 2's summary, and what the quasi-Newton method or the quadrature search made."""
 
-    def objective(theta: Array) -> float:
+    optsum: OptSummary
+    hessian_approx: Array | None = None
+    final_gradient: Array | None = None
+    whitening: Whitening | None = None
+
+
+def fit_two_stages(
+    objective: GlmmObjective, theta0: Array, verbose: bool, start: Array | None
+) -> GlmmFit:
+    """Glmer's fit: stage 1 from ``theta0`` unless ``start`` gives (θ, β), then stage 2.
+
+    Parameters
+    ----------
+    objective
+        The model's objective; its ``nagq`` says which stages run (0: stage 1 only).
+    theta0
+        Where stage 1 starts (lme4's: 1 on the diagonals of the templates, 0 off them).
+    verbose
+        Print the objective at each evaluation.
+    start
+        ``(θ, β)`` to start stage 2 from (stage 1 is then skipped); with ``nagq = 0`` its θ
+        starts stage 1.
+
+    Returns
+    -------
+    GlmmFit
+        The estimates and what the optimizers report.
+    """
+    k = objective.n_theta
+    engine = objective.engine
+    if objective.nagq == 0:
+        theta1 = theta0 if start is None else np.asarray(start, dtype=float)[:k]
+        x0, first = _stage_one(objective, theta1, verbose)
+        engine.fit_modes(x0[:k], with_beta=True)
+        theta, beta = x0[:k].copy(), engine.beta.copy()
+        return GlmmFit(theta, beta, replace(first, fmin=engine.laplace()), first)
+    stage1: OptSummary | None = None
+    if start is None:
+        x0, stage1 = _stage_one(objective, theta0, verbose)
+    else:
+        x0 = np.asarray(start, dtype=float)
+    two = _stage_two(objective, x0, verbose)
+    final = two.optsum.final
+    optsum = replace(two.optsum, fmin=objective(final))
+    return GlmmFit(
+        final[:k].copy(),
+        final[k:].copy(),
+        optsum,
+        stage1,
+        two.hessian_approx,
+        two.final_gradient,
+        two.whitening,
+    )
+
+
+def _stage_one(objective: GlmmObjective, theta0: Array, verbose: bool) -> tuple[Array, OptSummary]:
+    """Glmer's first stage from ``theta0``: the start of the second, (θ, β̂(θ)), and a summary."""
+    engine = objective.engine
+    d = engine.data
+    p = objective.n_fixed
+    engine.start(np.zeros(p), d.family.initial_mu(d.y, d.trials))
+
+    def stage1(theta: Array) -> float:
         value = engine.evaluate_stage1(theta)
         if verbose:
             print(f"stage 1: {value:.8f} at θ = {np.array2string(theta, precision=6)}")
         return value
 
-    theta0 = model.theta.copy()
-    if d.family.has_dispersion:  # lme4's objective mixes two scales: see models.glmm_starts
-        theta0 = ladder_start(objective, theta0)
-        engine.start(np.zeros(model.n_fixed), d.family.initial_mu(d.y, d.trials))
-    result = _stage_one_newton(model, objective, theta0) if model.gradient_affordable else None
-    if result is not None:
-        model.stage1 = result.summary(theta0, model.lower)
+    theta0 = np.array(theta0, dtype=float)
+    if d.family.has_dispersion:  # lme4's objective mixes two scales: see fit.glmm_starts
+        theta0 = ladder_start(stage1, theta0)
+        engine.start(np.zeros(p), d.family.initial_mu(d.y, d.trials))
+    newton = _stage_one_newton(objective, stage1, theta0) if objective.gradient_affordable else None
+    if newton is not None:
+        summary = newton.summary(theta0, objective.lower)
     else:
-        engine.start(np.zeros(model.n_fixed), d.family.initial_mu(d.y, d.trials))
-        tol = 1e-12 if model.nagq == 0 else 1e-7
-        model.stage1 = bobyqa(objective, theta0, model.lower, ftol_rel=tol)
-    theta = model.stage1.final
+        engine.start(np.zeros(p), d.family.initial_mu(d.y, d.trials))
+        tol = 1e-12 if objective.nagq == 0 else 1e-7
+        summary = bobyqa(stage1, theta0, objective.lower, ftol_rel=tol)
+    theta = summary.final
     engine.fit_modes(theta, with_beta=True)
-    return np.concatenate([theta, engine.beta])
+    return np.concatenate([theta, engine.beta]), summary
 
 
-def _stage_one_newton(
-    model: GeneralizedLinearMixedModel, objective: Objective, theta0: Array
-) -> Newton | None:
+def _stage_one_newton(objective: GlmmObjective, stage1: Objective, theta0: Array) -> Newton | None:
     """Stage 1 by quasi-Newton steps on the exact gradient (β inside PIRLS)."""
-    engine = model.engine
+    engine = objective.engine
 
     def gradient(theta: Array) -> Array:
         engine.fit_modes(theta, with_beta=True)
         return laplace_gradient(engine, with_beta=True)
 
-    tol = 1e-11 if model.nagq == 0 else STAGE1_TOL
+    k = objective.n_theta
+    tol = 1e-11 if objective.nagq == 0 else STAGE1_TOL
     try:
-        f0 = objective(theta0)
+        f0 = stage1(theta0)
         if not math.isfinite(f0):
             return None
         g0 = gradient(theta0)
-        H0 = np.empty((model.n_theta, model.n_theta))
-        for j in range(model.n_theta):
+        H0 = np.empty((k, k))
+        for j in range(k):
             H0[:, j] = _forward_column(gradient, theta0, j, g0)
-        result = quasi_newton(objective, gradient, theta0, model.lower, H0, (f0, g0), tol)
+        result = quasi_newton(stage1, gradient, theta0, objective.lower, H0, (f0, g0), tol)
     except (np.linalg.LinAlgError, ArithmeticError):
         return None
     return result if result.converged and np.all(np.isfinite(result.x)) else None
@@ -114,48 +191,49 @@ def _forward_column(gradient: Callable[[Array], Array], x0: Array, j: int, g0: A
     return (gradient(x) - g0) / h
 
 
-def _stage_two(model: GeneralizedLinearMixedModel, x0: Array, verbose: bool) -> OptSummary:
+def _stage_two(objective: GlmmObjective, x0: Array, verbose: bool) -> _StageTwo:
     """(θ, β) on the Laplace (quasi-Newton) or quadrature (BOBYQA) objective."""
-    lower = model.all_lower
+    lower = objective.all_lower
 
-    def objective(x: Array) -> float:
-        value = model.objective_at(x)
+    def evaluate(x: Array) -> float:
+        value = objective(x)
         if verbose:
             print(f"stage 2: {value:.10f} at {np.array2string(x, precision=6)}")
         return value
 
-    if model.has_gradient:
+    if objective.has_gradient:
         # a variance at zero is a stationary point of the (even) objective: start just inside
-        bounded = np.concatenate([model.lower == 0.0, np.zeros(model.n_fixed, dtype=bool)])
-        inside = inside_start(objective, x0, bounded)
-        result = _newton(model, objective, inside)
+        bounded = np.concatenate([objective.lower == 0.0, np.zeros(objective.n_fixed, bool)])
+        inside = inside_start(evaluate, x0, bounded)
+        result = _newton(objective, evaluate, inside)
         if result is not None and result.converged and np.all(np.isfinite(result.x)):
-            model.hessian_approx = result.H
-            model.final_gradient = result.g
-            return result.summary(x0, lower)
-    if model.nagq > 1 and isinstance(model.engine, ScalarEngine):
-        return agq_stage_two(model, objective, _laplace_start(model, x0))
+            return _StageTwo(result.summary(x0, lower), result.H, result.g)
+    if objective.nagq > 1 and isinstance(objective.engine, ScalarEngine):
+        summary, white = agq_stage_two(objective, evaluate, _laplace_start(objective, x0))
+        return _StageTwo(summary, whitening=white)
     step = 0.05 * np.maximum(np.abs(x0), 0.1)
-    return derivative_free(objective, x0, lower, initial_step=step)
+    return _StageTwo(derivative_free(evaluate, x0, lower, initial_step=step))
 
 
-def _newton(model: GeneralizedLinearMixedModel, objective: Objective, x0: Array) -> Newton | None:
-    """Quasi-Newton from ``x0``; None when the gradient or a factor fails there."""
+def _newton(objective: GlmmObjective, evaluate: Objective, x0: Array) -> Newton | None:
+    """Quasi-Newton on ``evaluate`` from ``x0``; None when the gradient or a factor fails there."""
 
     def refresh(x: Array, g: Array) -> Array:
-        model.engine.fit_modes(x[: model.n_theta], x[model.n_theta :], with_beta=False)
-        return _hessian_at(model, x, g)
+        theta, beta = objective.split(x)
+        objective.engine.fit_modes(theta, beta, with_beta=False)
+        return _hessian_at(objective, x, g)
 
     try:
-        start, H0 = _initial_hessian(model, objective, x0)
-        lower = model.all_lower
-        return quasi_newton(objective, model.gradient_at, x0, lower, H0, start, refresh=refresh)
+        start, H0 = _initial_hessian(objective, evaluate, x0)
+        lower = objective.all_lower
+        gradient = objective.gradient
+        return quasi_newton(evaluate, gradient, x0, lower, H0, start, refresh=refresh)
     except (np.linalg.LinAlgError, ArithmeticError):
         return None
 
 
 def _initial_hessian(
-    model: GeneralizedLinearMixedModel, objective: Objective, x0: Array
+    objective: GlmmObjective, evaluate: Objective, x0: Array
 ) -> tuple[tuple[float, Array], Array]:
     """The objective and gradient at ``x0`` and a first Hessian for the quasi-Newton steps.
 
@@ -163,49 +241,53 @@ def _initial_hessian(
     information ``2 R_X R_Xᵀ`` of the factor at ``x0`` (exact up to the log-determinant's
     curvature), which saves one gradient per fixed effect.
     """
-    f0 = objective(x0)
+    f0 = evaluate(x0)
     if not math.isfinite(f0):
         raise ArithmeticError("the objective is not finite at the start of stage 2")
-    g0 = laplace_gradient(model.engine)
-    return (f0, g0), _hessian_at(model, x0, g0)
+    g0 = laplace_gradient(objective.engine)
+    return (f0, g0), _hessian_at(objective, x0, g0)
 
 
-def _hessian_at(model: GeneralizedLinearMixedModel, x0: Array, g0: Array) -> Array:
+def _hessian_at(objective: GlmmObjective, x0: Array, g0: Array) -> Array:
     """θ columns by differences of the gradient, the β block from the factor (at ``x0``)."""
-    k = model.n_theta
+    k = objective.n_theta
     H = np.empty((len(x0), len(x0)))
-    H[k:, k:] = 2.0 * model.engine.fixed_precision()
+    H[k:, k:] = 2.0 * objective.engine.fixed_precision()
     for j in range(k):
-        H[:, j] = _forward_column(model.gradient_at, x0, j, g0)
+        H[:, j] = _forward_column(objective.gradient, x0, j, g0)
     H[:k, k:] = H[k:, :k].T
     H[:k, :k] = 0.5 * (H[:k, :k] + H[:k, :k].T)
     return H
 
 
-def _laplace_start(model: GeneralizedLinearMixedModel, x0: Array) -> Array:
+def _laplace_start(objective: GlmmObjective, x0: Array) -> Array:
     """The Laplace optimum: a close start for adaptive quadrature."""
-    nagq, model.nagq = model.nagq, 1
-    try:
-        result = _newton(model, model.objective_at, x0)
-    finally:
-        model.nagq = nagq
+    laplace = objective.with_nagq(1)
+    result = _newton(laplace, laplace, x0)
     if result is None or not np.all(np.isfinite(result.x)):
         return x0
     return result.x
 
 
-def convergence_check(model: GeneralizedLinearMixedModel) -> ConvergenceCheck | None:
+def convergence_check(fit: GlmmFit, all_lower: Array) -> ConvergenceCheck | None:
     """lme4's ``checkConv`` from the final gradient and quasi-Newton Hessian (if any).
 
     Flags a scaled gradient ``H⁻¹g`` above 2e-3 (or the raw gradient, whichever is smaller), a
     Hessian that is not positive definite, and an eigenvalue ratio above 1e6 (a nearly
     unidentifiable model, often cured by centring and scaling covariates).
+
+    Parameters
+    ----------
+    fit
+        The result of :func:`fit_two_stages`.
+    all_lower
+        Lower bounds of (θ, β): a parameter on its bound with an outward gradient is left out.
     """
-    g, H = model.final_gradient, model.hessian_approx
+    g, H = fit.final_gradient, fit.hessian_approx
     if g is None or H is None:
         return None
-    x = model.params
-    free = [i for i in range(len(x)) if not (x[i] <= model.all_lower[i] + 1e-10 and g[i] >= 0)]
+    x = fit.params
+    free = [i for i in range(len(x)) if not (x[i] <= all_lower[i] + 1e-10 and g[i] >= 0)]
     grad, hess = g[free], H[np.ix_(free, free)]
     check = ConvergenceCheck(grad, hess, free)
     eigen = np.linalg.eigvalsh(0.5 * (hess + hess.T)) if free else np.ones(1)

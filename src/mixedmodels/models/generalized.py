@@ -2,15 +2,19 @@
 
 The pipeline, each step in its own module::
 
-    formula.parse_formula → terms.model_frame → models.glmm_response (y, weights, trials)
-      → terms.fixed_effects / random_effects_terms → models.laplace (PIRLS on the blocked
-      Cholesky; models.laplace_scalar for one scalar term, with adaptive quadrature)
-      → models.glmm_optimize (stage 1: θ by BOBYQA, β in PIRLS; stage 2: (θ, β) by a
-      quasi-Newton method on the exact gradient, models.laplace_gradient) → results
+    formula.parse_formula → spec.model_frame → spec.response (y, weights, trials)
+      → spec.fixed_effects / random_effects_terms → objective.laplace (PIRLS on the blocked
+      Cholesky; objective.laplace_scalar for one scalar term, with adaptive quadrature)
+      → objective.glmm (the objective in (θ, β), lme4's devfun) → fit.glmm (stage 1: θ, β in
+      PIRLS; stage 2: (θ, β) by a quasi-Newton method on the exact gradient) → results
+
+The fit is a value (:class:`~mixedmodels.fit.glmm.GlmmFit`) that :meth:`fit` keeps; results
+read the model through :class:`~mixedmodels.fitted.FittedGeneralizedModel`.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -19,39 +23,34 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
-from scipy import special
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import (
-    ConvergenceWarning,
     ModelSpecificationError,
-    SingularFitWarning,
 )
-from mixedmodels.fit.agq import AgqHessian, Whitening, agq_hessian
-from mixedmodels.fit.glmm import convergence_check, fit_two_stages
-from mixedmodels.linalg.blocksolve import selected_inverse_cost
+from mixedmodels.fit.agq import AgqHessian, Whitening
+from mixedmodels.fit.glmm import GlmmFit, convergence_check, fit_two_stages
 from mixedmodels.linalg.threads import blas_threads
+from mixedmodels.objective.glmm import GlmmObjective, copy_engine
 from mixedmodels.objective.laplace import BlockedEngine, GlmmData, LaplaceEngine
-from mixedmodels.objective.laplace_gradient import laplace_gradient
-from mixedmodels.objective.laplace_scalar import ScalarEngine, agq_deviance
+from mixedmodels.objective.laplace_scalar import ScalarEngine
 from mixedmodels.optimize import OptSummary
 from mixedmodels.optimize.checks import ConvergenceCheck
-from mixedmodels.optimize.newton import (
-    hessian_from_gradient,
-    hessian_from_values,
-    scaled_steps,
-)
 from mixedmodels.results.criteria import InformationCriteria
-from mixedmodels.results.glmm import fitted_means
+from mixedmodels.results.glmm import fitted_means, glmm_conditional_variances, z_table
 from mixedmodels.results.glmm_vcov import (
+    free_parameters,
     hessian_covariance,
-    scratch_model,
-    sdreport_applicable,
-    sdreport_hessian,
+    laplace_hessian,
+    quadrature_hessian,
+    sdreport_at_estimates,
+    unscaled_covariance,
 )
-from mixedmodels.results.ranef import conditional_variances, ranef_frames
-from mixedmodels.results.separation import separated_covariance, warn_separation
+from mixedmodels.results.glmm_warnings import fit_warnings
+from mixedmodels.results.ranef import ranef_frames
+from mixedmodels.results.separation import separated_covariance
 from mixedmodels.results.varcorr import varcorr_table
 from mixedmodels.spec import FixedEffects, fixed_effects, model_frame, random_effects_terms
 from mixedmodels.spec.checks import check_model, mixed_model_formula
@@ -66,7 +65,7 @@ __all__ = ["GeneralizedLinearMixedModel"]
 
 Array = FloatArray
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance
-MAX_GRADIENT_COST = 5e8  # flops of the selected inverse above which stage 2 is derivative-free
+_CACHED = ("_hessian", "_sdreport", "_agq_cache")  # results computed once per fit
 _RESPONSE = "_glmm_response_"  # a formula may not name dunder columns
 
 
@@ -151,7 +150,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         single = len(self.terms) == 1 and self.terms[0].k == 1
         self.engine: LaplaceEngine = ScalarEngine(self.data) if single else BlockedEngine(self.data)
         self.lower: Array = np.concatenate([t.lower_bounds() for t in self.terms])
-        self.theta: Array = np.concatenate([t.initial_theta() for t in self.terms])
+        self.theta: Array = self._initial_theta()
         self.beta: Array = np.zeros(self.n_fixed)
         self.optsum: OptSummary | None = None
         self.stage1: OptSummary | None = None
@@ -223,98 +222,103 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         return False
 
     # ---- the objective ------------------------------------------------------------------
+    def _objective(self) -> GlmmObjective:
+        """The objective on the model's own engine (what the fit moves)."""
+        return GlmmObjective(self.engine, self.lower, self.n_fixed, self.nagq)
+
+    @property
+    def objective_function(self) -> GlmmObjective:
+        """The objective ``(θ, β) ↦ -2 log L`` with its exact gradient, as lme4's devfun.
+
+        A :class:`~mixedmodels.objective.glmm.GlmmObjective` on its own copy of the engine (at
+        the estimates once fitted): evaluating it anywhere leaves the model as it was.
+        ``model.objective_function(model.params)`` is ``model.objective``.
+        """
+        if self.optsum is not None:
+            self._require_fit()
+        return self._objective().detached()
+
     @property
     def all_lower(self) -> Array:
         """Lower bounds of (θ, β): 0 for the diagonal of each template, else none."""
         return np.concatenate([self.lower, np.full(self.n_fixed, -np.inf)])
 
     def objective_at(self, params: Array) -> float:
-        """The objective (Laplace or adaptive quadrature) at ``params = (θ, β)``."""
-        x = np.asarray(params, dtype=float)
-        theta, beta = x[: self.n_theta], x[self.n_theta :]
-        if self.nagq <= 1:
-            return self.engine.evaluate(theta, beta)
-        value = self.engine.evaluate(theta, beta)
-        if not math.isfinite(value):
-            return value
-        assert isinstance(self.engine, ScalarEngine)
-        return agq_deviance(self.engine, self.nagq)
+        """The objective (Laplace or adaptive quadrature) at ``params = (θ, β)``.
+
+        Evaluated on the model's engine (results then put it back at the estimates); see
+        :attr:`objective_function` for a copy.
+        """
+        return self._objective()(params)
 
     def gradient_at(self, params: Array) -> Array:
         """The exact gradient of the Laplace objective at ``params = (θ, β)``."""
-        x = np.asarray(params, dtype=float)
-        self.engine.fit_modes(x[: self.n_theta], x[self.n_theta :], with_beta=False)
-        return laplace_gradient(self.engine)
+        return self._objective().gradient(params)
 
     @property
     def gradient_affordable(self) -> bool:
         """Whether the exact gradient's selected inverse is cheap enough to form."""
-        engine = self.engine
-        return not isinstance(engine, BlockedEngine) or (
-            selected_inverse_cost(engine.L) <= MAX_GRADIENT_COST
-        )
+        return self._objective().gradient_affordable
 
     @property
     def has_gradient(self) -> bool:
         """Whether stage 2 can use the exact gradient (Laplace, affordable selected inverse)."""
-        return self.nagq == 1 and self.gradient_affordable
+        return self._objective().has_gradient
 
     # ---- fitting ------------------------------------------------------------------------
     def fit(
-        self, *, verbose: bool = False, start: Array | None = None
+        self,
+        *,
+        verbose: bool = False,
+        start: Array | None = None,
+        start_theta: Array | None = None,
     ) -> GeneralizedLinearMixedModel:
         """Fit in glmer's two stages and keep the optimum.
+
+        The fit depends only on the data and the starts: fitting again gives the same
+        estimates.
 
         Parameters
         ----------
         verbose
             Print the objective at each evaluation.
         start
-            ``(θ, β)`` to start stage 2 from (stage 1 is then skipped), e.g. a previous fit.
+            ``(θ, β)`` to start stage 2 from (stage 1 is then skipped), e.g. a previous fit;
+            with ``nagq = 0`` its θ starts stage 1.
+        start_theta
+            θ to start stage 1 from (lme4's ``start = list(theta = ...)``); by default 1 on
+            the diagonals of the templates and 0 off them.
 
         Returns
         -------
         GeneralizedLinearMixedModel
             ``self``, fitted.
         """
-        self.hessian_approx = self.final_gradient = None
-        self.agq_whitening = None
+        theta0 = self._initial_theta() if start_theta is None else start_theta
         with blas_threads(self.thread_limit()):
-            fit_two_stages(self, verbose, start)
-        self.convergence = convergence_check(self)
-        for cached in ("_hessian", "_sdreport", "_agq_cache"):
-            self.__dict__.pop(cached, None)
-        self._warn_after_fit()
+            result = fit_two_stages(self._objective(), theta0, verbose, start)
+        self._keep(result)
+        self.diverging = fit_warnings(self, self.convergence)
         return self
+
+    def _initial_theta(self) -> Array:
+        """lme4's start of θ: 1 on the diagonals of the templates, 0 off them."""
+        return np.concatenate([t.initial_theta() for t in self.terms])
+
+    def _keep(self, result: GlmmFit) -> None:
+        """Keep a fit's estimates and reports; forget results of an earlier fit."""
+        self.theta, self.beta = result.theta, result.beta
+        self.optsum, self.stage1 = result.optsum, result.stage1
+        self.hessian_approx = result.hessian_approx
+        self.final_gradient = result.final_gradient
+        self.agq_whitening = result.whitening
+        self.convergence = convergence_check(result, self.all_lower)
+        for cached in _CACHED:
+            self.__dict__.pop(cached, None)
 
     def thread_limit(self) -> int:
         """BLAS threads from the size of the largest dense block (one for small models)."""
-        engine = self.engine
-        if not isinstance(engine, BlockedEngine):
-            return 1  # vectors and tiny matrices: no threads to speak of
-        return engine.L.thread_limit()
-
-    def _warn_after_fit(self) -> None:
-        """Separation, singular-fit and convergence warnings, as glmer gives them."""
-        self._require_fit()
-        self.diverging = warn_separation(self)
-        if self.is_singular:
-            warnings.warn(
-                "boundary (singular) fit: a variance is estimated as zero or a correlation as ±1",
-                SingularFitWarning,
-                stacklevel=3,
-            )
-        assert self.optsum is not None
-        if not self.optsum.converged:
-            warnings.warn(
-                f"the optimizer stopped with {self.optsum.return_value} after "
-                f"{self.optsum.feval} evaluations; the estimates may not be at the optimum",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-            return
-        if self.convergence is not None and not self.convergence.ok:
-            warnings.warn("; ".join(self.convergence.messages), ConvergenceWarning, stacklevel=3)
+        return self._objective().thread_limit
 
     # ---- results --------------------------------------------------------------------------
     def _require_fit(self) -> None:
@@ -364,48 +368,28 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         return pd.Series(self.beta, index=list(self.fixed.names), name="estimate")
 
     @cached_property
-    def _hessian(self) -> tuple[Array, Array]:
+    def _hessian(self) -> tuple[Array, npt.NDArray[np.bool_]]:
         """Exact Hessian of the objective over the free parameters, and the free mask."""
         self._require_fit()
-        x = self.params
-        at_bound = np.concatenate(
-            [self.theta <= self.lower + 1e-6, np.zeros(self.n_fixed, dtype=bool)]
-        )
-        free = ~at_bound
         if self.nagq > 1:
+            free = free_parameters(self.theta, self.lower, self.n_fixed)
             return self._agq_hessian().in_x(), free
         with blas_threads(self.thread_limit()):
-            H = scratch_model(self)._exact_hessian(x)
-        return H[np.ix_(free, free)], free
+            return laplace_hessian(self)
 
     def _agq_hessian(self) -> AgqHessian:
-        """The quadrature Hessian (:mod:`.glmm_agq`) for ``vcov_method``, computed once."""
+        """The quadrature Hessian (:mod:`mixedmodels.fit.agq`) for ``vcov_method``, once."""
         cache: dict[str, AgqHessian] = self.__dict__.setdefault("_agq_cache", {})
         key = "lme4" if self.vcov_method == "lme4" else "whitened"
         if key not in cache:
-            self._require_fit()
-            cache[key] = agq_hessian(scratch_model(self), lme4=key == "lme4")
-            self._require_fit()
+            cache[key] = quadrature_hessian(self, lme4=key == "lme4")
         return cache[key]
-
-    def _exact_hessian(self, x: Array) -> Array:
-        """Central differences of the gradient (or of the objective, without one)."""
-        if self.has_gradient:
-            steps = scaled_steps(self.hessian_approx, x, 1e-3)
-            H = hessian_from_gradient(self.gradient_at, x, steps, central=True)
-        else:
-            steps = scaled_steps(self.hessian_approx, x, 1e-2)
-            H = hessian_from_values(self.objective_at, x, steps)
-        return H
 
     @cached_property
     def _sdreport(self) -> Array | None:
         """The Hessian as glmmTMB takes it (see :mod:`~mixedmodels.results.glmm_vcov`), or None."""
-        usable = self.has_gradient and not self.family.has_dispersion
-        if not usable or not sdreport_applicable(self.terms, self.theta):
-            return None
         with blas_threads(self.thread_limit()):
-            return sdreport_hessian(self.terms, scratch_model(self).gradient_at, self.params)
+            return sdreport_at_estimates(self)
 
     @property
     def hessian(self) -> pd.DataFrame:
@@ -423,14 +407,10 @@ class GeneralizedLinearMixedModel(InformationCriteria):
     def vcov(self) -> pd.DataFrame:
         """Covariance of β̂: the β block of ``2 H⁻¹``, H the Hessian of the deviance.
 
-        ``vcov_method = "sdreport"`` (the default) takes H as glmmTMB does (differences with
-        steps 1e-3 in its parameters), ``"exact"`` with steps scaled to each parameter; the
-        two differ only on poorly scaled models (see :mod:`mixedmodels.results.glmm_vcov`).
-        Fits with ``nagq = 0`` use lme4's ``σ² (R_X R_Xᵀ)⁻¹``. With ``nagq > 1`` H is the
-        Hessian of the quadrature deviance, accurate on any scale
-        (:mod:`mixedmodels.fit.agq`); ``vcov_method = "lme4"`` takes it as lme4's
-        ``deriv12`` does (steps of 1e-4 in the raw parameters, several standard errors wide
-        for the coefficient of a covariate in the thousands).
+        ``vcov_method = "sdreport"`` (the default) takes H as glmmTMB does, ``"exact"`` with
+        steps scaled to each parameter (:mod:`mixedmodels.results.glmm_vcov`). With ``nagq > 1``
+        H is the quadrature deviance's (:mod:`mixedmodels.fit.agq`), ``"lme4"`` as lme4's
+        ``deriv12`` takes it; ``nagq = 0`` uses lme4's ``σ² (R_X R_Xᵀ)⁻¹``.
         """
         names = list(self.fixed.names)
         p = self.n_fixed
@@ -451,23 +431,13 @@ class GeneralizedLinearMixedModel(InformationCriteria):
     def _unscaled_vcov(self, names: list[str]) -> pd.DataFrame:
         """lme4's ``σ² (R_X R_Xᵀ)⁻¹`` (no Hessian)."""
         self._require_fit()
-        cov = np.linalg.inv(self.engine.fixed_precision()) * self.sigma**2
+        cov = unscaled_covariance(self.engine.fixed_precision(), self.sigma)
         return pd.DataFrame(cov, index=names, columns=names)
 
     @property
     def coef_table(self) -> pd.DataFrame:
         """Estimate, standard error, z statistic and two-sided p value of each fixed effect."""
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        beta = self.beta
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stat = beta / se
-        table = {
-            "estimate": beta,
-            "std_error": se,
-            "statistic": stat,
-            "p_value": 2.0 * special.ndtr(-np.abs(stat)),
-        }
-        return pd.DataFrame(table, index=list(self.fixed.names))
+        return z_table(self.beta, self.vcov.to_numpy(), list(self.fixed.names))
 
     @property
     def is_singular(self) -> bool:
@@ -512,15 +482,7 @@ class GeneralizedLinearMixedModel(InformationCriteria):
     @property
     def ranef_var(self) -> dict[str, Array]:
         """Conditional covariance blocks ``(levels, k, k)`` per term (lme4's ``condVar``)."""
-        self._require_fit()
-        engine = self.engine
-        scale = self.sigma
-        if isinstance(engine, ScalarEngine):
-            T = float(self.theta[0])
-            values = scale**2 * T**2 / engine._diagonal(engine._current().w)
-            return {self.terms[0].name: values.reshape(-1, 1, 1)}
-        assert isinstance(engine, BlockedEngine)
-        return conditional_variances(engine.L, self.templates(), scale)
+        return glmm_conditional_variances(self)
 
     # ---- predictions, residuals, simulation: models.glmm_results ---------------------------
     def predict(
@@ -600,13 +562,33 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         text = self.summary() if self.optsum is not None else repr(self)
         return f"<pre>{html.escape(text)}</pre>"
 
-    def with_family(self, family: Family) -> GeneralizedLinearMixedModel:
-        """Use another family of the same kind (a new negative binomial θ); refit after."""
-        self.family = family
-        self.data = replace(self.data, family=family)
-        self.engine.data = self.data
-        self.optsum = None
-        return self
+    def with_family(
+        self, family: Family, *, theta_estimated: bool = False
+    ) -> GeneralizedLinearMixedModel:
+        """A new, unfitted model with another family of the same kind (a new negative binomial θ).
+
+        It shares the data, the frame and the terms, and has its own engine: a copy of this
+        model's, so that a fit started at this model's estimates starts PIRLS from its modes.
+        This model is left as it was.
+
+        Parameters
+        ----------
+        family
+            The family (same response kind: counts stay counts).
+        theta_estimated
+            The family's θ is estimated (glmer.nb): one more parameter in ``npar``.
+        """
+        new = copy.copy(self)
+        for cached in _CACHED:
+            new.__dict__.pop(cached, None)
+        new.family = family
+        new.data = replace(self.data, family=family)
+        new.engine = copy_engine(self.engine, new.data)
+        new.nb_theta_estimated = theta_estimated
+        new.optsum = new.stage1 = new.convergence = None
+        new.hessian_approx = new.final_gradient = new.agq_whitening = None
+        new.diverging = []
+        return new
 
     def __repr__(self) -> str:
         state = "fitted" if self.optsum is not None else "not fitted"

@@ -79,7 +79,8 @@ def fit_negative_binomial(
     Returns
     -------
     GeneralizedLinearMixedModel
-        The model, fitted at the estimated θ (``model.family.theta``).
+        A new model (``model`` is left as it was), fitted at the estimated θ
+        (``family.theta``).
     """
     from mixedmodels.results.glmm import fitted_means
 
@@ -88,18 +89,23 @@ def fit_negative_binomial(
         raise ModelSpecificationError("glmer_nb needs a count response (Poisson family)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.with_family(Poisson(link=link)).fit()
-        theta0 = theta_ml(model.data.y, fitted_means(model), model.frame.weights)
-        model.with_family(NegativeBinomial(theta0, link=link)).fit(start=model.params)
-    best = {"x": model.params.copy()}
+        poisson = model.with_family(Poisson(link=link)).fit()
+        theta0 = theta_ml(poisson.data.y, fitted_means(poisson), poisson.frame.weights)
+        last = poisson.with_family(NegativeBinomial(theta0, link=link)).fit(start=poisson.params)
+    # each fit starts at the last estimates, from the last model's modes (a copy of its engine)
+    fits = {"last": last}
+
+    def refit(log_theta: float, estimated: bool = False) -> GeneralizedLinearMixedModel:
+        before = fits["last"]
+        family = NegativeBinomial(math.exp(log_theta), link=link)
+        new = before.with_family(family, theta_estimated=estimated).fit(start=before.params)
+        fits["last"] = new
+        if verbose:
+            print(f"θ = {math.exp(log_theta):.8g}: -2 log L = {new.objective:.8f}")
+        return new
 
     def profile(log_theta: float) -> float:
-        model.with_family(NegativeBinomial(math.exp(log_theta), link=link))
-        model.fit(start=best["x"])
-        best["x"] = model.params.copy()
-        if verbose:
-            print(f"θ = {math.exp(log_theta):.8g}: -2 log L = {model.objective:.8f}")
-        return model.objective
+        return refit(log_theta).objective
 
     from scipy import optimize
 
@@ -109,6 +115,4 @@ def fit_negative_binomial(
         result = optimize.minimize_scalar(
             profile, bounds=(center - 3.0, center + 3.0), method="bounded", options={"xatol": tol}
         )
-    model.nb_theta_estimated = True
-    profile(float(result.x))
-    return model
+    return refit(float(result.x), estimated=True)

@@ -196,6 +196,14 @@ class LaplaceEngine(ABC):
         self.sensitivity = None
         self.sensitivity1 = None
 
+    def forget_fit(self) -> None:
+        """Keep the modes only as a start: the next :meth:`fit_modes` runs PIRLS from them.
+
+        For a copy of the engine given other data (another family): its modes are no longer
+        those of the point they were fitted at.
+        """
+        self._fitted = None
+
     def fit_modes(self, theta: Array, beta: Array | None = None, *, with_beta: bool) -> None:
         """Run PIRLS at ``theta`` (and fixed ``beta`` unless ``with_beta``), from the last modes.
 

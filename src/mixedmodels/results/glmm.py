@@ -1,27 +1,39 @@
-"""Predictions, residuals and simulated responses of a fitted GLMM (lme4's methods)."""
+"""Predictions, residuals, simulated responses and other results of a fitted GLMM (lme4's)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+from scipy import special
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
+from mixedmodels.objective.laplace import BlockedEngine
+from mixedmodels.objective.laplace_scalar import ScalarEngine
 from mixedmodels.results.predict import predict
+from mixedmodels.results.ranef import conditional_variances
 from mixedmodels.results.simulate import simulate_linear_predictor
 
 if TYPE_CHECKING:
-    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+    from mixedmodels.fitted import FittedGeneralizedModel
 
-__all__ = ["fitted_means", "glmm_residuals", "predict_glmm", "simulate_glmm"]
+__all__ = [
+    "fitted_means",
+    "glmm_conditional_variances",
+    "glmm_residuals",
+    "predict_glmm",
+    "simulate_glmm",
+    "z_table",
+]
 
 Array = FloatArray
 RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
 
 
 def predict_glmm(
-    model: GeneralizedLinearMixedModel,
+    model: FittedGeneralizedModel,
     new_data: Any,
     type: str,
     re_form: str | None,
@@ -54,7 +66,7 @@ def predict_glmm(
     return out
 
 
-def fitted_means(model: GeneralizedLinearMixedModel) -> Array:
+def fitted_means(model: FittedGeneralizedModel) -> Array:
     """``μ̂`` per observation used (``fitted()`` pads it with ``na_action="exclude"``)."""
     model._require_fit()
     wk = model.engine.wk
@@ -62,7 +74,7 @@ def fitted_means(model: GeneralizedLinearMixedModel) -> Array:
     return wk.mu.copy()
 
 
-def glmm_residuals(model: GeneralizedLinearMixedModel, type: str) -> Array:
+def glmm_residuals(model: FittedGeneralizedModel, type: str) -> Array:
     """Residuals of one of lme4's types at the estimates (the engine is at the optimum)."""
     if type not in RESIDUAL_TYPES:
         raise ModelSpecificationError(
@@ -82,7 +94,7 @@ def glmm_residuals(model: GeneralizedLinearMixedModel, type: str) -> Array:
 
 
 def simulate_glmm(
-    model: GeneralizedLinearMixedModel,
+    model: FittedGeneralizedModel,
     nsim: int,
     rng: np.random.Generator,
     use_ranef: bool,
@@ -123,3 +135,30 @@ def simulate_glmm(
     if is_binomial and response.kind == "cbind":
         return np.rint(draws * response.trials[:, None])
     return draws
+
+
+def glmm_conditional_variances(model: FittedGeneralizedModel) -> dict[str, Array]:
+    """Conditional covariance blocks ``(levels, k, k)`` per term (lme4's ``condVar``)."""
+    model._require_fit()
+    engine = model.engine
+    scale = model.sigma
+    if isinstance(engine, ScalarEngine):
+        T = float(model.theta[0])
+        values = scale**2 * T**2 / engine._diagonal(engine._current().w)
+        return {model.terms[0].name: values.reshape(-1, 1, 1)}
+    assert isinstance(engine, BlockedEngine)
+    return conditional_variances(engine.L, model.templates(), scale)
+
+
+def z_table(beta: Array, vcov: Array, names: list[str]) -> pd.DataFrame:
+    """Estimate, standard error, z statistic and two-sided normal p value of each coefficient."""
+    se = np.sqrt(np.diag(vcov))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = beta / se
+    table = {
+        "estimate": beta,
+        "std_error": se,
+        "statistic": stat,
+        "p_value": 2.0 * special.ndtr(-np.abs(stat)),
+    }
+    return pd.DataFrame(table, index=names)

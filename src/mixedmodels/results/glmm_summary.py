@@ -21,7 +21,7 @@ from mixedmodels.results.summary import (
 )
 
 if TYPE_CHECKING:
-    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+    from mixedmodels.fitted import FittedGeneralizedModel
 
 __all__ = ["glmm_summary_text", "glmm_title"]
 
@@ -29,7 +29,7 @@ __all__ = ["glmm_summary_text", "glmm_title"]
 class _SummaryView:
     """What the shared summary code reads, with glmer's meaning of deviance and residuals."""
 
-    def __init__(self, model: GeneralizedLinearMixedModel) -> None:
+    def __init__(self, model: FittedGeneralizedModel) -> None:
         self._model = model
 
     def __getattr__(self, name: str) -> Any:
@@ -43,7 +43,7 @@ class _SummaryView:
         return self._model.residuals(type, scaled=scaled)
 
 
-def glmm_title(model: GeneralizedLinearMixedModel) -> list[str]:
+def glmm_title(model: FittedGeneralizedModel) -> list[str]:
     """The first lines: the approximation (wrapped as R wraps it) and the family."""
     if model.nagq > 1:
         method = f"Adaptive Gauss-Hermite Quadrature, nAGQ = {model.nagq}"
@@ -64,13 +64,13 @@ def glmm_title(model: GeneralizedLinearMixedModel) -> list[str]:
     return [*lines, f" Family: {family.label}  ( {family.link.name} )"]
 
 
-def glmm_summary_text(model: GeneralizedLinearMixedModel) -> str:
+def glmm_summary_text(model: FittedGeneralizedModel) -> str:
     """Describe a fitted GLMM as lme4 prints ``summary(glmer(...))``.
 
     Parameters
     ----------
     model
-        A fitted :class:`~mixedmodels.models.generalized.GeneralizedLinearMixedModel`.
+        A fitted GLMM (:class:`~mixedmodels.models.generalized.GeneralizedLinearMixedModel`).
 
     Returns
     -------

@@ -17,48 +17,109 @@ Two conventions, both from the exact gradient of the Laplace objective:
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import scipy.linalg
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.optimize.newton import hessian_from_gradient
+from mixedmodels.fit.agq import AgqHessian, agq_hessian
+from mixedmodels.optimize.newton import (
+    hessian_from_gradient,
+    hessian_from_values,
+    scaled_steps,
+)
 from mixedmodels.spec.random import RandomEffectsTerm
 
 if TYPE_CHECKING:
-    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+    from mixedmodels.fitted import FittedGeneralizedModel
+    from mixedmodels.objective.glmm import GlmmObjective
 
 __all__ = [
+    "exact_hessian",
+    "free_parameters",
     "hessian_covariance",
-    "scratch_model",
+    "laplace_hessian",
+    "quadrature_hessian",
     "sdreport_applicable",
+    "sdreport_at_estimates",
     "sdreport_hessian",
     "theta_from_tmb",
     "tmb_from_theta",
+    "unscaled_covariance",
 ]
 
 Array = FloatArray
 TMB_STEP = 1e-3  # optimHess's default ndeps
 MAP_STEP = 1e-7
-M = TypeVar("M", bound="GeneralizedLinearMixedModel")
 
 
-def scratch_model(model: M) -> M:
-    """A shallow copy of a fitted GLMM with its own engine, for derivatives that move it.
+def free_parameters(theta: Array, lower: Array, p: int) -> npt.NDArray[np.bool_]:
+    """Which of (θ, β) are free: every β, and each θ more than 1e-6 above its bound."""
+    return ~np.concatenate([theta <= lower + 1e-6, np.zeros(p, dtype=bool)])
 
-    The engine starts as a copy of the model's at the estimates (sharing the data and the
-    terms), so the Hessian does not depend on what ran before, and the model's conditional
-    modes stay exactly as its fit left them.
+
+def exact_hessian(objective: GlmmObjective, x: Array, approx: Array | None) -> Array:
+    """The Hessian of ``objective`` at ``x`` by central differences.
+
+    Of the exact gradient where the objective has one (steps 1e-3 of each parameter's
+    standard error from ``approx``, the quasi-Newton Hessian, when given), else of the values
+    (steps 1e-2 of them). ``objective`` moves its engine: give a detached one.
+    """
+    if objective.has_gradient:
+        steps = scaled_steps(approx, x, 1e-3)
+        return hessian_from_gradient(objective.gradient, x, steps, central=True)
+    steps = scaled_steps(approx, x, 1e-2)
+    return hessian_from_values(objective, x, steps)
+
+
+def laplace_hessian(model: FittedGeneralizedModel) -> tuple[Array, npt.NDArray[np.bool_]]:
+    """The exact Hessian of a fitted model's objective over its free parameters, and the mask.
+
+    Taken on a copy of the engine at the estimates, so the model's modes stay as its fit left
+    them and the result does not depend on what ran before.
     """
     model._require_fit()
-    new = copy.copy(model)
-    shared = {id(x): x for x in (model.data, *model.terms)}
-    new.engine = copy.deepcopy(model.engine, shared)
-    return new
+    x = model.params
+    free = free_parameters(model.theta, model.lower, model.n_fixed)
+    H = exact_hessian(model.objective_function, x, model.hessian_approx)
+    return H[np.ix_(free, free)], free
+
+
+def quadrature_hessian(model: FittedGeneralizedModel, *, lme4: bool) -> AgqHessian:
+    """The Hessian of the quadrature deviance of a model fitted with ``nagq > 1``.
+
+    In the whitening the fit searched in (:mod:`mixedmodels.fit.agq`), or with ``lme4`` as
+    lme4's ``deriv12`` takes it; on a copy of the engine at the estimates.
+    """
+    model._require_fit()
+    return agq_hessian(model.objective_function, model.params, model.agq_whitening, lme4=lme4)
+
+
+def sdreport_at_estimates(model: FittedGeneralizedModel) -> Array | None:
+    """The Hessian as glmmTMB takes it (:func:`sdreport_hessian`), or None if not applicable.
+
+    It needs the exact gradient, a family without a scale and every standard deviation
+    positive.
+    """
+    usable = model.has_gradient and not model.family.has_dispersion
+    if not usable or not sdreport_applicable(model.terms, model.theta):
+        return None
+    model._require_fit()
+    return sdreport_hessian(model.terms, model.objective_function.gradient, model.params)
+
+
+def unscaled_covariance(precision: Array, sigma: float) -> Array:
+    """lme4's ``σ² (R_X R_Xᵀ)⁻¹`` from ``R_X R_Xᵀ``, by a Cholesky solve."""
+    p = len(precision)
+    if p == 0:
+        return np.zeros((0, 0))
+    factor = scipy.linalg.cho_factor(precision, lower=True)
+    cov = scipy.linalg.cho_solve(factor, np.eye(p)) * sigma**2
+    return np.asarray(0.5 * (cov + cov.T))
 
 
 def tmb_from_theta(terms: Sequence[RandomEffectsTerm], theta: Array) -> Array:

@@ -29,7 +29,8 @@ from mixedmodels.optimize.newton import (
 from mixedmodels.results.glmm_vcov import hessian_covariance
 
 if TYPE_CHECKING:
-    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+    from mixedmodels.fitted import FittedGeneralizedModel
+    from mixedmodels.objective.glmm import GlmmObjective
 
 __all__ = ["boundary_rows", "diverging_columns", "separated_covariance", "warn_separation"]
 
@@ -56,7 +57,7 @@ def diverging_columns(X: FloatArray, beta: FloatArray, rows: FloatArray) -> list
     return [int(j) for j in np.flatnonzero(contribution > CONTRIBUTION)]
 
 
-def warn_separation(model: GeneralizedLinearMixedModel) -> list[int]:
+def warn_separation(model: FittedGeneralizedModel) -> list[int]:
     """Warn with :class:`SeparationWarning` naming the diverging columns; return them."""
     wk = model.engine.wk
     if wk is None:
@@ -81,7 +82,7 @@ def warn_separation(model: GeneralizedLinearMixedModel) -> list[int]:
     return columns
 
 
-def separated_covariance(model: GeneralizedLinearMixedModel, diverging: list[int]) -> Array:
+def separated_covariance(model: FittedGeneralizedModel, diverging: list[int]) -> Array:
     """Covariance of β̂ when the estimates of ``diverging`` columns are infinite.
 
     The other estimates converge to those of the model with the diverging ones at ±∞: their
@@ -95,8 +96,8 @@ def separated_covariance(model: GeneralizedLinearMixedModel, diverging: list[int
     keep[[k + j for j in diverging]] = False
     idx = np.flatnonzero(keep)
     kept_beta = [j for j in range(p) if j not in diverging]
-    try:
-        H: Array | None = _kept_hessian(model, x, idx)
+    try:  # on a copy of the engine at the estimates: the model's modes stay where they are
+        H: Array | None = _kept_hessian(model.objective_function, x, idx, model.hessian_approx)
     except ArithmeticError:  # PIRLS fails near the estimates: no Hessian-based block
         H = None
     cov = np.zeros((p, p))
@@ -111,7 +112,7 @@ def separated_covariance(model: GeneralizedLinearMixedModel, diverging: list[int
     return cov
 
 
-def _kept_hessian(model: GeneralizedLinearMixedModel, x: Array, idx: Any) -> Array:
+def _kept_hessian(objective: GlmmObjective, x: Array, idx: Any, approx: Array | None) -> Array:
     """The Hessian over the coordinates ``idx`` (the others held at the estimates)."""
 
     def full(z: Array) -> Array:
@@ -119,12 +120,11 @@ def _kept_hessian(model: GeneralizedLinearMixedModel, x: Array, idx: Any) -> Arr
         point[idx] = z
         return point
 
-    approx = model.hessian_approx
     sub = None if approx is None else approx[np.ix_(idx, idx)]
-    if model.has_gradient:
+    if objective.has_gradient:
         steps = scaled_steps(sub, x[idx], 1e-3)
         return hessian_from_gradient(
-            lambda z: model.gradient_at(full(z))[idx], x[idx], steps, central=True
+            lambda z: objective.gradient(full(z))[idx], x[idx], steps, central=True
         )
     steps = scaled_steps(sub, x[idx], 1e-2)
-    return hessian_from_values(lambda z: model.objective_at(full(z)), x[idx], steps)
+    return hessian_from_values(lambda z: objective(full(z)), x[idx], steps)

@@ -1,0 +1,54 @@
+"""The warnings glmer gives after a fit: separation, a singular fit, failed convergence."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+from mixedmodels.errors import ConvergenceWarning, SingularFitWarning
+from mixedmodels.results.separation import warn_separation
+
+if TYPE_CHECKING:
+    from mixedmodels.fitted import FittedGeneralizedModel
+    from mixedmodels.optimize.checks import ConvergenceCheck
+
+__all__ = ["fit_warnings"]
+
+
+def fit_warnings(model: FittedGeneralizedModel, convergence: ConvergenceCheck | None) -> list[int]:
+    """Warn as glmer does after a fit; return the fixed effects whose estimates diverge.
+
+    Called by the model's ``fit`` (the warnings point at its caller).
+
+    Parameters
+    ----------
+    model
+        The model just fitted.
+    convergence
+        lme4's convergence checks at the optimum (None without a gradient and Hessian).
+
+    Returns
+    -------
+    list of int
+        The columns of X named by a :class:`~mixedmodels.errors.SeparationWarning`.
+    """
+    model._require_fit()
+    diverging = warn_separation(model)
+    if model.is_singular:
+        warnings.warn(
+            "boundary (singular) fit: a variance is estimated as zero or a correlation as ±1",
+            SingularFitWarning,
+            stacklevel=3,
+        )
+    optsum = model.optsum
+    assert optsum is not None
+    if not optsum.converged:
+        warnings.warn(
+            f"the optimizer stopped with {optsum.return_value} after "
+            f"{optsum.feval} evaluations; the estimates may not be at the optimum",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    elif convergence is not None and not convergence.ok:
+        warnings.warn("; ".join(convergence.messages), ConvergenceWarning, stacklevel=3)
+    return diverging
