@@ -79,6 +79,7 @@ class BlockedCholesky:
         self.logdet_z = 0.0
         self.theta: Array = np.empty(0)  # θ of the current factor
         self.shift: float = 0.0  # the response is stored as y − shift
+        self._lenient = False  # an indefinite [X y] block is NaN, not an error (update)
         self.intercept: int | None = None
         self.beta_shift: Array | None = None  # ... or as y − X·beta_shift
         self.gram = _gram_maps(self.terms, A, self.blockdiag)
@@ -128,15 +129,57 @@ class BlockedCholesky:
         return new
 
     # ---- the update -------------------------------------------------------------------
-    def update(self, theta: Array) -> None:
-        """Recompute ``L`` for covariance parameters ``theta`` (lme4's order)."""
+    def update(self, theta: Array, *, lenient_xx: bool = False) -> None:
+        """Recompute ``L`` for covariance parameters ``theta`` (lme4's order).
+
+        With ``lenient_xx``, an ``[X y]`` block that the subtraction left indefinite (digits
+        lost to huge weights) becomes NaN instead of an error, for the caller to replace.
+        """
         self.theta = np.array(theta, dtype=np.float64)
+        self._lenient = lenient_xx
         if self._one_term is not None:  # one small term: closed form (linalg/single.py)
             self._closed_form(self._one_term, self.theta)
             return
         templates = self.templates(theta)
         self._factor_columns(templates, len(self.terms))
         self._xx_block()
+
+    @property
+    def closed_form(self) -> bool:
+        """True when :meth:`update` uses the closed form of one small term (linalg/single.py)."""
+        return self._one_term is not None
+
+    def factor_leading(self, theta: Array) -> None:
+        """Only the first term's block column of ``L`` at ``theta`` (and its log-determinant).
+
+        The rest is left for :meth:`set_trailing` (an orthogonal factorization of the Schur
+        complement that the first term leaves).
+        """
+        self.theta = np.array(theta, dtype=np.float64)
+        self._factor_columns(self.templates(theta), 1)
+
+    def set_trailing(self, R: Array) -> None:
+        """The blocks of ``L`` after the first term's column, from an upper-triangular ``R``.
+
+        ``RᵀR`` is the Schur complement of the first term's diagonal block in
+        ``Λ'[Z X y]'[Z X y]Λ + diag(I, 0)``, rows and columns ordered as the remaining terms'
+        random effects and then ``[X y]`` (a nested second term's diagonal block, block-diagonal
+        in exact arithmetic, keeps its level blocks). Row signs are made positive on the
+        diagonal, and ``log|R_TT|²`` is added to ``logdet_z``.
+        """
+        R = R * np.where(np.diagonal(R) < 0, -1.0, 1.0)[:, None]
+        lower = R.T
+        m = len(self.terms)
+        off = np.concatenate([[0], np.cumsum([t.q for t in self.terms[1:]])]).astype(int)
+        qt = int(off[-1])
+        for a, j in enumerate(range(1, m)):
+            cols = slice(off[a], off[a + 1])
+            self.diag[j] = _diagonal_block(lower[cols, cols], self.terms[j], self.blockdiag[j])
+            for b, i in enumerate(range(j + 1, m), start=a + 1):
+                self.dense[i][j] = np.ascontiguousarray(lower[off[b] : off[b + 1], cols])
+            self.xz[j] = np.ascontiguousarray(lower[qt:, cols])
+        self.xx = np.ascontiguousarray(lower[qt:, qt:])
+        self.logdet_z += 2.0 * float(np.sum(np.log(np.diagonal(R)[:qt])))
 
     def _factor_columns(self, T: list[Array], stop: int) -> None:
         """The block columns of ``L`` of the terms before ``stop`` (and their log-determinant)."""
@@ -209,7 +252,7 @@ class BlockedCholesky:
         """The factor of one term of one or two columns (or two scalar terms on one factor)."""
         if not one.pair:
             self.diag[0], self.logdet_z, self.xz[0], schur = one.factor(theta)
-            self.xx = chol_psd(schur)
+            self.xx = self._chol_xx(schur)
             return
         L, self.logdet_z, row, schur = one.factor(theta)
         self.diag[0], self.diag[1] = L[:, :1, :1].copy(), L[:, 1:, 1:].copy()
@@ -218,7 +261,7 @@ class BlockedCholesky:
             np.ascontiguousarray(row[:, 0::2]),
             np.ascontiguousarray(row[:, 1::2]),
         )
-        self.xx = chol_psd(schur)
+        self.xx = self._chol_xx(schur)
 
     def templates(self, theta: Array) -> list[Array]:
         """The ``k×k`` template of each term for this θ."""
@@ -301,7 +344,16 @@ class BlockedCholesky:
         D = self.A.xx.copy()
         for xz in self.xz:
             D -= xz @ xz.T
-        self.xx = chol_psd(D)
+        self.xx = self._chol_xx(D)
+
+    def _chol_xx(self, D: Array) -> Array:
+        """``chol_psd(D)``; NaN for an indefinite ``D`` when the update is lenient."""
+        try:
+            return chol_psd(D)
+        except np.linalg.LinAlgError:
+            if not self._lenient:
+                raise
+            return np.full_like(D, np.nan)
 
     # ---- products of stored blocks ----------------------------------------------------
     def _subtract_product(self, target: Array, i: int, k: int, j: int, T: list[Array]) -> None:
@@ -476,6 +528,16 @@ def _is_nested(blocks: BlockSparse | None) -> bool:
         return False
     counts = np.bincount(blocks.indices, minlength=1)
     return bool(counts.max(initial=0) <= 1)
+
+
+def _diagonal_block(block: Array, term: RandomEffectsTerm, blockdiag: bool) -> Array:
+    """A term's dense diagonal block of ``L``, or its level blocks ``(l, k, k)`` if nested."""
+    if not blockdiag:
+        return np.ascontiguousarray(block)
+    idx = np.arange(term.nlevels)
+    return np.ascontiguousarray(
+        block.reshape(term.nlevels, term.k, term.nlevels, term.k)[idx, :, idx, :]
+    )
 
 
 def _fill_blockdiag(dense: Array, blocks: Array) -> None:

@@ -8,6 +8,12 @@ the weighted penalized least-squares problem with the blocked Cholesky factor of
 ``Λ'Z'WZΛ + I`` (and, in glmer's first stage, for β too), halve the step while the penalized
 deviance does not decrease, and stop when the modes no longer move.
 
+Each step is solved for as an increment from the gradient (:mod:`mixedmodels.objective.pirls_steps`),
+so that working weights of 1e13 (Poisson counts that large) cost no digits of ``η``; where they
+cost the factor its digits — the Schur complement of ``X``, or crossed terms' ``Λ'Z'WZΛ + I``
+with an eigenvalue ~1 among entries ~1e14 — that part is recomputed without cancellation
+(:mod:`mixedmodels.linalg.orthogonal`).
+
 The Laplace approximation of ``-2 log L`` is then lme4's::
 
     aic(μ̃) + ‖ũ‖² + log|Λ'Z'WZΛ + I|
@@ -36,7 +42,14 @@ from mixedmodels.linalg.blocksolve import (
     selected_inverse,
     upper_solve,
 )
+from mixedmodels.linalg.orthogonal import (
+    digits_lost,
+    logdet_traces,
+    orthogonal_applicable,
+    orthogonal_update,
+)
 from mixedmodels.linalg.weighted_blocks import WeightedBlocks
+from mixedmodels.objective.pirls_steps import fixed_factor, increments
 from mixedmodels.spec.families import Family
 from mixedmodels.spec.random import RandomEffectsTerm
 
@@ -374,6 +387,12 @@ class LaplaceEngine(ABC):
     def leverages(self) -> list[Array]:
         """``ρ_r``: per term, ``(n, k_r)`` rows of ``(Λ'Z'WZΛ + I)⁻¹ Λ'Z'`` at each level."""
 
+    def logdet_traces(self, rho: list[Array], where: list[tuple[int, int, int]]) -> Array:
+        """``2 tr(M⁻¹Λ'Z'WZE_k)`` for each θ_k (the template entry ``(term, a, b)``)."""
+        w = self._current().w
+        terms = self.data.terms
+        return np.array([2.0 * float(w @ (terms[r].z[:, a] * rho[r][:, b])) for r, a, b in where])
+
     @abstractmethod
     def zeta(self) -> list[Array]:
         """``ζ_r = z_r T_r``: per term, the rows of ``ZΛ``, ``(n, k_r)``."""
@@ -399,6 +418,9 @@ class BlockedEngine(LaplaceEngine):
         self.L = BlockedCholesky(data.terms, self.blocks.build(np.ones(n), np.zeros(n)))
         self._observed: BlockedCholesky | None = None
         self.templates = self.L.templates(self.theta)
+        self.RX: Array = self.L.xx[: data.X.shape[1], : data.X.shape[1]]  # of the last step
+        self.orthogonal = False  # whether the last step's factor is by orthogonal elimination
+        self._si: SelectedInverse | None = None  # of the last step's factor
 
     def set_theta(self, theta: Array) -> None:
         """Use covariance parameters ``theta`` from now on."""
@@ -420,20 +442,45 @@ class BlockedEngine(LaplaceEngine):
     def step(
         self, wk: Working, omega: Array, u: Array, beta: Array, with_beta: bool
     ) -> tuple[Array, Array]:
-        """Factor with weights ``omega`` and return the full update ``(u, β)``."""
-        d = self.data
-        zwork = wk.eta - d.offset - newton_shift(wk.d1, omega)
+        """Factor with weights ``omega`` and return the full update ``(u, β)``.
+
+        The factor holds the working residual ``z − η`` in place of the working response, and
+        the update is solved for as a step (:func:`~mixedmodels.objective.pirls_steps.increments`).
+        """
         L = self.L
-        L.set_blocks(self.blocks.build(omega, zwork))
-        L.update(self.theta)
-        b = L.fixed_effects() if with_beta else beta
-        p = len(b)
-        rhs = np.concatenate([xz[p] - xz[:p].T @ b for xz in L.xz])
-        return upper_solve(L, rhs[:, None])[:, 0], b
+        # z − η for the current (u, β) (not wk.eta: R's mustart takes wk at another η)
+        resid = wk.eta - self.linear_predictor(u, beta) - newton_shift(wk.d1, omega)
+        L.set_blocks(self.blocks.build(omega, resid))
+        self.orthogonal = self._update(L, omega, resid)
+        self._si = None
+        if self.orthogonal:
+            self.RX = L.xx[: len(beta), : len(beta)]
+        else:  # fixed_factor mends an X block that lost its digits
+            self.RX = fixed_factor(L, self.data.X, omega, self.random_part_multi)
+        du, db = increments(L, self.RX if with_beta else None, u)
+        return u + du, beta + db if with_beta else beta
 
     def logdet(self) -> float:
         """``log|Λ'Z'WZΛ + I|`` of the current factor."""
         return float(self.L.logdet_z)
+
+    def _update(self, L: BlockedCholesky, omega: Array, resid: Array) -> bool:
+        """Update ``L`` at θ; True where that took the orthogonal elimination.
+
+        That is where the Cholesky update of crossed terms lost digits to huge weights (or
+        failed), :mod:`mixedmodels.linalg.orthogonal`.
+        """
+        if not orthogonal_applicable(L, len(omega)) or not np.all(omega >= 0):
+            L.update(self.theta, lenient_xx=True)
+            return False
+        try:
+            L.update(self.theta, lenient_xx=True)
+            if not digits_lost(L, self.theta):
+                return False
+        except np.linalg.LinAlgError:
+            pass
+        orthogonal_update(L, self.data.X, omega, resid, self.theta)
+        return True
 
     # ---- for the gradient ----------------------------------------------------------------
     def zeta(self) -> list[Array]:
@@ -475,7 +522,11 @@ class BlockedEngine(LaplaceEngine):
             L = self._observed_factor(observed)
         p = Gb.shape[0]
         CX = np.vstack([xz[:p].T for xz in L.xz])  # L_Z⁻¹Λ'Z'WX, (q, p)
-        RX = L.xx[:p, :p]
+        RX = (
+            self.RX
+            if L is self.L
+            else fixed_factor(L, self.data.X, observed, self.random_part_multi)
+        )
         a = lower_solve(L, Gu)
         rhs = Gb - CX.T @ a
         db = scipy.linalg.solve_triangular(RX, rhs, lower=True, check_finite=False)
@@ -490,19 +541,29 @@ class BlockedEngine(LaplaceEngine):
             self._observed = BlockedCholesky(self.data.terms, A)
         else:
             self._observed.set_blocks(A)
-        self._observed.update(self.theta)
+        self._update(self._observed, observed, np.zeros(n))
         return self._observed
 
     def fixed_precision(self) -> Array:
         """``R_X R_Xᵀ``."""
-        p = self.data.X.shape[1]
-        Rx = self.L.xx[:p, :p]
-        return np.asarray(Rx @ Rx.T)
+        return np.asarray(self.RX @ self.RX.T)
 
     def leverages(self) -> list[Array]:
         """``ρ_r`` per term."""
-        si = selected_inverse(self.L)
-        return _rho(self.data.terms, self.zeta(), si)
+        return _rho(self.data.terms, self.zeta(), self._selected())
+
+    def logdet_traces(self, rho: list[Array], where: list[tuple[int, int, int]]) -> Array:
+        """As the base class, or from ``M⁻¹``'s diagonal blocks after orthogonal elimination."""
+        if self.orthogonal:
+            traces = logdet_traces(self.data.terms, self.templates, self._selected(), where)
+            if traces is not None:
+                return traces
+        return super().logdet_traces(rho, where)
+
+    def _selected(self) -> SelectedInverse:
+        if self._si is None:
+            self._si = selected_inverse(self.L)
+        return self._si
 
 
 def _rho(terms: Sequence[RandomEffectsTerm], zeta: list[Array], si: SelectedInverse) -> list[Array]:

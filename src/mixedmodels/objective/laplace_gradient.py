@@ -107,6 +107,5 @@ def laplace_gradient(engine: LaplaceEngine, *, with_beta: bool = False) -> Array
     h = sum(np.einsum("ia,ia->i", z, r) for z, r in zip(zeta, rho, strict=True))
     c = d.family.aic_factor(d.y, wk.mu, d.weights, float(np.sum(wk.dev)))
     grad = c * (wk.d1 @ deta) + 2.0 * (engine.u @ D) + (dw * h) @ deta
-    for k, (r, a, b) in enumerate(where):
-        grad[k] += 2.0 * float(wk.w @ (terms[r].z[:, a] * rho[r][:, b]))
+    grad[:ntheta] += engine.logdet_traces(rho, where)
     return np.asarray(grad, dtype=float)
