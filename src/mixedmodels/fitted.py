@@ -26,7 +26,6 @@ from numpy.typing import NDArray
 from mixedmodels._typing import FloatArray
 
 if TYPE_CHECKING:
-    from mixedmodels.fit.agq import Whitening
     from mixedmodels.formula.parser import ParsedFormula
     from mixedmodels.linalg.cholesky import BlockedCholesky
     from mixedmodels.linalg.crossprod import CrossProducts
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from mixedmodels.objective.glmm import GlmmObjective
     from mixedmodels.objective.laplace import GlmmData, LaplaceEngine
     from mixedmodels.optimize import OptSummary
+    from mixedmodels.optimize.whitening import Whitening
     from mixedmodels.spec.families import Family
     from mixedmodels.spec.fixed import FixedEffects
     from mixedmodels.spec.frame import ModelFrame

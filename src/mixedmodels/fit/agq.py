@@ -26,6 +26,7 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.objective.glmm import GlmmObjective
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.newton import hessian_from_gradient, hessian_from_values
+from mixedmodels.optimize.whitening import Whitening
 
 __all__ = ["AgqHessian", "Whitening", "agq_hessian", "agq_stage_two", "laplace_whitening"]
 
@@ -35,35 +36,6 @@ HESSIAN_STEP = 2e-3  # in whitened units: about 1/500 of a standard error
 SEARCH_STEP = 0.5  # BOBYQA's initial trust-region radius in whitened units
 LME4_STEP = 1e-4  # deriv12's delta
 LAPLACE_STEP = 1e-3  # steps of the Laplace Hessian, in units of each standard error
-
-
-@dataclass(frozen=True)
-class Whitening:
-    """The affine map ``x = centre + S y`` from whitened coordinates to (θ, β)."""
-
-    centre: Array
-    S: Array
-
-    def to_x(self, y: Array) -> Array:
-        """(θ, β) at whitened coordinates ``y``."""
-        return np.asarray(self.centre + self.S @ y)
-
-    def to_y(self, x: Array) -> Array:
-        """Whitened coordinates of (θ, β)."""
-        return np.asarray(scipy.linalg.solve(self.S, x - self.centre))
-
-    def hessian_in_x(self, H_y: Array) -> Array:
-        """The Hessian in (θ, β) of a Hessian ``H_y`` in ``y``: ``S⁻ᵀ H_y S⁻¹``."""
-        half = scipy.linalg.solve(self.S.T, H_y)  # S⁻ᵀ H_y
-        return np.asarray(scipy.linalg.solve(self.S.T, half.T).T)
-
-    def lower(self, lower_x: Array, n_theta: int) -> Array:
-        """Lower bounds in ``y`` (θ rows of ``S`` involve the θ coordinates only)."""
-        out = np.full(len(lower_x), -np.inf)
-        for i in range(n_theta):
-            if np.isfinite(lower_x[i]):
-                out[i] = (lower_x[i] - self.centre[i]) / self.S[i, i]
-        return out
 
 
 def laplace_whitening(objective: GlmmObjective, x: Array) -> Whitening:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.fit.agq import Whitening, agq_stage_two
+from mixedmodels.fit.agq import agq_stage_two
 from mixedmodels.fit.glmm_starts import inside_start, ladder_start
 from mixedmodels.objective.glmm import GlmmObjective
 from mixedmodels.objective.laplace_gradient import laplace_gradient
@@ -27,6 +27,7 @@ from mixedmodels.objective.laplace_scalar import ScalarEngine
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.checks import ConvergenceCheck
 from mixedmodels.optimize.newton import Newton, derivative_free, quasi_newton
+from mixedmodels.optimize.whitening import Whitening
 
 __all__ = ["GlmmFit", "convergence_check", "fit_two_stages"]
 

@@ -26,9 +26,11 @@ digits and the later terms are few.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg import BlockedCholesky
@@ -39,6 +41,7 @@ from mixedmodels.spec.random import RandomEffectsTerm
 __all__ = ["digits_lost", "logdet_traces", "orthogonal_applicable", "orthogonal_update"]
 
 Array = FloatArray
+IntArray = NDArray[np.signedinteger[Any]]
 LOST = 1e-8  # a pivot² below this fraction of its diagonal entry has lost ≥ 8 digits
 MAX_TRAILING = 2000  # random effects after the first term, at most
 MAX_FLOPS = 2e10  # for the QR of the rows the first term leaves (a few seconds)
@@ -111,7 +114,7 @@ def orthogonal_update(
         idx = order[chunk]
         Y = _trailing_rows(terms, T, X, resid, root, idx, ncol)
         Y -= _level_correction(a[idx], G, first.refs[idx], Y)
-        R = np.linalg.qr(np.vstack([R, Y]), mode="r")
+        R = np.asarray(np.linalg.qr(np.vstack([R, Y]), mode="r"))
     L.set_trailing(_square(R, ncol))
 
 
@@ -131,7 +134,7 @@ def _square_root_coefficients(first: RandomEffectsTerm, a: Array) -> Array:
     return np.asarray(np.einsum("gab,gb,gcb->gac", P, 1.0 / (s * (1.0 + s)), P))
 
 
-def _chunks(sorted_refs: Array, rows: int) -> list[slice]:
+def _chunks(sorted_refs: IntArray, rows: int) -> list[slice]:
     """Consecutive slices of whole levels, of at most ``rows`` rows unless one level is longer."""
     n = len(sorted_refs)
     bounds = np.r_[np.flatnonzero(np.r_[True, sorted_refs[1:] != sorted_refs[:-1]]), n]
@@ -152,7 +155,7 @@ def _trailing_rows(
     X: Array,
     resid: Array,
     root: Array,
-    idx: Array,
+    idx: IntArray,
     ncol: int,
 ) -> Array:
     """Dense rows ``W^½[Z_TΛ_T  X  r]`` of the observations ``idx``."""
@@ -168,7 +171,7 @@ def _trailing_rows(
     return Y
 
 
-def _level_correction(a: Array, G: Array, refs: Array, Y: Array) -> Array:
+def _level_correction(a: Array, G: Array, refs: IntArray, Y: Array) -> Array:
     """``A_g f(A_gᵀA_g) A_gᵀ Y_g`` stacked over the levels of the rows (sorted by level)."""
     levels, local = np.unique(refs, return_inverse=True)
     starts = np.flatnonzero(np.r_[True, local[1:] != local[:-1]])

@@ -30,7 +30,7 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.errors import (
     ModelSpecificationError,
 )
-from mixedmodels.fit.agq import AgqHessian, Whitening
+from mixedmodels.fit.agq import AgqHessian
 from mixedmodels.fit.glmm import GlmmFit, convergence_check, fit_two_stages
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.objective.glmm import GlmmObjective, copy_engine
@@ -38,6 +38,7 @@ from mixedmodels.objective.laplace import BlockedEngine, GlmmData, LaplaceEngine
 from mixedmodels.objective.laplace_scalar import ScalarEngine
 from mixedmodels.optimize import OptSummary
 from mixedmodels.optimize.checks import ConvergenceCheck
+from mixedmodels.optimize.whitening import Whitening
 from mixedmodels.results.criteria import InformationCriteria
 from mixedmodels.results.glmm import fitted_means, glmm_conditional_variances, z_table
 from mixedmodels.results.glmm_vcov import (

@@ -8,11 +8,11 @@ the weighted penalized least-squares problem with the blocked Cholesky factor of
 ``Λ'Z'WZΛ + I`` (and, in glmer's first stage, for β too), halve the step while the penalized
 deviance does not decrease, and stop when the modes no longer move.
 
-Each step is solved for as an increment from the gradient (:mod:`mixedmodels.objective.pirls_steps`),
-so that working weights of 1e13 (Poisson counts that large) cost no digits of ``η``; where they
-cost the factor its digits — the Schur complement of ``X``, or crossed terms' ``Λ'Z'WZΛ + I``
-with an eigenvalue ~1 among entries ~1e14 — that part is recomputed without cancellation
-(:mod:`mixedmodels.linalg.orthogonal`).
+Each step is solved for as an increment from the gradient
+(:mod:`mixedmodels.objective.pirls_steps`), so that working weights of 1e13 (Poisson counts that
+large) cost no digits of ``η``; where they cost the factor its digits — the Schur complement of
+``X``, or crossed terms' ``Λ'Z'WZΛ + I`` with an eigenvalue ~1 among entries ~1e14 — that part
+is recomputed without cancellation (:mod:`mixedmodels.linalg.orthogonal`).
 
 The Laplace approximation of ``-2 log L`` is then lme4's::
 
