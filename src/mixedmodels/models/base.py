@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from mixedmodels._typing import FloatArray
+from mixedmodels.errors import NotSupportedError
 from mixedmodels.models.rows import needs_rows
 from mixedmodels.results.criteria import InformationCriteria
 from mixedmodels.results.ranef import ranef_frames
@@ -28,6 +29,43 @@ class MixedModelBase(InformationCriteria):
     """What LMMs and GLMMs share beyond the criteria of :class:`InformationCriteria`."""
 
     has_rows = True  # the rows are in memory (False for a model fitted from chunks)
+
+    # ---- what a kind of model may not have: one refusal, overridden where it exists --------
+    def hat_values(self) -> FloatArray:
+        """Leverages of the fit (linear mixed models)."""
+        raise _not_for(self, "hat_values", "the leverages of the penalized least squares")
+
+    def cooks_distance(self, group: Any = None) -> Any:
+        """Cook's distances (linear mixed models)."""
+        raise _not_for(self, "cooks_distance", "the leverages of the penalized least squares")
+
+    def influence(self, group: Any) -> Any:
+        """Refits without each level of ``group`` (linear mixed models)."""
+        raise _not_for(self, "influence", "refits of the LMM without each group")
+
+    def prediction_intervals(self, new_data: Any = None, **kwargs: Any) -> pd.DataFrame:
+        """Prediction intervals (linear mixed models)."""
+        raise _not_for(
+            self, "prediction_intervals", "normal errors; use predict(type='link') and simulate()"
+        )
+
+    def bootstrap(
+        self,
+        n: int,
+        *,
+        seed: Any = None,
+        n_jobs: int | None = None,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """The parametric bootstrap (linear mixed models)."""
+        raise _not_for(self, "bootstrap", "the LMM refit loop; use simulate() and refit(y)")
+
+    def _repr_html_(self: FittedMixedModel) -> str:
+        """The summary as preformatted HTML, for notebooks."""
+        import html
+
+        text = self.summary() if self.optsum is not None else repr(self)
+        return f"<pre>{html.escape(text)}</pre>"
 
     @property
     def ngroups(self: FittedMixedModel) -> dict[str, int]:
@@ -95,3 +133,11 @@ class MixedModelBase(InformationCriteria):
         from mixedmodels.plots import ranef_qq_plot
 
         return ranef_qq_plot(self, group, **kwargs)
+
+
+def _not_for(model: object, method: str, needs: str) -> NotSupportedError:
+    """The refusal of ``method`` on a kind of model it has no meaning (or no code) for."""
+    return NotSupportedError(
+        f"{method} is not available for a {type(model).__name__}: it needs {needs} "
+        "(available for LinearMixedModel)"
+    )

@@ -33,13 +33,14 @@ from mixedmodels.errors import (
 from mixedmodels.fit.agq import AgqHessian
 from mixedmodels.fit.glmm import GlmmFit, convergence_check, fit_two_stages
 from mixedmodels.linalg.threads import blas_threads
+from mixedmodels.models.base import MixedModelBase
+from mixedmodels.models.rows import needs_rows, new_response
 from mixedmodels.objective.glmm import GlmmObjective, copy_engine
 from mixedmodels.objective.laplace import BlockedEngine, GlmmData, LaplaceEngine
 from mixedmodels.objective.laplace_scalar import ScalarEngine
 from mixedmodels.optimize import OptSummary
 from mixedmodels.optimize.checks import ConvergenceCheck
 from mixedmodels.optimize.whitening import Whitening
-from mixedmodels.results.criteria import InformationCriteria
 from mixedmodels.results.glmm import fitted_means, glmm_conditional_variances, z_table
 from mixedmodels.results.glmm_vcov import (
     free_parameters,
@@ -50,7 +51,6 @@ from mixedmodels.results.glmm_vcov import (
     unscaled_covariance,
 )
 from mixedmodels.results.glmm_warnings import fit_warnings
-from mixedmodels.results.ranef import ranef_frames
 from mixedmodels.results.separation import separated_covariance
 from mixedmodels.results.varcorr import varcorr_table
 from mixedmodels.spec import FixedEffects, fixed_effects, model_frame, random_effects_terms
@@ -60,6 +60,7 @@ from mixedmodels.spec.family_names import get_family
 from mixedmodels.spec.fast_fixed import simple_fixed_effects
 from mixedmodels.spec.frame import NaAction
 from mixedmodels.spec.glmm_checks import check_nagq, refuse_chunked
+from mixedmodels.spec.new_response import checked_glmm_response
 from mixedmodels.spec.response import GlmResponse, frame_response, glm_response
 
 __all__ = ["GeneralizedLinearMixedModel"]
@@ -70,7 +71,7 @@ _CACHED = ("_hessian", "_sdreport", "_agq_cache")  # results computed once per f
 _RESPONSE = "_glmm_response_"  # a formula may not name dunder columns
 
 
-class GeneralizedLinearMixedModel(InformationCriteria):
+class GeneralizedLinearMixedModel(MixedModelBase):
     """A GLMM ``g(E[y | b]) = Xβ + Zb``, ``b ~ N(0, ΛΛ')``, from an lme4-style formula.
 
     Construction evaluates the formula and the response; :meth:`fit` maximizes the Laplace
@@ -446,11 +447,6 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         bounded = self.lower == 0.0
         return bool(np.any(self.theta[bounded] < SINGULAR_TOL))
 
-    @property
-    def ngroups(self) -> dict[str, int]:
-        """Number of levels of each grouping factor."""
-        return {t.group: t.nlevels for t in self.terms}
-
     def templates(self) -> list[Array]:
         """Relative covariance templates ``T_j`` at the estimates."""
         out, start = [], 0
@@ -464,21 +460,12 @@ class GeneralizedLinearMixedModel(InformationCriteria):
         self._require_fit()
         return self.engine.split(self.engine.u)
 
-    def random_effects(self) -> list[Array]:
-        """Conditional modes ``b = Λu`` per term, as ``(levels, k)`` arrays."""
-        return [u @ T.T for u, T in zip(self.spherical_modes(), self.templates(), strict=True)]
-
     @property
     def varcorr(self) -> pd.DataFrame:
         """Variance components as ``as.data.frame(VarCorr(m))`` (Residual only with a scale)."""
         self._require_fit()
         sigma = self.sigma if self.family.has_dispersion else None
         return varcorr_table(self.terms, self.templates(), sigma)
-
-    @property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        """Conditional modes per grouping factor (levels × effects)."""
-        return ranef_frames(self.terms, self.random_effects())
 
     @property
     def ranef_var(self) -> dict[str, Array]:
@@ -556,12 +543,22 @@ class GeneralizedLinearMixedModel(InformationCriteria):
 
         return glmm_summary_text(self)
 
-    def _repr_html_(self) -> str:
-        """The summary as preformatted HTML, for notebooks."""
-        import html
+    @needs_rows("refit with a new response", when=new_response)
+    def refit(self, y: Any = None) -> GeneralizedLinearMixedModel:
+        """A new model fitted again from this one's estimates (lme4's ``refit``).
 
-        text = self.summary() if self.optsum is not None else repr(self)
-        return f"<pre>{html.escape(text)}</pre>"
+        ``y``: a new response, as :meth:`simulate` gives it (``cbind``: successes).
+        """
+        self._require_fit()
+        new = self.with_family(self.family, theta_estimated=self.nb_theta_estimated)
+        if y is not None:
+            r = self.response
+            values = checked_glmm_response(y, r.kind, r.trials, self.family.name)
+            new.response = replace(r, y=values)
+            new.fixed = replace(self.fixed, y=values)
+            new.data = replace(new.data, y=values)
+            new.engine = copy_engine(self.engine, new.data)
+        return new.fit(start=self.params)
 
     def with_family(
         self, family: Family, *, theta_estimated: bool = False

@@ -17,7 +17,7 @@ import pandas as pd
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, ModelSpecificationError
 
-__all__ = ["checked_flag", "checked_response"]
+__all__ = ["checked_flag", "checked_glmm_response", "checked_response"]
 
 
 def checked_flag(value: Any, name: str) -> bool | None:
@@ -101,3 +101,20 @@ def _is_missing(value: Any) -> bool:
 def _is_real_number(value: Any) -> bool:
     """True for ints, floats, booleans and NumPy real scalars."""
     return isinstance(value, numbers.Real | np.bool_)
+
+
+def checked_glmm_response(y: Any, kind: str, trials: FloatArray, family: str) -> FloatArray:
+    """A GLMM's new response on the scale the family models it (proportions for binomials).
+
+    ``y`` is given as :meth:`~mixedmodels.GeneralizedLinearMixedModel.simulate` returns it:
+    successes for a ``cbind`` response, proportions or 0/1 otherwise; counts must be
+    non-negative and binomial proportions within [0, 1].
+    """
+    values = checked_response(y, len(trials))
+    if family == "binomial" and kind == "cbind":
+        values = values / trials
+    if family == "binomial" and np.any((values < 0.0) | (values > 1.0)):
+        raise DataError("a new binomial response must be successes within the trials")
+    if family in ("poisson", "negative_binomial") and np.any(values < 0.0):
+        raise DataError("a new count response must not be negative")
+    return values
