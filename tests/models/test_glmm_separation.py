@@ -110,7 +110,9 @@ def test_poisson_counts_of_1e13_fit_with_the_known_answer() -> None:
     assert abs(beta[1] - 0.5) < 5 * se[1] and se[1] == pytest.approx(2.33023e-8, rel=1e-4)
     rate = frame.assign(e=np.exp(beta[1] * frame["x"])).groupby("g")[["y", "e"]].sum()
     log_rate = np.log(rate["y"] / rate["e"])
-    assert beta[0] == pytest.approx(log_rate.mean(), abs=1e-7)
+    # the optimizer stops when the predicted decrease is below 1e-12 |f|: within ~1e-6 of the
+    # known answer, a few times the ~3e-7 to which the data know each rate (machine-dependent)
+    assert beta[0] == pytest.approx(log_rate.mean(), abs=1e-6)
     assert model.theta[0] == pytest.approx(
         np.sqrt(np.mean((log_rate - log_rate.mean()) ** 2)), rel=1e-4
     )
