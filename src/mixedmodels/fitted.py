@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from mixedmodels.linalg.cholesky import BlockedCholesky
     from mixedmodels.linalg.crossprod import CrossProducts
     from mixedmodels.linalg.trailing import TrailingFactor
+    from mixedmodels.objective.laplace import GlmmData, LaplaceEngine
     from mixedmodels.optimize import OptSummary
+    from mixedmodels.spec.families import Family
     from mixedmodels.spec.fixed import FixedEffects
     from mixedmodels.spec.frame import ModelFrame
     from mixedmodels.spec.random import RandomEffectsTerm
@@ -269,9 +271,17 @@ class FittedLinearModel(FittedMixedModel, Protocol):
 
 
 class FittedGeneralizedModel(FittedMixedModel, Protocol):
-    """A fitted GLMM: its family and the PIRLS engine at the estimates."""
+    """A fitted GLMM: its family and the PIRLS engine at the estimates.
+
+    ``engine`` holds the state the objective moves (the conditional modes, the factor); code
+    that evaluates the objective away from the estimates works on a copy of it, sharing
+    ``data`` and ``terms``.
+    """
 
     nagq: int
+    family: Family
+    engine: LaplaceEngine
+    data: GlmmData
 
     @property
     def n_theta(self) -> int:
@@ -290,4 +300,8 @@ class FittedGeneralizedModel(FittedMixedModel, Protocol):
 
     def objective_at(self, params: FloatArray) -> float:
         """The Laplace (or quadrature) objective at ``(θ, β)``."""
+        ...
+
+    def ensure_spec(self) -> None:
+        """Make formulaic's spec of the fixed part (its terms) if the fast path skipped it."""
         ...
