@@ -274,3 +274,17 @@ def test_ascii_locale_prints_non_ascii_names_as_escapes(tmp_path: Path) -> None:
     err = bad.stderr.decode("ascii")  # only ASCII was written
     assert err.startswith("mixedmodels: error:") and "Traceback" not in err
     assert "r\\xe9action" in err
+
+
+def test_glmm_confidence_intervals_from_the_command_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    args = ["fit", formula, "--data", "cbpp", "--family", "binomial", "--json"]
+    assert main([*args, "--ci", "wald"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    model = mm.glmer(formula, mm.datasets.load("cbpp"), family="binomial")
+    wald = model.confint("wald")
+    assert document["confint"]["period[T.2]"]["2.5 %"] == pytest.approx(
+        wald.loc["period[T.2]"].iloc[0]
+    )
+    code, _, err = run(capsys, *args, "--ci", "bootstrap")
+    assert code != 0 and "not available for GLMMs" in err

@@ -189,12 +189,16 @@ def profile_intervals(
 def _invert_trace(
     trace: pd.DataFrame, name: str, zeta: Array, attrs: dict[Any, Any]
 ) -> tuple[float, float]:
-    """Limits of one trace: the back spline, else linear interpolation, then the bounds."""
+    """Limits of one trace: the back spline, else linear interpolation, then the bounds.
+
+    ``attrs["zeta_tol"]`` (0 when absent): steps of ζ up to it count as ties, which no spline
+    inverts (a trace flat where an SD has reached 0).
+    """
     trace = trace[np.isfinite(trace["zeta"].to_numpy())].sort_values("value")
     x = trace["value"].to_numpy(dtype=float)
     z = trace["zeta"].to_numpy(dtype=float)
     try:
-        limits = back_spline(x, z)(zeta)
+        limits = back_spline(x, z, float(attrs.get("zeta_tol", 0.0)))(zeta)
     except ValueError:
         if len(z) < 2 or np.min(np.diff(z)) < -0.01:
             warnings.warn(f"non-monotonic profile for {name}", ConvergenceWarning, stacklevel=4)
@@ -210,7 +214,7 @@ def _invert_trace(
     return float(low), float(high)
 
 
-def back_spline(x: Array, z: Array) -> Callable[[Array], Array]:
+def back_spline(x: Array, z: Array, tol: float = 0.0) -> Callable[[Array], Array]:
     """The inverse of the natural interpolating spline of ``z`` on ``x`` (R's ``backSpline``).
 
     R's ``interpSpline`` is the natural cubic spline; ``backSpline`` inverts it piecewise by
@@ -220,14 +224,14 @@ def back_spline(x: Array, z: Array) -> Callable[[Array], Array]:
     Raises
     ------
     ValueError
-        Fewer than 4 points, or ``z`` not strictly increasing.
+        Fewer than 4 points, or ``z`` not increasing by more than ``tol`` at each step.
     """
     x = np.asarray(x, dtype=float)
     z = np.asarray(z, dtype=float)
     if len(x) < 4 or np.any(np.diff(x) <= 0):
         raise ValueError("a spline needs at least 4 distinct points")
     adiff = np.diff(z)
-    if not np.all(adiff > 0):
+    if not np.all(adiff > tol):
         raise ValueError("the spline must be increasing")
     slope = 1.0 / scipy.interpolate.CubicSpline(x, z, bc_type="natural")(x, 1)
     coef = _hermite_pieces(x, z, slope)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
-from mixedmodels.fitted import FittedMixedModel
+from mixedmodels.fitted import FittedMixedModel, FittedModelBase
 
 __all__ = ["FixedTerm", "anova_type", "containment", "formula_terms", "term_contrasts"]
 
@@ -66,7 +66,7 @@ def term_contrasts(model: FittedMixedModel, type: int | str = 3) -> dict[str, Ar
     return _type3(model, intercept, terms)
 
 
-def formula_terms(model: FittedMixedModel) -> tuple[bool, list[FixedTerm]]:
+def formula_terms(model: FittedModelBase) -> tuple[bool, list[FixedTerm]]:
     """Whether the formula has an intercept, and its other terms, from formulaic's spec."""
     from mixedmodels.spec.fixed import column_label
 

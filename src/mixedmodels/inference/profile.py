@@ -28,7 +28,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ParameterNames",
+    "TraceSetup",
     "ml_model",
     "parameter_names",
     "profile",
@@ -72,17 +73,20 @@ class ParameterNames:
         fixed-effect names (lme4's ``oldNames = FALSE``).
     n_variance
         Number of variance parameters (SDs, correlations and σ).
+    has_sigma
+        Whether the last variance parameter is σ (False for a GLMM without a scale).
     """
 
     lme4: list[str]
     readable: list[str]
     n_variance: int
+    has_sigma: bool = True
 
     def kind(self, index: int) -> str:
         """``"sd"``, ``"cor"``, ``"sigma"`` or ``"fixed"`` for parameter ``index``."""
         if index >= self.n_variance:
             return "fixed"
-        if index == self.n_variance - 1:
+        if index == self.n_variance - 1 and self.has_sigma:
             return "sigma"
         return "sd" if self.readable[index].startswith("sd_") else "cor"
 
@@ -220,6 +224,28 @@ def ml_model(model: FittedLinearModel) -> FittedLinearModel:
 
 
 # ---- the profiling machinery --------------------------------------------------------------
+class TraceSetup(Protocol):
+    """What the trace steps read (``_fill``, ``_next_value``, ``_signed_root``, ``_trace_frame``).
+
+    ``nvp`` is the number of leading parameters a profile point hands on as the next start
+    (lme4's ``npar1``): the variance parameters of an LMM, every parameter of a GLMM.
+    """
+
+    names: ParameterNames
+    lower: Array
+    upper: Array
+    base: float
+    cutoff: float
+    delta: float
+    max_points: int
+    max_mult: float
+
+    @property
+    def nvp(self) -> int:
+        """Leading parameters passed on as a start."""
+        ...
+
+
 @dataclass
 class _Setup:
     """Everything the traces share: the ML fit, a private factor, the grid settings."""
@@ -352,7 +378,7 @@ def _trace(setup: _Setup, w: int) -> Array:
 ZetaFn = Callable[[float, Array], Array]
 
 
-def _fill(setup: _Setup, w: int, rows: list[Array], zeta_fn: ZetaFn) -> list[Array]:
+def _fill(setup: TraceSetup, w: int, rows: list[Array], zeta_fn: ZetaFn) -> list[Array]:
     """Extend a trace in the direction of its last two rows (lme4's ``fillmat``)."""
     col = 1 + w
     lo, hi = setup.lower[w], setup.upper[w]
@@ -366,7 +392,9 @@ def _fill(setup: _Setup, w: int, rows: list[Array], zeta_fn: ZetaFn) -> list[Arr
     return rows
 
 
-def _next_value(setup: _Setup, prev: Array, last: Array, col: int, lo: float, hi: float) -> float:
+def _next_value(
+    setup: TraceSetup, prev: Array, last: Array, col: int, lo: float, hi: float
+) -> float:
     """The next parameter value: a step of ``δ`` on the ζ scale (lme4's ``nextpar``)."""
     num = last[col] - prev[col]
     denom = last[0] - prev[0]
@@ -392,7 +420,7 @@ def _next_value(setup: _Setup, prev: Array, last: Array, col: int, lo: float, hi
     return float(min(hi, max(lo, last[col] + math.copysign(step, num))))
 
 
-def _signed_root(setup: _Setup, value: float, est: float, deviance: float) -> float:
+def _signed_root(setup: TraceSetup, value: float, est: float, deviance: float) -> float:
     """``sign(value − est) · sqrt(deviance − base)``; warns when a lower deviance turns up."""
     if math.isnan(deviance):
         return math.nan
@@ -551,7 +579,7 @@ def _offset_blocks(A: CrossProducts, keep: list[int], j: int, value: float) -> C
     return CrossProducts(A.diag, A.sparse, A.dense, xz, M.T @ A.xx @ M)
 
 
-def _trace_frame(setup: _Setup, w: int, rows: Array) -> pd.DataFrame:
+def _trace_frame(setup: TraceSetup, w: int, rows: Array) -> pd.DataFrame:
     """A trace as tidy rows: parameter, label, value, zeta and every parameter's value."""
     names = setup.names
     values = pd.DataFrame(rows[:, 1:], columns=names.lme4)

@@ -73,8 +73,9 @@ def bobyqa(
     xtol_abs: float = 1e-10,
     initial_step: Array | None = None,
     maxeval: int = 100_000,
+    upper: Array | None = None,
 ) -> OptSummary:
-    """Minimize ``objective`` subject to ``x >= lower`` with BOBYQA.
+    """Minimize ``objective`` subject to ``x >= lower`` (and ``x <= upper``) with BOBYQA.
 
     Parameters
     ----------
@@ -86,6 +87,8 @@ def bobyqa(
         Stopping rules, as in NLopt.
     initial_step
         Initial trust-region radius per coordinate (NLopt's default when ``None``).
+    upper
+        Upper bounds (``inf`` for none); none when ``None``.
 
     Returns
     -------
@@ -102,6 +105,7 @@ def bobyqa(
         xtol_abs=xtol_abs,
         initial_step=initial_step,
         maxeval=maxeval,
+        upper=upper,
     )
 
 
@@ -116,8 +120,9 @@ def nlopt_minimize(
     xtol_abs: float = 1e-10,
     initial_step: Array | None = None,
     maxeval: int = 100_000,
+    upper: Array | None = None,
 ) -> OptSummary:
-    """Minimize with a derivative-free NLopt algorithm subject to ``x >= lower``.
+    """Minimize with a derivative-free NLopt algorithm subject to ``x >= lower`` (``<= upper``).
 
     ``algorithm`` is NLopt's name: ``"LN_BOBYQA"``, ``"LN_NELDERMEAD"``, ``"LN_SBPLX"``,
     ``"LN_COBYLA"``, ...; the other arguments are as for :func:`bobyqa`.
@@ -127,6 +132,8 @@ def nlopt_minimize(
     n = len(x0)
     opt = nlopt.opt(getattr(nlopt, algorithm), n)
     opt.set_lower_bounds(np.asarray(lower, dtype=float))
+    if upper is not None:
+        opt.set_upper_bounds(np.asarray(upper, dtype=float))
     opt.set_ftol_rel(ftol_rel)
     opt.set_ftol_abs(ftol_abs)
     opt.set_xtol_abs(xtol_abs)
