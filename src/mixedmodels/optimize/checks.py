@@ -16,12 +16,21 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 
-__all__ = ["ConvergenceCheck", "check_convergence", "finite_differences", "newton_polish"]
+__all__ = [
+    "ConvergenceCheck",
+    "check_convergence",
+    "finite_differences",
+    "newton_polish",
+    "polish_step",
+]
 
 GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
 EIGEN_RATIO_TOL = 1e6  # lme4's check.conv.hess: nearly unidentifiable beyond this
 STEP = 1e-4
 POLISH_REACH = 1e-3  # largest Newton step taken, relative to max(1, |θ|)
+NOISY_STEP = 1e-3  # the polish's own step when the best one for the rounding is beyond this
+MAX_POLISH_STEP = 1e-2  # and never beyond this
+NOISE_RISE = 4.0  # a polish that raises the objective by less than this times its rounding
 
 
 @dataclass
@@ -148,6 +157,7 @@ def newton_polish(
     lower: FloatArray,
     check: ConvergenceCheck,
     value: float,
+    noise: float = 0.0,
 ) -> tuple[FloatArray, float] | None:
     """One Newton step from the optimizer's optimum, with the derivatives of the check.
 
@@ -159,26 +169,55 @@ def newton_polish(
     positive definite, the step is small and stays within the bounds, and the objective does
     not increase beyond rounding.
 
+    ``noise`` is the size of the rounding error of ``f``. When it is large the derivatives
+    are estimated anew with a larger step (:func:`polish_step`; at the check's they would be
+    of noise), and the step is kept when ``f`` rises by less than :data:`NOISE_RISE` times
+    ``noise``: the optimizer's value is the lowest rounding of hundreds of evaluations, some
+    times ``noise`` below the surface, and the root of the smoothed gradient is the better
+    estimate of the optimum (a step of :data:`POLISH_REACH` along a direction of ordinary
+    curvature would raise ``f`` far more).
+
     Returns
     -------
     tuple or None
         The new point and its objective, or ``None`` when the step is not taken.
     """
-    if not check.free or not np.all(np.isfinite(check.hessian)):
+    if not check.free:
+        return None
+    noise = noise if np.isfinite(noise) else 0.0
+    gradient, hessian = check.gradient, check.hessian
+    step = polish_step(noise)
+    if step > STEP:
+        gradient, hessian = finite_differences(f, x, check.free, step, value)
+    if not np.all(np.isfinite(hessian)) or not np.all(np.isfinite(gradient)):
         return None
     try:
-        chol = np.linalg.cholesky(check.hessian)
+        chol = np.linalg.cholesky(hessian)
     except np.linalg.LinAlgError:
         return None
-    step = -np.linalg.solve(chol.T, np.linalg.solve(chol, check.gradient))
-    reach = POLISH_REACH * np.maximum(1.0, np.abs(x[check.free]))
-    if np.any(np.abs(step) > reach):  # beyond the quadratic model's reach
+    move = -np.linalg.solve(chol.T, np.linalg.solve(chol, gradient))
+    reach = max(POLISH_REACH, step) * np.maximum(1.0, np.abs(x[check.free]))
+    if np.any(np.abs(move) > reach):  # beyond the quadratic model's reach
         return None
     new = x.copy()
-    new[check.free] += step
+    new[check.free] += move
     if np.any(new < lower):
         return None
     polished = f(new)
-    if not polished <= value + 1e-10 * max(1.0, abs(value)):
+    if not polished <= value + max(1e-10 * max(1.0, abs(value)), NOISE_RISE * noise):
         return None
     return new, polished
+
+
+def polish_step(noise: float) -> float:
+    """The finite-difference step of the Newton polish for an objective's rounding error.
+
+    A central difference errs by about ``noise / h`` from rounding and ``h² f‴ / 6`` from
+    truncation; with ``f‴`` of the size 1 (parameters of the size 1, as the local scaling
+    makes them) the best step is about ``∛noise``. The check's step (:data:`STEP`) is kept
+    unless that is beyond :data:`NOISY_STEP` (an objective uncertain to more than 1e-9, whose
+    gradient at the check's step would be uncertain to 1e-5): every ordinary model keeps it.
+    """
+    if not np.isfinite(noise) or not np.cbrt(noise) > NOISY_STEP:
+        return STEP
+    return float(min(np.cbrt(noise), MAX_POLISH_STEP))
