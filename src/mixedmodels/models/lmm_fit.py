@@ -13,12 +13,12 @@
    fresh trust region from the point found, kept when it is better. On flat surfaces — few
    groups, a variance ratio in the hundreds — BOBYQA can stop with its trust region shrunk
    far from the optimum, and the check sees it; with steps of 1e-4 on a relative SD of 800
-   it would see the rounding of the objective instead (a curvature of 1e-5 under noise of
-   1e-9 / 1e-8) and pass a point 1e-4 above the optimum.
-5. A Newton step on the derivatives of the check, or, when the objective's rounding error
-   is large (:func:`_rounding_error`, 1e-8 where ``r²`` is a millionth of ``y'y``), on
-   derivatives with a step of its cube root: a gradient of rounding at the check's step
-   would leave the estimates of the flat directions to chance.
+   it would see the rounding of the objective instead (a curvature of 1e-5 under rounding
+   of 2e-8 / 1e-8) and pass a point 1e-4 above the optimum.
+   When the objective's rounding error is large (:func:`_rounding_error`, 1e-8 where ``r²``
+   is a millionth of ``y'y``) the check's step is its cube root instead: a gradient of
+   rounding would leave the restarts, and the estimates along flat directions, to chance.
+5. A Newton step on the derivatives of the check.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.checks import (
     ConvergenceCheck,
     check_convergence,
+    derivative_step,
     newton_polish,
 )
 from mixedmodels.optimize.nested import nested_bobyqa
@@ -101,9 +102,8 @@ def fit_theta(
     if not check:
         return found, None
     columns = theta_scaling(model.terms, model.A, model.nobs, CHECK_LIMIT)
-    found, convergence, local = _check_and_restart(model, objective, found, columns)
+    found, convergence, local, noise = _check_and_restart(model, objective, found, columns)
     found.final = local.to_phi(found.final)
-    noise = _rounding_error(model)
     polished = newton_polish(
         local.wrap(model.objective_at), found.final, model.lower, convergence, found.fmin, noise
     )
@@ -206,14 +206,15 @@ def _restart(
 
 def _check_and_restart(
     model: FittedLinearModel, objective: Objective, found: OptSummary, columns: ThetaScaling
-) -> tuple[OptSummary, ConvergenceCheck, ThetaScaling]:
+) -> tuple[OptSummary, ConvergenceCheck, ThetaScaling, float]:
     """lme4's check at the optimum; restart while it disagrees and a restart gains.
 
     ``found.final`` is in θ, in and out. Each check and restart works in the parameters of
-    ``columns`` divided by their size at the point checked (:func:`magnitude_scaling`); that
-    scaling of the last check is returned with it (the Newton step uses its derivatives).
+    ``columns`` divided by their size at the point checked (:func:`magnitude_scaling`); the
+    last check is returned with that scaling and the objective's rounding error (the Newton
+    step uses them).
     """
-    local, check = _check_at(model, found, columns)
+    local, check, noise = _check_at(model, found, columns)
     for _ in range(MAX_RESTARTS):
         if not _stopped_short(check, found.fmin):
             break
@@ -221,20 +222,29 @@ def _check_and_restart(
         again = _restart(model, local.wrap(objective), start)
         again.final = local.to_theta(again.final)
         gained = found.fmin - again.fmin
+        moved = not np.array_equal(again.final, found.final)
         found = again
+        if moved:  # the derivatives of the point the Newton step starts from
+            local, check, noise = _check_at(model, found, columns)
         if not gained > IMPROVEMENT * max(1.0, abs(found.fmin)):
             break
-        local, check = _check_at(model, found, columns)
-    return found, check, local
+    return found, check, local, noise
 
 
 def _check_at(
     model: FittedLinearModel, found: OptSummary, columns: ThetaScaling
-) -> tuple[ThetaScaling, ConvergenceCheck]:
-    """The local scaling at ``found.final`` (θ) and the convergence check in it."""
+) -> tuple[ThetaScaling, ConvergenceCheck, float]:
+    """The local scaling at ``found.final`` (θ), the check in it, and the rounding error.
+
+    The rounding error is read from the factor as the optimizer left it (at or next to the
+    point); the check's step is fit for it (:func:`derivative_step`).
+    """
     local = magnitude_scaling(columns, found.final, CHECK_LIMIT)
+    noise = _rounding_error(model)
     quiet = local.wrap(model.objective_at)
-    return local, check_convergence(quiet, local.to_phi(found.final), model.lower, found.fmin)
+    x = local.to_phi(found.final)
+    check = check_convergence(quiet, x, model.lower, found.fmin, derivative_step(noise))
+    return local, check, noise
 
 
 def _stopped_short(check: ConvergenceCheck, value: float) -> bool:

@@ -20,7 +20,7 @@ Models whose columns are all of moderate size are left in θ (``d = 1``) through
 The local steps also divide by the size of the parameter itself where it is beyond 8
 (:func:`magnitude_scaling`): a relative SD of 800 (random effects of SD 100 beside a residual SD
 of 0.1) has a curvature of about 1e-5 in φ, far below the rounding noise of a second difference
-with a step of 1e-4 (about 1e-9 / 1e-8 = 0.1), and the check then sees a steep, well-curved
+with a step of 1e-4 (about 2e-8 / 1e-8 = 2), and the check then sees a steep, well-curved
 minimum where BOBYQA left 1e-4 of the objective on a flat slope. With the step a ten-thousandth
 of the parameter, the derivatives are the surface's and not the rounding's.
 """
