@@ -6,12 +6,18 @@
 2. BOBYQA over φ, with small last terms profiled out when that saves large factorizations.
 3. A restart from an optimum with a variance near zero, where the objective is flat.
 4. lme4's convergence check (gradient and Hessian by central differences, in φ rescaled as
-   soon as a random-effects column is beyond [1/8, 8] in size); while it says the
-   optimizer stopped short (a large gradient, a Hessian that is not positive definite, or a
-   Newton step that promises more than 1e-10 of the objective) a
+   soon as a random-effects column is beyond [1/8, 8] in size, and each parameter beyond 8
+   divided by its size at the point checked, so that the steps are a ten-thousandth of it);
+   while it says the optimizer stopped short (a large gradient, a Hessian that is not
+   positive definite, or a Newton step that promises more than 1e-10 of the objective) a
    fresh trust region from the point found, kept when it is better. On flat surfaces — few
    groups, a variance ratio in the hundreds — BOBYQA can stop with its trust region shrunk
-   far from the optimum, and the check sees it.
+   far from the optimum, and the check sees it; with steps of 1e-4 on a relative SD of 800
+   it would see the rounding of the objective instead (a curvature of 1e-5 under rounding
+   of 2e-8 / 1e-8) and pass a point 1e-4 above the optimum.
+   When the objective's rounding error is large (:func:`_rounding_error`, 1e-8 where ``r²``
+   is a millionth of ``y'y``) the check's step is its cube root instead: a gradient of
+   rounding would leave the restarts, and the estimates along flat directions, to chance.
 5. A Newton step on the derivatives of the check.
 """
 
@@ -26,12 +32,18 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.optimize import OptSummary, bobyqa
-from mixedmodels.optimize.checks import ConvergenceCheck, check_convergence, newton_polish
+from mixedmodels.optimize.checks import (
+    ConvergenceCheck,
+    check_convergence,
+    derivative_step,
+    newton_polish,
+)
 from mixedmodels.optimize.nested import nested_bobyqa
 from mixedmodels.optimize.scaling import (
     CHECK_LIMIT,
     SEARCH_LIMIT,
     ThetaScaling,
+    magnitude_scaling,
     theta_scaling,
 )
 from mixedmodels.optimize.start import initial_step, moment_start
@@ -89,11 +101,11 @@ def fit_theta(
     found.initial, found.final = start, scaling.to_theta(found.final)
     if not check:
         return found, None
-    local = theta_scaling(model.terms, model.A, model.nobs, CHECK_LIMIT)
+    columns = theta_scaling(model.terms, model.A, model.nobs, CHECK_LIMIT)
+    found, convergence, local, noise = _check_and_restart(model, objective, found, columns)
     found.final = local.to_phi(found.final)
-    found, convergence = _check_and_restart(model, local.wrap(objective), found, local)
     polished = newton_polish(
-        local.wrap(model.objective_at), found.final, model.lower, convergence, found.fmin
+        local.wrap(model.objective_at), found.final, model.lower, convergence, found.fmin, noise
     )
     if polished is not None:
         found.final, found.fmin = polished
@@ -193,21 +205,46 @@ def _restart(
 
 
 def _check_and_restart(
-    model: FittedLinearModel, objective: Objective, found: OptSummary, scaling: ThetaScaling
-) -> tuple[OptSummary, ConvergenceCheck]:
-    """lme4's check at the optimum; restart while it disagrees and a restart gains."""
-    quiet = scaling.wrap(model.objective_at)
-    check = check_convergence(quiet, found.final, model.lower, found.fmin)
+    model: FittedLinearModel, objective: Objective, found: OptSummary, columns: ThetaScaling
+) -> tuple[OptSummary, ConvergenceCheck, ThetaScaling, float]:
+    """lme4's check at the optimum; restart while it disagrees and a restart gains.
+
+    ``found.final`` is in θ, in and out. Each check and restart works in the parameters of
+    ``columns`` divided by their size at the point checked (:func:`magnitude_scaling`); the
+    last check is returned with that scaling and the objective's rounding error (the Newton
+    step uses them).
+    """
+    local, check, noise = _check_at(model, found, columns)
     for _ in range(MAX_RESTARTS):
         if not _stopped_short(check, found.fmin):
             break
-        again = _restart(model, objective, found)
+        start = replace(found, final=local.to_phi(found.final))
+        again = _restart(model, local.wrap(objective), start)
+        again.final = local.to_theta(again.final)
         gained = found.fmin - again.fmin
+        moved = not np.array_equal(again.final, found.final)
         found = again
+        if moved:  # the derivatives of the point the Newton step starts from
+            local, check, noise = _check_at(model, found, columns)
         if not gained > IMPROVEMENT * max(1.0, abs(found.fmin)):
             break
-        check = check_convergence(quiet, found.final, model.lower, found.fmin)
-    return found, check
+    return found, check, local, noise
+
+
+def _check_at(
+    model: FittedLinearModel, found: OptSummary, columns: ThetaScaling
+) -> tuple[ThetaScaling, ConvergenceCheck, float]:
+    """The local scaling at ``found.final`` (θ), the check in it, and the rounding error.
+
+    The rounding error is read from the factor as the optimizer left it (at or next to the
+    point); the check's step is fit for it (:func:`derivative_step`).
+    """
+    local = magnitude_scaling(columns, found.final, CHECK_LIMIT)
+    noise = _rounding_error(model)
+    quiet = local.wrap(model.objective_at)
+    x = local.to_phi(found.final)
+    check = check_convergence(quiet, x, model.lower, found.fmin, derivative_step(noise))
+    return local, check, noise
 
 
 def _stopped_short(check: ConvergenceCheck, value: float) -> bool:
@@ -217,3 +254,22 @@ def _stopped_short(check: ConvergenceCheck, value: float) -> bool:
     above the optimum; the decrement ``gᵀH⁻¹g / 2`` sees it.
     """
     return check.stopped_short or check.decrement > DECREMENT * max(1.0, abs(value))
+
+
+def _rounding_error(model: FittedLinearModel) -> float:
+    """The size of the rounding error of the objective near the optimum (the factor's θ).
+
+    The objective is ``dof·log r²`` plus (REML) ``log|R_X|²`` and terms that are accurate,
+    and ``r²`` (each ``R_jj²``) is what is left of ``A_yy`` (``A_jj``) after the random and
+    fixed effects are taken out: its relative error is about ``ε·A_yy / r²``. Random effects
+    of SD 100 beside a residual SD of 0.1 leave ``r²`` a millionth of ``A_yy``, and the
+    objective is then uncertain to 1e-8 (to 1e-13 for ordinary models).
+    """
+    R, A = np.diagonal(model.L.xx), np.diagonal(model.A.xx)
+    if len(R) == 0 or not np.all(np.isfinite(R)) or not np.all(R > 0):
+        return 0.0  # no factor to judge by: taken as accurate
+    dof = model.nobs - model.n_fixed if model.reml else model.nobs
+    loss = dof * A[-1] / R[-1] ** 2
+    if model.reml:
+        loss += float(np.sum(A[:-1] / R[:-1] ** 2))
+    return float(np.finfo(float).eps * loss)

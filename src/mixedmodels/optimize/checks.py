@@ -16,12 +16,21 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 
-__all__ = ["ConvergenceCheck", "check_convergence", "finite_differences", "newton_polish"]
+__all__ = [
+    "ConvergenceCheck",
+    "check_convergence",
+    "finite_differences",
+    "derivative_step",
+    "newton_polish",
+]
 
 GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
 EIGEN_RATIO_TOL = 1e6  # lme4's check.conv.hess: nearly unidentifiable beyond this
 STEP = 1e-4
 POLISH_REACH = 1e-3  # largest Newton step taken, relative to max(1, |θ|)
+NOISY_STEP = 1e-3  # a larger step when the best one for the objective's rounding is beyond this
+MAX_NOISY_STEP = 1e-2  # and never beyond this
+NOISE_RISE = 4.0  # a polish that raises the objective by less than this times its rounding
 
 
 @dataclass
@@ -43,6 +52,8 @@ class ConvergenceCheck:
     decrement
         ``gᵀH⁻¹g / 2``, the decrease of the objective a Newton step predicts when the Hessian
         is positive definite (0 otherwise): what the optimizer may have left on the table.
+    step
+        The finite-difference step of the derivatives.
     """
 
     gradient: FloatArray
@@ -51,6 +62,7 @@ class ConvergenceCheck:
     messages: list[str] = field(default_factory=list)
     stopped_short: bool = False
     decrement: float = 0.0
+    step: float = STEP
 
     @property
     def ok(self) -> bool:
@@ -96,13 +108,18 @@ def check_convergence(
     x: FloatArray,
     lower: FloatArray,
     value: float | None = None,
+    step: float = STEP,
 ) -> ConvergenceCheck:
-    """Check the optimum ``x`` of ``f`` (see the module docstring); ``value`` is ``f(x)``."""
-    free = [i for i in range(len(x)) if not x[i] - lower[i] < STEP]
+    """Check the optimum ``x`` of ``f`` (see the module docstring); ``value`` is ``f(x)``.
+
+    ``step`` is lme4's unless the objective's rounding calls for a larger one
+    (:func:`derivative_step`); a parameter within ``step`` of its bound is not free.
+    """
+    free = [i for i in range(len(x)) if not x[i] - lower[i] < step]
     if not free:
-        return ConvergenceCheck(np.zeros(0), np.zeros((0, 0)), free)
-    grad, hess = finite_differences(f, x, free, value=value)
-    check = ConvergenceCheck(grad, hess, free)
+        return ConvergenceCheck(np.zeros(0), np.zeros((0, 0)), free, step=step)
+    grad, hess = finite_differences(f, x, free, step, value)
+    check = ConvergenceCheck(grad, hess, free, step=step)
     finite = bool(np.all(np.isfinite(hess)) and np.all(np.isfinite(grad)))
     eigen = np.linalg.eigvalsh(hess) if finite else np.full(len(free), np.nan)
     if not np.all(np.isfinite(eigen)):
@@ -148,6 +165,7 @@ def newton_polish(
     lower: FloatArray,
     check: ConvergenceCheck,
     value: float,
+    noise: float = 0.0,
 ) -> tuple[FloatArray, float] | None:
     """One Newton step from the optimizer's optimum, with the derivatives of the check.
 
@@ -156,8 +174,16 @@ def newton_polish(
     the central-difference gradient lands on the root of that gradient, to about 1e-10,
     whatever point the optimizer stopped at: fits of the same data summed in another order
     (chunks) then agree to that precision. The step is taken only when the Hessian is
-    positive definite, the step is small and stays within the bounds, and the objective does
-    not increase beyond rounding.
+    positive definite, the step is small (within :data:`POLISH_REACH`, or the check's
+    finite-difference step when that is larger) and stays within the bounds, and the
+    objective does not increase beyond rounding.
+
+    ``noise`` is the size of the rounding error of ``f`` (the check's derivatives were then
+    taken with a step fit for it, :func:`derivative_step`). The step is kept when ``f`` rises
+    by less than :data:`NOISE_RISE` times ``noise``: the optimizer's value is the lowest
+    rounding of hundreds of evaluations, some times ``noise`` below the surface, and the root
+    of the smoothed gradient is the better estimate of the optimum (a step of the reach along
+    a direction of ordinary curvature would raise ``f`` far more).
 
     Returns
     -------
@@ -170,15 +196,30 @@ def newton_polish(
         chol = np.linalg.cholesky(check.hessian)
     except np.linalg.LinAlgError:
         return None
-    step = -np.linalg.solve(chol.T, np.linalg.solve(chol, check.gradient))
-    reach = POLISH_REACH * np.maximum(1.0, np.abs(x[check.free]))
-    if np.any(np.abs(step) > reach):  # beyond the quadratic model's reach
+    move = -np.linalg.solve(chol.T, np.linalg.solve(chol, check.gradient))
+    reach = max(POLISH_REACH, check.step) * np.maximum(1.0, np.abs(x[check.free]))
+    if np.any(np.abs(move) > reach):  # beyond the quadratic model's reach
         return None
     new = x.copy()
-    new[check.free] += step
+    new[check.free] += move
     if np.any(new < lower):
         return None
     polished = f(new)
-    if not polished <= value + 1e-10 * max(1.0, abs(value)):
+    rise = NOISE_RISE * noise if np.isfinite(noise) else 0.0
+    if not polished <= value + max(1e-10 * max(1.0, abs(value)), rise):
         return None
     return new, polished
+
+
+def derivative_step(noise: float) -> float:
+    """The finite-difference step for an objective whose rounding error is of size ``noise``.
+
+    A central difference errs by about ``noise / h`` from rounding and ``h² f‴ / 6`` from
+    truncation; with ``f‴`` of the size 1 (parameters of the size 1, as the local scaling
+    makes them) the best step is about ``∛noise``. lme4's step (:data:`STEP`) is kept unless
+    that is beyond :data:`NOISY_STEP` (an objective uncertain to more than 1e-9, whose
+    gradient at lme4's step would be uncertain to 1e-5): every ordinary model keeps it.
+    """
+    if not np.isfinite(noise) or not np.cbrt(noise) > NOISY_STEP:
+        return STEP
+    return float(min(np.cbrt(noise), MAX_NOISY_STEP))
