@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.models.lmm_fit import _check_at, _rounding_error, _stopped_short
+from mixedmodels.fit.lmm import _check_at, _rounding_error, _stopped_short
 from mixedmodels.optimize import OptSummary
 from mixedmodels.optimize.checks import STEP, derivative_step
 from mixedmodels.optimize.scaling import (
