@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from mixedmodels.chunked.sources import csv_in_memory
 from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 from mixedmodels.models.negbin import fit_negative_binomial
 from mixedmodels.spec.arguments import check_glmm_start
+from mixedmodels.spec.data_kinds import csv_in_memory
 from mixedmodels.spec.families import Family, NegativeBinomial
 from mixedmodels.spec.family_names import get_family
 from mixedmodels.spec.frame import NaAction

@@ -1,7 +1,8 @@
 """The inference methods of a GLMM: Wald χ² tests (car's ``Anova``), profiles and intervals.
 
-A mixin of :class:`~mixedmodels.models.generalized.GeneralizedLinearMixedModel`; the work is in
-:mod:`mixedmodels.inference.glmm_wald` and :mod:`mixedmodels.inference.glmm_profile`.
+A mixin of :class:`~mixedmodels.models.generalized.GeneralizedLinearMixedModel`; the work,
+imported on demand, is in :mod:`mixedmodels.inference.glmm_wald` and
+:mod:`mixedmodels.inference.glmm_profile`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-
-from mixedmodels.inference.glmm_profile import glmm_confint, glmm_profile
-from mixedmodels.inference.glmm_wald import glmm_anova, glmm_contrast
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedGeneralizedModel
@@ -28,11 +26,15 @@ class GlmmInference:
         ``type`` 2 (car's default), 3 (with the intercept) or 1 (sequential, the χ² of lme4's
         ``anova(m)``).
         """
+        from mixedmodels.inference.glmm_wald import glmm_anova
+
         self._require_fit()
         return glmm_anova(self, type)
 
     def contrast(self: FittedGeneralizedModel, L: Any, *, rhs: Any = 0.0) -> pd.DataFrame:
         """The joint Wald χ² test of ``L β = rhs``, as car's ``linearHypothesis``."""
+        from mixedmodels.inference.glmm_wald import glmm_contrast
+
         self._require_fit()
         return glmm_contrast(self, L, rhs)
 
@@ -40,10 +42,14 @@ class GlmmInference:
         self: FittedGeneralizedModel, method: str = "profile", level: float = 0.95, **kwargs: Any
     ) -> pd.DataFrame:
         """Confidence intervals as lme4's ``confint(m, method=)``: ``"profile"`` or ``"wald"``."""
+        from mixedmodels.inference.glmm_profile import glmm_confint
+
         self._require_fit()
         return glmm_confint(self, method, level, **kwargs)
 
     def profile(self: FittedGeneralizedModel, which: Any = None, **kwargs: Any) -> pd.DataFrame:
         """Profile traces (ζ scale) of the parameters, as lme4's ``profile(glmer_fit)``."""
+        from mixedmodels.inference.glmm_profile import glmm_profile
+
         self._require_fit()
         return glmm_profile(self, which, **kwargs)

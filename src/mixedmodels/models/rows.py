@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from mixedmodels.errors import NotSupportedError
-from mixedmodels.inference.ddf import ddf_method
-from mixedmodels.inference.hypotheses import anova_type
 
 __all__ = [
     "AVAILABLE_ON_CHUNKS",
@@ -89,11 +87,15 @@ def bootstrap_method(args: Mapping[str, Any]) -> bool:
 
 def kenward_roger(args: Mapping[str, Any]) -> bool:
     """Kenward–Roger df (they need ``Z`` row by row)."""
+    from mixedmodels.inference.ddf import ddf_method  # imported on demand: scipy.stats
+
     return ddf_method(args["ddf"]) == "kenward-roger"
 
 
 def beyond_type1(args: Mapping[str, Any]) -> bool:
     """``anova`` of type 2 or 3 (their contrasts are coded from the rows)."""
+    from mixedmodels.inference.hypotheses import anova_type
+
     return anova_type(args["type"]) != 1
 
 
