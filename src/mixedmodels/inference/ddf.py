@@ -42,6 +42,7 @@ import scipy.stats
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ConvergenceWarning, ModelSpecificationError
+from mixedmodels.fitted import FittedLinearModel
 
 __all__ = [
     "KR_MAX_RANDOM_EFFECTS",
@@ -181,7 +182,7 @@ class Satterthwaite:
 _CACHE: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, Any]]] = weakref.WeakKeyDictionary()
 
 
-def _cached(model: Any, kind: str, build: Callable[[Any], Any]) -> Any:
+def _cached(model: FittedLinearModel, kind: str, build: Callable[[Any], Any]) -> Any:
     """``build(model)``, remembered for this model until its estimates change (a refit)."""
     key = (model.theta.tobytes(), model.reml, model.objective, model.nobs)
     store = _CACHE.setdefault(model, {})
@@ -190,7 +191,7 @@ def _cached(model: Any, kind: str, build: Callable[[Any], Any]) -> Any:
     return store[kind][1]
 
 
-def satterthwaite(model: Any) -> Satterthwaite:
+def satterthwaite(model: FittedLinearModel) -> Satterthwaite:
     """Hessian and Jacobians for Satterthwaite's df (lmerTest's ``as_lmerModLmerTest``).
 
     Parameters
@@ -206,7 +207,7 @@ def satterthwaite(model: Any) -> Satterthwaite:
     return _cached(model, "satterthwaite", _satterthwaite)
 
 
-def _satterthwaite(model: Any) -> Satterthwaite:
+def _satterthwaite(model: FittedLinearModel) -> Satterthwaite:
     theta = np.array(model.theta, dtype=np.float64)
     sigma, p, m = float(model.sigma), model.n_fixed, theta.size  # the factor is now at θ̂
     n_resid = model.nobs - p if model.reml else model.nobs
@@ -227,7 +228,7 @@ def _satterthwaite(model: Any) -> Satterthwaite:
     return Satterthwaite(varpar, sigma**2 * M, H, _vcov_varpar(H), jac)
 
 
-def _profile_parts(model: Any, factor: Any, theta: Array) -> Array:
+def _profile_parts(model: FittedLinearModel, factor: Any, theta: Array) -> Array:
     """``[φ(θ), r²(θ), vec (R_X R_Xᵀ)⁻¹]`` from one update of ``factor`` (φ: log-determinants)."""
     try:
         factor.update(np.asarray(theta, dtype=np.float64))
@@ -242,7 +243,7 @@ def _profile_parts(model: Any, factor: Any, theta: Array) -> Array:
     return _factor_parts(model, factor)
 
 
-def _factor_parts(model: Any, L: Any) -> Array:
+def _factor_parts(model: FittedLinearModel, L: Any) -> Array:
     """``[φ, r², vec (R_X R_Xᵀ)⁻¹]`` from the factor ``L``."""
     p = model.n_fixed
     logdet = L.logdet_z + (L.logdet_x() if model.reml else 0.0)
@@ -308,7 +309,7 @@ class KenwardRoger:
     W: Array
 
 
-def kenward_roger(model: Any) -> KenwardRoger:
+def kenward_roger(model: FittedLinearModel) -> KenwardRoger:
     """The Kenward-Roger adjusted covariance of β̂ (pbkrtest's ``vcovAdj``).
 
     Parameters
@@ -348,7 +349,7 @@ class _Marginal:
     tr_s2: float  # tr Σ⁻²
 
 
-def _marginal(model: Any) -> _Marginal:
+def _marginal(model: FittedLinearModel) -> _Marginal:
     """The quadratic forms by Woodbury: ``σ²Σ⁻¹ [Z X] = [Z X] K``, ``K = I − [ΛC⁻¹ΛᵀZᵀ[Z X]; 0]``.
 
     With ``GS = [Z X]ᵀ σ²Σ⁻¹ [Z X]``: ``σ⁴ UᵀΣ⁻²U = GS K`` and ``σ⁶ XᵀΣ⁻³X = K_xᵀ GS K_x``;
@@ -386,7 +387,7 @@ def _marginal(model: Any) -> _Marginal:
     )
 
 
-def _random_design(model: Any) -> tuple[sp.csc_array, Array, sp.csr_array]:
+def _random_design(model: FittedLinearModel) -> tuple[sp.csc_array, Array, sp.csr_array]:
     """Whitened ``Z`` (sparse) and ``X``, and the relative covariance factor ``Λ``."""
     from mixedmodels.linalg.crossprod import term_matrix
 
@@ -399,7 +400,9 @@ def _random_design(model: Any) -> tuple[sp.csc_array, Array, sp.csr_array]:
     return Z, X, sp.csr_array(sp.block_diag(factors))
 
 
-def _product_blocks(model: Any, GSzz: Array, Lam: sp.csr_array, Yz: Array) -> list[Array]:
+def _product_blocks(
+    model: FittedLinearModel, GSzz: Array, Lam: sp.csr_array, Yz: Array
+) -> list[Array]:
     """Diagonal ``k × k`` blocks of ``GSzz (I − ΛYz)`` for each term, ``(l, k, k)``."""
     out, start = [], 0
     for term in model.terms:
@@ -413,7 +416,7 @@ def _product_blocks(model: Any, GSzz: Array, Lam: sp.csr_array, Yz: Array) -> li
     return out
 
 
-def _parameters(model: Any) -> list[tuple[slice, int, int, int, int]]:
+def _parameters(model: FittedLinearModel) -> list[tuple[slice, int, int, int, int]]:
     """``(rows of the term in Z, k, a, b, term)`` for each covariance element ``(a, b)``."""
     out, start = [], 0
     for j, term in enumerate(model.terms):
@@ -434,7 +437,7 @@ def _times_e(Y: Array, k: int, a: int, b: int) -> Array:
     return out.reshape(Y.shape)
 
 
-def _kenward_roger(model: Any) -> KenwardRoger:
+def _kenward_roger(model: FittedLinearModel) -> KenwardRoger:
     """As pbkrtest's ``vcovAdj_internal``, with the ``n × n`` products done in the ``q`` space."""
     mg = _marginal(model)
     Phi, Mzz = model.vcov.to_numpy(), mg.Mzz
@@ -531,7 +534,7 @@ def kenward_roger_df(kr: KenwardRoger, L: Array) -> float:
 
 
 # ---- the coefficient table ----------------------------------------------------------------
-def coefficient_table(model: Any, ddf: str = "satterthwaite") -> pd.DataFrame:
+def coefficient_table(model: FittedLinearModel, ddf: str = "satterthwaite") -> pd.DataFrame:
     """Estimates, standard errors, df, t (or z) statistics and two-sided p-values.
 
     As lmerTest's ``summary(m, ddf=...)$coefficients``.
@@ -573,7 +576,7 @@ def coefficient_table(model: Any, ddf: str = "satterthwaite") -> pd.DataFrame:
     return table
 
 
-def contrast_df(model: Any, L: Array, method: str) -> Array:
+def contrast_df(model: FittedLinearModel, L: Array, method: str) -> Array:
     """Denominator df of each row of ``L`` as a 1-d contrast, for a non-KR method."""
     L = np.atleast_2d(np.asarray(L, dtype=np.float64))
     if method == "satterthwaite":

@@ -27,6 +27,7 @@ import scipy.stats
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, RankDeficiencyWarning
+from mixedmodels.fitted import FittedLinearModel
 from mixedmodels.inference.ddf import (
     METHOD_LABELS,
     contrast_df,
@@ -57,7 +58,7 @@ EIGEN_EPS = float(np.sqrt(np.finfo(float).eps))  # contestMD's eps for the rank 
 
 # ---- contrasts ------------------------------------------------------------------------------
 def contrast(
-    model: Any,
+    model: FittedLinearModel,
     L: Any,
     *,
     rhs: Any = 0.0,
@@ -97,7 +98,7 @@ def contrast(
     return table
 
 
-def _hypothesis_matrix(model: Any, L: Any) -> Array:
+def _hypothesis_matrix(model: FittedLinearModel, L: Any) -> Array:
     """``L`` as a finite ``k × p`` float matrix."""
     names = list(model.fixed.names)
     if isinstance(L, pd.DataFrame | pd.Series):
@@ -115,7 +116,7 @@ def _hypothesis_matrix(model: Any, L: Any) -> Array:
     return Lm
 
 
-def _t_tests(model: Any, L: Array, rhs: Array, method: str) -> pd.DataFrame:
+def _t_tests(model: FittedLinearModel, L: Array, rhs: Array, method: str) -> pd.DataFrame:
     """A t (or z) test of each row, as ``contest(joint = FALSE)``."""
     if method == "kenward-roger":
         kr = kenward_roger(model)
@@ -135,7 +136,7 @@ def _t_tests(model: Any, L: Array, rhs: Array, method: str) -> pd.DataFrame:
     return out
 
 
-def _ftest(model: Any, L: Array, rhs: Array, method: str) -> list[float]:
+def _ftest(model: FittedLinearModel, L: Array, rhs: Array, method: str) -> list[float]:
     """One row of an F table (lmerTest's ``contestMD``)."""
     if L.shape[0] == 0:
         return [np.nan] * len(F_COLUMNS)
@@ -169,7 +170,9 @@ def _ftest(model: Any, L: Array, rhs: Array, method: str) -> list[float]:
     return _f_row(fvalue, q, ddf, sigma)
 
 
-def _ftest_1d(model: Any, row: Array, rhs: float, method: str, sigma: float) -> list[float]:
+def _ftest_1d(
+    model: FittedLinearModel, row: Array, rhs: float, method: str, sigma: float
+) -> list[float]:
     """The F test of one contrast: the squared t statistic (lmerTest's ``contest1D``)."""
     variance = float(row @ model.vcov.to_numpy() @ row)
     t = (float(row @ model.beta) - rhs) / np.sqrt(variance)
@@ -200,7 +203,7 @@ def _fstat_ddf(nu: Array, tol: float = 1e-8) -> float:
     return 2.0 * E / (E - nu.size)
 
 
-def _ftest_kenward_roger(model: Any, L: Array, rhs: Array) -> list[float]:
+def _ftest_kenward_roger(model: FittedLinearModel, L: Array, rhs: Array) -> list[float]:
     """The F test of pbkrtest's ``KRmodcomp`` with a restriction matrix, as lmerTest reports it."""
     kr = kenward_roger(model)
     q = int(np.linalg.matrix_rank(L))
@@ -222,7 +225,9 @@ def _ftest_kenward_roger(model: Any, L: Array, rhs: Array) -> list[float]:
 
 
 # ---- the anova table ------------------------------------------------------------------------
-def anova_table(model: Any, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+def anova_table(
+    model: FittedLinearModel, type: int | str = 3, ddf: str = "satterthwaite"
+) -> pd.DataFrame:
     """F tests of the fixed-effect terms, as lmerTest's ``anova(m, type=, ddf=)``.
 
     Parameters

@@ -229,7 +229,10 @@ class LinearMixedModel(MixedModelBase):
             the optimum is also polished by one Newton step, so that fits of the same data
             agree to ~1e-10 whatever order they were summed in (in memory or by chunks).
 
-        Returns ``self``, fitted in place (:meth:`refit` fits a new model instead).
+        Returns
+        -------
+        LinearMixedModel
+            ``self``, fitted in place (:meth:`refit` fits a new model instead).
         """
         if reml is not None:
             self.reml = check_flag(reml, "reml")
@@ -254,8 +257,7 @@ class LinearMixedModel(MixedModelBase):
     def all_fit(self, optimizers: tuple[str, ...] = OPTIMIZERS) -> pd.DataFrame:
         """Refit with every available optimizer and tabulate objectives and estimates.
 
-        As lme4's ``allFit``: agreement across optimizers says the optimum is well determined.
-        The optimizers run on a copy with its own factor: the model is left as it was.
+        As lme4's ``allFit`` (agreement says the optimum is well determined), on a copy.
         """
         self._require_fit()
         return all_fit(self._spawn(), optimizers)
