@@ -18,6 +18,7 @@ __all__ = [
     "ModelSpecificationError",
     "ModelSpecificationWarning",
     "NotSupportedError",
+    "PirlsError",
     "RankDeficiencyWarning",
     "RefitMLWarning",
     "SeparationWarning",
@@ -119,6 +120,14 @@ class SeparationWarning(MixedModelsWarning):
     Fitted probabilities (or Poisson means) are numerically 0 or 1 for a set of rows that a
     combination of fixed-effect columns separates; the maximum-likelihood estimates of those
     columns are infinite, and the fit stops where the likelihood no longer changes.
+    """
+
+
+class PirlsError(MixedModelsError, ArithmeticError):
+    """PIRLS failed to reduce the penalized deviance of a GLMM (an infeasible θ or β).
+
+    The optimizers take it as an infinite objective at that point; it reaches the user only
+    when no point the fit tries is feasible.
     """
 
 

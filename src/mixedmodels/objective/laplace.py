@@ -34,7 +34,7 @@ import numpy as np
 import scipy.linalg
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import ModelSpecificationError
+from mixedmodels.errors import ModelSpecificationError, PirlsError
 from mixedmodels.linalg import BlockedCholesky
 from mixedmodels.linalg.blocksolve import (
     SelectedInverse,
@@ -61,10 +61,6 @@ MAX_HALVING = 20
 TOL = 1e-10  # on the largest change of u (and β), relative to 1 + max|u|
 STALL_TOL = 1e-11  # a penalized deviance that no longer decreases, relative to 1 + itself
 STALL_AFTER = 8  # iterations before a stalled deviance ends PIRLS (separation: β → ±∞)
-
-
-class PirlsError(ArithmeticError):
-    """PIRLS failed to reduce the penalized deviance (an infeasible θ or β)."""
 
 
 @dataclass(frozen=True)
