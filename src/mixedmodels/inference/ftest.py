@@ -39,7 +39,7 @@ from mixedmodels.inference.ddf import (
     satterthwaite_df,
     two_sided_p,
 )
-from mixedmodels.inference.hypotheses import anova_type, term_contrasts
+from mixedmodels.inference.hypotheses import anova_type, hypothesis_matrix, term_contrasts
 
 __all__ = ["F_COLUMNS", "R_LABELS", "anova_table", "contrast"]
 
@@ -89,31 +89,13 @@ def contrast(
         statistic`` (t) and ``p_value``.
     """
     method = ddf_method(ddf)
-    Lm = _hypothesis_matrix(model, L)
+    Lm = hypothesis_matrix(model.fixed.names, L, DataError)
     r = np.broadcast_to(np.asarray(rhs, dtype=np.float64), (Lm.shape[0],)).copy()
     if not joint:
         return _t_tests(model, Lm, r, method)
     table = pd.DataFrame([_ftest(model, Lm, r, method)], columns=F_COLUMNS)
     table.attrs["ddf"] = method
     return table
-
-
-def _hypothesis_matrix(model: FittedLinearModel, L: Any) -> Array:
-    """``L`` as a finite ``k × p`` float matrix."""
-    names = list(model.fixed.names)
-    if isinstance(L, pd.DataFrame | pd.Series):
-        frame = L.to_frame().T if isinstance(L, pd.Series) else L
-        missing = [c for c in names if c not in frame.columns]
-        if missing or len(frame.columns) != len(names):
-            raise DataError(f"the contrast columns must be the coefficients {names}")
-        L = frame[names].to_numpy(dtype=np.float64)
-    Lm = np.atleast_2d(np.asarray(L, dtype=np.float64))
-    if Lm.ndim != 2 or Lm.shape[1] != len(names) or not np.all(np.isfinite(Lm)):
-        raise DataError(
-            f"the contrast matrix must be finite with {len(names)} columns (one per "
-            f"coefficient); it has shape {Lm.shape}"
-        )
-    return Lm
 
 
 def _t_tests(model: FittedLinearModel, L: Array, rhs: Array, method: str) -> pd.DataFrame:

@@ -29,9 +29,14 @@ import scipy.linalg
 import scipy.stats
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import DataError, ModelSpecificationError, RankDeficiencyWarning
+from mixedmodels.errors import ModelSpecificationError, RankDeficiencyWarning
 from mixedmodels.inference.confint import _table
-from mixedmodels.inference.hypotheses import FixedTerm, anova_type, formula_terms
+from mixedmodels.inference.hypotheses import (
+    FixedTerm,
+    anova_type,
+    formula_terms,
+    hypothesis_matrix,
+)
 from mixedmodels.inference.profile import ParameterNames, select_parameters
 
 if TYPE_CHECKING:
@@ -260,7 +265,7 @@ def glmm_contrast(
         One row: ``chisq``, ``df`` (the rank of ``L``) and ``p_value``.
     """
     model._require_fit()
-    Lm = _hypothesis_matrix(model, L)
+    Lm = hypothesis_matrix(model.fixed.names, L, ModelSpecificationError)
     try:
         r = np.broadcast_to(np.asarray(rhs, dtype=float), (Lm.shape[0],)).copy()
     except ValueError as err:
@@ -271,24 +276,6 @@ def glmm_contrast(
     chisq, df = wald_chisq(np.asarray(model.beta, dtype=float), V, Lm, r)
     p = float(scipy.stats.chi2.sf(chisq, df)) if df > 0 else np.nan
     return pd.DataFrame([[chisq, float(df), p]], columns=WALD_COLUMNS)
-
-
-def _hypothesis_matrix(model: FittedGeneralizedModel, L: Any) -> Array:
-    """``L`` as a finite ``k × p`` matrix."""
-    names = list(model.fixed.names)
-    if isinstance(L, pd.DataFrame | pd.Series):
-        frame = L.to_frame().T if isinstance(L, pd.Series) else L
-        missing = [c for c in names if c not in frame.columns]
-        if missing or len(frame.columns) != len(names):
-            raise DataError(f"the contrast columns must be the coefficients {names}")
-        L = frame[names].to_numpy(dtype=float)
-    Lm = np.atleast_2d(np.asarray(L, dtype=float))
-    if Lm.ndim != 2 or Lm.shape[1] != len(names) or not np.all(np.isfinite(Lm)):
-        raise ModelSpecificationError(
-            f"the contrast matrix must be finite with {len(names)} columns (one per "
-            f"coefficient: {', '.join(names)}); it has shape {Lm.shape}"
-        )
-    return Lm
 
 
 # ---- Wald intervals -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ then mapped to the coding used. :mod:`mixedmodels.inference.ftest` tests them.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +17,17 @@ import numpy as np
 import pandas as pd
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import ModelSpecificationError
+from mixedmodels.errors import DataError, MixedModelsError, ModelSpecificationError
 from mixedmodels.fitted import FittedMixedModel, FittedModelBase
 
-__all__ = ["FixedTerm", "anova_type", "containment", "formula_terms", "term_contrasts"]
+__all__ = [
+    "FixedTerm",
+    "anova_type",
+    "containment",
+    "formula_terms",
+    "hypothesis_matrix",
+    "term_contrasts",
+]
 
 Array = FloatArray
 
@@ -269,3 +277,26 @@ def _coded_variables(factors: tuple[str, ...], present: set[frozenset[str]]) -> 
     """
     whole = frozenset(factors)
     return frozenset(f for f in factors if len(whole) == 1 or (whole - {f}) in present)
+
+
+def hypothesis_matrix(names: Sequence[str], L: Any, shape_error: type[MixedModelsError]) -> Array:
+    """``L`` as a finite ``k × p`` matrix, one column per coefficient in ``names``.
+
+    A vector is one row; a DataFrame or Series is aligned on the coefficient names (a
+    :class:`DataError` when its columns are not those names). ``shape_error`` is raised for a
+    matrix of the wrong width or with non-finite entries.
+    """
+    names = list(names)
+    if isinstance(L, pd.DataFrame | pd.Series):
+        frame = L.to_frame().T if isinstance(L, pd.Series) else L
+        missing = [c for c in names if c not in frame.columns]
+        if missing or len(frame.columns) != len(names):
+            raise DataError(f"the contrast columns must be the coefficients {names}")
+        L = frame[names].to_numpy(dtype=np.float64)
+    Lm = np.atleast_2d(np.asarray(L, dtype=np.float64))
+    if Lm.ndim != 2 or Lm.shape[1] != len(names) or not np.all(np.isfinite(Lm)):
+        raise shape_error(
+            f"the contrast matrix must be finite with {len(names)} columns (one per "
+            f"coefficient: {', '.join(names)}); it has shape {Lm.shape}"
+        )
+    return Lm
