@@ -51,6 +51,7 @@ from mixedmodels.inference.profile import (
     select_parameters,
     theta_from_sdcor,
 )
+from mixedmodels.objective.glmm import copy_engine
 from mixedmodels.optimize import bobyqa
 
 if TYPE_CHECKING:
@@ -94,8 +95,7 @@ def profile_copy(model: FittedGeneralizedModel) -> FittedGeneralizedModel:
     """
     model._require_fit()
     new = copy.copy(model)
-    shared = {id(x): x for x in (model.data, *model.terms)}
-    new.engine = copy.deepcopy(model.engine, shared)
+    new.engine = copy_engine(model.engine)
     return new
 
 
