@@ -8,7 +8,7 @@ from mixedmodels.errors import ConvergenceWarning, SingularFitWarning
 from mixedmodels.optimize import OptSummary
 from mixedmodels.optimize.checks import ConvergenceCheck
 
-__all__ = ["warn_after_lmm_fit", "warn_singular"]
+__all__ = ["warn_after_lmm_fit", "warn_singular", "warn_stopped"]
 
 SINGULAR_MESSAGE = "boundary (singular) fit: a variance is estimated as zero or a correlation as ±1"
 
@@ -16,6 +16,16 @@ SINGULAR_MESSAGE = "boundary (singular) fit: a variance is estimated as zero or 
 def warn_singular(stacklevel: int) -> None:
     """lme4's boundary (singular) fit message as a :class:`SingularFitWarning`."""
     warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=stacklevel + 1)
+
+
+def warn_stopped(optsum: OptSummary, stacklevel: int) -> None:
+    """The optimizer stopped on a limit, not at a converged optimum: a ConvergenceWarning."""
+    warnings.warn(
+        f"the optimizer stopped with {optsum.return_value} after "
+        f"{optsum.feval} evaluations; the estimates may not be at the optimum",
+        ConvergenceWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def warn_after_lmm_fit(
@@ -39,9 +49,4 @@ def warn_after_lmm_fit(
     checked = convergence is not None and convergence.ok
     roundoff = optsum.return_value == "ROUNDOFF_LIMITED"
     if not optsum.converged and not (roundoff and checked):
-        warnings.warn(
-            f"the optimizer stopped with {optsum.return_value} after "
-            f"{optsum.feval} evaluations; the estimates may not be at the optimum",
-            ConvergenceWarning,
-            stacklevel=level,
-        )
+        warn_stopped(optsum, level)

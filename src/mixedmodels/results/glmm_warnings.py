@@ -5,7 +5,8 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING
 
-from mixedmodels.errors import ConvergenceWarning, SingularFitWarning
+from mixedmodels.errors import ConvergenceWarning
+from mixedmodels.fit.warnings import warn_singular, warn_stopped
 from mixedmodels.results.separation import warn_separation
 
 if TYPE_CHECKING:
@@ -35,20 +36,11 @@ def fit_warnings(model: FittedGeneralizedModel, convergence: ConvergenceCheck | 
     model._require_fit()
     diverging = warn_separation(model)
     if model.is_singular:
-        warnings.warn(
-            "boundary (singular) fit: a variance is estimated as zero or a correlation as ±1",
-            SingularFitWarning,
-            stacklevel=3,
-        )
+        warn_singular(stacklevel=3)
     optsum = model.optsum
     assert optsum is not None
     if not optsum.converged:
-        warnings.warn(
-            f"the optimizer stopped with {optsum.return_value} after "
-            f"{optsum.feval} evaluations; the estimates may not be at the optimum",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        warn_stopped(optsum, stacklevel=3)
     elif convergence is not None and not convergence.ok:
         warnings.warn("; ".join(convergence.messages), ConvergenceWarning, stacklevel=3)
     return diverging
