@@ -17,7 +17,8 @@ so each dependency points one way (no import cycles) and a function states what 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -29,9 +30,9 @@ if TYPE_CHECKING:
     from mixedmodels.formula.parser import ParsedFormula
     from mixedmodels.linalg.cholesky import BlockedCholesky
     from mixedmodels.linalg.crossprod import CrossProducts
-    from mixedmodels.linalg.trailing import TrailingFactor
     from mixedmodels.objective.glmm import GlmmObjective
     from mixedmodels.objective.laplace import GlmmData, LaplaceEngine
+    from mixedmodels.objective.lmm import LmmObjective
     from mixedmodels.optimize import OptSummary
     from mixedmodels.optimize.whitening import Whitening
     from mixedmodels.spec.families import Family
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FittedGeneralizedModel", "FittedLinearModel", "FittedMixedModel", "FittedModelBase"]
 
+T = TypeVar("T")
+
 
 class FittedModelBase(Protocol):
     """The members every fitted mixed model has, linear or generalized."""
@@ -51,12 +54,16 @@ class FittedModelBase(Protocol):
     frame: ModelFrame
     fixed: FixedEffects
     terms: list[RandomEffectsTerm]
-    theta: FloatArray
     lower: FloatArray
     optsum: OptSummary | None
     weights_name: str | None
     offset_name: str | None
     data_name: str | None
+
+    @property
+    def theta(self) -> FloatArray:
+        """Covariance parameters θ at the estimates."""
+        ...
 
     @property
     def reml(self) -> bool:
@@ -203,6 +210,10 @@ class FittedModelBase(Protocol):
 
     def _require_fit(self) -> None: ...
 
+    def cached(self, kind: str, build: Callable[[Self], T]) -> T:
+        """``build(self)``, computed once per fit."""
+        ...
+
 
 class FittedMixedModel(FittedModelBase, Protocol):
     """A fitted mixed model with what linear models add: coefficient tests, ``XᵀX``, ``refit``."""
@@ -251,9 +262,12 @@ class FittedLinearModel(FittedMixedModel, Protocol):
         """The criterion at ``theta``, profiled over β and σ."""
         ...
 
-    def _criterion(
-        self, reml: bool, factor: BlockedCholesky | TrailingFactor | None = None
-    ) -> float: ...
+    @property
+    def objective_function(self) -> LmmObjective:
+        """The objective of θ with a factor of its own (lme4's ``devfun``)."""
+        ...
+
+    def _criterion(self, reml: bool) -> float: ...
 
     def refit(
         self, y: Any = ..., *, reml: bool | None = ..., check_convergence: bool | None = ...

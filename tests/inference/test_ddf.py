@@ -565,8 +565,7 @@ def at_lme4_theta(name: str, cases: dict[str, dict[str, Any]] = CASES) -> mm.Lin
     """A fresh fit moved to lme4's θ̂ (every result is then computed there)."""
     case = cases[name]
     model = mm.lmer(case["formula"], frame(case["data"]), reml=case["reml"])
-    model.theta = np.array(case["theta"], dtype=float)
-    return model
+    return model.at_theta(np.array(case["theta"], dtype=float))
 
 
 TABLES = [
@@ -658,8 +657,9 @@ def test_insteval_satterthwaite_is_a_few_dozen_factor_updates(
 def _devfun_vp(model: mm.LinearMixedModel, varpar: np.ndarray) -> np.ndarray:
     """lmerTest's ``devfun_vp`` and ``get_covbeta`` in (θ, σ), straight from the factor."""
     theta, sigma = varpar[:-1], varpar[-1]
-    model.objective_at(theta)
-    L, p, n = model.L, model.n_fixed, model.nobs
+    objective = model.objective_function
+    objective(theta)
+    L, p, n = objective.factor, model.n_fixed, model.nobs
     dev = L.logdet_z + L.pwrss() / sigma**2 + n * math.log(2 * math.pi * sigma**2)
     if model.reml:
         dev += L.logdet_x() - p * math.log(2 * math.pi * sigma**2)

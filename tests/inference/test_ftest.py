@@ -270,8 +270,7 @@ def at_lme4_theta(name: str) -> mm.LinearMixedModel:
     """A fresh fit moved to lme4's θ̂."""
     case = CASES[name]
     model = mm.lmer(case["formula"], frame(case["data"]), reml=case["reml"])
-    model.theta = np.array(case["theta"], dtype=float)
-    return model
+    return model.at_theta(np.array(case["theta"], dtype=float))
 
 
 TABLES = [(n, key) for n, case in CASES.items() for key in case if "/" in key]

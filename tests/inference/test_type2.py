@@ -60,8 +60,7 @@ def at_lme4_theta(name: str) -> mm.LinearMixedModel:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mm.MixedModelsWarning)
         model = mm.lmer(case["formula"], frame(case["data"]), reml=case["reml"])
-    model.theta = np.atleast_1d(np.array(case["theta"], dtype=float))
-    return model
+    return model.at_theta(np.atleast_1d(np.array(case["theta"], dtype=float)))
 
 
 def _check(table: pd.DataFrame, expected: dict[str, Any], rtol: float, p_rtol: float) -> None:

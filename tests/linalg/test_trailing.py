@@ -51,9 +51,10 @@ def test_trailing_objective_equals_full_update(formula: str, start: int, reml: b
     for _ in range(4):
         theta = np.abs(rng.normal(size=len(model.theta))) + 0.1
         theta[model.lower < 0] -= 0.3  # some negative off-diagonals
-        full = model.objective_at(theta)
-        blocks = model.L.trailing_blocks(theta, start)
-        reduced = model._criterion(reml, blocks.factor(theta[split:]))
+        objective = model.objective_function
+        full = objective(theta)
+        blocks = objective.factor.trailing_blocks(theta, start)
+        reduced = objective.criterion(blocks.factor(theta[split:]))
         assert reduced == pytest.approx(full, rel=1e-11)
 
 

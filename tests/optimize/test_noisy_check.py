@@ -73,30 +73,27 @@ def test_derivative_step_is_lme4s_unless_the_rounding_is_large(noise: float, ste
 def test_the_rounding_estimate_is_the_size_of_the_objectives_rounding(
     model: mm.LinearMixedModel,
 ) -> None:
-    model.objective_at(model.theta)
-    estimate = _rounding_error(model)
+    objective = model.objective_function
+    objective(model.theta)
+    estimate = _rounding_error(objective)
     rng = np.random.default_rng(1)
-    values = [
-        model.objective_at(model.theta * (1 + 1e-12 * rng.standard_normal(3))) for _ in range(40)
-    ]
+    values = [objective(model.theta * (1 + 1e-12 * rng.standard_normal(3))) for _ in range(40)]
     spread = float(np.std(values))
     assert estimate / 10 < spread < estimate * 10
-    model.objective_at(model.theta)
     sleep = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
-    sleep.objective_at(sleep.theta)
-    assert _rounding_error(sleep) < 1e-12
+    assert _rounding_error(sleep.objective_function) < 1e-12
 
 
 def test_the_check_sees_that_bobyqa_stopped_short(
     model: mm.LinearMixedModel, optimum: float
 ) -> None:
-    value = model.objective_at(STOPPED)
+    objective = model.objective_function
+    value = objective(STOPPED)
     gap = value - optimum
     assert gap > 1e-4
     found = OptSummary(STOPPED, model.lower, STOPPED.copy(), value, 355, "SUCCESS")
     columns = theta_scaling(model.terms, model.A, model.nobs, CHECK_LIMIT)
-    _, check, noise = _check_at(model, found, columns)
+    _, check, noise = _check_at(objective, found, columns)
     assert noise > 1e-9 and check.step > STEP
     assert _stopped_short(check, value)
     assert gap / 3 < check.decrement < 3 * gap  # the Newton model sees what is left
-    model.objective_at(model.theta)

@@ -79,9 +79,7 @@ def fit(formula: str, data: pd.DataFrame, **kwargs: object) -> LinearMixedModel:
 
 def at_theta(model: LinearMixedModel, theta: list[float]) -> LinearMixedModel:
     """The model evaluated at lme4's θ (β, σ and the modes follow from it)."""
-    model.theta = np.array(theta)
-    model._require_fit()
-    return model
+    return model.at_theta(np.array(theta))
 
 
 def sleep_data(weighted: bool = False) -> pd.DataFrame:

@@ -26,11 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mixedmodels._typing import FloatArray
+from mixedmodels.objective.lmm import LmmObjective
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.checks import (
     ConvergenceCheck,
@@ -48,9 +48,6 @@ from mixedmodels.optimize.scaling import (
 )
 from mixedmodels.optimize.start import initial_step, moment_start
 
-if TYPE_CHECKING:
-    from mixedmodels.fitted import FittedLinearModel
-
 __all__ = ["fit_theta"]
 
 Array = FloatArray
@@ -63,14 +60,15 @@ DECREMENT = 1e-10  # a Newton decrement above this (relative) also restarts
 
 
 def fit_theta(
-    model: FittedLinearModel, verbose: bool, check: bool, given: Array | None = None
+    devfun: LmmObjective, verbose: bool, check: bool, given: Array | None = None
 ) -> tuple[OptSummary, ConvergenceCheck | None]:
-    """Minimize the model's objective over θ (see the module docstring).
+    """Minimize an LMM's objective over θ (see the module docstring).
 
     Parameters
     ----------
-    model
-        The model; its factor is left at some evaluated θ, not necessarily the optimum.
+    devfun
+        The objective (``LinearMixedModel.objective_function``); its working factor is left
+        at some evaluated θ, not necessarily the optimum.
     verbose
         Print the objective at every evaluation.
     check
@@ -83,29 +81,31 @@ def fit_theta(
     tuple
         The optimizer's summary (``initial`` and ``final`` in θ) and the check, or ``None``.
     """
-    scaling = theta_scaling(model.terms, model.A, model.nobs, SEARCH_LIMIT)
-    start = given if given is not None else moment_start(model.terms, model.A, model.nobs, scaling)
-    step = None if start is None else initial_step(scaling.to_phi(start), model.terms)
+    scaling = theta_scaling(devfun.terms, devfun.A, devfun.nobs, SEARCH_LIMIT)
+    start = (
+        given if given is not None else moment_start(devfun.terms, devfun.A, devfun.nobs, scaling)
+    )
+    step = None if start is None else initial_step(scaling.to_phi(start), devfun.terms)
     if start is None:  # lme4's start, in the rescaled parameters
-        start = scaling.to_theta(np.concatenate([t.initial_theta() for t in model.terms]))
+        start = scaling.to_theta(np.concatenate([t.initial_theta() for t in devfun.terms]))
 
     def objective(theta: Array) -> float:
-        value = model.objective_at(theta)
+        value = devfun(theta)
         if verbose:
             print(f"objective {value:.8f} at θ = {np.array2string(theta, precision=6)}")
         return value
 
     scaled = scaling.wrap(objective)
-    found = _optimize(model, scaled, scaling.to_phi(start), step, verbose, scaling)
-    found = _restart_at_boundary(model, scaled, found)
+    found = _optimize(devfun, scaled, scaling.to_phi(start), step, verbose, scaling)
+    found = _restart_at_boundary(devfun, scaled, found)
     found.initial, found.final = start, scaling.to_theta(found.final)
     if not check:
         return found, None
-    columns = theta_scaling(model.terms, model.A, model.nobs, CHECK_LIMIT)
-    found, convergence, local, noise = _check_and_restart(model, objective, found, columns)
+    columns = theta_scaling(devfun.terms, devfun.A, devfun.nobs, CHECK_LIMIT)
+    found, convergence, local, noise = _check_and_restart(devfun, objective, found, columns)
     found.final = local.to_phi(found.final)
     polished = newton_polish(
-        local.wrap(model.objective_at), found.final, model.lower, convergence, found.fmin, noise
+        local.wrap(devfun), found.final, devfun.lower, convergence, found.fmin, noise
     )
     if polished is not None:
         found.final, found.fmin = polished
@@ -114,7 +114,7 @@ def fit_theta(
 
 
 def _optimize(
-    model: FittedLinearModel,
+    devfun: LmmObjective,
     objective: Objective,
     start: Array,
     step: Array | None,
@@ -125,20 +125,20 @@ def _optimize(
 
     ``objective`` and ``start`` are in the optimizer's parameters ``φ = d·θ``.
     """
-    begin = model.L.trailing_start()
+    begin = devfun.factor.trailing_start()
     if begin is None or step is None:
-        return bobyqa(objective, start, model.lower, initial_step=step)
-    split = sum(t.ntheta for t in model.terms[:begin])
+        return bobyqa(objective, start, devfun.lower, initial_step=step)
+    split = sum(t.ntheta for t in devfun.terms[:begin])
     lead_scaling, rest_scaling = scaling.part(0, split), scaling.part(split)
     rest_start = rest_scaling.to_theta(start[split:])
 
     def inner_objective(lead: Array) -> Objective:
         theta = np.concatenate([lead_scaling.to_theta(lead), rest_start])
-        blocks = model.L.trailing_blocks(theta, begin)
+        blocks = devfun.factor.trailing_blocks(theta, begin)
 
         def trailing(rest: Array) -> float:
             try:
-                return model._criterion(model.reml, blocks.factor(rest))
+                return devfun.criterion(blocks.factor(rest))
             except np.linalg.LinAlgError:
                 return math.inf
 
@@ -149,11 +149,11 @@ def _optimize(
             theta = scaling.to_theta(phi)
             print(f"objective {value:.8f} at θ = {np.array2string(theta, precision=6)}")
 
-    return nested_bobyqa(inner_objective, start, model.lower, step, split, report)
+    return nested_bobyqa(inner_objective, start, devfun.lower, step, split, report)
 
 
 def _restart_at_boundary(
-    model: FittedLinearModel, objective: Objective, found: OptSummary
+    devfun: LmmObjective, objective: Objective, found: OptSummary
 ) -> OptSummary:
     """Restart from an optimum with a variance at (or near) zero; keep the better.
 
@@ -164,29 +164,29 @@ def _restart_at_boundary(
     zero variances moved off the bound: its template has several boundary faces (a zero
     intercept variance, or a correlation of ±1), and BOBYQA does not leave the one it found.
     """
-    near = _near_bound(model, found.final)
+    near = _near_bound(devfun, found.final)
     if not np.any(near):
         return found
-    found = _restart(model, objective, found)
-    near = _near_bound(model, found.final)
-    if not np.any(near & _vector_term_entries(model)):
+    found = _restart(devfun, objective, found)
+    near = _near_bound(devfun, found.final)
+    if not np.any(near & _vector_term_entries(devfun)):
         return found
     moved = replace(found, final=np.where(near, OFF_BOUND, found.final))
-    return _restart(model, objective, moved, keep=found)
+    return _restart(devfun, objective, moved, keep=found)
 
 
-def _near_bound(model: FittedLinearModel, x: Array) -> np.ndarray:
+def _near_bound(devfun: LmmObjective, x: Array) -> np.ndarray:
     """Mask of the bounded parameters within :data:`SINGULAR_TOL` of their bound."""
-    return (model.lower == 0.0) & (x < SINGULAR_TOL)
+    return (devfun.lower == 0.0) & (x < SINGULAR_TOL)
 
 
-def _vector_term_entries(model: FittedLinearModel) -> np.ndarray:
+def _vector_term_entries(devfun: LmmObjective) -> np.ndarray:
     """Mask of the parameters that belong to terms with more than one column."""
-    return np.concatenate([np.full(t.ntheta, t.k > 1) for t in model.terms])
+    return np.concatenate([np.full(t.ntheta, t.k > 1) for t in devfun.terms])
 
 
 def _restart(
-    model: FittedLinearModel,
+    devfun: LmmObjective,
     objective: Objective,
     found: OptSummary,
     keep: OptSummary | None = None,
@@ -196,8 +196,8 @@ def _restart(
     ``keep`` is ``found`` itself by default (when ``found`` is an optimum, not a new start).
     """
     best = found if keep is None else keep
-    step = initial_step(found.final, model.terms)
-    again = bobyqa(objective, found.final, model.lower, initial_step=step)
+    step = initial_step(found.final, devfun.terms)
+    again = bobyqa(objective, found.final, devfun.lower, initial_step=step)
     again.feval += best.feval
     again.initial = best.initial
     again.settings = best.settings | again.settings
@@ -205,7 +205,7 @@ def _restart(
 
 
 def _check_and_restart(
-    model: FittedLinearModel, objective: Objective, found: OptSummary, columns: ThetaScaling
+    devfun: LmmObjective, objective: Objective, found: OptSummary, columns: ThetaScaling
 ) -> tuple[OptSummary, ConvergenceCheck, ThetaScaling, float]:
     """lme4's check at the optimum; restart while it disagrees and a restart gains.
 
@@ -214,25 +214,25 @@ def _check_and_restart(
     last check is returned with that scaling and the objective's rounding error (the Newton
     step uses them).
     """
-    local, check, noise = _check_at(model, found, columns)
+    local, check, noise = _check_at(devfun, found, columns)
     for _ in range(MAX_RESTARTS):
         if not _stopped_short(check, found.fmin):
             break
         start = replace(found, final=local.to_phi(found.final))
-        again = _restart(model, local.wrap(objective), start)
+        again = _restart(devfun, local.wrap(objective), start)
         again.final = local.to_theta(again.final)
         gained = found.fmin - again.fmin
         moved = not np.array_equal(again.final, found.final)
         found = again
         if moved:  # the derivatives of the point the Newton step starts from
-            local, check, noise = _check_at(model, found, columns)
+            local, check, noise = _check_at(devfun, found, columns)
         if not gained > IMPROVEMENT * max(1.0, abs(found.fmin)):
             break
     return found, check, local, noise
 
 
 def _check_at(
-    model: FittedLinearModel, found: OptSummary, columns: ThetaScaling
+    devfun: LmmObjective, found: OptSummary, columns: ThetaScaling
 ) -> tuple[ThetaScaling, ConvergenceCheck, float]:
     """The local scaling at ``found.final`` (θ), the check in it, and the rounding error.
 
@@ -240,10 +240,10 @@ def _check_at(
     point); the check's step is fit for it (:func:`derivative_step`).
     """
     local = magnitude_scaling(columns, found.final, CHECK_LIMIT)
-    noise = _rounding_error(model)
-    quiet = local.wrap(model.objective_at)
+    noise = _rounding_error(devfun)
+    quiet = local.wrap(devfun)
     x = local.to_phi(found.final)
-    check = check_convergence(quiet, x, model.lower, found.fmin, derivative_step(noise))
+    check = check_convergence(quiet, x, devfun.lower, found.fmin, derivative_step(noise))
     return local, check, noise
 
 
@@ -256,7 +256,7 @@ def _stopped_short(check: ConvergenceCheck, value: float) -> bool:
     return check.stopped_short or check.decrement > DECREMENT * max(1.0, abs(value))
 
 
-def _rounding_error(model: FittedLinearModel) -> float:
+def _rounding_error(devfun: LmmObjective) -> float:
     """The size of the rounding error of the objective near the optimum (the factor's θ).
 
     The objective is ``dof·log r²`` plus (REML) ``log|R_X|²`` and terms that are accurate,
@@ -265,11 +265,11 @@ def _rounding_error(model: FittedLinearModel) -> float:
     of SD 100 beside a residual SD of 0.1 leave ``r²`` a millionth of ``A_yy``, and the
     objective is then uncertain to 1e-8 (to 1e-13 for ordinary models).
     """
-    R, A = np.diagonal(model.L.xx), np.diagonal(model.A.xx)
+    R, A = np.diagonal(devfun.factor.xx), np.diagonal(devfun.A.xx)
     if len(R) == 0 or not np.all(np.isfinite(R)) or not np.all(R > 0):
         return 0.0  # no factor to judge by: taken as accurate
-    dof = model.nobs - model.n_fixed if model.reml else model.nobs
+    dof = devfun.nobs - devfun.n_fixed if devfun.reml else devfun.nobs
     loss = dof * A[-1] / R[-1] ** 2
-    if model.reml:
+    if devfun.reml:
         loss += float(np.sum(A[:-1] / R[:-1] ** 2))
     return float(np.finfo(float).eps * loss)

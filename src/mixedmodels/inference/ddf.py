@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import warnings
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +42,7 @@ import scipy.stats
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ConvergenceWarning, ModelSpecificationError
 from mixedmodels.fitted import FittedLinearModel
+from mixedmodels.objective.lmm import LmmObjective
 
 __all__ = [
     "KR_MAX_RANDOM_EFFECTS",
@@ -179,18 +179,6 @@ class Satterthwaite:
     jacobian: Array
 
 
-_CACHE: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, Any]]] = weakref.WeakKeyDictionary()
-
-
-def _cached(model: FittedLinearModel, kind: str, build: Callable[[Any], Any]) -> Any:
-    """``build(model)``, remembered for this model until its estimates change (a refit)."""
-    key = (model.theta.tobytes(), model.reml, model.objective, model.nobs)
-    store = _CACHE.setdefault(model, {})
-    if kind not in store or store[kind][0] != key:
-        store[kind] = (key, build(model))
-    return store[kind][1]
-
-
 def satterthwaite(model: FittedLinearModel) -> Satterthwaite:
     """Hessian and Jacobians for Satterthwaite's df (lmerTest's ``as_lmerModLmerTest``).
 
@@ -202,9 +190,9 @@ def satterthwaite(model: FittedLinearModel) -> Satterthwaite:
     Returns
     -------
     Satterthwaite
-        Cached on the model until it is refitted.
+        Computed once per fit (kept by the model's ``cached``).
     """
-    return _cached(model, "satterthwaite", _satterthwaite)
+    return model.cached("satterthwaite", _satterthwaite)
 
 
 def _satterthwaite(model: FittedLinearModel) -> Satterthwaite:
@@ -212,9 +200,9 @@ def _satterthwaite(model: FittedLinearModel) -> Satterthwaite:
     sigma, p, m = float(model.sigma), model.n_fixed, theta.size  # the factor is now at θ̂
     n_resid = model.nobs - p if model.reml else model.nobs
     at_hat = _factor_parts(model, model.L)
-    factor = model.L.spawn()  # the differences move a factor of their own, not the model's
+    devfun = model.objective_function  # the differences move a factor of their own
     f0, grad, hess = richardson_derivatives(
-        lambda t: _profile_parts(model, factor, t), theta, f0=at_hat
+        lambda t: _profile_parts(model, devfun, t), theta, f0=at_hat
     )
     pwrss, M = f0[1], f0[2:].reshape(p, p)
     H = np.empty((m + 1, m + 1))
@@ -228,19 +216,15 @@ def _satterthwaite(model: FittedLinearModel) -> Satterthwaite:
     return Satterthwaite(varpar, sigma**2 * M, H, _vcov_varpar(H), jac)
 
 
-def _profile_parts(model: FittedLinearModel, factor: Any, theta: Array) -> Array:
-    """``[φ(θ), r²(θ), vec (R_X R_Xᵀ)⁻¹]`` from one update of ``factor`` (φ: log-determinants)."""
-    try:
-        factor.update(np.asarray(theta, dtype=np.float64))
-        value = model._criterion(model.reml, factor)
-    except np.linalg.LinAlgError:
-        value = math.inf
+def _profile_parts(model: FittedLinearModel, devfun: LmmObjective, theta: Array) -> Array:
+    """``[φ(θ), r²(θ), vec (R_X R_Xᵀ)⁻¹]`` from one evaluation of ``devfun`` (φ: its value)."""
+    value = devfun(np.asarray(theta, dtype=np.float64))
     if not math.isfinite(value):
         raise ModelSpecificationError(
             f"the model cannot be evaluated at θ = {np.array2string(theta)} for Satterthwaite's "
             "df (a singular factor); use ddf='residual' or 'wald'"
         )
-    return _factor_parts(model, factor)
+    return _factor_parts(model, devfun.factor)
 
 
 def _factor_parts(model: FittedLinearModel, L: Any) -> Array:
@@ -322,7 +306,7 @@ def kenward_roger(model: FittedLinearModel) -> KenwardRoger:
     Returns
     -------
     KenwardRoger
-        Cached on the model until it is refitted.
+        Computed once per fit (kept by the model's ``cached``).
     """
     if not model.reml:
         raise ModelSpecificationError("Kenward-Roger's method is only available for REML fits")
@@ -333,7 +317,7 @@ def kenward_roger(model: FittedLinearModel) -> KenwardRoger:
             f"KR_MAX_RANDOM_EFFECTS = {KR_MAX_RANDOM_EFFECTS} random effects; this model has "
             f"q = {q}: use ddf='satterthwaite'"
         )
-    return _cached(model, "kenward-roger", _kenward_roger)
+    return model.cached("kenward-roger", _kenward_roger)
 
 
 @dataclass(frozen=True)

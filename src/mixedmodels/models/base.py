@@ -7,7 +7,8 @@ these for free: grouping sizes, conditional modes, tidy tables and JSON, and the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import pandas as pd
 
@@ -24,11 +25,29 @@ if TYPE_CHECKING:
 
 __all__ = ["MixedModelBase"]
 
+T = TypeVar("T")
+
 
 class MixedModelBase(InformationCriteria):
     """What LMMs and GLMMs share beyond the criteria of :class:`InformationCriteria`."""
 
     has_rows = True  # the rows are in memory (False for a model fitted from chunks)
+
+    # ---- results computed once per fit ---------------------------------------------------
+    def cached(self, kind: str, build: Callable[[Self], T]) -> T:
+        """``build(self)``, computed once per fit (Satterthwaite's and Kenward–Roger's parts).
+
+        The store belongs to the fit: a new fit (:meth:`_forget`) starts an empty one, and
+        refits and copies have their own.
+        """
+        store: dict[str, Any] = self.__dict__.setdefault("_per_fit", {})
+        if kind not in store:
+            store[kind] = build(self)
+        return store[kind]
+
+    def _forget(self) -> None:
+        """Drop what :meth:`cached` kept for an earlier fit (a new fit was just stored)."""
+        self.__dict__["_per_fit"] = {}
 
     # ---- what a kind of model may not have: one refusal, overridden where it exists --------
     def hat_values(self) -> FloatArray:

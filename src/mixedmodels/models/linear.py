@@ -31,16 +31,13 @@ from mixedmodels.linalg import BlockedCholesky, cross_products
 from mixedmodels.linalg.crossprod import CrossProducts, replace_response
 from mixedmodels.linalg.shift import coefficient_shift
 from mixedmodels.linalg.threads import blas_threads
-from mixedmodels.linalg.trailing import TrailingFactor
 from mixedmodels.models.base import MixedModelBase
+from mixedmodels.models.lmm_inference import LmmInference
 from mixedmodels.models.rows import (
-    beyond_type1,
-    bootstrap_method,
-    fitted_rows,
-    kenward_roger,
     needs_rows,
     new_response,
 )
+from mixedmodels.objective.lmm import LmmObjective, profiled_criterion
 from mixedmodels.optimize import OptSummary
 from mixedmodels.optimize.checks import ConvergenceCheck
 from mixedmodels.optimize.scaling import SEARCH_LIMIT, theta_scaling
@@ -68,12 +65,11 @@ from mixedmodels.spec.new_response import checked_flag, checked_response
 __all__ = ["LinearMixedModel"]
 
 Array = FloatArray
-LOG_2PI = math.log(2.0 * math.pi)
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the bounded θ
 CHECK_NOBS = 10_000  # convergence checks by default up to this many observations
 
 
-class LinearMixedModel(MixedModelBase):
+class LinearMixedModel(LmmInference, MixedModelBase):
     """A linear mixed model ``y = Xβ + Zb + ε`` built from an lme4-style formula.
 
     Construction evaluates the formula and stores ``[Z X y]'[Z X y]`` in blocks; :meth:`fit`
@@ -143,7 +139,7 @@ class LinearMixedModel(MixedModelBase):
         self.L = BlockedCholesky(self.terms, self.A)
         self.L.set_response_shift(*self._shift)
         self.lower = np.concatenate([t.lower_bounds() for t in self.terms])
-        self.theta = np.concatenate([t.initial_theta() for t in self.terms])
+        self._theta = _frozen(np.concatenate([t.initial_theta() for t in self.terms]))
         self.optsum: OptSummary | None = None
         self.convergence: ConvergenceCheck | None = None
         self.data_name: str | None = self.frame.name  # shown as "Data:" in the summary
@@ -181,29 +177,38 @@ class LinearMixedModel(MixedModelBase):
         return X.T @ X
 
     # ---- the objective ----------------------------------------------------------------
+    @property
+    def objective_function(self) -> LmmObjective:
+        """The objective of θ with a factor of its own (lme4's ``devfun``; a new one each time).
+
+        ``model.objective_function(model.theta)`` is ``model.objective``; evaluating it never
+        touches the model.
+        """
+        return LmmObjective(
+            self.terms,
+            self.A,
+            self.L.spawn(),
+            self.nobs,
+            self.n_fixed,
+            self.log_weights,
+            self.reml,
+            self.lower,
+        )
+
     def objective_at(self, theta: Array) -> float:
         """The REML criterion or ML deviance at ``theta``, profiled over β and σ.
 
-        The optimizer's evaluation: it moves the model's working factor to ``theta``. The
-        results of a fitted model are unaffected (they are read with the factor at θ̂).
+        Evaluated on a working factor of the model's own (kept between calls): the factor the
+        results are read from stays at θ̂.
         """
-        try:
-            self.L.update(np.asarray(theta, dtype=float))
-        except np.linalg.LinAlgError:
-            return math.inf
-        return self._criterion(self.reml)
+        work = self.__dict__.get("_working")
+        if work is None or work.reml != self.reml:
+            work = self.__dict__["_working"] = self.objective_function
+        return work(theta)
 
-    def _criterion(
-        self, reml: bool, factor: BlockedCholesky | TrailingFactor | None = None
-    ) -> float:
-        """The objective from a factor (the current one by default): ML deviance or REML."""
-        factor = self.L if factor is None else factor
-        r2 = factor.pwrss()
-        if r2 <= 0.0:
-            return -math.inf
-        dof = self.nobs - self.n_fixed if reml else self.nobs
-        value = factor.logdet_z + dof * (1.0 + LOG_2PI + math.log(r2 / dof)) - self.log_weights
-        return value + factor.logdet_x() if reml else value
+    def _criterion(self, reml: bool) -> float:
+        """The ML deviance or REML criterion from the model's factor (at θ̂ once fitted)."""
+        return profiled_criterion(self.L, self.nobs, self.n_fixed, self.log_weights, reml)
 
     def fit(
         self,
@@ -232,23 +237,57 @@ class LinearMixedModel(MixedModelBase):
         Returns
         -------
         LinearMixedModel
-            ``self``, fitted in place (:meth:`refit` fits a new model instead).
+            ``self``, fitted. A model that is already fitted is a result and never changes:
+            it is left as it is and a new model is fitted and returned (as :meth:`refit`).
         """
+        reml = None if reml is None else check_flag(reml, "reml")
+        if self.optsum is not None:
+            new = self._spawn()
+            new.optsum = None
+            return new.fit(
+                reml=reml, verbose=verbose, check_convergence=check_convergence, start=start
+            )
         if reml is not None:
-            self.reml = check_flag(reml, "reml")
+            self.reml = reml
         given = None if start is None else check_start(start, self.lower, self.terms)
+        work = self.objective_function
         with blas_threads(self.L.thread_limit()):
             # derivatives and Newton polish unless refused (chunked and in-memory fits agree);
             # their warnings by default up to CHECK_NOBS observations, as lme4
             polish = check_convergence is not False
-            self.optsum, found = fit_theta(self, verbose, polish, given)
+            optsum, found = fit_theta(work, verbose, polish, given)
             warn = self._checks_convergence() if check_convergence is None else polish
-            self.convergence = found if warn else None
-            self.theta = self.optsum.final
-            self.optsum.fmin = self.objective_at(self.theta)
-        assert self.optsum is not None
-        warn_after_lmm_fit(self.optsum, self.convergence, self.is_singular, stacklevel=2)
+            self.L.update(optsum.final)
+            optsum.fmin = self._criterion(self.reml)
+        self._store_fit(optsum, found if warn else None)
+        warn_after_lmm_fit(optsum, self.convergence, self.is_singular, stacklevel=2)
         return self
+
+    def _store_fit(self, optsum: OptSummary, convergence: ConvergenceCheck | None) -> None:
+        """Store a fit (the factor is already at its θ); forget what was kept for another."""
+        self.optsum, self._theta = optsum, _frozen(optsum.final)
+        self.convergence = convergence
+        self._forget()
+
+    @property
+    def theta(self) -> Array:
+        """Covariance parameters θ (read-only; :meth:`at_theta` evaluates another θ)."""
+        return self._theta
+
+    def at_theta(self, theta: Any) -> LinearMixedModel:
+        """A new model whose results are evaluated at ``theta`` instead of optimized.
+
+        As MixedModels.jl's ``updateL!(setθ!(m, θ))``: β, σ, the modes and every result follow
+        from the factor at ``theta`` (useful to read a model at another program's estimates).
+        This model is not changed.
+        """
+        given = check_start(theta, self.lower, self.terms)
+        new = self._spawn()
+        new.L.update(given)
+        value = new._criterion(new.reml)
+        summary = OptSummary(given, self.lower, given, value, 0, "GIVEN_THETA", "none")
+        new._store_fit(summary, None)
+        return new
 
     def _checks_convergence(self) -> bool:
         """Whether :meth:`fit` checks (and polishes) the optimum by default."""
@@ -257,10 +296,11 @@ class LinearMixedModel(MixedModelBase):
     def all_fit(self, optimizers: tuple[str, ...] = OPTIMIZERS) -> pd.DataFrame:
         """Refit with every available optimizer and tabulate objectives and estimates.
 
-        As lme4's ``allFit`` (agreement says the optimum is well determined), on a copy.
+        As lme4's ``allFit`` (agreement says the optimum is well determined); the model is
+        not changed.
         """
         self._require_fit()
-        return all_fit(self._spawn(), optimizers)
+        return all_fit(self, optimizers)
 
     @needs_rows("refit with a new response", when=new_response)
     def refit(
@@ -322,7 +362,8 @@ class LinearMixedModel(MixedModelBase):
         """
         new = copy.copy(self)
         new.L = self.L.spawn()
-        new.theta = np.array(self.theta, dtype=np.float64)
+        new.__dict__.pop("_working", None)
+        new._forget()
         return new
 
     def _set_response(self, values: FloatArray) -> None:
@@ -332,6 +373,7 @@ class LinearMixedModel(MixedModelBase):
         self.A = replace_response(self.A, self.terms, self._xy(), self._sqrtw)
         self.L.set_response_shift(*self._shift)
         self.L.set_blocks(self.A, same_z=True)
+        self.__dict__.pop("_working", None)
 
     def _xy(self) -> FloatArray:
         """``[X y−shift]``, the matrix whose cross-products are stored (sets ``_shift``)."""
@@ -361,43 +403,11 @@ class LinearMixedModel(MixedModelBase):
         rng = np.random.default_rng(seed)
         return simulate_responses(self, nsim, rng, use_ranef=use_ranef, re_form=re_form)
 
-    @needs_rows("confint(method='bootstrap')", when=bootstrap_method)
-    def confint(self, method: str = "profile", level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
-        """Confidence intervals as lme4's ``confint``: ``"profile"``, ``"wald"`` or ``"bootstrap"``.
-
-        See :func:`mixedmodels.inference.confint.confidence_intervals` for the options.
-        """
-        from mixedmodels.inference.confint import confidence_intervals
-
-        return confidence_intervals(self, method, level, **kwargs)
-
-    def profile(self, which: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """Profile-likelihood traces (ζ scale) as lme4's ``profile``, as a tidy table."""
-        from mixedmodels.inference.profile import profile
-
-        return profile(self, which, **kwargs)
-
-    @needs_rows("the parametric bootstrap")
-    def bootstrap(
-        self,
-        n: int,
-        *,
-        seed: Any = None,
-        n_jobs: int | None = None,
-        progress: bool | None = None,
-    ) -> pd.DataFrame:
-        """Parametric bootstrap (simulate and refit) as lme4's ``bootMer``; one row a replicate."""
-        from mixedmodels.inference.bootstrap import parametric_bootstrap
-
-        return parametric_bootstrap(self, n, seed=seed, n_jobs=n_jobs, progress=progress)
-
     # ---- results from the current factor ----------------------------------------------
     def _require_fit(self) -> None:
-        """Refuse results before a fit; make sure the factor is at the estimates."""
+        """Refuse results before a fit (the model's factor is always at the estimates)."""
         if self.optsum is None:
             raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
-        if not np.array_equal(self.L.theta, self.theta):  # e.g. after profiling
-            self.L.update(self.theta)
 
     @property
     def objective(self) -> float:
@@ -447,35 +457,6 @@ class LinearMixedModel(MixedModelBase):
         ``"kenward-roger"``, ``"residual"`` or ``"wald"``.
         """
         return self.coef_test(self.ddf)
-
-    @needs_rows("Kenward-Roger df", when=kenward_roger)
-    def coef_test(self, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """Student t tests of the fixed effects with ``ddf`` degrees of freedom.
-
-        ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (pbkrtest, with the
-        adjusted covariance), ``"residual"`` (``n − p``) or ``"wald"`` (z tests).
-        """
-        from mixedmodels.inference import coefficient_table
-
-        self._require_fit()
-        return coefficient_table(self, ddf=ddf)
-
-    @needs_rows("anova of type 2 or 3 (use type=1 or contrast())", when=beyond_type1)
-    def anova(self, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """F tests of the fixed-effect terms, as lmerTest's ``anova(m, type=, ddf=)``."""
-        from mixedmodels.inference import anova_table
-
-        self._require_fit()
-        return anova_table(self, type=type, ddf=ddf)
-
-    def contrast(
-        self, L: Any, *, rhs: Any = 0.0, ddf: str = "satterthwaite", joint: bool = True
-    ) -> pd.DataFrame:
-        """Joint F test (or row-wise t tests) of ``L β = rhs``, as lmerTest's ``contest``."""
-        from mixedmodels.inference import contrast
-
-        self._require_fit()
-        return contrast(self, L, rhs=rhs, ddf=ddf, joint=joint)
 
     @property
     def is_singular(self) -> bool:
@@ -566,35 +547,14 @@ class LinearMixedModel(MixedModelBase):
         self._require_fit()
         return self.frame.padded(residuals(self, type, scaled))
 
-    @needs_rows()
-    def hat_values(self) -> FloatArray:
-        """Leverages of the penalized least-squares fit (lme4's ``hatvalues``)."""
-        from mixedmodels.results.residuals import hat_values
-
-        return hat_values(self)
-
-    @needs_rows()
-    def cooks_distance(self, group: Any = None) -> Any:
-        """Cook's distance per observation (lme4's), or per deleted level of ``group`` (refits)."""
-        from mixedmodels.results.influence import cooks_distance
-
-        return cooks_distance(self, group)
-
-    @needs_rows()
-    def influence(self, group: Any) -> Any:
-        """Refits without each level of ``group`` (lme4's ``influence``): Cook's D, dfbetas."""
-        from mixedmodels.results.influence import influence
-
-        return influence(self, group)
-
-    @needs_rows("prediction intervals of the fitted rows", when=fitted_rows)
-    def prediction_intervals(self, new_data: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """Predictions with standard errors and prediction or confidence intervals."""
-        from mixedmodels.results.intervals import prediction_intervals
-
-        return prediction_intervals(self, new_data, **kwargs)
-
     def __repr__(self) -> str:
         state = "fitted" if self.optsum is not None else "not fitted"
         method = "REML" if self.reml else "ML"
         return f"<LinearMixedModel {self.formula!r} by {method}, {state}>"
+
+
+def _frozen(theta: Array) -> Array:
+    """A read-only copy of ``theta`` (a model's θ changes only by a fit)."""
+    out = np.array(theta, dtype=np.float64)
+    out.setflags(write=False)
+    return out
