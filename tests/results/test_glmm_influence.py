@@ -33,7 +33,9 @@ import scipy.sparse as sp
 
 import mixedmodels as mm
 from mixedmodels.errors import DataError, NotSupportedError, UnknownColumnError
+from mixedmodels.models.base import MixedModelBase
 from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+from mixedmodels.models.glmm_influence import GlmmInfluence
 from mixedmodels.objective.leverage import penalized_leverages
 from mixedmodels.results.influence import GroupInfluence
 from mixedmodels.spec.families import Binomial, Gamma, Poisson
@@ -136,6 +138,8 @@ def test_hat_values_and_cooks_distance_at_r_estimates(name: str) -> None:
     ref = REFERENCE[name]
     assert ref["hat_check"]["prior"] < 1e-12  # lme4's hatvalues use the prior weights
     model = at_r_estimates(name)
+    np.testing.assert_allclose(model.residuals("pearson"), ref["pearson"], rtol=1e-5, atol=1e-6)
+    assert model.sigma == pytest.approx(ref["sigma"], rel=1e-6)
     np.testing.assert_allclose(model.hat_values(), ref["hat"], rtol=2e-6)
     np.testing.assert_allclose(model.cooks_distance(), ref["cooks"], rtol=1e-4)
 
@@ -285,6 +289,13 @@ def test_the_caller_data_are_unchanged() -> None:
     kept = data.copy()
     mm.glmer(CBPP, data).influence("herd")
     pd.testing.assert_frame_equal(data, kept)
+
+
+def test_the_mixin_overrides_the_refusals_of_the_base() -> None:
+    mro = GeneralizedLinearMixedModel.__mro__
+    assert mro.index(GlmmInfluence) < mro.index(MixedModelBase)
+    for method in ("hat_values", "cooks_distance", "influence"):
+        assert getattr(GeneralizedLinearMixedModel, method) is getattr(GlmmInfluence, method)
 
 
 # ---- errors and refusals ----------------------------------------------------------------------
