@@ -7,12 +7,14 @@ so each dependency points one way (no import cycles) and a function states what 
 - :class:`FittedModelBase`: what every fitted mixed model (LMM or GLMM) has: the spec
   (formula, frame, fixed part, random terms), the estimates, the criteria and the per-row
   results.
+- :class:`InfluenceModel`: one that also has hat values and Pearson residuals and can be fitted
+  again to some of its rows (what Cook's distances and the group-deletion refits read).
 - :class:`FittedMixedModel`: the same with the members linear models add (``coef_test``,
   ``fixed_gram``, ``refit``).
 - :class:`FittedLinearModel`: a linear mixed model, with its stored blocks and factor
   (what Satterthwaite, Kenward–Roger, profiling and the residual summaries read).
-- :class:`FittedGeneralizedModel`: a GLMM, with its family, response, PIRLS engine and
-  objective (:class:`~mixedmodels.objective.glmm.GlmmObjective`).
+- :class:`FittedGeneralizedModel`: a GLMM (an :class:`InfluenceModel`), with its family,
+  response, PIRLS engine and objective (:class:`~mixedmodels.objective.glmm.GlmmObjective`).
 """
 
 from __future__ import annotations
@@ -41,7 +43,13 @@ if TYPE_CHECKING:
     from mixedmodels.spec.random import RandomEffectsTerm
     from mixedmodels.spec.response import GlmResponse
 
-__all__ = ["FittedGeneralizedModel", "FittedLinearModel", "FittedMixedModel", "FittedModelBase"]
+__all__ = [
+    "FittedGeneralizedModel",
+    "FittedLinearModel",
+    "FittedMixedModel",
+    "FittedModelBase",
+    "InfluenceModel",
+]
 
 T = TypeVar("T")
 
@@ -215,6 +223,25 @@ class FittedModelBase(Protocol):
         ...
 
 
+class InfluenceModel(FittedModelBase, Protocol):
+    """A fitted model with leverages that can be fitted again to some of its rows.
+
+    What :mod:`mixedmodels.results.influence` reads: LMMs and GLMMs both have it.
+    """
+
+    def hat_values(self) -> FloatArray:
+        """lme4's ``hatvalues``, one per observation used."""
+        ...
+
+    def residuals(self, type: str = ..., *, scaled: bool = ...) -> FloatArray:
+        """Residuals of a type, one per row of the caller's data."""
+        ...
+
+    def fit_to_rows(self, keep: NDArray[np.bool_]) -> InfluenceModel:
+        """A new model of the same formula and arguments fitted to the rows ``keep``."""
+        ...
+
+
 class FittedMixedModel(FittedModelBase, Protocol):
     """A fitted mixed model with what linear models add: coefficient tests, ``XᵀX``, ``refit``."""
 
@@ -295,10 +322,11 @@ class FittedLinearModel(FittedMixedModel, Protocol):
         ...
 
 
-class FittedGeneralizedModel(FittedModelBase, Protocol):
+class FittedGeneralizedModel(InfluenceModel, Protocol):
     """A fitted GLMM: its family, response and PIRLS engine, and its objective in (θ, β)."""
 
     nagq: int
+    nb_theta_estimated: bool
     family: Family
     response: GlmResponse
     data: GlmmData
@@ -346,4 +374,18 @@ class FittedGeneralizedModel(FittedModelBase, Protocol):
 
     def residuals(self, type: str = ..., *, scaled: bool = ...) -> FloatArray:
         """Residuals of a type, one per row of the caller's data."""
+        ...
+
+    def fit(
+        self,
+        *,
+        verbose: bool = ...,
+        start: FloatArray | None = ...,
+        start_theta: FloatArray | None = ...,
+    ) -> FittedGeneralizedModel:
+        """Fit in glmer's two stages (``start``: ``(θ, β)`` for stage 2)."""
+        ...
+
+    def fit_to_rows(self, keep: NDArray[np.bool_]) -> FittedGeneralizedModel:
+        """A new model of the same formula and arguments fitted to the rows ``keep``."""
         ...

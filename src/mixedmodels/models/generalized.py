@@ -35,6 +35,7 @@ from mixedmodels.fit.glmm import GlmmFit, convergence_check, fit_two_stages
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.models.base import MixedModelBase
 from mixedmodels.models.glmm_inference import GlmmInference
+from mixedmodels.models.glmm_influence import GlmmInfluence
 from mixedmodels.models.rows import needs_rows, new_response
 from mixedmodels.objective.glmm import GlmmObjective, copy_engine
 from mixedmodels.objective.laplace import BlockedEngine, GlmmData, LaplaceEngine
@@ -72,7 +73,7 @@ _CACHED = ("_hessian", "_sdreport", "_agq_cache")  # results computed once per f
 _RESPONSE = "_glmm_response_"  # a formula may not name dunder columns
 
 
-class GeneralizedLinearMixedModel(GlmmInference, MixedModelBase):
+class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, MixedModelBase):
     """A GLMM ``g(E[y | b]) = Xβ + Zb``, ``b ~ N(0, ΛΛ')``, from an lme4-style formula.
 
     Construction evaluates the formula and the response; :meth:`fit` maximizes the Laplace

@@ -12,6 +12,7 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
 from mixedmodels.objective.laplace import BlockedEngine
 from mixedmodels.objective.laplace_scalar import ScalarEngine
+from mixedmodels.objective.leverage import penalized_leverages
 from mixedmodels.results.predict import predict
 from mixedmodels.results.ranef import conditional_variances
 from mixedmodels.results.simulate import simulate_linear_predictor
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "fitted_means",
     "glmm_conditional_variances",
+    "glmm_hat_values",
     "glmm_residuals",
     "predict_glmm",
     "simulate_glmm",
@@ -91,6 +93,20 @@ def glmm_residuals(model: FittedGeneralizedModel, type: str) -> Array:
     if type == "pearson":
         return r * np.sqrt(wt) / np.sqrt(wk.var)
     return np.sign(r) * np.sqrt(np.maximum(wk.dev, 0.0))
+
+
+def glmm_hat_values(model: FittedGeneralizedModel) -> Array:
+    """lme4's ``hatvalues`` of a glmer fit: ``aᵢ vᵢᵀ M⁻¹ vᵢ``, one per observation used.
+
+    ``M`` is the penalized weighted least-squares system in ``(u, β)`` at the working weights
+    of the converged PIRLS and ``vᵢ = [Λᵀzᵢ; xᵢ]``
+    (:func:`~mixedmodels.objective.leverage.penalized_leverages`). As in lme4 the factor ``aᵢ``
+    is the prior weight (the number of trials of a ``cbind`` response), not the working weight
+    ``wᵢ``: the values are not bounded by 1 and do not sum to an effective number of
+    parameters (``wᵢ vᵢᵀ M⁻¹ vᵢ`` would be the diagonal of the PWLS hat matrix).
+    """
+    model._require_fit()
+    return model.data.weights * penalized_leverages(model.engine)
 
 
 def simulate_glmm(
