@@ -315,6 +315,10 @@ class FittedLinearModel(FittedMixedModel, Protocol):
 
     def _spawn(self) -> FittedLinearModel: ...
 
+    def hat_values(self) -> FloatArray:
+        """lme4's ``hatvalues``, one per observation used."""
+        ...
+
     def fit_to_rows(
         self, keep: NDArray[np.bool_], *, check_convergence: bool | None = ...
     ) -> FittedLinearModel:

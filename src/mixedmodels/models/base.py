@@ -50,18 +50,6 @@ class MixedModelBase(InformationCriteria):
         self.__dict__["_per_fit"] = {}
 
     # ---- what a kind of model may not have: one refusal, overridden where it exists --------
-    def hat_values(self) -> FloatArray:
-        """Leverages of the fit (linear mixed models)."""
-        raise _not_for(self, "hat_values", "the leverages of the penalized least squares")
-
-    def cooks_distance(self, group: Any = None) -> Any:
-        """Cook's distances (linear mixed models)."""
-        raise _not_for(self, "cooks_distance", "the leverages of the penalized least squares")
-
-    def influence(self, group: Any) -> Any:
-        """Refits without each level of ``group`` (linear mixed models)."""
-        raise _not_for(self, "influence", "refits of the LMM without each group")
-
     def prediction_intervals(self, new_data: Any = None, **kwargs: Any) -> pd.DataFrame:
         """Prediction intervals (linear mixed models)."""
         raise _not_for(
