@@ -4,11 +4,14 @@ The model classes (:mod:`mixedmodels.models`) sit above results and inference an
 results and inference never import the classes. They are written against these protocols,
 so each dependency points one way (no import cycles) and a function states what it reads:
 
+- :class:`Refittable`: the few members the parametric bootstrap reads from an LMM or a GLMM
+  (the estimates, the random terms, ``simulate`` and ``refit``); the names of the parameters
+  (:func:`~mixedmodels.inference.profile.parameter_names`) read it too.
 - :class:`FittedModelBase`: what every fitted mixed model (LMM or GLMM) has: the spec
-  (formula, frame, fixed part, random terms), the estimates, the criteria and the per-row
-  results.
+  (formula, frame, fixed part, random terms), the estimates, the criteria, the per-row
+  results, ``simulate`` and ``refit``.
 - :class:`FittedMixedModel`: the same with the members linear models add (``coef_test``,
-  ``fixed_gram``, ``refit``).
+  ``fixed_gram``).
 - :class:`FittedLinearModel`: a linear mixed model, with its stored blocks and factor
   (what Satterthwaite, Kenward–Roger, profiling and the residual summaries read).
 - :class:`FittedGeneralizedModel`: a GLMM, with its family, response, PIRLS engine and
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from mixedmodels.objective.glmm import GlmmObjective
     from mixedmodels.objective.laplace import GlmmData, LaplaceEngine
     from mixedmodels.optimize import OptSummary
+    from mixedmodels.optimize.checks import ConvergenceCheck
     from mixedmodels.optimize.whitening import Whitening
     from mixedmodels.spec.families import Family
     from mixedmodels.spec.fixed import FixedEffects
@@ -40,7 +44,56 @@ if TYPE_CHECKING:
     from mixedmodels.spec.random import RandomEffectsTerm
     from mixedmodels.spec.response import GlmResponse
 
-__all__ = ["FittedGeneralizedModel", "FittedLinearModel", "FittedMixedModel", "FittedModelBase"]
+__all__ = [
+    "FittedGeneralizedModel",
+    "FittedLinearModel",
+    "FittedMixedModel",
+    "FittedModelBase",
+    "Refittable",
+]
+
+
+class Refittable(Protocol):
+    """What the parametric bootstrap reads from a fitted LMM or GLMM."""
+
+    fixed: FixedEffects
+    terms: list[RandomEffectsTerm]
+    theta: FloatArray
+    optsum: OptSummary | None
+    convergence: ConvergenceCheck | None
+
+    @property
+    def has_scale(self) -> bool:
+        """Whether a residual scale σ is estimated (lme4's ``useSc``)."""
+        ...
+
+    @property
+    def beta(self) -> FloatArray:
+        """Fixed-effect estimates."""
+        ...
+
+    @property
+    def sigma(self) -> float:
+        """The residual standard deviation (1 for families without a dispersion)."""
+        ...
+
+    @property
+    def objective(self) -> float:
+        """The criterion at the optimum."""
+        ...
+
+    @property
+    def is_singular(self) -> bool:
+        """Whether the fit is on the boundary."""
+        ...
+
+    def simulate(self, nsim: int = ..., *, seed: Any = ...) -> FloatArray:
+        """Responses simulated at the estimates with new random effects, ``(nobs, nsim)``."""
+        ...
+
+    def refit(self, y: Any = ...) -> Refittable:
+        """A new model fitted to a new response; this one is left as it was."""
+        ...
 
 
 class FittedModelBase(Protocol):
@@ -57,6 +110,12 @@ class FittedModelBase(Protocol):
     weights_name: str | None
     offset_name: str | None
     data_name: str | None
+    convergence: ConvergenceCheck | None
+
+    @property
+    def has_scale(self) -> bool:
+        """Whether a residual scale σ is estimated (lme4's ``useSc``): LMMs, Gamma GLMMs."""
+        ...
 
     @property
     def reml(self) -> bool:
@@ -201,11 +260,15 @@ class FittedModelBase(Protocol):
         """The summary text."""
         ...
 
+    def refit(self, y: Any = ...) -> FittedModelBase:
+        """A new model fitted to a new response; this one is left as it was."""
+        ...
+
     def _require_fit(self) -> None: ...
 
 
 class FittedMixedModel(FittedModelBase, Protocol):
-    """A fitted mixed model with what linear models add: coefficient tests, ``XᵀX``, ``refit``."""
+    """A fitted mixed model with what linear models add: coefficient tests and ``XᵀX``."""
 
     def coef_test(self, ddf: str = ...) -> pd.DataFrame:
         """The coefficient table with tests by ``ddf``."""
@@ -324,6 +387,10 @@ class FittedGeneralizedModel(FittedModelBase, Protocol):
 
     def gradient_at(self, params: FloatArray) -> FloatArray:
         """The exact gradient of the Laplace objective at ``(θ, β)`` (moves the modes)."""
+        ...
+
+    def refit(self, y: Any = ...) -> FittedGeneralizedModel:
+        """A new model fitted again from these estimates, optionally to a new response."""
         ...
 
     def ensure_spec(self) -> None:

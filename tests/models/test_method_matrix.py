@@ -37,6 +37,7 @@ METHODS: dict[str, Call] = {
     "tidy": lambda m: m.tidy(),
     "to_json": lambda m: m.to_json(),
     "confint_wald": lambda m: m.confint("wald"),
+    "bootstrap": lambda m: m.bootstrap(3, seed=1, n_jobs=1, progress=False),
     "anova": lambda m: m.anova(),
     "contrast": lambda m: m.contrast(np.eye(len(m.fixef))[1:2]),
     "predict": lambda m: m.predict(),

@@ -30,6 +30,11 @@ class MixedModelBase(InformationCriteria):
 
     has_rows = True  # the rows are in memory (False for a model fitted from chunks)
 
+    @property
+    def has_scale(self) -> bool:
+        """Whether a residual scale σ is estimated (lme4's ``useSc``); a GLMM overrides it."""
+        return True
+
     # ---- what a kind of model may not have: one refusal, overridden where it exists --------
     def hat_values(self) -> FloatArray:
         """Leverages of the fit (linear mixed models)."""
