@@ -286,5 +286,15 @@ def test_glmm_confidence_intervals_from_the_command_line(capsys) -> None:  # typ
     assert document["confint"]["period[T.2]"]["2.5 %"] == pytest.approx(
         wald.loc["period[T.2]"].iloc[0]
     )
-    code, _, err = run(capsys, *args, "--ci", "bootstrap")
-    assert code != 0 and "not available for GLMMs" in err
+
+
+@pytest.mark.slow
+def test_glmm_bootstrap_intervals_from_the_command_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    args = ["fit", formula, "--data", "cbpp", "--family", "binomial", "--json"]
+    assert main([*args, "--ci", "bootstrap"]) == 0  # 500 replicates, as lme4's confint
+    document = json.loads(capsys.readouterr().out)
+    intervals = document["confint"]
+    assert list(intervals) == [".sig01", "(Intercept)", "period[T.2]", "period[T.3]", "period[T.4]"]
+    assert 0.0 <= intervals[".sig01"]["2.5 %"] < 0.64 < intervals[".sig01"]["97.5 %"]
+    assert intervals["(Intercept)"]["2.5 %"] < -1.4 < intervals["(Intercept)"]["97.5 %"]

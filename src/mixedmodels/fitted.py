@@ -4,13 +4,16 @@ The model classes (:mod:`mixedmodels.models`) sit above results and inference an
 results and inference never import the classes. They are written against these protocols,
 so each dependency points one way (no import cycles) and a function states what it reads:
 
+- :class:`Refittable`: the few members the parametric bootstrap reads from an LMM or a GLMM
+  (the estimates, the random terms, ``simulate`` and ``refit``); the names of the parameters
+  (:func:`~mixedmodels.inference.profile.parameter_names`) read it too.
 - :class:`FittedModelBase`: what every fitted mixed model (LMM or GLMM) has: the spec
-  (formula, frame, fixed part, random terms), the estimates, the criteria and the per-row
-  results.
+  (formula, frame, fixed part, random terms), the estimates, the criteria, the per-row
+  results, ``simulate`` and ``refit``.
 - :class:`InfluenceModel`: one that also has hat values and Pearson residuals and can be fitted
   again to some of its rows (what Cook's distances and the group-deletion refits read).
 - :class:`FittedMixedModel`: the same with the members linear models add (``coef_test``,
-  ``fixed_gram``, ``refit``).
+  ``fixed_gram``).
 - :class:`FittedLinearModel`: a linear mixed model, with its stored blocks and factor
   (what Satterthwaite, Kenward–Roger, profiling and the residual summaries read).
 - :class:`FittedGeneralizedModel`: a GLMM (an :class:`InfluenceModel`), with its family,
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from mixedmodels.objective.laplace import GlmmData, LaplaceEngine
     from mixedmodels.objective.lmm import LmmObjective
     from mixedmodels.optimize import OptSummary
+    from mixedmodels.optimize.checks import ConvergenceCheck
     from mixedmodels.optimize.whitening import Whitening
     from mixedmodels.spec.families import Family
     from mixedmodels.spec.fixed import FixedEffects
@@ -49,9 +53,57 @@ __all__ = [
     "FittedMixedModel",
     "FittedModelBase",
     "InfluenceModel",
+    "Refittable",
 ]
 
 T = TypeVar("T")
+
+
+class Refittable(Protocol):
+    """What the parametric bootstrap reads from a fitted LMM or GLMM."""
+
+    fixed: FixedEffects
+    terms: list[RandomEffectsTerm]
+    optsum: OptSummary | None
+    convergence: ConvergenceCheck | None
+
+    @property
+    def theta(self) -> FloatArray:
+        """Covariance parameters θ at the estimates."""
+        ...
+
+    @property
+    def has_scale(self) -> bool:
+        """Whether a residual scale σ is estimated (lme4's ``useSc``)."""
+        ...
+
+    @property
+    def beta(self) -> FloatArray:
+        """Fixed-effect estimates."""
+        ...
+
+    @property
+    def sigma(self) -> float:
+        """The residual standard deviation (1 for families without a dispersion)."""
+        ...
+
+    @property
+    def objective(self) -> float:
+        """The criterion at the optimum."""
+        ...
+
+    @property
+    def is_singular(self) -> bool:
+        """Whether the fit is on the boundary."""
+        ...
+
+    def simulate(self, nsim: int = ..., *, seed: Any = ...) -> FloatArray:
+        """Responses simulated at the estimates with new random effects, ``(nobs, nsim)``."""
+        ...
+
+    def refit(self, y: Any = ...) -> Refittable:
+        """A new model fitted to a new response; this one is left as it was."""
+        ...
 
 
 class FittedModelBase(Protocol):
@@ -67,6 +119,12 @@ class FittedModelBase(Protocol):
     weights_name: str | None
     offset_name: str | None
     data_name: str | None
+    convergence: ConvergenceCheck | None
+
+    @property
+    def has_scale(self) -> bool:
+        """Whether a residual scale σ is estimated (lme4's ``useSc``): LMMs, Gamma GLMMs."""
+        ...
 
     @property
     def theta(self) -> FloatArray:
@@ -216,6 +274,10 @@ class FittedModelBase(Protocol):
         """The summary text."""
         ...
 
+    def refit(self, y: Any = ...) -> FittedModelBase:
+        """A new model fitted to a new response; this one is left as it was."""
+        ...
+
     def _require_fit(self) -> None: ...
 
     def cached(self, kind: str, build: Callable[[Self], T]) -> T:
@@ -243,7 +305,7 @@ class InfluenceModel(FittedModelBase, Protocol):
 
 
 class FittedMixedModel(FittedModelBase, Protocol):
-    """A fitted mixed model with what linear models add: coefficient tests, ``XᵀX``, ``refit``."""
+    """A fitted mixed model with what linear models add: coefficient tests and ``XᵀX``."""
 
     def coef_test(self, ddf: str = ...) -> pd.DataFrame:
         """The coefficient table with tests by ``ddf``."""
@@ -370,6 +432,10 @@ class FittedGeneralizedModel(InfluenceModel, Protocol):
 
     def gradient_at(self, params: FloatArray) -> FloatArray:
         """The exact gradient of the Laplace objective at ``(θ, β)`` (moves the modes)."""
+        ...
+
+    def refit(self, y: Any = ...) -> FittedGeneralizedModel:
+        """A new model fitted again from these estimates, optionally to a new response."""
         ...
 
     def ensure_spec(self) -> None:

@@ -195,8 +195,10 @@ def test_confint_dispatches_and_selects() -> None:
     assert profiled.attrs["method"] == "profile"
     with pytest.raises(ModelSpecificationError, match="unknown method"):
         glmm_confint(model, "likelihood")
-    with pytest.raises(NotSupportedError, match="bootstrap"):
-        glmm_confint(model, "bootstrap")
+    replicates = model.bootstrap(5, seed=1, n_jobs=1, progress=False)
+    booted = glmm_confint(model, "boot", which="beta_", replicates=replicates)
+    assert list(booted.index) == list(model.fixed.names)
+    assert booted.attrs["method"] == "bootstrap"
     with pytest.raises(ModelSpecificationError, match="level"):
         glmm_profile_intervals(model, 0.0)
 

@@ -367,6 +367,8 @@ GLMM_QUERIES: dict[str, Callable[[Any], Any]] = {
     "vcov": lambda g: g.vcov,
     "hessian": lambda g: g.hessian,
     "simulate": lambda g: g.simulate(3, seed=2),
+    "bootstrap": lambda g: g.bootstrap(4, seed=1, n_jobs=1, progress=False),
+    "confint_bootstrap": lambda g: g.confint("bootstrap", nsim=4, seed=1, n_jobs=1),
     "predict_response": lambda g: g.predict(type="response"),
     "predict_population": lambda g: g.predict(re_form="~0"),
     "predict_new": lambda g: g.predict(g.frame.data.head(6), type="response"),

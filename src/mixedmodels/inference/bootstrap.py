@@ -1,9 +1,12 @@
-"""Parametric bootstrap of a linear mixed model (lme4's ``bootMer``).
+"""Parametric bootstrap of a linear or generalized linear mixed model (lme4's ``bootMer``).
 
 Each replicate simulates a response from the fitted model (new random effects and new noise,
-lme4's default ``use.u = FALSE``) and refits it with the same criterion, reusing the model's
-stored blocks (:meth:`FittedLinearModel.refit`, which returns a new model sharing the model's
-structure): only the response parts and the factor are new in each replicate.
+lme4's default ``use.u = FALSE``) and refits it with the same criterion. The model is read
+through :class:`~mixedmodels.fitted.Refittable`, which LMMs and GLMMs both are: an LMM's
+``refit`` reuses its stored blocks (only the response parts and the factor are new in each
+replicate); a GLMM's starts from the model's estimates and its PIRLS modes. A GLMM whose
+family has no dispersion (binomial, Poisson) has no ``sigma`` column, as lme4's ``confint``
+of a glmer fit has no ``.sigma`` row.
 
 Replicate ``i`` draws from its own child of ``numpy.random.SeedSequence(seed)``, so the table
 is the same whatever the number of worker processes or the chunking.
@@ -28,7 +31,7 @@ from mixedmodels.errors import DataError, MixedModelsError, ModelSpecificationEr
 from mixedmodels.inference.profile import parameter_names, sdcor_from_theta
 
 if TYPE_CHECKING:
-    from mixedmodels.fitted import FittedLinearModel
+    from mixedmodels.fitted import Refittable
 
 __all__ = ["parametric_bootstrap"]
 
@@ -37,7 +40,7 @@ _FAILURES = (MixedModelsError, np.linalg.LinAlgError, ArithmeticError)
 
 
 def parametric_bootstrap(
-    model: FittedLinearModel,
+    model: Refittable,
     n: int,
     seed: Any = None,
     n_jobs: int | None = None,
@@ -48,7 +51,7 @@ def parametric_bootstrap(
     Parameters
     ----------
     model
-        A fitted model; it is not modified.
+        A fitted LMM or GLMM; it is not modified.
     n
         Number of replicates.
     seed
@@ -64,10 +67,11 @@ def parametric_bootstrap(
     -------
     pandas.DataFrame
         One row per replicate: ``replicate``, ``objective`` (REML criterion or deviance), the
-        fixed effects (by name), ``sigma``, ``theta_1, theta_2, ...``, the SDs and correlations
-        under lme4's readable names (``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``,
-        ...), ``converged`` (the optimizer stopped normally and the optimum passed the
-        convergence checks) and ``singular``. A failed refit leaves ``nan``. ``attrs`` holds
+        fixed effects (by name), ``sigma`` (not for a GLMM without a dispersion), ``theta_1,
+        theta_2, ...``, the SDs and correlations under lme4's readable names
+        (``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, ...), ``converged`` (the
+        optimizer stopped normally and the optimum passed the convergence checks) and
+        ``singular``. A failed refit leaves ``nan``. ``attrs`` holds
         ``estimates`` (the same columns at the original fit), ``seed`` (the root entropy) and
         ``n_failed``.
 
@@ -123,7 +127,7 @@ def _resolve_jobs(n_jobs: int | None, n: int) -> int:
 class _Replicator:
     """Simulates from the original fit and refits it to each simulated response."""
 
-    def __init__(self, model: FittedLinearModel) -> None:
+    def __init__(self, model: Refittable) -> None:
         self.source = model
         self.width = len(_row_of(model))
         # skip the derivative checks of each refit (a fifth of its time) where refit allows it
@@ -145,26 +149,26 @@ class _Replicator:
         return out
 
 
-def _row_of(model: FittedLinearModel) -> Array:
-    """objective, β, σ, θ, SDs/correlations, converged, singular of a fitted model."""
+def _row_of(model: Refittable) -> Array:
+    """objective, β, σ (if estimated), θ, SDs/correlations, converged, singular of a fit."""
     assert model.optsum is not None
-    sigma = model.sigma
+    sigma = model.sigma  # 1 for a GLMM without a dispersion: the SDs are then θ
     theta = np.asarray(model.theta, dtype=float)
     sdcor = sdcor_from_theta(model.terms, theta, sigma)
-    check = getattr(model, "convergence", None)  # the derivative checks, when they ran
+    check = model.convergence  # the derivative checks, when they ran
     converged = model.optsum.converged and (check is None or bool(check.ok))
     flags = [float(converged), float(model.is_singular)]
-    return np.concatenate([[model.objective], model.beta, [sigma], theta, sdcor, flags])
+    scale = [sigma] if model.has_scale else []
+    return np.concatenate([[model.objective], model.beta, scale, theta, sdcor, flags])
 
 
-def _replicate_frame(
-    model: FittedLinearModel, rows: Array, root: np.random.SeedSequence
-) -> pd.DataFrame:
+def _replicate_frame(model: Refittable, rows: Array, root: np.random.SeedSequence) -> pd.DataFrame:
     """The replicate table with named columns and the original estimates in ``attrs``."""
     names = parameter_names(model)
-    sdcor = names.readable[: names.n_variance - 1]
+    sdcor = names.readable[: names.n_variance - int(names.has_sigma)]
+    scale = ["sigma"] if names.has_sigma else []
     theta = [f"theta_{i + 1}" for i in range(len(model.theta))]
-    columns = ["objective", *model.fixed.names, "sigma", *theta, *sdcor, "converged", "singular"]
+    columns = ["objective", *model.fixed.names, *scale, *theta, *sdcor, "converged", "singular"]
     table = pd.DataFrame(rows, columns=columns)
     failed = ~np.isfinite(rows[:, 0])
     for flag in ("converged", "singular"):
@@ -176,9 +180,7 @@ def _replicate_frame(
 
 
 # ---- running them ---------------------------------------------------------------------------
-def _run_serial(
-    model: FittedLinearModel, seeds: list[np.random.SeedSequence], bar: _ProgressBar
-) -> Array:
+def _run_serial(model: Refittable, seeds: list[np.random.SeedSequence], bar: _ProgressBar) -> Array:
     """All replicates in this process, in chunks so that the bar moves."""
     replicator = _Replicator(model)
     parts = []
@@ -192,7 +194,7 @@ def _run_serial(
 _WORKER: _Replicator | None = None
 
 
-def _init_worker(model: FittedLinearModel) -> None:
+def _init_worker(model: Refittable) -> None:
     """Per process: keep the (unpickled) model to simulate from and refit."""
     global _WORKER
     _WORKER = _Replicator(model)
@@ -205,7 +207,7 @@ def _run_chunk(seeds: list[np.random.SeedSequence]) -> Array:
 
 
 def _run_parallel(
-    model: FittedLinearModel, seeds: list[np.random.SeedSequence], workers: int, bar: _ProgressBar
+    model: Refittable, seeds: list[np.random.SeedSequence], workers: int, bar: _ProgressBar
 ) -> Array:
     """Chunks of replicates over a process pool; rows come back in replicate order."""
     n = len(seeds)

@@ -15,7 +15,9 @@ as in R, e.g. ``"2.5 %"`` and ``"97.5 %"``.
   at the normal quantiles; a limit beyond the profiled range is the parameter's bound.
 * ``"bootstrap"``: percentile intervals from the parametric bootstrap
   (:func:`mixedmodels.inference.bootstrap.parametric_bootstrap`), with ``boot``'s
-  interpolation between order statistics on the normal scale (``boot:::norm.inter``).
+  interpolation between order statistics on the normal scale (``boot:::norm.inter``);
+  :func:`bootstrap_intervals` is the same for a GLMM (lme4's ``confint(glmer_fit,
+  method = "boot")``: no ``.sigma`` row for a family without a dispersion).
 """
 
 from __future__ import annotations
@@ -40,9 +42,15 @@ from mixedmodels.inference.profile import (
 )
 
 if TYPE_CHECKING:
-    from mixedmodels.fitted import FittedLinearModel
+    from mixedmodels.fitted import FittedLinearModel, Refittable
 
-__all__ = ["back_spline", "confidence_intervals", "percentile_interval", "profile_intervals"]
+__all__ = [
+    "back_spline",
+    "bootstrap_intervals",
+    "confidence_intervals",
+    "percentile_interval",
+    "profile_intervals",
+]
 
 Array = FloatArray
 Method = Literal["wald", "profile", "bootstrap"]
@@ -87,29 +95,38 @@ def confidence_intervals(
         One row per parameter, columns ``"2.5 %"`` and ``"97.5 %"`` (for ``level=0.95``);
         ``attrs["labels"]`` maps lme4 names to readable ones and ``attrs["method"]`` is set.
     """
-    if not 0.0 < level < 1.0:
-        raise ModelSpecificationError(f"level must be between 0 and 1, not {level}")
+    key = method.lower()
+    if key in ("bootstrap", "boot"):
+        return bootstrap_intervals(
+            model,
+            level,
+            which=which,
+            names=names,
+            nsim=nsim,
+            seed=seed,
+            n_jobs=n_jobs,
+            progress=progress,
+            replicates=replicates,
+        )
+    _check_level(level)
     pnames = parameter_names(model)
     chosen = select_parameters(which, pnames)
-    key = method.lower()
     if key == "wald":
         lower, upper = _wald(model, pnames, level)
     elif key == "profile":
         table = profile(model, [pnames.lme4[i] for i in chosen])
         lower, upper = profile_intervals(table, pnames.lme4, level)
-    elif key in ("bootstrap", "boot"):
-        if replicates is None:
-            from mixedmodels.inference.bootstrap import parametric_bootstrap
-
-            replicates = parametric_bootstrap(
-                model, nsim, seed=seed, n_jobs=n_jobs, progress=progress
-            )
-        lower, upper = _bootstrap(replicates, pnames, level)
     else:
         raise ModelSpecificationError(
             f"unknown method {method!r}: use 'profile', 'wald' or 'bootstrap'"
         )
     return _table(pnames, chosen, lower, upper, level, names, key)
+
+
+def _check_level(level: float) -> None:
+    """Refuse a confidence level outside (0, 1)."""
+    if not 0.0 < level < 1.0:
+        raise ModelSpecificationError(f"level must be between 0 and 1, not {level}")
 
 
 def _table(
@@ -280,6 +297,54 @@ def _hermite_pieces(x: Array, z: Array, slope: Array) -> Array:
 
 
 # ---- bootstrap -------------------------------------------------------------------------------
+def bootstrap_intervals(
+    model: Refittable,
+    level: float = 0.95,
+    *,
+    which: Any = None,
+    names: Literal["lme4", "readable"] = "lme4",
+    nsim: int = 500,
+    seed: Any = None,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+    replicates: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Percentile bootstrap intervals of an LMM's or a GLMM's parameters.
+
+    lme4's ``confint(fit, method = "boot")`` with its default ``boot.type = "perc"``: the
+    limits are percentiles (:func:`percentile_interval`) of the replicates of
+    :func:`~mixedmodels.inference.bootstrap.parametric_bootstrap`.
+
+    Parameters
+    ----------
+    model
+        A fitted LMM or GLMM; it is not modified.
+    level, which, names
+        Confidence level, parameters (lme4's ``parm``) and row names, as for
+        :func:`confidence_intervals`.
+    nsim, seed, n_jobs, progress
+        Replicates, seed, worker processes and progress bar of the bootstrap.
+    replicates
+        A table from :func:`~mixedmodels.inference.bootstrap.parametric_bootstrap` to use
+        instead of simulating anew.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per parameter (``.sig01, ..., [.sigma], fixed effects``), columns ``"2.5 %"``
+        and ``"97.5 %"`` (for ``level=0.95``); ``attrs`` as :func:`confidence_intervals`.
+    """
+    _check_level(level)
+    pnames = parameter_names(model)
+    chosen = select_parameters(which, pnames)
+    if replicates is None:
+        from mixedmodels.inference.bootstrap import parametric_bootstrap
+
+        replicates = parametric_bootstrap(model, nsim, seed=seed, n_jobs=n_jobs, progress=progress)
+    lower, upper = _bootstrap(replicates, pnames, level)
+    return _table(pnames, chosen, lower, upper, level, names, "bootstrap")
+
+
 def _bootstrap(
     replicates: pd.DataFrame, pnames: ParameterNames, level: float
 ) -> tuple[Array, Array]:

@@ -39,7 +39,7 @@ import scipy.stats
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError, NotSupportedError
-from mixedmodels.inference.confint import _table, profile_intervals
+from mixedmodels.inference.confint import _table, bootstrap_intervals, profile_intervals
 from mixedmodels.inference.glmm_wald import glmm_parameter_names, glmm_wald_intervals
 from mixedmodels.inference.profile import (
     ParameterNames,
@@ -340,12 +340,15 @@ def glmm_confint(
     model
         A fitted GLMM.
     method
-        ``"profile"`` (lme4's default; :func:`glmm_profile_intervals`) or ``"wald"``
-        (:func:`~mixedmodels.inference.glmm_wald.glmm_wald_intervals`).
+        ``"profile"`` (lme4's default; :func:`glmm_profile_intervals`), ``"wald"``
+        (:func:`~mixedmodels.inference.glmm_wald.glmm_wald_intervals`) or ``"bootstrap"``
+        (``"boot"``; percentile intervals of the parametric bootstrap,
+        :func:`~mixedmodels.inference.confint.bootstrap_intervals`).
     level, which, names
         Confidence level, parameters and row names, as for the functions above.
     **kwargs
-        ``table=`` for ``"profile"``, ``vcov=`` for ``"wald"``.
+        ``table=`` for ``"profile"``, ``vcov=`` for ``"wald"``; ``nsim=`` (500), ``seed=``,
+        ``n_jobs=``, ``progress=`` and ``replicates=`` for ``"bootstrap"``.
     """
     key = method.lower()
     if key == "profile":
@@ -353,5 +356,7 @@ def glmm_confint(
     if key == "wald":
         return glmm_wald_intervals(model, level, which=which, names=names, **kwargs)
     if key in ("bootstrap", "boot"):
-        raise NotSupportedError("bootstrap intervals are not available for GLMMs yet")
-    raise ModelSpecificationError(f"unknown method {method!r}: use 'profile' or 'wald'")
+        return bootstrap_intervals(model, level, which=which, names=names, **kwargs)
+    raise ModelSpecificationError(
+        f"unknown method {method!r}: use 'profile', 'wald' or 'bootstrap'"
+    )

@@ -37,7 +37,7 @@ from mixedmodels.inference.hypotheses import (
     formula_terms,
     hypothesis_matrix,
 )
-from mixedmodels.inference.profile import ParameterNames, select_parameters
+from mixedmodels.inference.profile import ParameterNames, parameter_names, select_parameters
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedGeneralizedModel
@@ -284,21 +284,10 @@ def glmm_parameter_names(model: FittedGeneralizedModel) -> ParameterNames:
 
     Readable names (lme4's ``oldNames = FALSE``) are ``sd_(Intercept)|herd``,
     ``cor_x.(Intercept)|g`` and the coefficient names. A family with a scale (Gamma, inverse
-    Gaussian) has ``.sigma`` (``sigma``) after the SDs and correlations, as in lme4.
+    Gaussian) has ``.sigma`` (``sigma``) after the SDs and correlations, as in lme4: the names
+    of :func:`~mixedmodels.inference.profile.parameter_names`, which reads ``has_scale``.
     """
-    readable: list[str] = []
-    for term in model.terms:
-        cols = term.column_names
-        for r, c in zip(*term.theta_index(), strict=True):
-            prefix = f"sd_{cols[r]}" if r == c else f"cor_{cols[r]}.{cols[c]}"
-            readable.append(f"{prefix}|{term.group}")
-    lme4 = [f".sig{i + 1:02d}" for i in range(len(readable))]
-    scale = bool(model.family.has_dispersion)
-    if scale:
-        lme4.append(".sigma")
-        readable.append("sigma")
-    fixed = list(model.fixed.names)
-    return ParameterNames(lme4 + fixed, readable + fixed, len(lme4), has_sigma=scale)
+    return parameter_names(model)
 
 
 def glmm_wald_intervals(

@@ -40,7 +40,7 @@ from mixedmodels.linalg.crossprod import CrossProducts
 from mixedmodels.optimize import bobyqa
 
 if TYPE_CHECKING:
-    from mixedmodels.fitted import FittedLinearModel
+    from mixedmodels.fitted import FittedLinearModel, Refittable
     from mixedmodels.linalg import BlockedCholesky
     from mixedmodels.spec import RandomEffectsTerm
 
@@ -98,20 +98,25 @@ class ParameterNames:
         return lower, upper
 
 
-def parameter_names(model: FittedLinearModel) -> ParameterNames:
-    """lme4's names for the SDs/correlations, σ and the fixed effects of ``model``."""
+def parameter_names(model: Refittable) -> ParameterNames:
+    """lme4's names for the SDs/correlations, σ and the fixed effects of an LMM or a GLMM.
+
+    ``.sigma`` (readable ``sigma``) only when the model estimates a residual scale
+    (``has_scale``: every LMM; a GLMM whose family has a dispersion, as lme4's ``useSc``).
+    """
     readable: list[str] = []
     for term in model.terms:
         cols = term.column_names
         for r, c in zip(*term.theta_index(), strict=True):
-            if r == c:
-                readable.append(f"sd_{cols[r]}|{term.group}")
-            else:
-                readable.append(f"cor_{cols[r]}.{cols[c]}|{term.group}")
-    lme4 = [f".sig{i + 1:02d}" for i in range(len(readable))] + [".sigma"]
-    readable.append("sigma")
+            prefix = f"sd_{cols[r]}" if r == c else f"cor_{cols[r]}.{cols[c]}"
+            readable.append(f"{prefix}|{term.group}")
+    lme4 = [f".sig{i + 1:02d}" for i in range(len(readable))]
+    scale = bool(model.has_scale)
+    if scale:
+        lme4.append(".sigma")
+        readable.append("sigma")
     fixed = list(model.fixed.names)
-    return ParameterNames(lme4 + fixed, readable + fixed, len(lme4))
+    return ParameterNames(lme4 + fixed, readable + fixed, len(lme4), has_sigma=scale)
 
 
 def sdcor_from_theta(terms: Sequence[RandomEffectsTerm], theta: Array, sigma: float) -> Array:

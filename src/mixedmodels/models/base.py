@@ -49,23 +49,17 @@ class MixedModelBase(InformationCriteria):
         """Drop what :meth:`cached` kept for an earlier fit (a new fit was just stored)."""
         self.__dict__["_per_fit"] = {}
 
+    @property
+    def has_scale(self) -> bool:
+        """Whether a residual scale σ is estimated (lme4's ``useSc``); a GLMM overrides it."""
+        return True
+
     # ---- what a kind of model may not have: one refusal, overridden where it exists --------
     def prediction_intervals(self, new_data: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """Prediction intervals (linear mixed models)."""
+        """Prediction intervals (linear mixed models; refused for a GLMM)."""
         raise _not_for(
             self, "prediction_intervals", "normal errors; use predict(type='link') and simulate()"
         )
-
-    def bootstrap(
-        self,
-        n: int,
-        *,
-        seed: Any = None,
-        n_jobs: int | None = None,
-        progress: bool | None = None,
-    ) -> pd.DataFrame:
-        """The parametric bootstrap (linear mixed models)."""
-        raise _not_for(self, "bootstrap", "the LMM refit loop; use simulate() and refit(y)")
 
     def _repr_html_(self: FittedMixedModel) -> str:
         """The summary as preformatted HTML, for notebooks."""

@@ -1,8 +1,9 @@
-"""The inference methods of a GLMM: Wald χ² tests (car's ``Anova``), profiles and intervals.
+"""The inference methods of a GLMM: Wald χ² tests, profiles, the bootstrap and intervals.
 
 A mixin of :class:`~mixedmodels.models.generalized.GeneralizedLinearMixedModel`; the work,
-imported on demand, is in :mod:`mixedmodels.inference.glmm_wald` and
-:mod:`mixedmodels.inference.glmm_profile`.
+imported on demand, is in :mod:`mixedmodels.inference.glmm_wald`,
+:mod:`mixedmodels.inference.glmm_profile` and :mod:`mixedmodels.inference.bootstrap` (the
+same bootstrap as an LMM's).
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ __all__ = ["GlmmInference"]
 
 
 class GlmmInference:
-    """``anova``, ``contrast``, ``confint`` and ``profile`` of a fitted GLMM."""
+    """``anova``, ``contrast``, ``confint``, ``profile`` and ``bootstrap`` of a fitted GLMM."""
+
+    @property
+    def has_scale(self: FittedGeneralizedModel) -> bool:
+        """Whether a residual scale σ is estimated (lme4's ``useSc``): Gamma, inverse Gaussian."""
+        return bool(self.family.has_dispersion)
 
     def anova(self: FittedGeneralizedModel, type: int | str = 2) -> pd.DataFrame:
         """Wald χ² tests of the fixed-effect terms, as car's ``Anova(m, type=)``.
@@ -41,7 +47,13 @@ class GlmmInference:
     def confint(
         self: FittedGeneralizedModel, method: str = "profile", level: float = 0.95, **kwargs: Any
     ) -> pd.DataFrame:
-        """Confidence intervals as lme4's ``confint(m, method=)``: ``"profile"`` or ``"wald"``."""
+        """Confidence intervals as lme4's ``confint(m, method=)``.
+
+        ``"profile"`` (default), ``"wald"`` or ``"bootstrap"`` (``"boot"``: percentile
+        intervals from :meth:`bootstrap`, with ``nsim=500``, ``seed=``, ``n_jobs=``,
+        ``progress=`` or ``replicates=``); ``which=``, ``names=`` as for an LMM. See
+        :func:`mixedmodels.inference.glmm_profile.glmm_confint`.
+        """
         from mixedmodels.inference.glmm_profile import glmm_confint
 
         self._require_fit()
@@ -53,3 +65,23 @@ class GlmmInference:
 
         self._require_fit()
         return glmm_profile(self, which, **kwargs)
+
+    def bootstrap(
+        self: FittedGeneralizedModel,
+        n: int,
+        *,
+        seed: Any = None,
+        n_jobs: int | None = None,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """Parametric bootstrap (simulate and refit) as lme4's ``bootMer``; one row a replicate.
+
+        Each replicate draws new random effects and a new response (lme4's ``use.u = FALSE``)
+        and refits from this model's estimates; this model is left as it was. Columns and
+        options are those of :func:`mixedmodels.inference.bootstrap.parametric_bootstrap`
+        (``sigma`` only for a family with a dispersion).
+        """
+        from mixedmodels.inference.bootstrap import parametric_bootstrap
+
+        self._require_fit()
+        return parametric_bootstrap(self, n, seed=seed, n_jobs=n_jobs, progress=progress)
