@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from mixedmodels.objective.lmm import LmmObjective
     from mixedmodels.optimize import OptSummary
     from mixedmodels.optimize.checks import ConvergenceCheck
+    from mixedmodels.optimize.glmm_result import GlmmFit
     from mixedmodels.optimize.whitening import Whitening
     from mixedmodels.spec.families import Family
     from mixedmodels.spec.fixed import FixedEffects
@@ -399,7 +400,15 @@ class FittedGeneralizedModel(InfluenceModel, Protocol):
     engine: LaplaceEngine
     hessian_approx: FloatArray | None
     agq_whitening: Whitening | None
+    final_gradient: FloatArray | None
+    stage1: OptSummary | None
     diverging: list[int]
+
+    def with_family(self, family: Family, *, theta_estimated: bool = ...) -> FittedGeneralizedModel:
+        """A new, unfitted model with another family of the same kind."""
+        ...
+
+    def _keep(self, result: GlmmFit) -> None: ...
 
     @property
     def n_theta(self) -> int:

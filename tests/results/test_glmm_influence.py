@@ -74,10 +74,9 @@ def fit(name: str) -> GeneralizedLinearMixedModel:
 
 def at_r_estimates(name: str) -> GeneralizedLinearMixedModel:
     """The model with lme4's θ̂ and β̂ (results then read the modes there)."""
-    model = fit(name)
-    model.theta = np.atleast_1d(np.asarray(REFERENCE[name]["theta"], dtype=float))
-    model.beta = np.asarray(REFERENCE[name]["fixef"], dtype=float)
-    return model
+    theta = np.atleast_1d(np.asarray(REFERENCE[name]["theta"], dtype=float))
+    beta = np.asarray(REFERENCE[name]["fixef"], dtype=float)
+    return fit(name).at_params(np.concatenate([theta, beta]))  # type: ignore[return-value]
 
 
 def snapshot(model: GeneralizedLinearMixedModel) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from mixedmodels.objective.laplace_gradient import laplace_gradient
 from mixedmodels.objective.laplace_scalar import ScalarEngine
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.checks import ConvergenceCheck
+from mixedmodels.optimize.glmm_result import GlmmFit
 from mixedmodels.optimize.newton import Newton, derivative_free, quasi_newton
 from mixedmodels.optimize.whitening import Whitening
 
@@ -36,40 +37,6 @@ Objective = Callable[[Array], float]
 GRAD_TOL = 2e-3  # lme4's check.conv.grad
 EIGEN_RATIO_TOL = 1e6  # lme4's check.conv.hess: nearly unidentifiable beyond this
 STAGE1_TOL = 1e-4  # stage 1 only starts stage 2: a rough optimum will do
-
-
-@dataclass(frozen=True)
-class GlmmFit:
-    """The result of glmer's two stages.
-
-    Attributes
-    ----------
-    theta, beta
-        The estimates.
-    optsum
-        The optimizer's summary of the last stage (``fmin`` the objective at the estimates).
-    stage1
-        The summary of stage 1 (None when stage 2 started from a given point).
-    hessian_approx
-        The quasi-Newton Hessian at the optimum (None without an exact gradient).
-    final_gradient
-        The exact gradient at the optimum (None without one).
-    whitening
-        The whitening adaptive quadrature searched in (None unless ``nagq > 1`` by BOBYQA).
-    """
-
-    theta: Array
-    beta: Array
-    optsum: OptSummary
-    stage1: OptSummary | None = None
-    hessian_approx: Array | None = None
-    final_gradient: Array | None = None
-    whitening: Whitening | None = None
-
-    @property
-    def params(self) -> Array:
-        """``(θ, β)`` at the estimates."""
-        return np.concatenate([self.theta, self.beta])
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ ties) — the limits are interpolated linearly, as lme4 falls back to.
 
 As lme4, GLMMs whose family has a scale (Gamma, inverse Gaussian) are not profiled, nor fits
 with ``nagq = 0`` (their β are not optima of the objective). The objective moves the PIRLS
-engine's state, so the profile runs on a copy of it: the model reads the same afterwards.
+engine's state, so the profile evaluates the model's ``objective_function`` (on a copy of the
+engine): the model reads the same afterwards.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,13 +51,13 @@ from mixedmodels.inference.profile import (
     select_parameters,
     theta_from_sdcor,
 )
-from mixedmodels.objective.glmm import copy_engine
+from mixedmodels.objective.glmm import GlmmObjective
 from mixedmodels.optimize import bobyqa
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedGeneralizedModel
 
-__all__ = ["glmm_confint", "glmm_profile", "glmm_profile_intervals", "profile_copy"]
+__all__ = ["glmm_confint", "glmm_profile", "glmm_profile_intervals"]
 
 Array = FloatArray
 FTOL_ABS = 1e-9  # on the deviance: ζ near the limits to ~1e-9, the limits to ~1e-8 se
@@ -67,9 +67,10 @@ ZETA_TIE = 1e-6  # steps of ζ below this are ties (optimizer noise where an SD 
 
 @dataclass
 class _GlmmSetup:
-    """What the traces share: a private copy of the model, the estimates, the grid settings."""
+    """What the traces share: the model, its objective on a private engine, the estimates."""
 
     model: FittedGeneralizedModel
+    objective: GlmmObjective  # on a copy of the engine: the model's is never moved
     names: ParameterNames
     opt: Array  # SDs/correlations, then β, at the estimates
     lower: Array
@@ -85,18 +86,6 @@ class _GlmmSetup:
     def nvp(self) -> int:
         """Every parameter is re-optimized, so a point hands all of them on as a start."""
         return len(self.opt)
-
-
-def profile_copy(model: FittedGeneralizedModel) -> FittedGeneralizedModel:
-    """A shallow copy of a fitted GLMM with its own PIRLS engine (data and terms shared).
-
-    Evaluating the objective of the copy moves only the copy's engine: the model's conditional
-    modes and everything read from them stay exactly as its fit left them.
-    """
-    model._require_fit()
-    new = copy.copy(model)
-    new.engine = copy_engine(model.engine)
-    return new
 
 
 def glmm_profile(
@@ -174,11 +163,10 @@ def _make_setup(
     if not 0.0 < alpha_max < 1.0:
         raise ModelSpecificationError(f"alpha_max must be between 0 and 1, not {alpha_max}")
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
-    scratch = profile_copy(model)
-    names = glmm_parameter_names(scratch)
-    sdcor = sdcor_from_theta(scratch.terms, scratch.theta, 1.0)
+    names = glmm_parameter_names(model)
+    sdcor = sdcor_from_theta(model.terms, model.theta, 1.0)
     sdcor[np.isnan(sdcor)] = 0.0  # a correlation with an SD of 0: any value is the same fit
-    opt = np.concatenate([sdcor, scratch.beta])
+    opt = np.concatenate([sdcor, model.beta])
     lower, upper = names.bounds()
     sd_scale = 0.5 * np.maximum(np.abs(opt[: names.n_variance]), 0.1)
     se_scale = np.where(
@@ -187,12 +175,13 @@ def _make_setup(
     steps = STEP * np.concatenate([sd_scale, se_scale])
     cutoff = math.sqrt(float(scipy.stats.chi2.ppf(1.0 - alpha_max, len(opt))))
     return _GlmmSetup(
-        model=scratch,
+        model=model,
+        objective=model.objective_function,
         names=names,
         opt=opt,
         lower=lower,
         upper=upper,
-        base=float(scratch.objective),
+        base=float(model.objective),
         steps=steps,
         cutoff=cutoff,
         delta=cutoff * delta_cutoff if delta is None else float(delta),
@@ -281,7 +270,7 @@ def _deviance(setup: _GlmmSetup, phi: Array) -> float:
         theta = theta_from_sdcor(model.terms, phi[:n_sd], 1.0)
     except np.linalg.LinAlgError:
         return math.inf
-    return float(model.objective_at(np.concatenate([theta, phi[n_sd:]])))
+    return float(setup.objective(np.concatenate([theta, phi[n_sd:]])))
 
 
 # ---- intervals ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from mixedmodels._typing import FloatArray
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from mixedmodels.fitted import FittedMixedModel
 
-__all__ = ["MixedModelBase"]
+__all__ = ["MixedModelBase", "frozen_copy"]
 
 T = TypeVar("T")
 
@@ -142,3 +143,10 @@ def _not_for(model: object, method: str, needs: str) -> NotSupportedError:
         f"{method} is not available for a {type(model).__name__}: it needs {needs} "
         "(available for LinearMixedModel)"
     )
+
+
+def frozen_copy(values: FloatArray) -> FloatArray:
+    """A read-only float copy: a model's estimates change only by a fit."""
+    out = np.array(values, dtype=np.float64)
+    out.setflags(write=False)
+    return out

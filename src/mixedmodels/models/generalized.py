@@ -14,13 +14,12 @@ read the model through :class:`~mixedmodels.fitted.FittedGeneralizedModel`.
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -33,11 +32,11 @@ from mixedmodels.errors import (
 from mixedmodels.fit.agq import AgqHessian
 from mixedmodels.fit.glmm import GlmmFit, convergence_check, fit_two_stages
 from mixedmodels.linalg.threads import blas_threads
-from mixedmodels.models.base import MixedModelBase
+from mixedmodels.models.base import MixedModelBase, frozen_copy
 from mixedmodels.models.glmm_inference import GlmmInference
 from mixedmodels.models.glmm_influence import GlmmInfluence
-from mixedmodels.models.rows import needs_rows, new_response
-from mixedmodels.objective.glmm import GlmmObjective, copy_engine
+from mixedmodels.models.glmm_refits import CACHED, GlmmRefits
+from mixedmodels.objective.glmm import GlmmObjective
 from mixedmodels.objective.laplace import BlockedEngine, GlmmData, LaplaceEngine
 from mixedmodels.objective.laplace_scalar import ScalarEngine
 from mixedmodels.optimize import OptSummary
@@ -62,18 +61,16 @@ from mixedmodels.spec.family_names import get_family
 from mixedmodels.spec.fast_fixed import simple_fixed_effects
 from mixedmodels.spec.frame import NaAction
 from mixedmodels.spec.glmm_checks import check_nagq, refuse_chunked
-from mixedmodels.spec.new_response import checked_glmm_response
 from mixedmodels.spec.response import GlmResponse, frame_response, glm_response
 
 __all__ = ["GeneralizedLinearMixedModel"]
 
 Array = FloatArray
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance
-_CACHED = ("_hessian", "_sdreport", "_agq_cache")  # results computed once per fit
 _RESPONSE = "_glmm_response_"  # a formula may not name dunder columns
 
 
-class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, MixedModelBase):
+class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, GlmmRefits, MixedModelBase):
     """A GLMM ``g(E[y | b]) = Xβ + Zb``, ``b ~ N(0, ΛΛ')``, from an lme4-style formula.
 
     Construction evaluates the formula and the response; :meth:`fit` maximizes the Laplace
@@ -154,8 +151,10 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, MixedModelBase):
         single = len(self.terms) == 1 and self.terms[0].k == 1
         self.engine: LaplaceEngine = ScalarEngine(self.data) if single else BlockedEngine(self.data)
         self.lower: Array = np.concatenate([t.lower_bounds() for t in self.terms])
-        self.theta: Array = self._initial_theta()
-        self.beta: Array = np.zeros(self.n_fixed)
+        self._theta, self._beta = (
+            frozen_copy(self._initial_theta()),
+            frozen_copy(np.zeros(self.n_fixed)),
+        )
         self.optsum: OptSummary | None = None
         self.stage1: OptSummary | None = None
         self.hessian_approx: Array | None = None
@@ -250,14 +249,21 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, MixedModelBase):
     def objective_at(self, params: Array) -> float:
         """The objective (Laplace or adaptive quadrature) at ``params = (θ, β)``.
 
-        Evaluated on the model's engine (results then put it back at the estimates); see
-        :attr:`objective_function` for a copy.
+        Evaluated on a working copy of the engine (kept between calls, renewed by a fit): the
+        engine the results are read from stays at the estimates.
         """
-        return self._objective()(params)
+        return self._working()(params)
 
     def gradient_at(self, params: Array) -> Array:
         """The exact gradient of the Laplace objective at ``params = (θ, β)``."""
-        return self._objective().gradient(params)
+        return self._working().gradient(params)
+
+    def _working(self) -> GlmmObjective:
+        """The objective on the model's working copy of its engine."""
+        work: GlmmObjective | None = self.__dict__.get("_work_objective")
+        if work is None:
+            work = self.__dict__["_work_objective"] = self._objective().detached()
+        return work
 
     @property
     def gradient_affordable(self) -> bool:
@@ -296,8 +302,13 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, MixedModelBase):
         Returns
         -------
         GeneralizedLinearMixedModel
-            ``self``, fitted.
+            ``self``, fitted. A model that is already fitted is a result and never changes: a
+            new model is fitted and returned instead (as :meth:`refit`, from these starts).
         """
+        if self.optsum is not None:
+            new = self.with_family(self.family, theta_estimated=self.nb_theta_estimated)
+            fitted = new.fit(verbose=verbose, start=start, start_theta=start_theta)
+            return cast("GeneralizedLinearMixedModel", fitted)
         theta0 = self._initial_theta() if start_theta is None else start_theta
         with blas_threads(self.thread_limit()):
             result = fit_two_stages(self._objective(), theta0, verbose, start)
@@ -310,15 +321,29 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, MixedModelBase):
         return np.concatenate([t.initial_theta() for t in self.terms])
 
     def _keep(self, result: GlmmFit) -> None:
-        """Keep a fit's estimates and reports; forget results of an earlier fit."""
-        self.theta, self.beta = result.theta, result.beta
+        """Keep a fit's estimates and reports, with the engine at the estimates."""
+        self._theta, self._beta = frozen_copy(result.theta), frozen_copy(result.beta)
         self.optsum, self.stage1 = result.optsum, result.stage1
         self.hessian_approx = result.hessian_approx
         self.final_gradient = result.final_gradient
         self.agq_whitening = result.whitening
         self.convergence = convergence_check(result, self.all_lower)
-        for cached in _CACHED:
+        for cached in (*CACHED, "_work_objective"):
             self.__dict__.pop(cached, None)
+        self._forget()
+        e = self.engine
+        if not (np.array_equal(e.theta, self.theta) and np.array_equal(e.beta, self.beta)):
+            e.fit_modes(self.theta, self.beta, with_beta=False)
+
+    @property
+    def theta(self) -> Array:
+        """Covariance parameters θ (read-only; they change only by a fit)."""
+        return self._theta
+
+    @property
+    def beta(self) -> Array:
+        """Fixed-effect estimates β (read-only)."""
+        return self._beta
 
     def thread_limit(self) -> int:
         """BLAS threads from the size of the largest dense block (one for small models)."""
@@ -326,12 +351,9 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, MixedModelBase):
 
     # ---- results --------------------------------------------------------------------------
     def _require_fit(self) -> None:
-        """Refuse results before a fit; put the engine at the estimates."""
+        """Refuse results before a fit (the engine is always at the estimates once fitted)."""
         if self.optsum is None:
             raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
-        e = self.engine
-        if not (np.array_equal(e.theta, self.theta) and np.array_equal(e.beta, self.beta)):
-            e.fit_modes(self.theta, self.beta, with_beta=False)
 
     @property
     def params(self) -> Array:
@@ -544,51 +566,6 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, MixedModelBase):
         from mixedmodels.results.glmm_summary import glmm_summary_text
 
         return glmm_summary_text(self)
-
-    @needs_rows("refit with a new response", when=new_response)
-    def refit(self, y: Any = None) -> GeneralizedLinearMixedModel:
-        """A new model fitted again from this one's estimates (lme4's ``refit``).
-
-        ``y``: a new response, as :meth:`simulate` gives it (``cbind``: successes).
-        """
-        self._require_fit()
-        new = self.with_family(self.family, theta_estimated=self.nb_theta_estimated)
-        if y is not None:
-            r = self.response
-            values = checked_glmm_response(y, r.kind, r.trials, self.family.name)
-            new.response = replace(r, y=values)
-            new.fixed = replace(self.fixed, y=values)
-            new.data = replace(new.data, y=values)
-            new.engine = copy_engine(self.engine, new.data)
-        return new.fit(start=self.params)
-
-    def with_family(
-        self, family: Family, *, theta_estimated: bool = False
-    ) -> GeneralizedLinearMixedModel:
-        """A new, unfitted model with another family of the same kind (a new negative binomial θ).
-
-        It shares the data, the frame and the terms, and has its own engine: a copy of this
-        model's, so that a fit started at this model's estimates starts PIRLS from its modes.
-        This model is left as it was.
-
-        Parameters
-        ----------
-        family
-            The family (same response kind: counts stay counts).
-        theta_estimated
-            The family's θ is estimated (glmer.nb): one more parameter in ``npar``.
-        """
-        new = copy.copy(self)
-        for cached in _CACHED:
-            new.__dict__.pop(cached, None)
-        new.family = family
-        new.data = replace(self.data, family=family)
-        new.engine = copy_engine(self.engine, new.data)
-        new.nb_theta_estimated = theta_estimated
-        new.optsum = new.stage1 = new.convergence = None
-        new.hessian_approx = new.final_gradient = new.agq_whitening = None
-        new.diverging = []
-        return new
 
     def __repr__(self) -> str:
         state = "fitted" if self.optsum is not None else "not fitted"

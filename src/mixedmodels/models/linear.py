@@ -31,7 +31,7 @@ from mixedmodels.linalg import BlockedCholesky, cross_products
 from mixedmodels.linalg.crossprod import CrossProducts, replace_response
 from mixedmodels.linalg.shift import coefficient_shift
 from mixedmodels.linalg.threads import blas_threads
-from mixedmodels.models.base import MixedModelBase
+from mixedmodels.models.base import MixedModelBase, frozen_copy
 from mixedmodels.models.lmm_inference import LmmInference
 from mixedmodels.models.rows import (
     needs_rows,
@@ -139,7 +139,7 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         self.L = BlockedCholesky(self.terms, self.A)
         self.L.set_response_shift(*self._shift)
         self.lower = np.concatenate([t.lower_bounds() for t in self.terms])
-        self._theta = _frozen(np.concatenate([t.initial_theta() for t in self.terms]))
+        self._theta = frozen_copy(np.concatenate([t.initial_theta() for t in self.terms]))
         self.optsum: OptSummary | None = None
         self.convergence: ConvergenceCheck | None = None
         self.data_name: str | None = self.frame.name  # shown as "Data:" in the summary
@@ -201,9 +201,9 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         Evaluated on a working factor of the model's own (kept between calls): the factor the
         results are read from stays at θ̂.
         """
-        work = self.__dict__.get("_working")
+        work = self.__dict__.get("_work_objective")
         if work is None or work.reml != self.reml:
-            work = self.__dict__["_working"] = self.objective_function
+            work = self.__dict__["_work_objective"] = self.objective_function
         return work(theta)
 
     def _criterion(self, reml: bool) -> float:
@@ -265,7 +265,7 @@ class LinearMixedModel(LmmInference, MixedModelBase):
 
     def _store_fit(self, optsum: OptSummary, convergence: ConvergenceCheck | None) -> None:
         """Store a fit (the factor is already at its θ); forget what was kept for another."""
-        self.optsum, self._theta = optsum, _frozen(optsum.final)
+        self.optsum, self._theta = optsum, frozen_copy(optsum.final)
         self.convergence = convergence
         self._forget()
 
@@ -362,7 +362,7 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         """
         new = copy.copy(self)
         new.L = self.L.spawn()
-        new.__dict__.pop("_working", None)
+        new.__dict__.pop("_work_objective", None)
         new._forget()
         return new
 
@@ -373,7 +373,7 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         self.A = replace_response(self.A, self.terms, self._xy(), self._sqrtw)
         self.L.set_response_shift(*self._shift)
         self.L.set_blocks(self.A, same_z=True)
-        self.__dict__.pop("_working", None)
+        self.__dict__.pop("_work_objective", None)
 
     def _xy(self) -> FloatArray:
         """``[X y−shift]``, the matrix whose cross-products are stored (sets ``_shift``)."""
@@ -551,10 +551,3 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         state = "fitted" if self.optsum is not None else "not fitted"
         method = "REML" if self.reml else "ML"
         return f"<LinearMixedModel {self.formula!r} by {method}, {state}>"
-
-
-def _frozen(theta: Array) -> Array:
-    """A read-only copy of ``theta`` (a model's θ changes only by a fit)."""
-    out = np.array(theta, dtype=np.float64)
-    out.setflags(write=False)
-    return out

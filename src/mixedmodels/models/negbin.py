@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from scipy import special
@@ -20,6 +20,7 @@ from mixedmodels.errors import ModelSpecificationError
 from mixedmodels.spec.families import NegativeBinomial, Poisson
 
 if TYPE_CHECKING:
+    from mixedmodels.fitted import FittedGeneralizedModel
     from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 
 __all__ = ["fit_negative_binomial", "theta_ml"]
@@ -78,7 +79,7 @@ def fit_negative_binomial(
 
     Returns
     -------
-    GeneralizedLinearMixedModel
+    FittedGeneralizedModel
         A new model (``model`` is left as it was), fitted at the estimated θ
         (``family.theta``).
     """
@@ -95,7 +96,7 @@ def fit_negative_binomial(
     # each fit starts at the last estimates, from the last model's modes (a copy of its engine)
     fits = {"last": last}
 
-    def refit(log_theta: float, estimated: bool = False) -> GeneralizedLinearMixedModel:
+    def refit(log_theta: float, estimated: bool = False) -> FittedGeneralizedModel:
         before = fits["last"]
         family = NegativeBinomial(math.exp(log_theta), link=link)
         new = before.with_family(family, theta_estimated=estimated).fit(start=before.params)
@@ -115,4 +116,4 @@ def fit_negative_binomial(
         result = optimize.minimize_scalar(
             profile, bounds=(center - 3.0, center + 3.0), method="bounded", options={"xatol": tol}
         )
-    return refit(float(result.x), estimated=True)
+    return cast("GeneralizedLinearMixedModel", refit(float(result.x), estimated=True))
