@@ -251,22 +251,20 @@ def glm(
 def anova(*models: Any, **kwargs: Any) -> pd.DataFrame:
     """lme4's ``anova``: F tests of one model's terms, or likelihood-ratio tests of several.
 
-    With one model, the table of F tests of its fixed-effect terms (lmerTest's ``anova``;
-    ``type=`` 1, 2 or 3 and ``ddf=`` options). With several, a likelihood-ratio test of each
+    With one model, the table of tests of its fixed-effect terms: F tests for an LMM
+    (lmerTest's ``anova``; ``type=`` 1, 2 or 3 and ``ddf=`` options), Wald χ² tests for a GLMM
+    (car's ``Anova``; ``type=``). With several, a likelihood-ratio test of each
     model against the one before it, sorted by number of parameters; REML fits are refitted
     by ML first. An :func:`lm` or :func:`glm` fit may be the null model of an ``lmer`` or
     ``glmer`` fit (R's ``anova(lmer_model, lm_model)``).
     """
     if len(models) == 1:
-        from mixedmodels.inference.ftest import anova_table
-
         if getattr(models[0], "fixed_only", False):
             raise NotSupportedError(
                 "F tests of the terms of an lm or glm fit are not provided; anova() takes an "
                 "lmer fit, or several models of which one is mixed"
             )
-
-        return anova_table(models[0], **kwargs)
+        return models[0].anova(**kwargs)  # F tests of an LMM, Wald χ² tests of a GLMM
     from mixedmodels.inference.lrt import compare_models
 
     return compare_models(*models, **kwargs)

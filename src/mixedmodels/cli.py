@@ -13,12 +13,16 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from mixedmodels.errors import MixedModelsError
 from mixedmodels.results.tidy import fit_document
+
+if TYPE_CHECKING:
+    from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+    from mixedmodels.models.linear import LinearMixedModel
 
 __all__ = ["fit_document", "load_data", "main"]
 
@@ -139,7 +143,7 @@ def _run_fit(args: argparse.Namespace) -> str:
     data, name = (args.data, args.data) if _chunked(args) else load_data(args.data)
     if isinstance(data, pd.DataFrame):
         data.attrs["name"] = name  # our own frame: shown as "Data:" by the summary
-    model: Any
+    model: LinearMixedModel | GeneralizedLinearMixedModel
     if args.family.lower() != "gaussian" or args.link not in (None, "identity"):
         from mixedmodels.glmm_api import fit_from_cli
 
@@ -166,10 +170,10 @@ def _run_fit(args: argparse.Namespace) -> str:
     return text
 
 
-def _intervals(model: Any, method: str, level: float) -> pd.DataFrame:
-    """``model.confint(method, level)``, or a CLIError when the model has none."""
-    if not hasattr(model, "confint"):
-        raise CLIError(f"--ci is not available for {type(model).__name__}")
+def _intervals(
+    model: LinearMixedModel | GeneralizedLinearMixedModel, method: str, level: float
+) -> pd.DataFrame:
+    """``model.confint(method, level)`` (each kind of model refuses what it cannot do)."""
     return pd.DataFrame(model.confint(method=method, level=level))
 
 
@@ -273,7 +277,7 @@ def _load_bundled(name: str) -> pd.DataFrame:
 # ---- JSON -----------------------------------------------------------------------------------
 
 
-def _write_plot(model: Any, path: str) -> None:
+def _write_plot(model: LinearMixedModel | GeneralizedLinearMixedModel, path: str) -> None:
     """Save the 2×2 diagnostics panel; a missing matplotlib or a bad path is a CLIError."""
     try:
         import matplotlib

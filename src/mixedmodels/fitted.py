@@ -279,6 +279,14 @@ class FittedModelBase(Protocol):
         """A new model fitted to a new response; this one is left as it was."""
         ...
 
+    def residuals(self, type: str = ..., *, scaled: bool = ...) -> FloatArray:
+        """Residuals of a type, one per row of the caller's data."""
+        ...
+
+    def confint(self, method: str = ..., level: float = ..., **kwargs: Any) -> pd.DataFrame:
+        """Confidence intervals as lme4's ``confint(m, method=)``."""
+        ...
+
     def _require_fit(self) -> None: ...
 
     def cached(self, kind: str, build: Callable[[Self], T]) -> T:

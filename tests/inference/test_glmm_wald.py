@@ -213,3 +213,11 @@ def test_bad_arguments_are_refused() -> None:
         glmm_wald_intervals(model, 1.5)
     with pytest.raises(ModelSpecificationError, match="unknown parameter"):
         glmm_wald_intervals(model, which="nope")
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_mm_anova_of_one_glmm_is_its_wald_table(name: str) -> None:
+    """``mm.anova(glmm)`` gives the model's own Wald χ² table (car's type 2 by default)."""
+    model = fit(name)
+    pd.testing.assert_frame_equal(mm.anova(model), model.anova())
+    pd.testing.assert_frame_equal(mm.anova(model, type=3), model.anova(type=3))

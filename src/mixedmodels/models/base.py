@@ -1,6 +1,6 @@
 """The members every fitted mixed model shares, written once for LMMs and GLMMs.
 
-Each reads the model only through :class:`~mixedmodels.fitted.FittedMixedModel` (the methods'
+Each reads the model only through :class:`~mixedmodels.fitted.FittedModelBase` (the methods'
 ``self`` is typed by that protocol), so a model class that has the protocol's members gets
 these for free: grouping sizes, conditional modes, tidy tables and JSON, and the plots.
 """
@@ -22,7 +22,7 @@ from mixedmodels.results.ranef import ranef_frames
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from mixedmodels.fitted import FittedMixedModel
+    from mixedmodels.fitted import FittedModelBase
 
 __all__ = ["MixedModelBase", "frozen_copy"]
 
@@ -62,7 +62,7 @@ class MixedModelBase(InformationCriteria):
             self, "prediction_intervals", "normal errors; use predict(type='link') and simulate()"
         )
 
-    def _repr_html_(self: FittedMixedModel) -> str:
+    def _repr_html_(self: FittedModelBase) -> str:
         """The summary as preformatted HTML, for notebooks."""
         import html
 
@@ -70,67 +70,67 @@ class MixedModelBase(InformationCriteria):
         return f"<pre>{html.escape(text)}</pre>"
 
     @property
-    def ngroups(self: FittedMixedModel) -> dict[str, int]:
+    def ngroups(self: FittedModelBase) -> dict[str, int]:
         """Number of levels of each grouping factor."""
         return {t.group: t.nlevels for t in self.terms}
 
-    def random_effects(self: FittedMixedModel) -> list[FloatArray]:
+    def random_effects(self: FittedModelBase) -> list[FloatArray]:
         """Conditional modes ``b = Λu`` per term, as ``(levels, k)`` arrays."""
         return [u @ T.T for u, T in zip(self.spherical_modes(), self.templates(), strict=True)]
 
     @property
-    def ranef(self: FittedMixedModel) -> dict[str, pd.DataFrame]:
+    def ranef(self: FittedModelBase) -> dict[str, pd.DataFrame]:
         """Conditional modes per grouping factor (levels × effects)."""
         return ranef_frames(self.terms, self.random_effects())
 
     def tidy(
-        self: FittedMixedModel, conf_int: bool = False, level: float = 0.95, **kwargs: Any
+        self: FittedModelBase, conf_int: bool = False, level: float = 0.95, **kwargs: Any
     ) -> pd.DataFrame:
         """broom.mixed-style table of fixed effects and variance parameters."""
         from mixedmodels.results.tidy import tidy
 
         return tidy(self, conf_int, level, **kwargs)
 
-    def to_frame(self: FittedMixedModel, **kwargs: Any) -> pd.DataFrame:
+    def to_frame(self: FittedModelBase, **kwargs: Any) -> pd.DataFrame:
         """The same as :meth:`tidy`."""
         from mixedmodels.results.tidy import tidy
 
         return tidy(self, **kwargs)
 
-    def to_json(self: FittedMixedModel, indent: int | None = 2, ddf: str | None = None) -> str:
+    def to_json(self: FittedModelBase, indent: int | None = 2, ddf: str | None = None) -> str:
         """Everything the fit reports as a JSON document (NaN becomes null)."""
         from mixedmodels.results.tidy import to_json
 
         return to_json(self, indent, ddf)
 
     @needs_rows()
-    def plot_diagnostics(self: FittedMixedModel, **kwargs: Any) -> Figure:
+    def plot_diagnostics(self: FittedModelBase, **kwargs: Any) -> Figure:
         """Residuals vs fitted, Q-Q of residuals and of modes, caterpillar (needs matplotlib)."""
         from mixedmodels.plots import diagnostics_panel
 
         return diagnostics_panel(self, **kwargs)
 
-    def plot_caterpillar(self: FittedMixedModel, group: str | None = None, **kwargs: Any) -> Any:
+    def plot_caterpillar(self: FittedModelBase, group: str | None = None, **kwargs: Any) -> Any:
         """Conditional modes with 95% conditional intervals, sorted (needs matplotlib)."""
         from mixedmodels.plots import caterpillar_plot
 
         return caterpillar_plot(self, group, **kwargs)
 
     @needs_rows()
-    def plot_residuals(self: FittedMixedModel, **kwargs: Any) -> Figure:
+    def plot_residuals(self: FittedModelBase, **kwargs: Any) -> Figure:
         """Scaled Pearson residuals against fitted values (needs matplotlib)."""
         from mixedmodels.plots import residual_plot
 
         return residual_plot(self, **kwargs)
 
     @needs_rows()
-    def plot_qq(self: FittedMixedModel, **kwargs: Any) -> Figure:
+    def plot_qq(self: FittedModelBase, **kwargs: Any) -> Figure:
         """Normal Q-Q plot of the scaled residuals (needs matplotlib)."""
         from mixedmodels.plots import qq_plot
 
         return qq_plot(self, **kwargs)
 
-    def plot_ranef_qq(self: FittedMixedModel, group: str | None = None, **kwargs: Any) -> Any:
+    def plot_ranef_qq(self: FittedModelBase, group: str | None = None, **kwargs: Any) -> Any:
         """Normal Q-Q plots of the conditional modes (needs matplotlib)."""
         from mixedmodels.plots import ranef_qq_plot
 

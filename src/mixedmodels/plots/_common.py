@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from mixedmodels.fitted import FittedMixedModel
+    from mixedmodels.fitted import FittedModelBase
     from mixedmodels.spec import RandomEffectsTerm
 
 __all__ = ["Panel", "new_axes", "ppoints", "qq_line", "ranef_panels", "require_matplotlib"]
@@ -114,7 +114,7 @@ class Panel:
         return f"{self.term.group}: {self.term.column_names[self.column]}"
 
 
-def ranef_panels(model: FittedMixedModel, group: str | None = None) -> list[Panel]:
+def ranef_panels(model: FittedModelBase, group: str | None = None) -> list[Panel]:
     """One panel per column of every term (of grouping factor ``group``, when given)."""
     terms = list(model.terms)
     if group is not None:

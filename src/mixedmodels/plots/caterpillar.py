@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from mixedmodels.fitted import FittedMixedModel
+    from mixedmodels.fitted import FittedModelBase
 
 __all__ = ["caterpillar_plot", "draw_caterpillar"]
 
@@ -22,7 +22,7 @@ MAX_LABELS = 40  # more levels than this are drawn without tick labels
 
 
 def caterpillar_plot(
-    model: FittedMixedModel,
+    model: FittedModelBase,
     group: str | None = None,
     *,
     level: float = 0.95,

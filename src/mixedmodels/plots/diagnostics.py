@@ -15,16 +15,14 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from mixedmodels.fitted import FittedMixedModel
+    from mixedmodels.fitted import FittedModelBase
 
 __all__ = ["diagnostics_panel", "kernel_smooth", "qq_plot", "ranef_qq_plot", "residual_plot"]
 
 GRID = 100  # points of the smoother's curve
 
 
-def residual_plot(
-    model: FittedMixedModel, *, smooth: bool = True, ax: Axes | None = None
-) -> Figure:
+def residual_plot(model: FittedModelBase, *, smooth: bool = True, ax: Axes | None = None) -> Figure:
     """Scaled Pearson residuals against fitted values, with a zero line and a smoother.
 
     Parameters
@@ -77,7 +75,7 @@ def kernel_smooth(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]
     return grid, curve
 
 
-def qq_plot(model: FittedMixedModel, *, ax: Axes | None = None) -> Figure:
+def qq_plot(model: FittedModelBase, *, ax: Axes | None = None) -> Figure:
     """Normal Q-Q plot of the scaled Pearson residuals, with R's ``qqline``.
 
     Parameters
@@ -111,7 +109,7 @@ def _draw_qq(axis: Axes, sample: FloatArray, color: str, label: str | None) -> N
 
 
 def ranef_qq_plot(
-    model: FittedMixedModel,
+    model: FittedModelBase,
     group: str | None = None,
     *,
     fig: Figure | None = None,
@@ -157,7 +155,7 @@ def ranef_qq_plot(
     return figure
 
 
-def diagnostics_panel(model: FittedMixedModel, *, fig: Figure | None = None) -> Figure:
+def diagnostics_panel(model: FittedModelBase, *, fig: Figure | None = None) -> Figure:
     """Four diagnostics in a 2×2 grid.
 
     Residuals vs fitted, normal Q-Q of the residuals, normal Q-Q of the (standardized)

@@ -10,9 +10,8 @@ families without a scale, and the fixed effects have z statistics.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from mixedmodels._typing import FloatArray
 from mixedmodels.results.summary import (
     SIGNIF_LEGEND,
     _named_vector_lines,
@@ -24,23 +23,6 @@ if TYPE_CHECKING:
     from mixedmodels.fitted import FittedGeneralizedModel
 
 __all__ = ["glmm_summary_text", "glmm_title"]
-
-
-class _SummaryView:
-    """What the shared summary code reads, with glmer's meaning of deviance and residuals."""
-
-    def __init__(self, model: FittedGeneralizedModel) -> None:
-        self._model = model
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    @property
-    def deviance(self) -> float:
-        return self._model.objective
-
-    def residuals(self, type: str = "pearson", scaled: bool = False) -> FloatArray:
-        return self._model.residuals(type, scaled=scaled)
 
 
 def glmm_title(model: FittedGeneralizedModel) -> list[str]:
@@ -78,7 +60,7 @@ def glmm_summary_text(model: FittedGeneralizedModel) -> str:
         Header, information criteria, scaled residuals, random effects, fixed effects with
         z statistics and their correlations, then any notes.
     """
-    s = sections(_SummaryView(model))
+    s = sections(model, deviance=model.objective)  # glmer shows -2 log L as the deviance
     out = glmm_title(model)
     out += [f"{label.rjust(7)}: {value}" for label, value in s.call]
     out.append("")

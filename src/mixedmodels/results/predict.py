@@ -24,7 +24,7 @@ from mixedmodels.spec.grouping import row_labels
 from mixedmodels.spec.random import RandomEffectsTerm, random_effects_terms
 
 if TYPE_CHECKING:
-    from mixedmodels.fitted import FittedLinearModel
+    from mixedmodels.fitted import FittedLinearModel, FittedModelBase
 
 __all__ = ["included_terms", "new_fixed_matrix", "predict"]
 
@@ -87,7 +87,7 @@ def _terms_and_modes(
     return [(term, modes[term.name]) for term in terms]
 
 
-def included_terms(model: FittedLinearModel, re_form: str | None) -> list[RandomEffectsTerm]:
+def included_terms(model: FittedModelBase, re_form: str | None) -> list[RandomEffectsTerm]:
     """The model's terms that ``re_form`` asks for."""
     if re_form is None:
         return list(model.terms)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mixedmodels._typing import FloatArray
 
 if TYPE_CHECKING:
-    from mixedmodels.fitted import FittedLinearModel
+    from mixedmodels.fitted import FittedLinearModel, FittedModelBase
 
 __all__ = ["simulate_linear_predictor", "simulate_responses"]
 
@@ -54,7 +54,7 @@ def simulate_responses(
 
 
 def simulate_linear_predictor(
-    model: Any,
+    model: FittedModelBase,
     nsim: int,
     rng: np.random.Generator,
     *,

@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from mixedmodels.errors import ModelSpecificationError
+
+if TYPE_CHECKING:
+    from mixedmodels.fitted import FittedLinearModel, FittedModelBase
 
 __all__ = ["Sections", "Table", "abbreviate", "format_numbers", "sections", "summary_text"]
 
@@ -260,7 +263,7 @@ def _named_vector_lines(names: list[str], values: list[str], width: int = WIDTH)
 
 
 # ---- the sections --------------------------------------------------------------------------
-def _title(model: Any, coef: pd.DataFrame) -> str:
+def _title(model: FittedModelBase, coef: pd.DataFrame) -> str:
     """``Linear mixed model fit by REML ['lmerMod']`` (or by maximum likelihood)."""
     method = "REML" if model.reml else "maximum likelihood "
     title, cls = f"Linear mixed model fit by {method}", "lmerMod"
@@ -270,7 +273,7 @@ def _title(model: Any, coef: pd.DataFrame) -> str:
     return f"{title} ['{cls}']"
 
 
-def _call(model: Any) -> list[tuple[str, str]]:
+def _call(model: FittedModelBase) -> list[tuple[str, str]]:
     """Build the ``Formula:`` and (when known) ``Data:``, ``Weights:``, ``Offset:`` lines."""
     out = [("Formula", " ".join(str(model.formula).split()))]
     for label, attr in (
@@ -284,24 +287,24 @@ def _call(model: Any) -> list[tuple[str, str]]:
     return out
 
 
-def _criteria(model: Any) -> tuple[list[str], list[str]]:
+def _criteria(model: FittedModelBase, deviance: float) -> tuple[list[str], list[str]]:
     """AIC, BIC, logLik, deviance and df.resid of an ML fit, rounded to one decimal."""
     names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
     df_resid = float(model.df_resid)
-    values = [round(float(v), 1) for v in (model.aic, model.bic, model.loglik, model.deviance)]
+    values = [round(float(v), 1) for v in (model.aic, model.bic, model.loglik, deviance)]
     text = format_numbers([*values, df_resid])
     text[-1] = format_numbers([df_resid])[0]
     return names, text
 
 
-def _residuals(model: Any) -> tuple[list[str], list[str]]:
+def _residuals(model: FittedModelBase) -> tuple[list[str], list[str]]:
     """Quantiles of the scaled residuals (from the model when it has no rows in memory)."""
     probs = (0.0, 0.25, 0.5, 0.75, 1.0)
     exact = getattr(model, "scaled_residual_quantiles", None)
     if exact is not None:
         quantiles = np.asarray(exact(probs), dtype=float)
     else:
-        res = np.asarray(model.residuals("pearson", scaled=True), dtype=float)
+        res = np.asarray(model.residuals("pearson", scaled=True), dtype=np.float64)
         quantiles = np.quantile(res[np.isfinite(res)], probs)
     q = _zapsmall(quantiles.tolist(), DIGITS + 1)
     return ["Min", "1Q", "Median", "3Q", "Max"], format_numbers(q, DIGITS)
@@ -352,7 +355,7 @@ def _random_table(varcorr: pd.DataFrame, digits: int = DIGITS) -> Table:
     return Table(header, rows, right=False)
 
 
-def _groups_line(model: Any) -> str:
+def _groups_line(model: FittedModelBase) -> str:
     """Build the line ``Number of obs: 180, groups:  Subject, 18``."""
     groups = "; ".join(f"{g}, {n}" for g, n in model.ngroups.items())
     return f"Number of obs: {model.nobs}, groups:  {groups}"
@@ -441,7 +444,7 @@ def _correlation_table(vcov: pd.DataFrame) -> Table | None:
     return Table(header, rows, rownames, right=False)
 
 
-def _notes_mid(model: Any) -> list[str]:
+def _notes_mid(model: FittedModelBase) -> list[str]:
     """Rows dropped for missing values (after the counts, as ``summary.lm`` does)."""
     n = int(getattr(getattr(model, "frame", None), "n_dropped", 0) or 0)
     if n:
@@ -449,7 +452,7 @@ def _notes_mid(model: Any) -> list[str]:
     return []
 
 
-def _notes_end(model: Any) -> list[str]:
+def _notes_end(model: FittedModelBase) -> list[str]:
     """lme4's trailing ``fit warnings:`` and optimizer messages."""
     out: list[str] = []
     dropped = list(getattr(getattr(model, "fixed", None), "dropped", []) or [])
@@ -461,6 +464,7 @@ def _notes_end(model: Any) -> list[str]:
             f" ({', '.join(dropped)})",
         ]
     optsum = model.optsum
+    assert optsum is not None  # sections() refuses unfitted models
     messages = []
     if not optsum.converged:
         messages.append(
@@ -477,11 +481,19 @@ def _notes_end(model: Any) -> list[str]:
     return out
 
 
-def sections(model: Any, ddf: str | None = None) -> Sections:
-    """Compute every section of the summary once (t tests by ``ddf``, else the model's)."""
-    if getattr(model, "optsum", None) is None:
+def sections(
+    model: FittedModelBase, coef: pd.DataFrame | None = None, *, deviance: float | None = None
+) -> Sections:
+    """Compute every section of the summary once.
+
+    ``coef``: the coefficient table to show (the model's ``coef_table`` by default);
+    ``deviance``: the value shown as ``deviance`` (the model's by default; glmer shows
+    ``-2 log L`` there).
+    """
+    if model.optsum is None:
         raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
-    coef = model.coef_table if ddf is None else model.coef_test(ddf)
+    coef = model.coef_table if coef is None else coef
+    deviance = float(model.deviance) if deviance is None else deviance
     fixed, legend = _coef_table(coef) if len(coef) else (None, False)
     p = len(coef)
     correlation = _correlation_table(model.vcov) if 1 < p <= COR_MAX else None
@@ -498,7 +510,7 @@ def sections(model: Any, ddf: str | None = None) -> Sections:
         title=_title(model, coef),
         call=_call(model),
         criterion=criterion,
-        criteria=None if model.reml else _criteria(model),
+        criteria=None if model.reml else _criteria(model, deviance),
         residuals=_residuals(model),
         random=_random_table(model.varcorr),
         groups=_groups_line(model),
@@ -512,7 +524,7 @@ def sections(model: Any, ddf: str | None = None) -> Sections:
 
 
 # ---- the two renderings --------------------------------------------------------------------
-def summary_text(model: Any, ddf: str | None = None) -> str:
+def summary_text(model: FittedLinearModel, ddf: str | None = None) -> str:
     """Describe a fitted model as lme4 prints ``summary(lmer(...))``.
 
     Parameters
@@ -529,7 +541,9 @@ def summary_text(model: Any, ddf: str | None = None) -> str:
         Header, criterion (REML) or information criteria (ML), scaled residuals, random
         effects, fixed effects and their correlations, then any notes.
     """
-    s = sections(model, ddf)
+    if model.optsum is None:
+        raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
+    s = sections(model, model.coef_table if ddf is None else model.coef_test(ddf))
     out = [s.title]
     out += [f"{label.rjust(7)}: {value}" for label, value in s.call]
     out.append("")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mixedmodels.results.summary import Table, sections
+
+if TYPE_CHECKING:
+    from mixedmodels.fitted import FittedModelBase
 
 __all__ = ["summary_html"]
 
@@ -25,13 +28,13 @@ def _html_table(table: Table, caption: str | None = None) -> str:
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def summary_html(model: Any) -> str:
+def summary_html(model: FittedModelBase) -> str:
     """Describe a fitted model in a small HTML fragment (tables), for notebooks.
 
     Parameters
     ----------
     model
-        A fitted :class:`~mixedmodels.models.LinearMixedModel`.
+        A fitted model (an LMM; a GLMM's shows its own coefficient table).
 
     Returns
     -------

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from mixedmodels.errors import ModelSpecificationError
+from mixedmodels.errors import ModelSpecificationError, NotSupportedError
 
 if TYPE_CHECKING:
-    from mixedmodels.fitted import FittedMixedModel
+    from mixedmodels.fitted import FittedModelBase
 
 __all__ = ["fit_document", "tidy", "to_frame", "to_json"]
 
@@ -34,7 +34,7 @@ COLUMNS = ["effect", "group", "term", "estimate", "std_error", "statistic", "p_v
 
 
 def tidy(
-    model: FittedMixedModel,
+    model: FittedModelBase,
     conf_int: bool = False,
     level: float = 0.95,
     *,
@@ -82,7 +82,7 @@ def tidy(
     return table[order]
 
 
-def to_frame(model: FittedMixedModel, **kwargs: Any) -> pd.DataFrame:
+def to_frame(model: FittedModelBase, **kwargs: Any) -> pd.DataFrame:
     """The same as :func:`tidy`."""
     return tidy(model, **kwargs)
 
@@ -94,7 +94,7 @@ def _normal_quantile(level: float) -> float:
 
 
 def _fixed_rows(
-    model: FittedMixedModel, conf_int: bool, level: float, conf_method: str
+    model: FittedModelBase, conf_int: bool, level: float, conf_method: str
 ) -> pd.DataFrame:
     """One row per fixed effect, from the coefficient table."""
     coef = model.coef_table
@@ -124,7 +124,7 @@ def _fixed_rows(
 
 
 def _ran_pars_rows(
-    model: FittedMixedModel, conf_int: bool, level: float, conf_method: str
+    model: FittedModelBase, conf_int: bool, level: float, conf_method: str
 ) -> pd.DataFrame:
     """SDs and correlations in lme4's ``lower.tri`` order, then the residual SD."""
     vc = model.varcorr
@@ -152,7 +152,7 @@ def _ran_pars_rows(
     return rows
 
 
-def _ran_vals_rows(model: FittedMixedModel, conf_int: bool, level: float) -> pd.DataFrame:
+def _ran_vals_rows(model: FittedModelBase, conf_int: bool, level: float) -> pd.DataFrame:
     """Conditional modes and conditional SDs per level (broom.mixed's ``ran_vals``)."""
     frames = []
     variances = model.ranef_var
@@ -179,14 +179,14 @@ def _ran_vals_rows(model: FittedMixedModel, conf_int: bool, level: float) -> pd.
     return rows
 
 
-def _confint(model: FittedMixedModel, method: str, level: float) -> np.ndarray:
+def _confint(model: FittedModelBase, method: str, level: float) -> np.ndarray:
     """Lower and upper limits of every parameter in lme4's order (``confint``)."""
     table = model.confint(method.lower(), level)
     return table.iloc[:, :2].to_numpy(dtype=float)
 
 
 # ---- JSON ----------------------------------------------------------------------------------
-def fit_document(model: FittedMixedModel, ddf: str | None = None) -> dict[str, Any]:
+def fit_document(model: FittedModelBase, ddf: str | None = None) -> dict[str, Any]:
     """Everything a fitted model reports, as plain JSON-ready values (NaN and ±inf → None).
 
     Parameters
@@ -204,7 +204,7 @@ def fit_document(model: FittedMixedModel, ddf: str | None = None) -> dict[str, A
         optimizer return value, rows dropped for missing values, rank-deficient columns dropped
         and ranef (``{group: {level: {effect: value}}}``).
     """
-    coef = model.coef_table if ddf is None else model.coef_test(ddf)
+    coef = model.coef_table if ddf is None else _coef_test(model, ddf)
     coef = coef.rename_axis("term").reset_index()
     optsum = model.optsum
     if optsum is None:
@@ -236,7 +236,7 @@ def fit_document(model: FittedMixedModel, ddf: str | None = None) -> dict[str, A
     return dict(_plain(doc))
 
 
-def to_json(model: FittedMixedModel, indent: int | None = 2, ddf: str | None = None) -> str:
+def to_json(model: FittedModelBase, indent: int | None = 2, ddf: str | None = None) -> str:
     """The fitted model as a JSON document (see :func:`fit_document`); NaN becomes ``null``."""
     return json.dumps(fit_document(model, ddf), indent=indent, allow_nan=False)
 
@@ -264,3 +264,15 @@ def _plain(value: Any) -> Any:
     if value is pd.NA or value is pd.NaT:
         return None
     return str(value)
+
+
+def _coef_test(model: FittedModelBase, ddf: str) -> pd.DataFrame:
+    """The t tests of an LMM with ``ddf`` degrees of freedom (a GLMM's tests are z tests)."""
+    test = getattr(model, "coef_test", None)
+    if test is None:
+        raise NotSupportedError(
+            f"ddf={ddf!r} applies to linear mixed models (t tests); a "
+            f"{type(model).__name__}'s coefficient tests are z tests: leave ddf out"
+        )
+    table: pd.DataFrame = test(ddf)
+    return table
