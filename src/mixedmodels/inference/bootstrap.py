@@ -140,8 +140,8 @@ class _Replicator:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # singular refits are recorded in a column
             for i, child in enumerate(seeds):
-                y = self.source.simulate(1, seed=np.random.default_rng(child))[:, 0]
-                try:
+                try:  # a failed simulation (a mean outside the family's range) or refit
+                    y = self.source.simulate(1, seed=np.random.default_rng(child))[:, 0]
                     refitted = self.source.refit(y, **self.refit_options)
                 except _FAILURES:
                     continue

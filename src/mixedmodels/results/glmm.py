@@ -142,6 +142,7 @@ def simulate_glmm(
         model, nsim, rng, use_ranef=use_ranef, scale=1.0, re_form=re_form
     )
     mu = model.family.link.inverse(out)
+    _check_simulated_means(model.family.name, model.family.link.name, mu)
     response = model.response
     is_binomial = model.family.name == "binomial"
     weights = response.weights if is_binomial else model.frame.weights
@@ -151,6 +152,18 @@ def simulate_glmm(
     if is_binomial and response.kind == "cbind":
         return np.rint(draws * response.trials[:, None])
     return draws
+
+
+def _check_simulated_means(family: str, link: str, mu: Array) -> None:
+    """Refuse means outside a family's range (an inverse link at new random effects)."""
+    if family not in ("Gamma", "inverse.gaussian", "poisson", "negative_binomial"):
+        return
+    strict = family in ("Gamma", "inverse.gaussian")  # counts may have a mean of 0
+    if not (np.all(mu > 0.0) if strict else np.all(mu >= 0.0)):
+        raise ModelSpecificationError(
+            f"simulating from this {family} GLMM gave means outside its range (the {link} "
+            "link at new random effects); a log link keeps the means positive"
+        )
 
 
 def glmm_conditional_variances(model: FittedGeneralizedModel) -> dict[str, Array]:
