@@ -298,3 +298,17 @@ def test_glmm_bootstrap_intervals_from_the_command_line(capsys) -> None:  # type
     assert list(intervals) == [".sig01", "(Intercept)", "period[T.2]", "period[T.3]", "period[T.4]"]
     assert 0.0 <= intervals[".sig01"]["2.5 %"] < 0.64 < intervals[".sig01"]["97.5 %"]
     assert intervals["(Intercept)"]["2.5 %"] < -1.4 < intervals["(Intercept)"]["97.5 %"]
+
+
+def test_bootstrap_replicates_and_seed_from_the_command_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    args = ["fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy", "--json"]
+    boot = [*args, "--ci", "bootstrap", "--nsim", "20", "--seed", "7"]
+    assert main(boot) == 0
+    first = json.loads(capsys.readouterr().out)["confint"]
+    assert main(boot) == 0
+    assert json.loads(capsys.readouterr().out)["confint"] == first  # the seed reproduces
+    model = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    direct = model.confint("bootstrap", nsim=20, seed=7)
+    assert first["Days"]["2.5 %"] == pytest.approx(direct.loc["Days"].iloc[0], rel=1e-9)
+    assert main([*boot[:-4], "--nsim", "0"]) != 0
+    assert "--nsim must be a positive number" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--level", type=float, default=0.95, help="confidence level for --ci")
     fit.add_argument(
+        "--nsim", type=int, default=500, help="--ci bootstrap: replicates (default 500, as lme4)"
+    )
+    fit.add_argument("--seed", type=int, default=None, help="--ci bootstrap: random seed")
+    fit.add_argument(
         "--plot", metavar="PATH", help="also save diagnostic plots, e.g. diagnostics.png"
     )
     return parser
@@ -157,7 +161,7 @@ def _run_fit(args: argparse.Namespace) -> str:
     ddf = {"ddf": args.ddf} if args.ddf is not None else {}
     if args.plot:
         _write_plot(model, args.plot)
-    intervals = _intervals(model, args.ci, args.level) if args.ci else None
+    intervals = _intervals(model, args) if args.ci else None
     if args.json:
         document = fit_document(model, **ddf)
         if intervals is not None:
@@ -171,10 +175,15 @@ def _run_fit(args: argparse.Namespace) -> str:
 
 
 def _intervals(
-    model: LinearMixedModel | GeneralizedLinearMixedModel, method: str, level: float
+    model: LinearMixedModel | GeneralizedLinearMixedModel, args: argparse.Namespace
 ) -> pd.DataFrame:
     """``model.confint(method, level)`` (each kind of model refuses what it cannot do)."""
-    return pd.DataFrame(model.confint(method=method, level=level))
+    options: dict[str, Any] = {}
+    if args.ci == "bootstrap":
+        if args.nsim < 1:
+            raise CLIError(f"--nsim must be a positive number of replicates, not {args.nsim}")
+        options = {"nsim": args.nsim, "seed": args.seed}
+    return pd.DataFrame(model.confint(method=args.ci, level=args.level, **options))
 
 
 def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
