@@ -94,3 +94,14 @@ def test_satterthwaite_parts_are_computed_once_per_fit(model: mm.LinearMixedMode
     refitted = model.refit()
     assert satterthwaite(refitted) is not first
     np.testing.assert_allclose(satterthwaite(refitted).hessian, first.hessian, rtol=1e-6)
+
+
+def test_the_criterion_of_a_fitted_model_cannot_be_switched(model: mm.LinearMixedModel) -> None:
+    before = state(model)
+    with pytest.raises(ModelSpecificationError, match="criterion cannot change"):
+        model.reml = False
+    assert model.reml
+    assert_same(state(model), before)
+    unfitted = mm.LinearMixedModel(SLEEP, mm.datasets.load("sleepstudy"))
+    unfitted.reml = False  # before the fit it is a setting
+    assert unfitted.fit().objective == pytest.approx(model.refit(reml=False).objective, abs=1e-8)

@@ -270,6 +270,20 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         self._forget()
 
     @property
+    def reml(self) -> bool:
+        """Whether the criterion is REML (settable only before the fit; see :meth:`fit`)."""
+        return self._reml
+
+    @reml.setter
+    def reml(self, value: bool) -> None:
+        if getattr(self, "optsum", None) is not None:
+            raise ModelSpecificationError(
+                "a fitted model's criterion cannot change: fit(reml=...) or refit(reml=...) "
+                "returns a new model"
+            )
+        self._reml = check_flag(value, "reml")
+
+    @property
     def theta(self) -> Array:
         """Covariance parameters θ (read-only; :meth:`at_theta` evaluates another θ)."""
         return self._theta
