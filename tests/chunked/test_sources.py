@@ -73,7 +73,7 @@ def test_first_rows_of_the_first_file(tmp_path: Path) -> None:
 
 def test_no_complete_row_among_the_first_rows(tmp_path: Path) -> None:
     import mixedmodels as mm
-    from mixedmodels.chunked import model as scale_model
+    from mixedmodels.chunked import reading
 
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(
@@ -83,7 +83,7 @@ def test_no_complete_row_among_the_first_rows(tmp_path: Path) -> None:
         }
     )
     frame["y"] = frame["x"] + rng.normal(size=4000)
-    frame.loc[: scale_model.HEAD_ROWS + 10, "x"] = np.nan  # the first rows read are incomplete
+    frame.loc[: reading.HEAD_ROWS + 10, "x"] = np.nan  # the first rows read are incomplete
     frame.to_parquet(tmp_path / "part.parquet")
     chunked = mm.lmer("y ~ x + (1|g)", str(tmp_path / "part.parquet"))
     memory = mm.lmer("y ~ x + (1|g)", frame)

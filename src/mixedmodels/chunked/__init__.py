@@ -4,7 +4,7 @@
 a path (directory, glob, list) of Parquet files; see :class:`ChunkedLinearMixedModel`.
 """
 
-from mixedmodels.chunked.model import ChunkedLinearMixedModel
+from mixedmodels.chunked.model import ChunkedLinearMixedModel, chunked_blocks
 from mixedmodels.chunked.sources import is_chunked_source
 
-__all__ = ["ChunkedLinearMixedModel", "is_chunked_source"]
+__all__ = ["ChunkedLinearMixedModel", "chunked_blocks", "is_chunked_source"]

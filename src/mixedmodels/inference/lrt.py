@@ -159,16 +159,19 @@ def _n_theta(model: FittedLinearModel) -> int:
 
 def _same_response(a: FittedLinearModel, b: FittedLinearModel) -> bool:
     """Equal responses: compared value by value in memory, by their sums on chunked data."""
-    stats_a, stats_b = getattr(a, "response_stats", None), getattr(b, "response_stats", None)
-    if stats_a is None and stats_b is None:
+    if getattr(a, "has_rows", True) and getattr(b, "has_rows", True):
         return bool(np.array_equal(a.fixed.y, b.fixed.y))
-    sa = stats_a() if stats_a else _stats(a.fixed.y - a.frame.offset)
-    sb = stats_b() if stats_b else _stats(b.fixed.y - b.frame.offset)
+    sa, sb = _stats(a), _stats(b)
     return bool(sa[0] == sb[0] and np.allclose(sa[1:], sb[1:], rtol=1e-10, atol=0.0))
 
 
-def _stats(y: np.ndarray) -> tuple[int, float, float]:
-    """Number, sum and sum of squares of a response."""
+def _stats(model: FittedLinearModel) -> tuple[int, float, float]:
+    """Number, sum and sum of squares of a model's response minus its offset."""
+    stats = getattr(model, "response_stats", None)
+    if stats is not None:
+        found: tuple[int, float, float] = stats()
+        return found
+    y = model.fixed.y - model.frame.offset
     return len(y), float(np.sum(y)), float(y @ y)
 
 

@@ -32,7 +32,7 @@ T = TypeVar("T")
 class MixedModelBase(InformationCriteria):
     """What LMMs and GLMMs share beyond the criteria of :class:`InformationCriteria`."""
 
-    has_rows = True  # the rows are in memory (False for a model fitted from chunks)
+    has_rows = True  # the rows are in memory (an LMM takes it from its blocks: False on chunks)
 
     # ---- results computed once per fit ---------------------------------------------------
     def cached(self, kind: str, build: Callable[[Self], T]) -> T:

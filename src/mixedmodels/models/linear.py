@@ -2,9 +2,10 @@
 
 The pipeline, each step in its own module::
 
-    formula.parse_formula → terms.model_frame / fixed_effects / random_effects_terms
-      → linalg.cross_products (A, once) → linalg.BlockedCholesky.update (per θ)
-      → objective (below) → optimize.bobyqa → results.*
+    formula.parse_formula → spec.model_frame / fixed_effects / random_effects_terms
+      → linalg.frame_blocks (A, once; or chunked.chunked_blocks by a pass over the chunks)
+      → LinearMixedModel.from_blocks → linalg.BlockedCholesky.update (per θ)
+      → objective.lmm → optimize → results.*
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import replace
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -21,22 +21,17 @@ import scipy.linalg
 from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import (
-    ModelSpecificationError,
-)
+from mixedmodels.errors import ModelSpecificationError
 from mixedmodels.fit.allfit import OPTIMIZERS, all_fit
 from mixedmodels.fit.lmm import fit_theta
 from mixedmodels.fit.warnings import warn_after_lmm_fit
-from mixedmodels.linalg import BlockedCholesky, cross_products
-from mixedmodels.linalg.crossprod import CrossProducts, replace_response
-from mixedmodels.linalg.shift import coefficient_shift
+from mixedmodels.linalg import BlockedCholesky
+from mixedmodels.linalg.frame_blocks import frame_blocks, with_response
+from mixedmodels.linalg.model_blocks import ModelBlocks
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.models.base import MixedModelBase, frozen_copy
 from mixedmodels.models.lmm_inference import LmmInference
-from mixedmodels.models.rows import (
-    needs_rows,
-    new_response,
-)
+from mixedmodels.models.rows import needs_rows, new_response, passed_fitted, passed_residuals
 from mixedmodels.objective.lmm import LmmObjective, profiled_criterion
 from mixedmodels.optimize import OptSummary
 from mixedmodels.optimize.checks import ConvergenceCheck
@@ -45,21 +40,9 @@ from mixedmodels.results.predict import predict
 from mixedmodels.results.ranef import conditional_variances
 from mixedmodels.results.simulate import simulate_responses
 from mixedmodels.results.varcorr import varcorr_table
-from mixedmodels.spec import (
-    RandomEffectsTerm,
-    fixed_effects,
-    model_frame,
-    random_effects_terms,
-)
 from mixedmodels.spec.arguments import check_flag, check_start
-from mixedmodels.spec.checks import (
-    check_fixed_count,
-    check_model,
-    collinear_terms,
-    mixed_model_formula,
-)
+from mixedmodels.spec.checks import mixed_model_formula
 from mixedmodels.spec.frame import NaAction, formula_offsets
-from mixedmodels.spec.magnitudes import check_magnitudes
 from mixedmodels.spec.new_response import checked_flag, checked_response
 
 __all__ = ["LinearMixedModel"]
@@ -72,7 +55,9 @@ CHECK_NOBS = 10_000  # convergence checks by default up to this many observation
 class LinearMixedModel(LmmInference, MixedModelBase):
     """A linear mixed model ``y = Xβ + Zb + ε`` built from an lme4-style formula.
 
-    Construction evaluates the formula and stores ``[Z X y]'[Z X y]`` in blocks; :meth:`fit`
+    Construction evaluates the formula on the data and stores ``[Z X y]'[Z X y]`` in blocks
+    (:func:`~mixedmodels.linalg.frame_blocks.frame_blocks`); :meth:`from_blocks` builds the
+    model from blocks computed otherwise (by passes over data beyond memory). :meth:`fit`
     optimizes the profiled deviance (ML) or REML criterion over θ.
 
     Parameters
@@ -95,6 +80,15 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         (a formula never runs other code: see :mod:`mixedmodels.formula.expressions`).
     subset, contrasts
         The rows to fit and R's contrasts for factors, as for :func:`~mixedmodels.lmer`.
+
+    Attributes
+    ----------
+    blocks
+        What the model was built from (:class:`~mixedmodels.linalg.model_blocks.ModelBlocks`):
+        the stored blocks, terms, fixed part, sums and, in memory, the rows.
+    has_rows
+        Whether the rows are in memory (the blocks have them); what needs them refuses
+        itself otherwise (:mod:`mixedmodels.models.rows`).
     """
 
     def __init__(
@@ -110,46 +104,51 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         subset: Any = None,
         contrasts: Any = None,
     ) -> None:
-        self.formula = formula
-        self.parsed = mixed_model_formula(formula, functions)
+        parsed = mixed_model_formula(formula, functions)
         reml = check_flag(reml, "reml")
-        self.frame = model_frame(self.parsed, data, weights, offset, na_action, subset, contrasts)
-        frame = self.frame.data
-        user = self.parsed.functions
-        self.fixed = fixed_effects(
-            self.parsed.response, self.parsed.fixed, frame, formula, user, self.frame.contrasts
-        )
-        self.terms: list[RandomEffectsTerm] = random_effects_terms(
-            self.parsed.random, frame, formula, user
-        )
-        self.reml = bool(reml)
-        self.y = self.fixed.y - self.frame.offset
-        check_model(self.terms, self.y, self.parsed.response)
-        self.degenerate_terms = collinear_terms(self.terms)
-        weighted = not np.all(self.frame.weights == 1.0)
-        self._sqrtw = np.sqrt(self.frame.weights) if weighted else None
-        self.log_weights = float(np.sum(np.log(self.frame.weights))) if weighted else 0.0
-        self._setup(cross_products(self.terms, self._xy(), self._sqrtw))
-        self.weights_name = weights if isinstance(weights, str) else None
-        self.offset_name = offset if isinstance(offset, str) else None
+        blocks = frame_blocks(parsed, data, weights, offset, na_action, subset, contrasts)
+        self._build(blocks, reml)
 
-    def _setup(self, A: CrossProducts) -> None:
-        """Factor structure and fit state from the stored blocks (``_shift`` already set)."""
-        self.A = A
+    @classmethod
+    def from_blocks(cls, blocks: ModelBlocks, *, reml: bool = True) -> Self:
+        """A model (not fitted) of ``blocks``, however they were computed.
+
+        Every model is built this way: from a data frame in memory
+        (:func:`~mixedmodels.linalg.frame_blocks.frame_blocks`, what the constructor does) or
+        by passes over data beyond memory (:func:`~mixedmodels.chunked.model.chunked_blocks`).
+        The model has the rows (``has_rows``) when the blocks have them.
+        """
+        model = cls.__new__(cls)
+        model._build(blocks, check_flag(reml, "reml"))
+        return model
+
+    def _build(self, blocks: ModelBlocks, reml: bool) -> None:
+        """The model of ``blocks``, not fitted: where every construction ends."""
+        self.formula, self.parsed, self.reml = blocks.parsed.formula, blocks.parsed, reml
+        self.weights_name, self.offset_name = blocks.weights_name, blocks.offset_name
+        self.data_name: str | None = blocks.data_name  # shown as "Data:" in the summary
+        self.has_rows = blocks.has_rows  # what needs the rows refuses itself (models.rows)
+        self._use(blocks)
         self.L = BlockedCholesky(self.terms, self.A)
-        self.L.set_response_shift(*self._shift)
+        self.L.set_response_shift(*blocks.shift)
         self.lower = np.concatenate([t.lower_bounds() for t in self.terms])
         self._theta = frozen_copy(np.concatenate([t.initial_theta() for t in self.terms]))
         self.optsum: OptSummary | None = None
         self.convergence: ConvergenceCheck | None = None
-        self.data_name: str | None = self.frame.name  # shown as "Data:" in the summary
         self.ddf = "satterthwaite"  # the df method of coef_table and summary()
+
+    def _use(self, blocks: ModelBlocks) -> None:
+        """Take the parts of ``blocks`` that results read (at construction, for a new response)."""
+        self.blocks = blocks
+        self.A, self.terms, self.y = blocks.A, blocks.terms, blocks.y
+        self.fixed, self.frame = blocks.fixed, blocks.frame
+        self.log_weights, self.degenerate_terms = blocks.log_weights, blocks.degenerate_terms
 
     # ---- sizes ------------------------------------------------------------------------
     @property
     def nobs(self) -> int:
         """Number of observations used."""
-        return int(self.y.shape[0])
+        return self.blocks.nobs
 
     @property
     def n_fixed(self) -> int:
@@ -173,8 +172,11 @@ class LinearMixedModel(LmmInference, MixedModelBase):
 
     def fixed_gram(self) -> FloatArray:
         """``XᵀX`` of the (kept) fixed-effects columns, unweighted."""
-        X = self.fixed.X
-        return X.T @ X
+        return self.blocks.fixed_gram()
+
+    def response_stats(self) -> tuple[int, float, float]:
+        """Number, sum and sum of squares of the response minus the offset."""
+        return self.blocks.response_stats()
 
     # ---- the objective ----------------------------------------------------------------
     @property
@@ -304,8 +306,12 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         return new
 
     def _checks_convergence(self) -> bool:
-        """Whether :meth:`fit` checks (and polishes) the optimum by default."""
-        return self.nobs <= CHECK_NOBS
+        """Whether :meth:`fit` checks (and polishes) the optimum by default.
+
+        Up to 10,000 rows in memory; always for data read by passes (an evaluation of the
+        derivatives costs nothing next to a pass).
+        """
+        return self.nobs <= CHECK_NOBS or not self.blocks.has_rows
 
     def all_fit(self, optimizers: tuple[str, ...] = OPTIMIZERS) -> pd.DataFrame:
         """Refit with every available optimizer and tabulate objectives and estimates.
@@ -382,25 +388,10 @@ class LinearMixedModel(LmmInference, MixedModelBase):
 
     def _set_response(self, values: FloatArray) -> None:
         """Use a new (checked) response: new response blocks, the same ``Z`` parts."""
-        self.fixed = replace(self.fixed, y=values)
-        self.y = values - self.frame.offset
-        self.A = replace_response(self.A, self.terms, self._xy(), self._sqrtw)
-        self.L.set_response_shift(*self._shift)
+        self._use(with_response(self.blocks, values))
+        self.L.set_response_shift(*self.blocks.shift)
         self.L.set_blocks(self.A, same_z=True)
         self.__dict__.pop("_work_objective", None)
-
-    def _xy(self) -> FloatArray:
-        """``[X y−shift]``, the matrix whose cross-products are stored (sets ``_shift``)."""
-        weights = None if self._sqrtw is None else self.frame.weights
-        check_fixed_count(self.nobs, self.fixed.names, self.fixed.dropped)
-        check_magnitudes(
-            self.fixed.X, self.fixed.names, self.y, self.parsed.response, self.terms, self._sqrtw
-        )
-        self._shift = coefficient_shift(self.fixed.X, self.y, weights)
-        shift, intercept = self._shift
-        if intercept is None and np.ndim(shift) == 1:
-            return np.column_stack([self.fixed.X, self.y - self.fixed.X @ shift])
-        return np.column_stack([self.fixed.X, self.y - shift])
 
     @needs_rows()
     def simulate(
@@ -540,11 +531,14 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         ``re_form``: ``None`` (all random effects), ``"~0"`` (none) or a formula of some of the
         model's terms, e.g. ``"~(1 | plate)"``; with ``allow_new_levels`` unseen levels get the
         population prediction; ``offset``: values for ``new_data`` when the model's offset was
-        an array; ``type``: ``"response"`` or ``"link"`` (the same for an LMM).
+        an array; ``type``: ``"response"`` or ``"link"`` (the same for an LMM). Without the
+        rows in memory the fitted data's predictions are a lazy series (a pass over the data).
         """
         if type not in ("response", "link"):
             raise ModelSpecificationError(f"type must be 'response' or 'link', not {type!r}")
         self._require_fit()
+        if new_data is None and self.blocks.passes is not None:
+            return passed_fitted(self, self.blocks.passes, re_form)
         values = predict(
             self, new_data, re_form=re_form, allow_new_levels=allow_new_levels, offset=offset
         )
@@ -554,14 +548,25 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         """Residuals as lme4's ``residuals(m, type, scaled)``.
 
         ``"response"`` and ``"working"`` are ``y − fitted``; ``"pearson"`` and ``"deviance"``
-        are those times ``√w``; ``scaled`` divides by σ̂.
+        are those times ``√w``; ``scaled`` divides by σ̂. Without the rows in memory, a lazy
+        series computed by a pass over the data.
         """
         from mixedmodels.results.residuals import residuals
 
         self._require_fit()
+        if self.blocks.passes is not None:
+            return passed_residuals(self, self.blocks.passes, type, scaled)
         return self.frame.padded(residuals(self, type, scaled))
+
+    def scaled_residual_quantiles(self, probs: tuple[float, ...]) -> FloatArray:
+        """Quantiles of the scaled Pearson residuals (the summary's; by passes without rows)."""
+        key = tuple(float(p) for p in probs)
+        return self.cached(
+            f"residual quantiles {key}",
+            lambda m: m.blocks.quantiles(m.residuals("pearson", scaled=True), key),
+        )
 
     def __repr__(self) -> str:
         state = "fitted" if self.optsum is not None else "not fitted"
         method = "REML" if self.reml else "ML"
-        return f"<LinearMixedModel {self.formula!r} by {method}, {state}>"
+        return f"<{type(self).__name__} {self.formula!r} by {method}, {state}>"

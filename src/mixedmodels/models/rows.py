@@ -4,7 +4,9 @@ A model fitted from chunks (:mod:`mixedmodels.chunked`) has the stored blocks bu
 every method that needs only the blocks works on it unchanged. A method marked
 :func:`needs_rows` raises one :class:`~mixedmodels.errors.NotSupportedError` on such a model,
 naming what is not available and what to use instead; ``when`` limits the refusal to some
-arguments (``anova(type=3)`` needs the rows, ``anova(type=1)`` does not).
+arguments (``anova(type=3)`` needs the rows, ``anova(type=1)`` does not). Fitted values and
+residuals of such a model come from the passes its blocks carry instead
+(:func:`passed_fitted`, :func:`passed_residuals`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from mixedmodels.errors import NotSupportedError
+from mixedmodels.errors import ModelSpecificationError, NotSupportedError
+
+if TYPE_CHECKING:
+    from mixedmodels.fitted import FittedLinearModel
+    from mixedmodels.linalg.model_blocks import RowPasses
 
 __all__ = [
     "AVAILABLE_ON_CHUNKS",
@@ -24,6 +30,8 @@ __all__ = [
     "kenward_roger",
     "needs_rows",
     "new_response",
+    "passed_fitted",
+    "passed_residuals",
     "refuse_without_rows",
 ]
 
@@ -72,6 +80,35 @@ def needs_rows(what: str | None = None, *, when: Predicate | None = None) -> Cal
         return cast(F, wrapper)
 
     return decorate
+
+
+# ---- per-row results of the fitted data without the rows: passes over the data --------------
+def passed_fitted(model: FittedLinearModel, passes: RowPasses, re_form: str | None) -> Any:
+    """The fitted rows' predictions by a pass over data not in memory (lazy, one per row).
+
+    ``re_form`` may ask for every random effect (``None``) or none (``"~0"``, ``"NA"``).
+    """
+    from mixedmodels.results.predict import NO_RANDOM
+
+    if re_form is None:
+        effects = model.random_effects()
+    elif str(re_form).replace(" ", "") in NO_RANDOM:
+        effects = []
+    else:
+        raise refuse_without_rows(f"predict(re_form={re_form!r}) on the fitted chunks")
+    return passes.values("fitted", model.beta, effects)
+
+
+def passed_residuals(model: FittedLinearModel, passes: RowPasses, type: str, scaled: bool) -> Any:
+    """Residuals of ``type`` by a pass over data not in memory (lazy, one per used row)."""
+    from mixedmodels.results.residuals import RESIDUAL_TYPES
+
+    if type not in RESIDUAL_TYPES:
+        allowed = ", ".join(repr(t) for t in RESIDUAL_TYPES)
+        raise ModelSpecificationError(f"residual type must be one of {allowed}, not {type!r}")
+    what = "pearson" if type in ("pearson", "deviance") else "response"
+    values = passes.values(what, model.beta, model.random_effects())
+    return values / model.sigma if scaled else values
 
 
 # ---- when a call needs the rows (the arguments by name) -------------------------------------
