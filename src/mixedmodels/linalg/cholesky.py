@@ -40,7 +40,7 @@ from mixedmodels.linalg.kernels import (
 from mixedmodels.linalg.single import OneTerm
 from mixedmodels.linalg.threads import THREADS_FROM, threads_for
 from mixedmodels.linalg.trailing import TrailingBlocks
-from mixedmodels.spec.random import RandomEffectsTerm
+from mixedmodels.spec.random import RandomEffectsTerm, term_templates
 
 __all__ = ["BlockedCholesky", "response_shift"]
 
@@ -265,11 +265,7 @@ class BlockedCholesky:
 
     def templates(self, theta: Array) -> list[Array]:
         """The ``k×k`` template of each term for this θ."""
-        out, start = [], 0
-        for term in self.terms:
-            out.append(term.template(theta[start : start + term.ntheta]))
-            start += term.ntheta
-        return out
+        return term_templates(self.terms, theta)
 
     def _diagonal(self, j: int, T: list[Array]) -> None:
         """Factor the diagonal block of term ``j``."""

@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import NotSupportedError
+from mixedmodels.errors import ModelSpecificationError, NotSupportedError
 from mixedmodels.models.rows import needs_rows
 from mixedmodels.results.criteria import InformationCriteria
 from mixedmodels.results.ranef import ranef_frames
+from mixedmodels.results.varcorr import varcorr_table
+from mixedmodels.spec.random import term_templates
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -33,6 +35,45 @@ class MixedModelBase(InformationCriteria):
     """What LMMs and GLMMs share beyond the criteria of :class:`InformationCriteria`."""
 
     has_rows = True  # the rows are in memory (an LMM takes it from its blocks: False on chunks)
+    _theta: FloatArray  # the estimates, read-only (set by the fit only)
+
+    # ---- what every fitted model reads the same way ----------------------------------------
+    def _require_fit(self: FittedModelBase) -> None:
+        """Refuse results before a fit (the factor or engine is at the estimates once fitted)."""
+        if self.optsum is None:
+            raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
+
+    @property
+    def theta(self) -> FloatArray:
+        """Covariance parameters θ (read-only; they change only by a fit)."""
+        return self._theta
+
+    @property
+    def n_fixed(self: FittedModelBase) -> int:
+        """Number of (estimable) fixed-effect coefficients ``p``."""
+        return int(self.fixed.X.shape[1])
+
+    @property
+    def df_resid(self: FittedModelBase) -> int:
+        """Residual degrees of freedom ``n − npar``, as lme4's ``df.residual``."""
+        return self.nobs - self.npar
+
+    @property
+    def fixef(self: FittedModelBase) -> pd.Series:
+        """Fixed-effect estimates, named by model-matrix column."""
+        self._require_fit()
+        return pd.Series(self.beta, index=list(self.fixed.names), name="estimate")
+
+    def templates(self: FittedModelBase) -> list[FloatArray]:
+        """Relative covariance templates ``T_j`` at the estimates."""
+        return term_templates(self.terms, self.theta)
+
+    @property
+    def varcorr(self: FittedModelBase) -> pd.DataFrame:
+        """Variance components as R's ``as.data.frame(VarCorr(m))`` (Residual with a scale)."""
+        self._require_fit()
+        sigma = self.sigma if self.has_scale else None
+        return varcorr_table(self.terms, self.templates(), sigma)
 
     # ---- results computed once per fit ---------------------------------------------------
     def cached(self, kind: str, build: Callable[[Self], T]) -> T:

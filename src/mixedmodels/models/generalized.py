@@ -53,7 +53,6 @@ from mixedmodels.results.glmm_vcov import (
 )
 from mixedmodels.results.glmm_warnings import fit_warnings
 from mixedmodels.results.separation import separated_covariance
-from mixedmodels.results.varcorr import varcorr_table
 from mixedmodels.spec import FixedEffects, fixed_effects, model_frame, random_effects_terms
 from mixedmodels.spec.checks import check_model, mixed_model_formula
 from mixedmodels.spec.families import Family
@@ -199,11 +198,6 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, GlmmRefits, Mixe
         return int(self.response.y.shape[0])
 
     @property
-    def n_fixed(self) -> int:
-        """Number of fixed-effect coefficients."""
-        return int(self.fixed.X.shape[1])
-
-    @property
     def n_theta(self) -> int:
         """Number of covariance parameters."""
         return int(self.lower.shape[0])
@@ -213,11 +207,6 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, GlmmRefits, Mixe
         """Parameters counted by logLik: β, θ, the dispersion and a glmer.nb θ."""
         extra = int(self.family.has_dispersion) + int(self.nb_theta_estimated)
         return self.n_fixed + self.n_theta + extra
-
-    @property
-    def df_resid(self) -> int:
-        """Residual degrees of freedom ``n − npar``."""
-        return self.nobs - self.npar
 
     @property
     def reml(self) -> bool:
@@ -336,11 +325,6 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, GlmmRefits, Mixe
             e.fit_modes(self.theta, self.beta, with_beta=False)
 
     @property
-    def theta(self) -> Array:
-        """Covariance parameters θ (read-only; they change only by a fit)."""
-        return self._theta
-
-    @property
     def beta(self) -> Array:
         """Fixed-effect estimates β (read-only)."""
         return self._beta
@@ -350,11 +334,6 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, GlmmRefits, Mixe
         return self._objective().thread_limit
 
     # ---- results --------------------------------------------------------------------------
-    def _require_fit(self) -> None:
-        """Refuse results before a fit (the engine is always at the estimates once fitted)."""
-        if self.optsum is None:
-            raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
-
     @property
     def params(self) -> Array:
         """``(θ, β)`` at the estimates."""
@@ -386,12 +365,6 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, GlmmRefits, Mixe
         wrss = float(np.sum(self.data.weights * (self.data.y - wk.mu) ** 2 / wk.var))
         u = self.engine.u
         return math.sqrt((wrss + float(u @ u)) / self.nobs)
-
-    @property
-    def fixef(self) -> pd.Series:
-        """Fixed-effect estimates, named by model-matrix column."""
-        self._require_fit()
-        return pd.Series(self.beta, index=list(self.fixed.names), name="estimate")
 
     @cached_property
     def _hessian(self) -> tuple[Array, npt.NDArray[np.bool_]]:
@@ -471,25 +444,10 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, GlmmRefits, Mixe
         bounded = self.lower == 0.0
         return bool(np.any(self.theta[bounded] < SINGULAR_TOL))
 
-    def templates(self) -> list[Array]:
-        """Relative covariance templates ``T_j`` at the estimates."""
-        out, start = [], 0
-        for term in self.terms:
-            out.append(term.template(self.theta[start : start + term.ntheta]))
-            start += term.ntheta
-        return out
-
     def spherical_modes(self) -> list[Array]:
         """Conditional modes of the spherical random effects ``u`` per term, ``(l, k)``."""
         self._require_fit()
         return self.engine.split(self.engine.u)
-
-    @property
-    def varcorr(self) -> pd.DataFrame:
-        """Variance components as ``as.data.frame(VarCorr(m))`` (Residual only with a scale)."""
-        self._require_fit()
-        sigma = self.sigma if self.family.has_dispersion else None
-        return varcorr_table(self.terms, self.templates(), sigma)
 
     @property
     def ranef_var(self) -> dict[str, Array]:

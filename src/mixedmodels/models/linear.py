@@ -39,7 +39,6 @@ from mixedmodels.optimize.scaling import SEARCH_LIMIT, theta_scaling
 from mixedmodels.results.predict import predict
 from mixedmodels.results.ranef import conditional_variances
 from mixedmodels.results.simulate import simulate_responses
-from mixedmodels.results.varcorr import varcorr_table
 from mixedmodels.spec.arguments import check_flag, check_start
 from mixedmodels.spec.checks import mixed_model_formula
 from mixedmodels.spec.frame import NaAction, formula_offsets
@@ -151,19 +150,9 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         return self.blocks.nobs
 
     @property
-    def n_fixed(self) -> int:
-        """Number of (estimable) fixed-effect coefficients ``p``."""
-        return int(self.fixed.X.shape[1])
-
-    @property
     def dof_residual(self) -> int:
         """``n − p`` for REML, ``n`` for ML: the divisor of σ̂²."""
         return self.nobs - self.n_fixed if self.reml else self.nobs
-
-    @property
-    def df_resid(self) -> int:
-        """Residual degrees of freedom ``n − npar``, as lme4's ``df.residual``."""
-        return self.nobs - self.npar
 
     @property
     def npar(self) -> int:
@@ -285,11 +274,6 @@ class LinearMixedModel(LmmInference, MixedModelBase):
             )
         self._reml = check_flag(value, "reml")
 
-    @property
-    def theta(self) -> Array:
-        """Covariance parameters θ (read-only; :meth:`at_theta` evaluates another θ)."""
-        return self._theta
-
     def at_theta(self, theta: Any) -> LinearMixedModel:
         """A new model whose results are evaluated at ``theta`` instead of optimized.
 
@@ -409,11 +393,6 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         return simulate_responses(self, nsim, rng, use_ranef=use_ranef, re_form=re_form)
 
     # ---- results from the current factor ----------------------------------------------
-    def _require_fit(self) -> None:
-        """Refuse results before a fit (the model's factor is always at the estimates)."""
-        if self.optsum is None:
-            raise ModelSpecificationError("the model has not been fitted yet: call .fit()")
-
     @property
     def objective(self) -> float:
         """REML criterion (REML fits) or deviance, ``-2 log L`` (ML fits), at the optimum."""
@@ -438,11 +417,6 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         """Fixed-effect estimates as an array."""
         self._require_fit()
         return self.L.fixed_effects()
-
-    @property
-    def fixef(self) -> pd.Series:
-        """Fixed-effect estimates, named by model-matrix column."""
-        return pd.Series(self.beta, index=list(self.fixed.names), name="estimate")
 
     @property
     def vcov(self) -> pd.DataFrame:
@@ -477,21 +451,11 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         phi = theta_scaling(self.terms, self.A, self.nobs, SEARCH_LIMIT).to_phi(self.theta)
         return bool(np.any(phi[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms)
 
-    def templates(self) -> list[Array]:
-        """Relative covariance templates ``T_j`` at the current θ."""
-        return self.L.templates(self.theta)
-
     def spherical_modes(self) -> list[Array]:
         """Conditional modes of the spherical random effects ``u`` per term, ``(l, k)``."""
         self._require_fit()
         u = self.L.spherical_modes(self.beta)
         return [uj.reshape(t.nlevels, t.k) for uj, t in zip(u, self.terms, strict=True)]
-
-    @property
-    def varcorr(self) -> pd.DataFrame:
-        """Variance components as R's ``as.data.frame(VarCorr(m))``."""
-        self._require_fit()
-        return varcorr_table(self.terms, self.templates(), self.sigma)
 
     @property
     def ranef_var(self) -> dict[str, FloatArray]:

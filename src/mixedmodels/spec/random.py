@@ -24,7 +24,7 @@ from mixedmodels.spec.evaluate import MAX_TERM_COLUMNS
 from mixedmodels.spec.fixed import build_matrices_and_spec, column_label, to_float
 from mixedmodels.spec.grouping import grouping_factor
 
-__all__ = ["RandomEffectsTerm", "random_effects_terms"]
+__all__ = ["RandomEffectsTerm", "random_effects_terms", "term_templates"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,15 @@ class RandomEffectsTerm:
         rows, cols = self._theta_index
         T[rows, cols] = theta
         return T
+
+
+def term_templates(terms: Sequence[RandomEffectsTerm], theta: FloatArray) -> list[FloatArray]:
+    """The ``k×k`` template ``T_j`` of each term at ``theta`` (lme4's order of θ)."""
+    out, start = [], 0
+    for term in terms:
+        out.append(term.template(theta[start : start + term.ntheta]))
+        start += term.ntheta
+    return out
 
 
 def random_effects_terms(
