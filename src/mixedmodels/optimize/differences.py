@@ -76,11 +76,12 @@ def second_difference(f_plus: Value, f0: Value, f_minus: Value, h: float) -> Val
     return (f_plus - 2.0 * f0 + f_minus) / h**2
 
 
-def _moved(x: Array, coords: Sequence[int], steps: Sequence[float]) -> Array:
-    """``x`` moved by ``steps[a]`` along coordinate ``coords[a]``."""
-    e = np.zeros_like(x)
-    e[list(coords)] = steps
-    return x + e
+def _step(x: Array, coords: Sequence[int], steps: Sequence[float]) -> Array:
+    """The displacement of ``steps[a]`` along each coordinate ``coords[a]`` (zero elsewhere)."""
+    e = np.zeros(x.shape)
+    for j, h in zip(coords, steps, strict=True):
+        e[j] = h
+    return e
 
 
 # ---- the step rules -------------------------------------------------------------------------
@@ -164,9 +165,10 @@ def jacobian(
         f0 = f(x)
     out = []
     for j in cols:
-        plus = f(_moved(x, [j], [steps[j]]))
+        e = _step(x, [j], [steps[j]])
+        plus = f(x + e)
         if central:
-            out.append(central_difference(plus, f(_moved(x, [j], [-steps[j]])), steps[j]))
+            out.append(central_difference(plus, f(x - e), steps[j]))
         else:
             assert f0 is not None
             out.append(forward_difference(plus, f0, steps[j]))
@@ -198,7 +200,8 @@ def _axis_values(
     """``f(x + h e_j)`` and ``f(x − h e_j)`` for each coordinate, in this order."""
     plus, minus = np.empty(len(coords)), np.empty(len(coords))
     for a, (j, h) in enumerate(zip(coords, steps, strict=True)):
-        plus[a], minus[a] = f(_moved(x, [j], [h])), f(_moved(x, [j], [-h]))
+        e = _step(x, [j], [h])
+        plus[a], minus[a] = f(x + e), f(x - e)
     return plus, minus
 
 
@@ -216,11 +219,9 @@ def hessian_from_values(f: Scalar, x: Array, steps: Array) -> Array:
         H[j, j] = second_difference(plus[j], f0, minus[j], steps[j])
     for j in range(n):
         for k in range(j):
-            hj, hk = steps[j], steps[k]
-            value = f(_moved(x, [j, k], [hj, hk])) + f(_moved(x, [j, k], [-hj, -hk]))
-            value -= f(_moved(x, [j, k], [hj, -hk]))
-            value -= f(_moved(x, [j, k], [-hj, hk]))
-            H[j, k] = H[k, j] = value / (4.0 * hj * hk)
+            e, ek = _step(x, [j, k], [steps[j], steps[k]]), _step(x, [j, k], [steps[j], -steps[k]])
+            value = f(x + e) + f(x - e) - f(x + ek) - f(x - ek)
+            H[j, k] = H[k, j] = value / (4.0 * steps[j] * steps[k])
     return H
 
 
@@ -244,7 +245,8 @@ def gradient_and_hessian(
     for a, i in enumerate(free):
         for b in range(a):
             j = free[b]
-            both = f(_moved(x, [i, j], [step, step])) + f(_moved(x, [i, j], [-step, -step]))
+            e = _step(x, [i, j], [step, step])
+            both = f(x + e) + f(x - e)
             hess[a, b] = hess[b, a] = (both - plus[a] - minus[a] - plus[b] - minus[b] + 2 * f0) / (
                 2 * step**2
             )
@@ -305,7 +307,8 @@ def richardson_derivatives(
         first, second = [], []
         for k in range(r):
             h = h0 / 2.0**k
-            f1, f2 = func(_moved(x, [i], [h[i]])), func(_moved(x, [i], [-h[i]]))
+            e = _step(x, [i], [h[i]])
+            f1, f2 = func(x + e), func(x - e)
             first.append(central_difference(f1, f2, h[i]))
             second.append(second_difference(f1, f0, f2, h[i]))
         grad[:, i] = _extrapolate(first)
@@ -315,8 +318,8 @@ def richardson_derivatives(
             mixed = []
             for k in range(r):
                 h = h0 / 2.0**k
-                f1 = func(_moved(x, [i, j], [h[i], h[j]]))
-                f2 = func(_moved(x, [i, j], [-h[i], -h[j]]))
+                e = _step(x, [i, j], [h[i], h[j]])
+                f1, f2 = func(x + e), func(x - e)
                 curv = hess[:, i, i] * h[i] ** 2 + hess[:, j, j] * h[j] ** 2
                 mixed.append((f1 - 2.0 * f0 + f2 - curv) / (2.0 * h[i] * h[j]))
             hess[:, i, j] = hess[:, j, i] = _extrapolate(mixed)
