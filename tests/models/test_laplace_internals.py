@@ -12,8 +12,9 @@ import scipy.sparse as sp
 
 import mixedmodels as mm
 from mixedmodels.linalg import BlockedCholesky, cross_products
-from mixedmodels.linalg.blocksolve import lower_solve, selected_inverse, upper_solve
+from mixedmodels.linalg.blocksolve import lower_solve, upper_solve
 from mixedmodels.linalg.crossprod import term_matrix
+from mixedmodels.linalg.selected_inverse import selected_inverse
 from mixedmodels.linalg.weighted_blocks import WeightedBlocks
 from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 from mixedmodels.objective.laplace import BlockedEngine
@@ -88,13 +89,28 @@ def test_block_solves_and_selected_inverse(grouse: pd.DataFrame, formula: str) -
     np.testing.assert_allclose(lower_solve(L, V), np.linalg.solve(chol, V), atol=1e-10)
     np.testing.assert_allclose(upper_solve(L, V), np.linalg.solve(chol.T, V), atol=1e-10)
     S = np.linalg.inv(M)
-    si = selected_inverse(L)
-    first = model.terms[0]
-    q0, k0 = first.q, first.k
-    blocks = [S[g * k0 : (g + 1) * k0, g * k0 : (g + 1) * k0] for g in range(first.nlevels)]
-    np.testing.assert_allclose(si.diag0, np.array(blocks), atol=1e-12)
-    np.testing.assert_allclose(si.trailing, S[q0:, q0:], atol=1e-12)
-    np.testing.assert_allclose(si.cross, S[q0:, :q0], atol=1e-12)
+    si = selected_inverse(L, fixed=False)
+    starts = np.cumsum([0] + [t.q for t in model.terms])
+    for r, term in enumerate(model.terms):  # the diagonal blocks of every term
+        k, start = term.k, starts[r]
+        blocks = [
+            S[start + g * k : start + (g + 1) * k][:, start + g * k : start + (g + 1) * k]
+            for g in range(term.nlevels)
+        ]
+        np.testing.assert_allclose(si.diagonal_blocks(r), np.array(blocks), atol=1e-12)
+    for r in range(1, len(model.terms)):  # every pair of levels with the first term and later
+        for s in range(r + 1):
+            tr, ts = model.terms[r], model.terms[s]
+            if s == r and L.blockdiag[r]:
+                continue  # only the diagonal blocks are held (checked above)
+            gr, gs = (
+                g.ravel()
+                for g in np.meshgrid(np.arange(tr.nlevels), np.arange(ts.nlevels), indexing="ij")
+            )
+            got = si.pair_blocks(r, s, gr, gs)
+            D = S[starts[r] : starts[r + 1], starts[s] : starts[s + 1]]
+            D4 = D.reshape(tr.nlevels, tr.k, ts.nlevels, ts.k)
+            np.testing.assert_allclose(got, D4[gr, :, gs, :], atol=1e-12)
 
 
 def _central(f: Any, x: np.ndarray, h: float = 1e-6) -> np.ndarray:

@@ -8,18 +8,11 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.optimize.checks import check_convergence, finite_differences
+from mixedmodels.optimize.checks import check_convergence
 
 
 def quadratic(x: np.ndarray) -> float:
     return float((x[0] - 1) ** 2 + 10 * (x[1] - 2) ** 2 + x[0] * x[1])
-
-
-def test_finite_differences_of_a_quadratic_are_exact() -> None:
-    x = np.array([0.3, 0.7])
-    grad, hess = finite_differences(quadratic, x, [0, 1])
-    np.testing.assert_allclose(grad, [2 * (0.3 - 1) + 0.7, 20 * (0.7 - 2) + 0.3], rtol=1e-6)
-    np.testing.assert_allclose(hess, [[2, 1], [1, 20]], rtol=1e-5)
 
 
 def test_check_flags_a_point_that_is_not_an_optimum() -> None:

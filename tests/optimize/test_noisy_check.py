@@ -19,7 +19,7 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.fit.lmm import _check_at, _rounding_error, _stopped_short
 from mixedmodels.optimize import OptSummary
-from mixedmodels.optimize.checks import STEP, derivative_step
+from mixedmodels.optimize.differences import DERIV12_STEP, derivative_step
 from mixedmodels.optimize.scaling import (
     CHECK_LIMIT,
     ThetaScaling,
@@ -63,7 +63,8 @@ def test_magnitude_scaling_divides_only_large_parameters_by_a_power_of_two() -> 
 
 
 @pytest.mark.parametrize(
-    ("noise", "step"), [(1e-13, STEP), (1e-9, STEP), (np.inf, STEP), (2.7e-8, 3e-3)]
+    ("noise", "step"),
+    [(1e-13, DERIV12_STEP), (1e-9, DERIV12_STEP), (np.inf, DERIV12_STEP), (2.7e-8, 3e-3)],
 )
 def test_derivative_step_is_lme4s_unless_the_rounding_is_large(noise: float, step: float) -> None:
     assert derivative_step(noise) == pytest.approx(step, rel=1e-3)
@@ -94,6 +95,6 @@ def test_the_check_sees_that_bobyqa_stopped_short(
     found = OptSummary(STOPPED, model.lower, STOPPED.copy(), value, 355, "SUCCESS")
     columns = theta_scaling(model.terms, model.A, model.nobs, CHECK_LIMIT)
     _, check, noise = _check_at(objective, found, columns)
-    assert noise > 1e-9 and check.step > STEP
+    assert noise > 1e-9 and check.step > DERIV12_STEP
     assert _stopped_short(check, value)
     assert gap / 3 < check.decrement < 3 * gap  # the Newton model sees what is left

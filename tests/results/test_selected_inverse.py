@@ -16,8 +16,9 @@ import pytest
 import scipy.linalg
 
 import mixedmodels as mm
+from mixedmodels.linalg.blocksolve import inverse_columns
 from mixedmodels.linalg.crossprod import term_matrix
-from mixedmodels.linalg.selected_inverse import inverse_columns, selected_inverse
+from mixedmodels.linalg.selected_inverse import selected_inverse
 from mixedmodels.models import LinearMixedModel
 from mixedmodels.results.residuals import fitted_rows, hat_values
 

@@ -25,7 +25,11 @@ import scipy.linalg
 from mixedmodels._typing import FloatArray
 from mixedmodels.objective.glmm import GlmmObjective
 from mixedmodels.optimize import OptSummary, bobyqa
-from mixedmodels.optimize.newton import hessian_from_gradient, hessian_from_values
+from mixedmodels.optimize.differences import (
+    DERIV12_STEP,
+    hessian_from_gradient,
+    hessian_from_values,
+)
 from mixedmodels.optimize.whitening import Whitening
 
 __all__ = ["AgqHessian", "Whitening", "agq_hessian", "agq_stage_two", "laplace_whitening"]
@@ -34,7 +38,6 @@ Array = FloatArray
 Objective = Callable[[Array], float]
 HESSIAN_STEP = 2e-3  # in whitened units: about 1/500 of a standard error
 SEARCH_STEP = 0.5  # BOBYQA's initial trust-region radius in whitened units
-LME4_STEP = 1e-4  # deriv12's delta
 LAPLACE_STEP = 1e-3  # steps of the Laplace Hessian, in units of each standard error
 
 
@@ -168,7 +171,7 @@ def agq_hessian(
     idx = np.flatnonzero(free)
     if lme4:
         white = Whitening(x[idx].copy(), np.eye(len(idx)))
-        step = LME4_STEP
+        step = DERIV12_STEP
     else:
         full = whitening or laplace_whitening(objective, x)
         white = Whitening(x[idx].copy(), full.S[np.ix_(idx, idx)])

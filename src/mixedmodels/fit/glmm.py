@@ -26,6 +26,7 @@ from mixedmodels.objective.laplace_gradient import laplace_gradient
 from mixedmodels.objective.laplace_scalar import ScalarEngine
 from mixedmodels.optimize import OptSummary, bobyqa
 from mixedmodels.optimize.checks import ConvergenceCheck
+from mixedmodels.optimize.differences import jacobian, relative_steps
 from mixedmodels.optimize.glmm_result import GlmmFit
 from mixedmodels.optimize.newton import Newton, derivative_free, quasi_newton
 from mixedmodels.optimize.whitening import Whitening
@@ -37,6 +38,7 @@ Objective = Callable[[Array], float]
 GRAD_TOL = 2e-3  # lme4's check.conv.grad
 EIGEN_RATIO_TOL = 1e6  # lme4's check.conv.hess: nearly unidentifiable beyond this
 STAGE1_TOL = 1e-4  # stage 1 only starts stage 2: a rough optimum will do
+FORWARD_STEP = 1e-6  # forward differences of the gradient: steps of 1e-6 · max(1, |x|)
 
 
 @dataclass(frozen=True)
@@ -135,28 +137,17 @@ def _stage_one_newton(objective: GlmmObjective, stage1: Objective, theta0: Array
         engine.fit_modes(theta, with_beta=True)
         return laplace_gradient(engine, with_beta=True)
 
-    k = objective.n_theta
     tol = 1e-11 if objective.nagq == 0 else STAGE1_TOL
     try:
         f0 = stage1(theta0)
         if not math.isfinite(f0):
             return None
         g0 = gradient(theta0)
-        H0 = np.empty((k, k))
-        for j in range(k):
-            H0[:, j] = _forward_column(gradient, theta0, j, g0)
+        H0 = jacobian(gradient, theta0, relative_steps(theta0, FORWARD_STEP), central=False, f0=g0)
         result = quasi_newton(stage1, gradient, theta0, objective.lower, H0, (f0, g0), tol)
     except (np.linalg.LinAlgError, ArithmeticError):
         return None
     return result if result.converged and np.all(np.isfinite(result.x)) else None
-
-
-def _forward_column(gradient: Callable[[Array], Array], x0: Array, j: int, g0: Array) -> Array:
-    """Column ``j`` of the Hessian by a forward difference of the gradient."""
-    h = 1e-6 * max(1.0, abs(float(x0[j])))
-    x = x0.copy()
-    x[j] += h
-    return (gradient(x) - g0) / h
 
 
 def _stage_two(objective: GlmmObjective, x0: Array, verbose: bool) -> _StageTwo:
@@ -221,8 +212,8 @@ def _hessian_at(objective: GlmmObjective, x0: Array, g0: Array) -> Array:
     k = objective.n_theta
     H = np.empty((len(x0), len(x0)))
     H[k:, k:] = 2.0 * objective.engine.fixed_precision()
-    for j in range(k):
-        H[:, j] = _forward_column(objective.gradient, x0, j, g0)
+    steps = relative_steps(x0, FORWARD_STEP)
+    H[:, :k] = jacobian(objective.gradient, x0, steps, central=False, f0=g0, columns=range(k))
     H[:k, k:] = H[k:, :k].T
     H[:k, :k] = 0.5 * (H[:k, :k] + H[:k, :k].T)
     return H

@@ -32,12 +32,8 @@ import numpy as np
 from mixedmodels._typing import FloatArray
 from mixedmodels.objective.lmm import LmmObjective
 from mixedmodels.optimize import OptSummary, bobyqa
-from mixedmodels.optimize.checks import (
-    ConvergenceCheck,
-    check_convergence,
-    derivative_step,
-    newton_polish,
-)
+from mixedmodels.optimize.checks import ConvergenceCheck, check_convergence, newton_polish
+from mixedmodels.optimize.differences import derivative_step
 from mixedmodels.optimize.nested import nested_bobyqa
 from mixedmodels.optimize.scaling import (
     CHECK_LIMIT,

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +42,7 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ConvergenceWarning, ModelSpecificationError
 from mixedmodels.fitted import FittedLinearModel
 from mixedmodels.objective.lmm import LmmObjective
+from mixedmodels.optimize.differences import richardson_derivatives
 
 __all__ = [
     "KR_MAX_RANDOM_EFFECTS",
@@ -64,7 +64,6 @@ __all__ = [
 Array = FloatArray
 KR_MAX_RANDOM_EFFECTS = 5000  # dense q × q matrices for Kenward-Roger (about 200 MB each)
 EIGEN_TOL = 1e-8  # lmerTest's tolerance on the eigenvalues of the Hessian
-ZERO_TOL = math.sqrt(np.finfo(float).eps / 7e-7)  # numDeriv's zero.tol
 METHOD_LABELS = {
     "satterthwaite": "Satterthwaite",
     "kenward-roger": "Kenward-Roger",
@@ -82,75 +81,6 @@ def ddf_method(ddf: str) -> str:
         choices = ", ".join(repr(k) for k in METHOD_LABELS)
         raise ModelSpecificationError(f"unknown ddf method {ddf!r}; choose one of {choices}")
     return key
-
-
-# ---- numerical derivatives ------------------------------------------------------------------
-def richardson_derivatives(
-    func: Callable[[Array], Array],
-    x: Array,
-    *,
-    d: float = 0.1,
-    eps: float = 1e-4,
-    r: int = 4,
-    f0: Array | None = None,
-) -> tuple[Array, Array, Array]:
-    """Value, Jacobian and Hessians of a vector function by numDeriv's ``genD``.
-
-    Central differences on steps ``h = |d·x| + eps·[|x| < zero.tol]`` halved ``r`` times,
-    combined by Richardson extrapolation (numDeriv's defaults for ``hessian``, as lmerTest).
-
-    Parameters
-    ----------
-    func
-        Maps a point of ``R^n`` to a vector of length ``m``.
-    x
-        The point.
-    d, eps, r
-        Relative step, absolute step near zero, number of halvings.
-    f0
-        ``func(x)`` when already known (saves one evaluation).
-
-    Returns
-    -------
-    tuple
-        ``f(x)`` of shape ``(m,)``, the Jacobian ``(m, n)`` and the Hessians ``(m, n, n)``.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    n = x.size
-    f0 = np.asarray(func(x) if f0 is None else f0, dtype=np.float64)
-    h0 = np.abs(d * x) + eps * (np.abs(x) < ZERO_TOL)
-    grad = np.empty((f0.size, n))
-    hess = np.empty((f0.size, n, n))
-    unit = np.eye(n)
-    for i in range(n):
-        first, second = [], []
-        for k in range(r):
-            h = h0 / 2.0**k
-            f1, f2 = func(x + unit[i] * h), func(x - unit[i] * h)
-            first.append((f1 - f2) / (2.0 * h[i]))
-            second.append((f1 - 2.0 * f0 + f2) / h[i] ** 2)
-        grad[:, i] = _extrapolate(first)
-        hess[:, i, i] = _extrapolate(second)
-    for i in range(n):
-        for j in range(i):
-            mixed = []
-            for k in range(r):
-                h = h0 / 2.0**k
-                step = unit[i] * h + unit[j] * h
-                f1, f2 = func(x + step), func(x - step)
-                curv = hess[:, i, i] * h[i] ** 2 + hess[:, j, j] * h[j] ** 2
-                mixed.append((f1 - 2.0 * f0 + f2 - curv) / (2.0 * h[i] * h[j]))
-            hess[:, i, j] = hess[:, j, i] = _extrapolate(mixed)
-    return f0, grad, hess
-
-
-def _extrapolate(values: list[Array]) -> Array:
-    """Richardson extrapolation of approximations on steps halved each time (error ∝ h²)."""
-    for m in range(1, len(values)):
-        values = [
-            (values[k + 1] * 4.0**m - values[k]) / (4.0**m - 1.0) for k in range(len(values) - 1)
-        ]
-    return values[0]
 
 
 # ---- Satterthwaite ----------------------------------------------------------------------------

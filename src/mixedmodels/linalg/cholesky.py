@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
+from mixedmodels.linalg.blocksolve import upper_solve
 from mixedmodels.linalg.crossprod import BlockSparse, CrossProducts
 from mixedmodels.linalg.gram import DensePanels, GramMap, dense_panels, gram_map
 from mixedmodels.linalg.kernels import (
@@ -450,36 +451,9 @@ class BlockedCholesky:
             beta[self.intercept] -= self.shift
         if self.beta_shift is not None:
             beta = beta - self.beta_shift
-        rhs = [xz[p] - xz[:p].T @ beta for xz in self.xz]
-        m = len(self.terms)
-        u: list[Array] = [np.empty(0)] * m
-        for j in reversed(range(m)):
-            v = rhs[j].copy()
-            for i in range(j + 1, m):
-                v -= self._transpose_times(i, j, u[i])
-            u[j] = self._solve_diag_t(j, v)
-        return u
-
-    def _transpose_times(self, i: int, j: int, v: Array) -> Array:
-        """``L_ijᵀ v``."""
-        if j == 0:
-            block = self.sparse[i]
-            assert block is not None
-            return np.asarray(block.to_scipy().T @ v)
-        dense = self.dense[i][j]
-        assert dense is not None
-        return dense.T @ v
-
-    def _solve_diag_t(self, j: int, v: Array) -> Array:
-        """Solve ``L_jjᵀ x = v``."""
-        if not self.blockdiag[j]:
-            return solve_lower_t(self.diag[j], v)
-        L = self.diag[j]
-        k = L.shape[1]
-        if k == 1:
-            return v / L[:, 0, 0]
-        x = np.linalg.solve(L.transpose(0, 2, 1), v.reshape(-1, k, 1))
-        return x.reshape(-1)
+        rhs = np.concatenate([xz[p] - xz[:p].T @ beta for xz in self.xz])
+        u = upper_solve(self, rhs)
+        return np.split(u, np.cumsum([t.q for t in self.terms])[:-1])
 
 
 def _gram_maps(

@@ -34,8 +34,8 @@ from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg import BlockedCholesky
-from mixedmodels.linalg.blocksolve import SelectedInverse
 from mixedmodels.linalg.kernels import scale_blockdiag
+from mixedmodels.linalg.selected_inverse import SelectedInverse
 from mixedmodels.spec.random import RandomEffectsTerm
 
 __all__ = ["digits_lost", "logdet_traces", "orthogonal_applicable", "orthogonal_update"]
@@ -202,10 +202,10 @@ def logdet_traces(
 
         2 tr(M⁻¹Λ'Z'WZE_k) = 2 tr(Λ⁻¹E_k) − 2 tr(M⁻¹Λ⁻¹E_k),
 
-    which needs the diagonal blocks of ``M⁻¹`` (sums of squares, accurate from an accurate
-    factor) instead of ``M⁻¹Λ'Z'`` (~1e-13 under weights of 1e13, computed as differences of
-    entries ~1). ``where[k] = (term, a, b)`` for θ_k the template entry ``T[a, b]``. None when a
-    template is (nearly) singular.
+    which needs the diagonal blocks of ``M⁻¹`` (``si``, of ``L_Z`` alone: accurate from an
+    accurate factor) instead of ``M⁻¹Λ'Z'`` (~1e-13 under weights of 1e13, computed as
+    differences of entries ~1). ``where[k] = (term, a, b)`` for θ_k the template entry
+    ``T[a, b]``. None when a template is (nearly) singular.
     """
     inverses = []
     for T in templates:
@@ -213,11 +213,7 @@ def logdet_traces(
         if not float(d.min()) > 1e-6 * float(d.max()):
             return None
         inverses.append(scipy.linalg.solve_triangular(T, np.eye(len(T)), lower=True))
-    blocks = [si.diag0]
-    for r in range(1, len(terms)):
-        t = terms[r]
-        idx = si.offsets[r - 1] + np.arange(t.q).reshape(t.nlevels, t.k)
-        blocks.append(si.trailing[idx[:, :, None], idx[:, None, :]])
+    blocks = [si.diagonal_blocks(r) for r in range(len(terms))]
     out = np.empty(len(where))
     for k, (r, a, b) in enumerate(where):
         Tinv = inverses[r]

@@ -13,9 +13,15 @@ column block, last to first::
 
 Blocks between the terms after the first (and the fixed effects) are dense, as in ``L``; the
 first term's column keeps the sparsity of ``L``: only its diagonal blocks and the stored blocks
-of ``L_i0`` are computed. The cost is that of one factorization; ``Z`` and the whole inverse are
+of ``L_i0`` are computed (by dense products where the factor keeps ``L_i0`` dense, small, and by
+sparse ones otherwise). The cost is that of one factorization; ``Z`` and the whole inverse are
 never formed. A pair of levels that never occur together in the data (new data) is read from
-full columns of the inverse, computed by blocked triangular solves.
+full columns of the inverse (:func:`~mixedmodels.linalg.blocksolve.inverse_columns`).
+
+Without the fixed effects, ``S = (L_Z L_Zᵀ)⁻¹ = M⁻¹`` for ``M = Λ'Z'WZΛ + I``: the conditional
+variances of the random effects and the leverages of the Laplace objective's gradient. This is
+the one selected inverse of the package: hat values, prediction intervals, conditional variances
+and the GLMM gradient all read it.
 """
 
 from __future__ import annotations
@@ -30,10 +36,10 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.linalg import BlockedCholesky
+from mixedmodels.linalg.blocksolve import BlockedFactor, FactorBlocks, inverse_columns
 from mixedmodels.linalg.crossprod import BlockSparse
 
-__all__ = ["RowBlocks", "SelectedInverse", "inverse_columns", "selected_inverse"]
+__all__ = ["RowBlocks", "SelectedInverse", "selected_inverse", "selected_inverse_cost"]
 
 Array = FloatArray
 IntArray = NDArray[np.intp]
@@ -85,7 +91,7 @@ class SelectedInverse:
         block-diagonal ``L_jj``.
     """
 
-    L: BlockedCholesky
+    L: BlockedFactor
     fixed: bool
     first_diag: Array
     first_col: dict[int, BlockSparse]
@@ -152,8 +158,18 @@ class SelectedInverse:
                 raise AssertionError("off-diagonal block of a block-diagonal term")
             return block[ga]
         ka, kb = self._width(a), self._width(b)
+        if ka == kb == 1:
+            return block[ga if a < m else 0, gb].reshape(-1, 1, 1)
         B4 = block.reshape(block.shape[0] // ka, ka, block.shape[1] // kb, kb)
         return B4[ga if a < m else 0, :, gb, :]
+
+    def first_column_at(self, a: int, positions: IntArray) -> Array:
+        """Blocks ``S_a0`` at given stored blocks of ``L_a0``'s pattern, ``(n, k_a, k_0)``.
+
+        For the level pairs of observations, whose positions in the pattern are known from its
+        construction (:class:`~mixedmodels.linalg.weighted_blocks.WeightedBlocks`): no search.
+        """
+        return self.first_col[a].data[positions]
 
     def _width(self, a: int) -> int:
         return self.L.xx.shape[0] - 1 if a == self.nterms else self.L.terms[a].k
@@ -184,7 +200,7 @@ class SelectedInverse:
 
 
 # ---- construction -------------------------------------------------------------------------
-def selected_inverse(L: BlockedCholesky, *, fixed: bool = True) -> SelectedInverse:
+def selected_inverse(L: BlockedFactor, *, fixed: bool = True) -> SelectedInverse:
     """Compute ``(LLᵀ)⁻¹`` on the pattern of ``L``.
 
     Parameters
@@ -193,7 +209,8 @@ def selected_inverse(L: BlockedCholesky, *, fixed: bool = True) -> SelectedInver
         The blocked factor (at the estimates).
     fixed
         Include the fixed effects (the inverse of the whole system in ``(u, β)``); without
-        them the result is ``(L_Z L_Zᵀ)⁻¹``, the inverse for β held at β̂ (lme4's ``condVar``).
+        them the result is ``(L_Z L_Zᵀ)⁻¹``, the inverse for β held at β̂ (lme4's ``condVar``,
+        and the Laplace objective's ``M⁻¹``).
 
     Returns
     -------
@@ -210,43 +227,25 @@ def selected_inverse(L: BlockedCholesky, *, fixed: bool = True) -> SelectedInver
     return SelectedInverse(L, blocks.p > 0, first_diag, first_col, fixed_first, dense)
 
 
-class _Blocks:
-    """Uniform access to the blocks of ``L`` without the ``y`` row (index ``m`` = X)."""
+def selected_inverse_cost(L: BlockedFactor) -> float:
+    """Floating-point operations :func:`selected_inverse` needs, at most (about).
 
-    def __init__(self, L: BlockedCholesky, fixed: bool) -> None:
-        self.L = L
-        self.m = len(L.terms)
-        self.p = L.xx.shape[0] - 1 if fixed else 0
-        self.nb = self.m + (1 if self.p else 0)
-        inv0 = np.linalg.inv(L.diag[0])
-        self.inv_blocks: dict[int, Array] = {0: inv0}
+    ``q_T² q_0 + q_T³`` for ``q_T`` random effects after the first term's ``q_0``: the dense
+    recursion over the later terms, and their products with a first column that could be dense.
+    """
+    q0 = L.terms[0].q
+    qT = sum(t.q for t in L.terms[1:])
+    return float(qT) ** 2 * q0 + float(qT) ** 3
+
+
+class _Blocks(FactorBlocks):
+    """The factor's blocks with the inverses of the block-diagonal ones, for the recursion."""
+
+    def __init__(self, L: BlockedFactor, fixed: bool) -> None:
+        super().__init__(L, fixed=fixed)
+        self.inv_blocks: dict[int, Array] = {0: _block_inverses(L.diag[0])}
         if self.m > 1 and L.blockdiag[1]:
-            self.inv_blocks[1] = np.linalg.inv(L.diag[1])
-
-    def size(self, j: int) -> int:
-        return self.p if j == self.m else self.L.terms[j].q
-
-    def k(self, j: int) -> int:
-        return self.p if j == self.m else self.L.terms[j].k
-
-    def is_blockdiag(self, j: int) -> bool:
-        return j < self.m and self.L.blockdiag[j]
-
-    def diag(self, j: int) -> Array:
-        """``L_jj`` (dense, or ``(l, k, k)`` when block-diagonal)."""
-        return self.L.xx[: self.p, : self.p] if j == self.m else self.L.diag[j]
-
-    def lower(self, i: int, j: int) -> Any:
-        """``L_ij`` for ``i > j``: a SciPy sparse matrix for ``j = 0`` and a term ``i``."""
-        if i == self.m:
-            return self.L.xz[j][: self.p]
-        if j == 0:
-            block = self.L.sparse[i]
-            assert block is not None
-            return block.to_scipy()
-        dense = self.L.dense[i][j]
-        assert dense is not None
-        return dense
+            self.inv_blocks[1] = _block_inverses(L.diag[1])
 
     def times_inverse(self, B: Array, j: int) -> Array:
         """``B L_jj⁻¹`` for a dense ``B`` with ``q_j`` columns."""
@@ -254,7 +253,13 @@ class _Blocks:
             inv = self.inv_blocks[j]
             B3 = B.reshape(B.shape[0], inv.shape[0], inv.shape[1])
             return np.einsum("rga,gab->rgb", B3, inv).reshape(B.shape)
-        return scipy.linalg.solve_triangular(self.diag(j), B.T, lower=True, trans="T").T
+        D = self.diag(j)
+        return scipy.linalg.solve_triangular(D, B.T, lower=True, trans="T", check_finite=False).T
+
+
+def _block_inverses(D: Array) -> Array:
+    """The inverses of the ``(levels, k, k)`` diagonal blocks (``1/d`` for ``k = 1``)."""
+    return 1.0 / D if D.shape[1] == 1 else np.linalg.inv(D)
 
 
 def _get(dense: Mapping[tuple[int, int], Array], i: int, k: int) -> Array:
@@ -281,41 +286,93 @@ def _dense_column(blocks: _Blocks, dense: dict[tuple[int, int], Array], j: int) 
         dense[(j, j)] = 0.5 * (acc3 + acc3.transpose(0, 2, 1))
         return
     D = blocks.diag(j)
-    base = scipy.linalg.cho_solve((D, True), np.eye(D.shape[0]))
-    acc = np.zeros_like(base)
-    for k in later:
-        acc += dense[(k, j)].T @ blocks.lower(k, j)
-    S = base - blocks.times_inverse(acc, j)
+    S = scipy.linalg.cho_solve((D, True), np.eye(D.shape[0]), check_finite=False)
+    if later:  # the last block's S_jj is L_jj⁻ᵀ L_jj⁻¹ alone
+        acc = np.zeros_like(S)
+        for k in later:
+            acc += dense[(k, j)].T @ blocks.lower(k, j)
+        S = S - blocks.times_inverse(acc, j)
     dense[(j, j)] = 0.5 * (S + S.T)
 
 
 def _first_column_blocks(
     blocks: _Blocks, dense: Mapping[tuple[int, int], Array], i: int
 ) -> BlockSparse:
-    """``S_i0`` on the stored pattern of ``L_i0``, by chunks of the first term's levels."""
+    """``S_i0`` on the stored pattern of ``L_i0``.
+
+    ``Y = Σ_k S_ik L_k0`` (``k ≥ 1``, and the fixed effects), of which the pattern's blocks are
+    kept: formed densely when the factor holds every ``L_k0`` dense (small), else by sparse
+    products over chunks of the first term's levels.
+    """
+    pattern = blocks.L.sparse[i]
+    assert pattern is not None
+    t0, ti = blocks.L.terms[0], blocks.L.terms[i]
+    cols = pattern.indices.astype(np.intp)
+    if all(blocks.L.first_dense[k] is not None for k in range(1, blocks.m)):
+        Y = _first_column_dense(blocks, dense, i)
+        rows = pattern.row_of_block()
+        if ti.k == t0.k == 1:
+            out = Y[rows, cols].reshape(-1, 1, 1)
+        else:
+            out = Y.reshape(ti.nlevels, ti.k, t0.nlevels, t0.k)[rows, :, cols, :]
+    else:
+        out = _first_column_sparse(blocks, dense, i)
+    inv0 = blocks.inv_blocks[0][cols]
+    if out.shape[1:] == (1, 1):
+        return pattern.with_data(-(out * inv0))
+    return pattern.with_data(-np.einsum("bia,bac->bic", out, inv0))
+
+
+def _first_column_dense(blocks: _Blocks, dense: Mapping[tuple[int, int], Array], i: int) -> Array:
+    """``Σ_k S_ik L_k0`` as a dense ``q_i × q_0`` array, from the dense copies of ``L_k0``."""
+    Y = np.zeros((blocks.size(i), blocks.size(0)))
+    for k in range(1, blocks.m):
+        L_k0 = blocks.L.first_dense[k]
+        assert L_k0 is not None
+        S_ik = _get(dense, i, k)
+        if S_ik.ndim == 3:  # the block-diagonal S_ii of a nested second term
+            L3 = L_k0.reshape(S_ik.shape[0], S_ik.shape[2], -1)
+            Y += np.einsum("gab,gbc->gac", S_ik, L3).reshape(Y.shape)
+        else:
+            Y += S_ik @ L_k0
+    if blocks.p:
+        Y += _get(dense, i, blocks.m) @ blocks.lower(blocks.m, 0)
+    return Y
+
+
+def _first_column_sparse(blocks: _Blocks, dense: Mapping[tuple[int, int], Array], i: int) -> Array:
+    """The pattern's blocks of ``Σ_k S_ik L_k0`` by sparse products, chunk by chunk."""
     pattern = blocks.L.sparse[i]
     assert pattern is not None
     t0, ti = blocks.L.terms[0], blocks.L.terms[i]
     k0 = t0.k
     cols = pattern.indices.astype(np.intp)
     rows = pattern.row_of_block()
-    order = np.argsort(cols, kind="stable")
-    bounds = np.searchsorted(cols[order], np.arange(t0.nlevels + 1))
-    width = max(1, CHUNK // max(ti.q * k0, 1))
     out = np.empty_like(pattern.data)
     csc = {k: sp.csc_array(blocks.lower(k, 0)) for k in range(1, blocks.m)}
-    for lo in range(0, t0.nlevels, width):
-        hi = min(lo + width, t0.nlevels)
-        Y = np.zeros((ti.q, (hi - lo) * k0))
-        for k in range(1, blocks.m):
-            Y += _times_sparse(_operator(dense, i, k), csc[k][:, lo * k0 : hi * k0])
+    for lo, hi, sel in _chunks(cols, t0.nlevels, max(1, CHUNK // max(ti.q * k0, 1))):
+        part = slice(lo * k0, hi * k0)
+        whole = hi - lo == t0.nlevels
+        Y = _times_sparse(_operator(dense, i, 1), csc[1] if whole else csc[1][:, part])
+        for k in range(2, blocks.m):
+            Y += _times_sparse(_operator(dense, i, k), csc[k] if whole else csc[k][:, part])
         if blocks.p:
-            Y += _get(dense, i, blocks.m) @ blocks.lower(blocks.m, 0)[:, lo * k0 : hi * k0]
-        sel = order[bounds[lo] : bounds[hi]]
+            Y += _get(dense, i, blocks.m) @ blocks.lower(blocks.m, 0)[:, part]
         Y4 = Y.reshape(ti.nlevels, ti.k, hi - lo, k0)
         out[sel] = Y4[rows[sel], :, cols[sel] - lo, :]
-    inv0 = blocks.inv_blocks[0]
-    return pattern.with_data(-np.einsum("bia,bac->bic", out, inv0[cols]))
+    return out
+
+
+def _chunks(cols: IntArray, nlevels: int, width: int) -> list[tuple[int, int, slice | IntArray]]:
+    """Chunks ``[lo, hi)`` of ``width`` first-term levels, and the blocks in each."""
+    if width >= nlevels:
+        return [(0, nlevels, slice(None))]
+    order = np.argsort(cols, kind="stable")
+    bounds = np.searchsorted(cols[order], np.arange(nlevels + 1))
+    return [
+        (lo, min(lo + width, nlevels), order[bounds[lo] : bounds[min(lo + width, nlevels)]])
+        for lo in range(0, nlevels, width)
+    ]
 
 
 def _operator(dense: Mapping[tuple[int, int], Array], i: int, k: int) -> Any:
@@ -354,7 +411,10 @@ def _first_diagonal(blocks: _Blocks, first_col: Mapping[int, BlockSparse], fixed
     for i, S_i0 in first_col.items():
         L_i0 = blocks.L.sparse[i]
         assert L_i0 is not None
-        products = np.einsum("bia,bic->bac", S_i0.data, L_i0.data)
+        if S_i0.data.shape[1:] == (1, 1):  # scalar blocks: one product each
+            products = (S_i0.data * L_i0.data).reshape(-1, 1, 1)
+        else:
+            products = np.einsum("bia,bic->bac", S_i0.data, L_i0.data)
         for a in range(k0):
             for c in range(k0):
                 acc[:, a, c] += np.bincount(S_i0.indices, products[:, a, c], minlength=nlev)
@@ -364,62 +424,3 @@ def _first_diagonal(blocks: _Blocks, first_col: Mapping[int, BlockSparse], fixed
         acc += np.einsum("pga,pgc->gac", F3, L3)
     S = np.einsum("gca,gcb->gab", inv0, inv0) - acc @ inv0
     return 0.5 * (S + S.transpose(0, 2, 1))
-
-
-# ---- full columns by blocked triangular solves -----------------------------------------------
-def inverse_columns(L: BlockedCholesky, levels: IntArray, *, fixed: bool = True) -> list[Array]:
-    """Columns of ``(LLᵀ)⁻¹`` for some levels of the first term, one array per block.
-
-    Parameters
-    ----------
-    L
-        The blocked factor.
-    levels
-        Levels of the first term; each gives ``k_0`` columns.
-    fixed
-        Include the fixed-effects block (returned last).
-
-    Returns
-    -------
-    list of numpy.ndarray
-        Block ``j`` is ``(q_j, len(levels)·k_0)``.
-    """
-    blocks = _Blocks(L, fixed)
-    k0 = L.terms[0].k
-    ncol = len(levels) * k0
-    rhs: list[Array] = [np.zeros((blocks.size(j), ncol)) for j in range(blocks.nb)]
-    cols = np.arange(ncol)
-    rows = (np.repeat(levels, k0) * k0 + np.tile(np.arange(k0), len(levels))).astype(np.intp)
-    rhs[0][rows, cols] = 1.0
-    y = _forward(blocks, rhs)
-    return _backward(blocks, y)
-
-
-def _solve_diag(blocks: _Blocks, j: int, v: Array, transpose: bool) -> Array:
-    """``L_jj⁻¹ v`` or ``L_jj⁻ᵀ v``."""
-    D = blocks.diag(j)
-    if blocks.is_blockdiag(j):
-        nlev, k = D.shape[0], D.shape[1]
-        M = D.transpose(0, 2, 1) if transpose else D
-        return np.linalg.solve(M, v.reshape(nlev, k, -1)).reshape(v.shape)
-    return scipy.linalg.solve_triangular(D, v, lower=True, trans="T" if transpose else "N")
-
-
-def _forward(blocks: _Blocks, rhs: list[Array]) -> list[Array]:
-    y: list[Array] = []
-    for i in range(blocks.nb):
-        v = rhs[i].copy()
-        for k in range(i):
-            v -= blocks.lower(i, k) @ y[k]
-        y.append(_solve_diag(blocks, i, v, transpose=False))
-    return y
-
-
-def _backward(blocks: _Blocks, y: list[Array]) -> list[Array]:
-    x: list[Array] = [np.empty(0)] * blocks.nb
-    for i in reversed(range(blocks.nb)):
-        v = y[i].copy()
-        for k in range(i + 1, blocks.nb):
-            v -= blocks.lower(k, i).T @ x[k]
-        x[i] = _solve_diag(blocks, i, v, transpose=True)
-    return x

@@ -43,7 +43,8 @@ class WeightedBlocks:
         first = self.terms[0]
         patterns = [_sparse_pattern(t, first) for t in self.terms[1:]]
         self._sparse: list[BlockSparse | None] = [None] + [b for b, _ in patterns]
-        self._sparse_index = [np.empty(0, dtype=np.intp)] + [i for _, i in patterns]
+        # the stored block of each observation in the pattern of Z_i'Z_0 (i ≥ 1)
+        self.block_of_row = [np.empty(0, dtype=np.intp)] + [i for _, i in patterns]
         self.zt = [_transposed_matrix(t) for t in self.terms]
 
     def build(self, w: Array, z: Array) -> CrossProducts:
@@ -56,7 +57,7 @@ class WeightedBlocks:
         for i in range(1, m):
             block = self._sparse[i]
             assert block is not None
-            data = _pair_sums(terms[i], terms[0], w, self._sparse_index[i], block.data.shape[0])
+            data = _pair_sums(terms[i], terms[0], w, self.block_of_row[i], block.data.shape[0])
             sparse[i] = block.with_data(data)
             for j in range(1, i):
                 dense[i][j] = _dense_pair(terms[i], terms[j], w)

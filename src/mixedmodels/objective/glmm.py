@@ -30,7 +30,7 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
-from mixedmodels.linalg.blocksolve import selected_inverse_cost
+from mixedmodels.linalg.selected_inverse import selected_inverse_cost
 from mixedmodels.objective.laplace import BlockedEngine, GlmmData, LaplaceEngine
 from mixedmodels.objective.laplace_gradient import laplace_gradient
 from mixedmodels.objective.laplace_scalar import ScalarEngine, agq_deviance

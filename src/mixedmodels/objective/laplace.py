@@ -32,22 +32,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError, PirlsError
 from mixedmodels.linalg import BlockedCholesky
-from mixedmodels.linalg.blocksolve import (
-    SelectedInverse,
-    lower_solve,
-    selected_inverse,
-    upper_solve,
-)
+from mixedmodels.linalg.blocksolve import lower_solve, upper_solve
 from mixedmodels.linalg.orthogonal import (
     digits_lost,
     logdet_traces,
     orthogonal_applicable,
     orthogonal_update,
 )
+from mixedmodels.linalg.selected_inverse import SelectedInverse, selected_inverse
 from mixedmodels.linalg.weighted_blocks import WeightedBlocks
 from mixedmodels.objective.pirls_steps import fixed_factor, increments
 from mixedmodels.spec.families import Family
@@ -546,7 +543,7 @@ class BlockedEngine(LaplaceEngine):
 
     def leverages(self) -> list[Array]:
         """``ρ_r`` per term."""
-        return _rho(self.data.terms, self.zeta(), self._selected())
+        return _rho(self.data.terms, self.zeta(), self._selected(), self.blocks.block_of_row)
 
     def logdet_traces(self, rho: list[Array], where: list[tuple[int, int, int]]) -> Array:
         """As the base class, or from ``M⁻¹``'s diagonal blocks after orthogonal elimination."""
@@ -558,25 +555,38 @@ class BlockedEngine(LaplaceEngine):
 
     def _selected(self) -> SelectedInverse:
         if self._si is None:
-            self._si = selected_inverse(self.L)
+            self._si = selected_inverse(self.L, fixed=False)
         return self._si
 
 
-def _rho(terms: Sequence[RandomEffectsTerm], zeta: list[Array], si: SelectedInverse) -> list[Array]:
-    """``ρ_ir = Σ_s S_rs(i) ζ_is`` from the selected inverse."""
+def _rho(
+    terms: Sequence[RandomEffectsTerm],
+    zeta: list[Array],
+    si: SelectedInverse,
+    block_of_row: Sequence[NDArray[np.intp]],
+) -> list[Array]:
+    """``ρ_ir = Σ_s S_rs(i) ζ_is`` from the selected inverse.
+
+    ``block_of_row[r]`` is each observation's block in the pattern of ``L_r0`` (``r ≥ 1``).
+    """
     first = terms[0]
-    rho = [np.einsum("iab,ib->ia", si.diag0[first.refs], zeta[0])]
-    cols0 = first.refs[:, None] * first.k + np.arange(first.k)  # (n, k0)
-    index = [cols0]
+    rho = [np.einsum("iab,ib->ia", si.first_diag[first.refs], zeta[0])]
     for r in range(1, len(terms)):
-        t = terms[r]
-        index.append(si.offsets[r - 1] + t.refs[:, None] * t.k + np.arange(t.k))
-        rho.append(np.zeros((len(t.refs), t.k)))
+        rho.append(np.zeros((len(terms[r].refs), terms[r].k)))
     for r in range(1, len(terms)):
-        block = si.cross[index[r][:, :, None], cols0[:, None, :]]  # (n, k_r, k_0)
+        block = si.first_column_at(r, block_of_row[r])  # (n, k_r, k_0)
         rho[r] += np.einsum("iac,ic->ia", block, zeta[0])
         rho[0] += np.einsum("iac,ia->ic", block, zeta[r])
         for s in range(1, len(terms)):
-            trail = si.trailing[index[r][:, :, None], index[s][:, None, :]]
+            trail = _trailing_pair(si, terms, r, s)
             rho[r] += np.einsum("iac,ic->ia", trail, zeta[s])
     return rho
+
+
+def _trailing_pair(
+    si: SelectedInverse, terms: Sequence[RandomEffectsTerm], r: int, s: int
+) -> Array:
+    """``S_rs`` at each observation's levels of terms ``r, s ≥ 1``, ``(n, k_r, k_s)``."""
+    if r >= s:
+        return si.pair_blocks(r, s, terms[r].refs, terms[s].refs)
+    return si.pair_blocks(s, r, terms[s].refs, terms[r].refs).transpose(0, 2, 1)

@@ -9,7 +9,7 @@ where ``d1 = ∂dev/∂η``, ``c`` scales it to ``∂aic/∂η`` (1 except for G
 Gaussian), ``h_i = (ZΛM⁻¹Λ'Z')_ii``, ``w' = ∂w/∂η``, ``E_k = ∂Λ/∂θ_k``, and the modes move with
 ``dũ = −H⁻¹ ∂²P/∂u∂φ / 2`` for ``H`` the observed-information version of ``M`` (the same
 matrix for canonical links), so that ``dη = ∂η/∂φ + ZΛ dũ``. Only the blocks of ``M⁻¹`` at
-observed level pairs are needed (:mod:`mixedmodels.linalg.blocksolve`).
+observed level pairs are needed (:mod:`mixedmodels.linalg.selected_inverse`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Convergence checks at the optimum, as lme4's ``checkConv``.
 
-The gradient and Hessian of the objective are estimated by central differences (lme4's
-``deriv12`` with step 1e-4) over the parameters that are not on their bound. The fit is
+The gradient and Hessian of the objective are estimated by central differences with lme4's step
+1e-4 (:func:`~mixedmodels.optimize.differences.gradient_and_hessian`: the cross terms from two
+values per pair, where lme4's ``deriv12`` takes four) over the parameters that are not on their
+bound. The fit is
 flagged when the scaled gradient ``H⁻¹g`` (or the raw gradient, whichever is smaller) exceeds
 ``2e-3`` in any coordinate, when the Hessian is not positive definite, or when it is so badly
 conditioned that the model is nearly unidentifiable.
@@ -15,21 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mixedmodels._typing import FloatArray
+from mixedmodels.optimize.differences import DERIV12_STEP, gradient_and_hessian
 
-__all__ = [
-    "ConvergenceCheck",
-    "check_convergence",
-    "finite_differences",
-    "derivative_step",
-    "newton_polish",
-]
+__all__ = ["ConvergenceCheck", "check_convergence", "newton_polish"]
 
 GRAD_TOL = 2e-3  # lme4's check.conv.grad tolerance
 EIGEN_RATIO_TOL = 1e6  # lme4's check.conv.hess: nearly unidentifiable beyond this
-STEP = 1e-4
 POLISH_REACH = 1e-3  # largest Newton step taken, relative to max(1, |θ|)
-NOISY_STEP = 1e-3  # a larger step when the best one for the objective's rounding is beyond this
-MAX_NOISY_STEP = 1e-2  # and never beyond this
 NOISE_RISE = 4.0  # a polish that raises the objective by less than this times its rounding
 
 
@@ -62,7 +56,7 @@ class ConvergenceCheck:
     messages: list[str] = field(default_factory=list)
     stopped_short: bool = False
     decrement: float = 0.0
-    step: float = STEP
+    step: float = DERIV12_STEP
 
     @property
     def ok(self) -> bool:
@@ -70,55 +64,23 @@ class ConvergenceCheck:
         return not self.messages
 
 
-def finite_differences(
-    f: Callable[[FloatArray], float],
-    x: FloatArray,
-    free: list[int],
-    step: float = STEP,
-    value: float | None = None,
-) -> tuple[FloatArray, FloatArray]:
-    """Central-difference gradient and Hessian of ``f`` at ``x`` over the coordinates ``free``.
-
-    ``value`` is ``f(x)`` when the caller knows it (saves one evaluation).
-    """
-    m = len(free)
-    f0 = f(x) if value is None else value
-    grad, hess = np.zeros(m), np.zeros((m, m))
-    plus, minus = np.zeros(m), np.zeros(m)
-    for a, i in enumerate(free):
-        e = np.zeros_like(x)
-        e[i] = step
-        plus[a], minus[a] = f(x + e), f(x - e)
-        grad[a] = (plus[a] - minus[a]) / (2 * step)
-        hess[a, a] = (plus[a] - 2 * f0 + minus[a]) / step**2
-    for a, i in enumerate(free):
-        for b in range(a):
-            j = free[b]
-            e = np.zeros_like(x)
-            e[i], e[j] = step, step
-            both = f(x + e) + f(x - e)
-            hess[a, b] = hess[b, a] = (both - plus[a] - minus[a] - plus[b] - minus[b] + 2 * f0) / (
-                2 * step**2
-            )
-    return grad, hess
-
-
 def check_convergence(
     f: Callable[[FloatArray], float],
     x: FloatArray,
     lower: FloatArray,
     value: float | None = None,
-    step: float = STEP,
+    step: float = DERIV12_STEP,
 ) -> ConvergenceCheck:
     """Check the optimum ``x`` of ``f`` (see the module docstring); ``value`` is ``f(x)``.
 
     ``step`` is lme4's unless the objective's rounding calls for a larger one
-    (:func:`derivative_step`); a parameter within ``step`` of its bound is not free.
+    (:func:`~mixedmodels.optimize.differences.derivative_step`); a parameter within ``step`` of
+    its bound is not free.
     """
     free = [i for i in range(len(x)) if not x[i] - lower[i] < step]
     if not free:
         return ConvergenceCheck(np.zeros(0), np.zeros((0, 0)), free, step=step)
-    grad, hess = finite_differences(f, x, free, step, value)
+    grad, hess = gradient_and_hessian(f, x, free, step, value)
     check = ConvergenceCheck(grad, hess, free, step=step)
     finite = bool(np.all(np.isfinite(hess)) and np.all(np.isfinite(grad)))
     eigen = np.linalg.eigvalsh(hess) if finite else np.full(len(free), np.nan)
@@ -179,8 +141,9 @@ def newton_polish(
     objective does not increase beyond rounding.
 
     ``noise`` is the size of the rounding error of ``f`` (the check's derivatives were then
-    taken with a step fit for it, :func:`derivative_step`). The step is kept when ``f`` rises
-    by less than :data:`NOISE_RISE` times ``noise``: the optimizer's value is the lowest
+    taken with a step fit for it, :func:`~mixedmodels.optimize.differences.derivative_step`).
+    The step is kept when ``f`` rises by less than :data:`NOISE_RISE` times ``noise``: the
+    optimizer's value is the lowest
     rounding of hundreds of evaluations, some times ``noise`` below the surface, and the root
     of the smoothed gradient is the better estimate of the optimum (a step of the reach along
     a direction of ordinary curvature would raise ``f`` far more).
@@ -209,17 +172,3 @@ def newton_polish(
     if not polished <= value + max(1e-10 * max(1.0, abs(value)), rise):
         return None
     return new, polished
-
-
-def derivative_step(noise: float) -> float:
-    """The finite-difference step for an objective whose rounding error is of size ``noise``.
-
-    A central difference errs by about ``noise / h`` from rounding and ``h² f‴ / 6`` from
-    truncation; with ``f‴`` of the size 1 (parameters of the size 1, as the local scaling
-    makes them) the best step is about ``∛noise``. lme4's step (:data:`STEP`) is kept unless
-    that is beyond :data:`NOISY_STEP` (an objective uncertain to more than 1e-9, whose
-    gradient at lme4's step would be uncertain to 1e-5): every ordinary model keeps it.
-    """
-    if not np.isfinite(noise) or not np.cbrt(noise) > NOISY_STEP:
-        return STEP
-    return float(min(np.cbrt(noise), MAX_NOISY_STEP))

@@ -8,10 +8,8 @@ from a finite-difference Hessian of that gradient, which reaches the optimum to 
 handful of iterations. Where no gradient is available (adaptive quadrature, or a selected
 inverse too large to form) stage 2 is BOBYQA on the objective values.
 
-Standard errors come from the Hessian of the deviance: central differences of the exact
-gradient (or, without a gradient, of the objective), with steps scaled by each parameter's
-approximate standard error, so that poorly scaled models (a covariate in the hundreds) get
-accurate values too.
+The finite-difference Hessians that start the quasi-Newton steps and give the standard errors
+are in :mod:`mixedmodels.optimize.differences`.
 """
 
 from __future__ import annotations
@@ -26,12 +24,7 @@ from numpy.typing import NDArray
 from mixedmodels._typing import FloatArray
 from mixedmodels.optimize import OptSummary, bobyqa
 
-__all__ = [
-    "Newton",
-    "hessian_from_gradient",
-    "hessian_from_values",
-    "quasi_newton",
-]
+__all__ = ["Newton", "derivative_free", "quasi_newton"]
 
 Array = FloatArray
 Objective = Callable[[Array], float]
@@ -196,70 +189,6 @@ def _bfgs(H: Array, s: Array, y: Array) -> Array:
         return H
     Hs = H @ s
     return H + np.outer(y, y) / sy - np.outer(Hs, Hs) / float(s @ Hs)
-
-
-def hessian_from_gradient(grad: Gradient, x: Array, steps: Array, *, central: bool) -> Array:
-    """Hessian by differences of an exact gradient, symmetrized.
-
-    Parameters
-    ----------
-    grad
-        The gradient function.
-    x
-        The point.
-    steps
-        One step per coordinate.
-    central
-        Central differences (two gradients per coordinate) or forward ones (one).
-    """
-    n = len(x)
-    H = np.empty((n, n))
-    g0 = None if central else grad(x)
-    for j in range(n):
-        e = np.zeros(n)
-        e[j] = steps[j]
-        if central:
-            H[:, j] = (grad(x + e) - grad(x - e)) / (2.0 * steps[j])
-        else:
-            assert g0 is not None
-            H[:, j] = (grad(x + e) - g0) / steps[j]
-    return 0.5 * (H + H.T)
-
-
-def hessian_from_values(f: Objective, x: Array, steps: Array) -> Array:
-    """Hessian by central second differences of the objective (no gradient available)."""
-    n = len(x)
-    f0 = f(x)
-    H = np.empty((n, n))
-    plus, minus = np.empty(n), np.empty(n)
-    for j in range(n):
-        e = np.zeros(n)
-        e[j] = steps[j]
-        plus[j], minus[j] = f(x + e), f(x - e)
-        H[j, j] = (plus[j] - 2.0 * f0 + minus[j]) / steps[j] ** 2
-    for j in range(n):
-        for k in range(j):
-            e = np.zeros(n)
-            e[j], e[k] = steps[j], steps[k]
-            ek = np.zeros(n)
-            ek[j], ek[k] = steps[j], -steps[k]
-            value = f(x + e) + f(x - e) - f(x + ek) - f(x - ek)
-            H[j, k] = H[k, j] = value / (4.0 * steps[j] * steps[k])
-    return H
-
-
-def scaled_steps(H: Array | None, x: Array, factor: float) -> Array:
-    """Steps of ``factor`` times each parameter's approximate standard deviation."""
-    default = factor * 100.0 * np.maximum(1.0, np.abs(x)) * 1e-2
-    if H is None:
-        return default
-    try:
-        cov = np.linalg.inv(0.5 * (H + H.T))
-        sd = np.sqrt(2.0 * np.abs(np.diag(cov)))
-    except np.linalg.LinAlgError:
-        return default
-    ok = np.isfinite(sd) & (sd > 0)
-    return np.where(ok, factor * sd, default)
 
 
 def derivative_free(

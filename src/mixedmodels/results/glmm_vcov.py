@@ -27,11 +27,7 @@ import scipy.linalg
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.fit.agq import AgqHessian, agq_hessian
-from mixedmodels.optimize.newton import (
-    hessian_from_gradient,
-    hessian_from_values,
-    scaled_steps,
-)
+from mixedmodels.optimize.differences import hessian_from_gradient, jacobian, scaled_hessian
 from mixedmodels.spec.random import RandomEffectsTerm
 
 if TYPE_CHECKING:
@@ -54,7 +50,7 @@ __all__ = [
 
 Array = FloatArray
 TMB_STEP = 1e-3  # optimHess's default ndeps
-MAP_STEP = 1e-7
+MAP_STEP = 1e-7  # central differences of the map from glmmTMB's parameters to lme4's θ
 
 
 def free_parameters(theta: Array, lower: Array, p: int) -> npt.NDArray[np.bool_]:
@@ -69,11 +65,8 @@ def exact_hessian(objective: GlmmObjective, x: Array, approx: Array | None) -> A
     standard error from ``approx``, the quasi-Newton Hessian, when given), else of the values
     (steps 1e-2 of them). ``objective`` moves its engine: give a detached one.
     """
-    if objective.has_gradient:
-        steps = scaled_steps(approx, x, 1e-3)
-        return hessian_from_gradient(objective.gradient, x, steps, central=True)
-    steps = scaled_steps(approx, x, 1e-2)
-    return hessian_from_values(objective, x, steps)
+    gradient = objective.gradient if objective.has_gradient else None
+    return scaled_hessian(objective, x, approx, gradient)
 
 
 def laplace_hessian(model: FittedGeneralizedModel) -> tuple[Array, npt.NDArray[np.bool_]]:
@@ -205,23 +198,13 @@ def sdreport_hessian(
         return np.concatenate([theta_from_tmb(terms, x[:ntheta]), x[ntheta:]])
 
     def grad_psi(x: Array) -> Array:
-        J = _jacobian(lambda p: theta_from_tmb(terms, p), x[:ntheta])
+        J = jacobian(lambda p: theta_from_tmb(terms, p), x[:ntheta], np.full(ntheta, MAP_STEP))
         g = gradient(to_lme4(x))
         return np.concatenate([J.T @ g[:ntheta], g[ntheta:]])
 
     x0 = np.concatenate([psi0, params[ntheta:]])
     steps = np.full(len(x0), TMB_STEP)
     return hessian_from_gradient(grad_psi, x0, steps, central=True)
-
-
-def _jacobian(f: Callable[[Array], Array], x: Array) -> Array:
-    """Jacobian of a small smooth map by central differences."""
-    cols = []
-    for j in range(len(x)):
-        e = np.zeros(len(x))
-        e[j] = MAP_STEP
-        cols.append((f(x + e) - f(x - e)) / (2.0 * MAP_STEP))
-    return np.column_stack(cols)
 
 
 def hessian_covariance(

@@ -21,11 +21,7 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import SeparationWarning
-from mixedmodels.optimize.newton import (
-    hessian_from_gradient,
-    hessian_from_values,
-    scaled_steps,
-)
+from mixedmodels.optimize.differences import scaled_hessian
 from mixedmodels.results.glmm_vcov import hessian_covariance
 
 if TYPE_CHECKING:
@@ -120,11 +116,9 @@ def _kept_hessian(objective: GlmmObjective, x: Array, idx: Any, approx: Array | 
         point[idx] = z
         return point
 
+    def gradient(z: Array) -> Array:
+        return objective.gradient(full(z))[idx]
+
     sub = None if approx is None else approx[np.ix_(idx, idx)]
-    if objective.has_gradient:
-        steps = scaled_steps(sub, x[idx], 1e-3)
-        return hessian_from_gradient(
-            lambda z: objective.gradient(full(z))[idx], x[idx], steps, central=True
-        )
-    steps = scaled_steps(sub, x[idx], 1e-2)
-    return hessian_from_values(lambda z: objective(full(z)), x[idx], steps)
+    kept = gradient if objective.has_gradient else None
+    return scaled_hessian(lambda z: objective(full(z)), x[idx], sub, kept)
