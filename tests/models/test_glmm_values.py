@@ -79,3 +79,27 @@ def test_fitting_a_fitted_glmm_returns_a_new_one(model: mm.GeneralizedLinearMixe
         again = model.fit()
     assert again is not model and model.optsum is optsum
     np.testing.assert_allclose(again.params, model.params, rtol=1e-6, atol=1e-8)
+
+
+def test_linearly_dependent_columns_make_a_glmm_singular_as_an_lmm() -> None:
+    """``is_singular`` means the same for both kinds: collinear term columns count."""
+    data = mm.datasets.load("cbpp").copy()
+    data["x"] = np.arange(len(data)) % 3
+    data["x2"] = 2.0 * data["x"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.warns(mm.MixedModelsWarning, match="linearly dependent"):
+            mm.GeneralizedLinearMixedModel(
+                "cbind(incidence, size - incidence) ~ period + (1 + x + x2 | herd)",
+                data,
+                family="binomial",
+            )
+        glmm = mm.glmer(
+            "cbind(incidence, size - incidence) ~ period + (1 + x + x2 | herd)",
+            data,
+            family="binomial",
+        )
+        lmm = mm.lmer("incidence ~ period + (1 + x + x2 | herd)", data)
+    assert glmm.degenerate_terms == lmm.degenerate_terms
+    assert len(glmm.degenerate_terms) == 1
+    assert glmm.is_singular and lmm.is_singular

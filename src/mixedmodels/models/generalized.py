@@ -54,7 +54,7 @@ from mixedmodels.results.glmm_vcov import (
 from mixedmodels.results.glmm_warnings import fit_warnings
 from mixedmodels.results.separation import separated_covariance
 from mixedmodels.spec import FixedEffects, fixed_effects, model_frame, random_effects_terms
-from mixedmodels.spec.checks import check_model, mixed_model_formula
+from mixedmodels.spec.checks import check_model, collinear_terms, mixed_model_formula
 from mixedmodels.spec.families import Family
 from mixedmodels.spec.family_names import get_family
 from mixedmodels.spec.fast_fixed import simple_fixed_effects
@@ -137,6 +137,7 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, GlmmRefits, Mixe
         self.fixed = fast if fast is not None else self._formulaic_fixed()
         self.terms = random_effects_terms(self.parsed.random, frame, formula, self.parsed.functions)
         check_model(self.terms, self.response.y, self.parsed.response, allow_n=True)
+        self.degenerate_terms = collinear_terms(self.terms)
         self.nagq = check_nagq(nagq, self.terms)
         self.data = GlmmData(
             self.family,
@@ -440,9 +441,13 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, GlmmRefits, Mixe
 
     @property
     def is_singular(self) -> bool:
-        """True when a bounded θ is within 1e-4 of zero (lme4's ``isSingular``)."""
+        """True when a bounded θ is within 1e-4 of zero (lme4's ``isSingular``).
+
+        Also true when a term has linearly dependent columns (as for a linear mixed model):
+        its covariance cannot be estimated whatever θ the optimizer stops at.
+        """
         bounded = self.lower == 0.0
-        return bool(np.any(self.theta[bounded] < SINGULAR_TOL))
+        return bool(np.any(self.theta[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms)
 
     def spherical_modes(self) -> list[Array]:
         """Conditional modes of the spherical random effects ``u`` per term, ``(l, k)``."""
