@@ -12,6 +12,7 @@ from mixedmodels.models import LinearMixedModel
 from mixedmodels.spec.frame import NaAction
 
 if TYPE_CHECKING:
+    from mixedmodels.fitted import ComparedModel
     from mixedmodels.models.fixed_only import GeneralizedLinearModel, LinearModel
     from mixedmodels.spec.families import Family
 
@@ -248,7 +249,7 @@ def glm(
     )
 
 
-def anova(*models: Any, **kwargs: Any) -> pd.DataFrame:
+def anova(*models: ComparedModel, **kwargs: Any) -> pd.DataFrame:
     """lme4's ``anova``: F tests of one model's terms, or likelihood-ratio tests of several.
 
     With one model, the table of tests of its fixed-effect terms: F tests for an LMM
@@ -259,12 +260,15 @@ def anova(*models: Any, **kwargs: Any) -> pd.DataFrame:
     ``glmer`` fit (R's ``anova(lmer_model, lm_model)``).
     """
     if len(models) == 1:
-        if getattr(models[0], "fixed_only", False):
+        from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+
+        (model,) = models
+        if not isinstance(model, LinearMixedModel | GeneralizedLinearMixedModel):
             raise NotSupportedError(
                 "F tests of the terms of an lm or glm fit are not provided; anova() takes an "
                 "lmer fit, or several models of which one is mixed"
             )
-        return models[0].anova(**kwargs)  # F tests of an LMM, Wald χ² tests of a GLMM
+        return model.anova(**kwargs)  # F tests of an LMM, Wald χ² tests of a GLMM
     from mixedmodels.inference.lrt import compare_models
 
     return compare_models(*models, **kwargs)

@@ -53,6 +53,7 @@ __all__ = [
     "FittedLinearModel",
     "FittedMixedModel",
     "FittedModelBase",
+    "ComparedModel",
     "InfluenceModel",
     "Refittable",
 ]
@@ -104,6 +105,48 @@ class Refittable(Protocol):
 
     def refit(self, y: Any = ...) -> Refittable:
         """A new model fitted to a new response; this one is left as it was."""
+        ...
+
+
+class ComparedModel(Protocol):
+    """What a likelihood-ratio test reads: an LMM, a GLMM, or an ``lm``/``glm`` fit."""
+
+    formula: str
+    fixed: FixedEffects
+    frame: ModelFrame
+
+    @property
+    def nobs(self) -> int:
+        """Observations used."""
+        ...
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters (lme4's ``df`` of ``logLik``)."""
+        ...
+
+    @property
+    def loglik(self) -> float:
+        """The maximized log-likelihood."""
+        ...
+
+    @property
+    def reml(self) -> bool:
+        """Whether the criterion is REML."""
+        ...
+
+    @property
+    def is_singular(self) -> bool:
+        """Whether the fit is on the boundary."""
+        ...
+
+    @property
+    def n_theta(self) -> int:
+        """Number of covariance parameters (0 without random effects)."""
+        ...
+
+    def ml_fit(self) -> ComparedModel:
+        """The model fitted by maximum likelihood (lme4's ``refitML``; itself when it is)."""
         ...
 
 

@@ -105,3 +105,11 @@ def test_the_criterion_of_a_fitted_model_cannot_be_switched(model: mm.LinearMixe
     unfitted = mm.LinearMixedModel(SLEEP, mm.datasets.load("sleepstudy"))
     unfitted.reml = False  # before the fit it is a setting
     assert unfitted.fit().objective == pytest.approx(model.refit(reml=False).objective, abs=1e-8)
+
+
+def test_ml_fit_is_lme4s_refit_ml(model: mm.LinearMixedModel) -> None:
+    ml = model.ml_fit()
+    assert ml is not model and not ml.reml and model.reml
+    assert ml.ml_fit() is ml
+    fresh = mm.lmer(SLEEP, mm.datasets.load("sleepstudy"), reml=False)
+    assert ml.objective == pytest.approx(fresh.objective, abs=1e-8)

@@ -26,7 +26,7 @@ import scipy.stats
 from mixedmodels.errors import ModelSpecificationError, RefitMLWarning, SingularFitWarning
 
 if TYPE_CHECKING:
-    from mixedmodels.fitted import FittedLinearModel
+    from mixedmodels.fitted import ComparedModel
 
 __all__ = ["BOUNDARY_NOTE", "REFIT_NOTE", "RefitMLWarning", "compare_models"]
 
@@ -38,7 +38,7 @@ BOUNDARY_NOTE = (
 
 
 def compare_models(
-    *models: FittedLinearModel,
+    *models: ComparedModel,
     names: Sequence[str] | None = None,
     refit: bool = True,
 ) -> pd.DataFrame:
@@ -113,7 +113,7 @@ def compare_models(
     return table
 
 
-def _labels(models: Sequence[FittedLinearModel], names: Sequence[str] | None) -> list[str]:
+def _labels(models: Sequence[ComparedModel], names: Sequence[str] | None) -> list[str]:
     """Row labels; refuses too few models, unfitted ones and a wrong number of names."""
     if len(models) < 2:
         raise ModelSpecificationError("a likelihood-ratio test needs at least two models")
@@ -134,7 +134,7 @@ def _labels(models: Sequence[FittedLinearModel], names: Sequence[str] | None) ->
     return labels
 
 
-def _check_same_data(models: Sequence[FittedLinearModel], labels: list[str]) -> None:
+def _check_same_data(models: Sequence[ComparedModel], labels: list[str]) -> None:
     """Refuse models whose observations or responses differ from the first model's."""
     first = models[0]
     for label, model in zip(labels[1:], models[1:], strict=True):
@@ -150,14 +150,12 @@ def _check_same_data(models: Sequence[FittedLinearModel], labels: list[str]) -> 
             )
 
 
-def _n_theta(model: FittedLinearModel) -> int:
+def _n_theta(model: ComparedModel) -> int:
     """Number of covariance parameters (0 for a model without random effects)."""
-    if getattr(model, "fixed_only", False):
-        return 0
-    return int(len(model.theta))
+    return model.n_theta
 
 
-def _same_response(a: FittedLinearModel, b: FittedLinearModel) -> bool:
+def _same_response(a: ComparedModel, b: ComparedModel) -> bool:
     """Equal responses: compared value by value in memory, by their sums on chunked data."""
     if getattr(a, "has_rows", True) and getattr(b, "has_rows", True):
         return bool(np.array_equal(a.fixed.y, b.fixed.y))
@@ -165,7 +163,7 @@ def _same_response(a: FittedLinearModel, b: FittedLinearModel) -> bool:
     return bool(sa[0] == sb[0] and np.allclose(sa[1:], sb[1:], rtol=1e-10, atol=0.0))
 
 
-def _stats(model: FittedLinearModel) -> tuple[int, float, float]:
+def _stats(model: ComparedModel) -> tuple[int, float, float]:
     """Number, sum and sum of squares of a model's response minus its offset."""
     stats = getattr(model, "response_stats", None)
     if stats is not None:
@@ -175,12 +173,12 @@ def _stats(model: FittedLinearModel) -> tuple[int, float, float]:
     return len(y), float(np.sum(y)), float(y @ y)
 
 
-def _response(model: FittedLinearModel) -> str:
+def _response(model: ComparedModel) -> str:
     """The left-hand side of the model's formula."""
     return model.formula.split("~", 1)[0].strip() or "?"
 
 
-def _ml_versions(models: Sequence[FittedLinearModel], refit: bool) -> list[FittedLinearModel]:
+def _ml_versions(models: Sequence[ComparedModel], refit: bool) -> list[ComparedModel]:
     """ML fits of the models: new models refitted by ML where a model was fitted by REML."""
     reml = [m.reml for m in models]
     if not refit:
@@ -197,5 +195,5 @@ def _ml_versions(models: Sequence[FittedLinearModel], refit: bool) -> list[Fitte
         with warnings.catch_warnings():
             if model.is_singular:  # already reported when the model was fitted
                 warnings.simplefilter("ignore", SingularFitWarning)
-            out.append(model.refit(reml=False))
+            out.append(model.ml_fit())
     return out

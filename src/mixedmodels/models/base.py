@@ -49,6 +49,15 @@ class MixedModelBase(InformationCriteria):
         return self._theta
 
     @property
+    def n_theta(self: FittedModelBase) -> int:
+        """Number of covariance parameters."""
+        return int(self.lower.shape[0])
+
+    def ml_fit(self) -> Self:
+        """The model fitted by maximum likelihood (lme4's ``refitML``): itself unless REML."""
+        return self
+
+    @property
     def n_fixed(self: FittedModelBase) -> int:
         """Number of (estimable) fixed-effect coefficients ``p``."""
         return int(self.fixed.X.shape[1])

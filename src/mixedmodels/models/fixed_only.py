@@ -110,6 +110,10 @@ class FixedEffectsModel(InformationCriteria):
         """No covariance parameters (0)."""
         return 0
 
+    def ml_fit(self) -> FixedEffectsModel:
+        """Itself: the fit maximizes the likelihood already."""
+        return self
+
     @property
     def n_fixed(self) -> int:
         """Number of (estimable) coefficients ``p``."""

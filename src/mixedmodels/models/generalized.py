@@ -199,11 +199,6 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, GlmmRefits, Mixe
         return int(self.response.y.shape[0])
 
     @property
-    def n_theta(self) -> int:
-        """Number of covariance parameters."""
-        return int(self.lower.shape[0])
-
-    @property
     def npar(self) -> int:
         """Parameters counted by logLik: β, θ, the dispersion and a glmer.nb θ."""
         extra = int(self.family.has_dispersion) + int(self.nb_theta_estimated)

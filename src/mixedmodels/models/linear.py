@@ -274,6 +274,10 @@ class LinearMixedModel(LmmInference, MixedModelBase):
             )
         self._reml = check_flag(value, "reml")
 
+    def ml_fit(self) -> LinearMixedModel:
+        """The model fitted by maximum likelihood (lme4's ``refitML``): a new model if REML."""
+        return self.refit(reml=False) if self.reml else self
+
     def at_theta(self, theta: Any) -> LinearMixedModel:
         """A new model whose results are evaluated at ``theta`` instead of optimized.
 
