@@ -7,8 +7,10 @@ At convergence PIRLS solves the penalized weighted least-squares system in ``(u,
 
 and the hat values of a GLMM (lme4's ``hatvalues``) are ``aᵢ vᵢᵀ M⁻¹ vᵢ`` with
 ``vᵢ = [Λᵀzᵢ; xᵢ]`` (:func:`mixedmodels.results.glmm.glmm_hat_values` supplies the weights
-``aᵢ``). By the block elimination of ``M``, with ``M_Z = Λ'Z'WZΛ + I``,
-``G = M_Z⁻¹Λ'Z'WX`` (``q × p``) and the Schur complement ``R_X R_Xᵀ = X'WX − X'WZΛ G``::
+``aᵢ``); the same ``vᵢᵀ M⁻¹ vᵢ`` is the link-scale variance of the fitted values in
+:mod:`mixedmodels.results.glmm_intervals`. By the block elimination of ``M``, with
+``M_Z = Λ'Z'WZΛ + I``, ``G = M_Z⁻¹Λ'Z'WX`` (``q × p``) and the Schur complement
+``R_X R_Xᵀ = X'WX − X'WZΛ G``::
 
     vᵢᵀ M⁻¹ vᵢ = ζᵢᵀ M_Z⁻¹ ζᵢ + ‖R_X⁻¹ dᵢ‖²,     ζᵢ = Λᵀzᵢ,   dᵢ = xᵢ − Gᵀζᵢ.
 
