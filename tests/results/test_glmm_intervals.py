@@ -9,6 +9,7 @@ weighted least-squares system in ``(u, β)`` at the working weights of the conve
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,17 +20,21 @@ import scipy.stats
 from scipy import special
 
 import mixedmodels as mm
-from mixedmodels.errors import ModelSpecificationError, NotSupportedError
+from mixedmodels.errors import DataError, ModelSpecificationError, NotSupportedError
 from mixedmodels.models.generalized import GeneralizedLinearMixedModel
 from mixedmodels.objective.laplace import BlockedEngine
 from mixedmodels.objective.laplace_scalar import ScalarEngine
+from mixedmodels.spec.families import Gamma
 
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 GROUSE = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)"
 
 
 def _grouse() -> pd.DataFrame:
-    return mm.datasets.load("grouseticks")
+    data = mm.datasets.load("grouseticks")
+    for column in ("YEAR", "BROOD", "LOCATION"):
+        data[column] = data[column].astype(str)
+    return data
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +54,8 @@ def _z_lambda(n: int, term: Any, T: np.ndarray) -> np.ndarray:
     return sp.csr_array(((term.z @ T).ravel(), (rows, cols)), shape=(n, term.q)).toarray()
 
 
-def _dense_variances(model: GeneralizedLinearMixedModel) -> np.ndarray:
-    """``vᵢᵀ M⁻¹ vᵢ`` with ``M`` built and inverted densely."""
+def _dense_inverse(model: GeneralizedLinearMixedModel) -> np.ndarray:
+    """``M⁻¹``, with ``M`` built from the fitted rows and inverted densely."""
     ZL = np.hstack(
         [_z_lambda(model.nobs, t, T) for t, T in zip(model.terms, model.templates(), strict=True)]
     )
@@ -58,7 +63,36 @@ def _dense_variances(model: GeneralizedLinearMixedModel) -> np.ndarray:
     w = model.engine.wk.w  # type: ignore[union-attr]
     q = ZL.shape[1]
     M = V.T @ (w[:, None] * V) + np.diag(np.r_[np.ones(q), np.zeros(model.n_fixed)])
-    return np.einsum("ij,jk,ik->i", V, np.linalg.inv(M), V)
+    return np.linalg.inv(M)
+
+
+def _dense_variances(model: GeneralizedLinearMixedModel) -> np.ndarray:
+    """``vᵢᵀ M⁻¹ vᵢ`` for the fitted rows and all terms."""
+    ZL = np.hstack(
+        [_z_lambda(model.nobs, t, T) for t, T in zip(model.terms, model.templates(), strict=True)]
+    )
+    V = np.hstack([ZL, model.fixed.X])
+    return np.einsum("ij,jk,ik->i", V, _dense_inverse(model), V)
+
+
+def _dense_new_rows(
+    model: GeneralizedLinearMixedModel, rows: pd.DataFrame, included: set[str]
+) -> np.ndarray:
+    """``vᵀ M⁻¹ v`` (plus ``θ²`` at new levels) for new rows of a model of ``(1 | g)`` terms."""
+    blocks, marginal = [], np.zeros(len(rows))
+    for term, T in zip(model.terms, model.templates(), strict=True):
+        assert term.k == 1 and term.spec.lhs == "1"
+        block = np.zeros((len(rows), term.q))
+        if term.group in included:
+            position = {str(label): i for i, label in enumerate(term.levels)}
+            where = np.array([position.get(str(v), -1) for v in rows[term.group]])
+            known = where >= 0
+            block[np.flatnonzero(known), where[known]] = T[0, 0]
+            marginal += np.where(known, 0.0, T[0, 0] ** 2)
+        blocks.append(block)
+    X = model.fixed.X[rows.index.to_numpy()]  # rows of the fitted data, relabelled
+    V = np.hstack([*blocks, X])
+    return np.einsum("ij,jk,ik->i", V, _dense_inverse(model), V) + marginal
 
 
 def test_the_two_engines_are_covered(fits: dict[str, GeneralizedLinearMixedModel]) -> None:
@@ -107,6 +141,40 @@ def test_population_level_against_x_vcov_x(
     )
 
 
+def test_new_data_and_some_terms_against_the_dense_system(
+    fits: dict[str, GeneralizedLinearMixedModel],
+) -> None:
+    model = fits["grouse"]
+    data = _grouse()
+    rng = np.random.default_rng(1)
+    new = data.copy()
+    new["LOCATION"] = rng.permutation(new["LOCATION"].to_numpy())  # pairs never seen together
+    new.loc[::7, "BROOD"] = "unseen"
+    for re_form, included in [
+        (None, {"BROOD", "LOCATION"}),
+        ("~(1 | BROOD)", {"BROOD"}),
+        ("~(1 | LOCATION)", {"LOCATION"}),
+    ]:
+        out = model.prediction_intervals(new, re_form=re_form, allow_new_levels=True)
+        expected = _dense_new_rows(model, new, included)
+        np.testing.assert_allclose(out["se_link"] ** 2, expected, rtol=1e-8)
+        np.testing.assert_array_equal(
+            out["fit_link"], model.predict(new, re_form=re_form, allow_new_levels=True)
+        )
+        fitted_rows = model.prediction_intervals(re_form=re_form)
+        np.testing.assert_allclose(
+            fitted_rows["se_link"] ** 2, _dense_new_rows(model, data, included), rtol=1e-8
+        )
+
+
+def test_the_fitted_data_as_new_data(fits: dict[str, GeneralizedLinearMixedModel]) -> None:
+    model = fits["cbpp"]
+    data = mm.datasets.load("cbpp").iloc[::-1]
+    out = model.prediction_intervals(data)
+    np.testing.assert_allclose(out["se_link"] ** 2, _dense_variances(model)[::-1], rtol=1e-8)
+    np.testing.assert_allclose(out["fit"], model.fitted()[::-1], rtol=1e-12)
+
+
 def test_limits_are_ordered_and_in_the_range_of_the_mean(
     fits: dict[str, GeneralizedLinearMixedModel],
 ) -> None:
@@ -146,16 +214,52 @@ def test_excluded_rows_are_missing() -> None:
     )
 
 
-def test_refusals(fits: dict[str, GeneralizedLinearMixedModel]) -> None:
+def test_new_levels_and_refusals(fits: dict[str, GeneralizedLinearMixedModel]) -> None:
     model = fits["cbpp"]
     data = mm.datasets.load("cbpp")
     with pytest.raises(NotSupportedError, match="no normal-theory prediction.*simulate"):
         model.prediction_intervals(interval="prediction")
-    with pytest.raises(NotSupportedError, match="re_form='~0' for new data"):
-        model.prediction_intervals(data)
-    with pytest.raises(NotSupportedError, match="fitted rows with all terms"):
-        model.prediction_intervals(re_form="~(1 | herd)")
+    new = data.assign(herd="unseen")
+    with pytest.raises(DataError, match="herd"):
+        model.prediction_intervals(new)
+    allowed = model.prediction_intervals(new, allow_new_levels=True)
+    population = model.prediction_intervals(new, re_form="~0")
+    theta2 = float(model.theta[0]) ** 2
+    expected = _dense_new_rows(model, data.assign(herd="unseen"), {"herd"})
+    np.testing.assert_allclose(allowed["se_link"] ** 2, expected, rtol=1e-8)
+    assert np.all(allowed["se_link"] ** 2 > population["se_link"] ** 2 + 0.9 * theta2)
     with pytest.raises(ModelSpecificationError, match="interval"):
         model.prediction_intervals(interval="tolerance")
     with pytest.raises(ModelSpecificationError, match="level"):
         model.prediction_intervals(level=1.5)
+
+
+def test_a_random_slope_and_a_decreasing_link() -> None:
+    """``(1 + x | g)`` through the general path; Gamma's inverse link turns the limits round."""
+    root = Path(__file__).resolve().parents[1]
+    sim = pd.read_csv(root / "inference" / "data" / "glmm_slope_sim.csv")
+    gamma = pd.read_csv(root / "data" / "parity" / "gamma_sim.csv")
+    gamma["g"] = gamma["g"].astype(str)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mm.MixedModelsWarning)
+        slope = mm.glmer("y ~ x + A + (1 + x | g)", sim, family="binomial")
+        inverse = mm.glmer("y ~ x + (1 | g)", gamma, family=Gamma())
+    assert isinstance(slope.engine, BlockedEngine)
+    out = slope.prediction_intervals(sim)  # new data: penalized_quadratic_forms
+    np.testing.assert_allclose(out["se_link"] ** 2, _dense_variances(slope), rtol=1e-8)
+    np.testing.assert_allclose(out["se_link"], slope.prediction_intervals()["se_link"], rtol=1e-10)
+    z = scipy.stats.norm.ppf(0.975)
+    for re_form in (None, "~0"):
+        limits = inverse.prediction_intervals(re_form=re_form)
+        assert np.all(limits["lower"] < limits["fit"]) and np.all(limits["fit"] < limits["upper"])
+        assert np.all(limits["lower"] > 0)
+        eta, se = limits["fit_link"].to_numpy(), limits["se_link"].to_numpy()
+        crossing = eta - z * se <= 0  # past η = 0: no upper limit for the mean
+        np.testing.assert_array_equal(np.isinf(limits["upper"]), crossing)
+        np.testing.assert_allclose(limits["lower"], 1.0 / (eta + z * se), rtol=1e-12)
+        ok = ~crossing
+        np.testing.assert_allclose(limits["upper"][ok], 1.0 / (eta - z * se)[ok], rtol=1e-12)
+    assert np.isinf(inverse.prediction_intervals()["upper"]).any()
+    np.testing.assert_allclose(
+        inverse.prediction_intervals()["se_link"] ** 2, _dense_variances(inverse), rtol=1e-8
+    )

@@ -94,9 +94,9 @@ class GlmmInference:
         Keywords ``level=0.95``, ``interval="confidence"``, ``re_form=None``,
         ``allow_new_levels=False`` and ``offset=None``. Columns ``fit`` (as
         ``predict(type="response")``), ``fit_link``, ``se_link``, ``lower`` and ``upper``
-        (``fit_link ± z·se_link`` through the inverse link). Available with ``re_form="~0"``
-        for any rows and with all terms for the fitted rows; ``interval="prediction"`` is
-        refused. See :func:`mixedmodels.results.glmm_intervals.glmm_prediction_intervals`.
+        (``fit_link ± z·se_link`` through the inverse link), for any rows and ``re_form``;
+        ``interval="prediction"`` is refused (use :meth:`simulate`). See
+        :func:`mixedmodels.results.glmm_intervals.glmm_prediction_intervals`.
         """
         from mixedmodels.results.glmm_intervals import glmm_prediction_intervals
 

@@ -3,18 +3,24 @@
 lme4's ``predict`` gives no intervals. These are normal-theory intervals for the linear
 predictor at the estimates (the Laplace approximation, θ fixed, no dispersion in the link-scale
 variance), mapped through the inverse link, so the limits are ordered and inside the family's
-range of the mean:
+range of the mean (an interval for ``η`` that leaves the link's image of that range is cut at
+its end):
 
 * ``re_form="~0"`` (or ``"NA"``), any rows: ``se_link² = xᵀ Var(β̂) x`` with the model's
   ``vcov`` (the Hessian-based covariance of β̂ by default).
-* ``re_form=None`` for the fitted rows: ``se_link² = vᵢᵀ M⁻¹ vᵢ`` with ``vᵢ = [Λᵀzᵢ; xᵢ]`` and
-  ``M`` the penalized weighted least-squares system in ``(u, β)`` at the converged PIRLS
-  weights (:func:`~mixedmodels.objective.leverage.penalized_leverages`, the quantity of the hat
-  values): the approximate posterior covariance of the modes and β̂, with a flat prior on β.
+* with random effects (``re_form=None`` for all terms, or some of them):
+  ``se_link² = vᵀ M⁻¹ v`` with ``v = [Λ_jᵀz_j at g_j (j included); x]`` and ``M`` the
+  penalized weighted least-squares system in ``(u, β)`` at the converged PIRLS weights, whose
+  inverse is the approximate posterior covariance of the modes and β̂ (flat prior on β); plus
+  ``z_jᵀT_jT_jᵀz_j`` for a new level of an included term (predicted as 0). For the fitted rows
+  with all terms that is :func:`~mixedmodels.objective.leverage.penalized_leverages` (the
+  quantity of the hat values), else
+  :func:`~mixedmodels.objective.leverage.penalized_quadratic_forms`.
 
-Its β block is lme4's unscaled ``vcov`` (``(R_X R_Xᵀ)⁻¹``), not the Hessian-based one, so the
-two ``re_form`` give slightly different fixed-effects uncertainties. A new observation of a
-non-normal response has no normal-theory prediction interval: use ``simulate()``.
+The β block of ``M⁻¹`` is lme4's unscaled ``vcov`` (``(R_X R_Xᵀ)⁻¹``), not the Hessian-based
+one, so with and without random effects the fixed effects' uncertainty differs slightly. Not
+included: the uncertainty of θ. A new observation of a non-normal response has no
+normal-theory prediction interval: use ``simulate()``.
 """
 
 from __future__ import annotations
@@ -27,8 +33,11 @@ import scipy.stats
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError, NotSupportedError
-from mixedmodels.objective.leverage import penalized_leverages
-from mixedmodels.results.predict import NO_RANDOM, _complete_rows, new_fixed_matrix
+from mixedmodels.objective.leverage import penalized_leverages, penalized_quadratic_forms
+from mixedmodels.results.intervals import _fitted_rows, _new_rows
+from mixedmodels.results.predict import _complete_rows, included_terms, new_fixed_matrix
+from mixedmodels.spec.families import Binomial, Family
+from mixedmodels.spec.family_gaussian import Gaussian
 from mixedmodels.spec.frame import as_frame
 
 if TYPE_CHECKING:
@@ -63,8 +72,7 @@ def glmm_prediction_intervals(
         ``"confidence"`` (for the conditional mean of the included terms); ``"prediction"``
         is refused (see the module documentation).
     re_form, allow_new_levels, offset
-        As for the model's ``predict``; ``re_form`` ``"~0"`` for any rows, ``None`` for the
-        fitted rows.
+        As for the model's ``predict``.
 
     Returns
     -------
@@ -75,31 +83,37 @@ def glmm_prediction_intervals(
     Raises
     ------
     NotSupportedError
-        For ``interval="prediction"``, and for random effects in predictions for new data or
-        for some of the terms only.
+        For ``interval="prediction"``.
     """
     _check_options(interval, level)
     model._require_fit()
-    population = re_form is not None and str(re_form).replace(" ", "") in NO_RANDOM
-    if not population and (new_data is not None or re_form is not None):
-        raise NotSupportedError(
-            "prediction_intervals of a GLMM with random effects is available for the fitted "
-            "rows with all terms (new_data=None, re_form=None) only; use re_form='~0' for new "
-            "data or simulate()"
-        )
     options = {"re_form": re_form, "allow_new_levels": allow_new_levels, "offset": offset}
     fit = model.predict(new_data, type="response", **options)
     fit_link = model.predict(new_data, type="link", **options)
-    se = _population_se(model, new_data) if population else _conditional_se(model)
+    se = _standard_errors(model, new_data, re_form)
     half = float(scipy.stats.norm.ppf(0.5 + level / 2.0)) * se
-    inverse = model.family.link.inverse
-    with np.errstate(invalid="ignore"):
-        ends = np.vstack([inverse(fit_link - half), inverse(fit_link + half)])
+    ends = _limits(model.family, fit_link - half, fit_link + half)
     index = None if new_data is None else as_frame(new_data).index
     out = pd.DataFrame({"fit": fit, "fit_link": fit_link, "se_link": se}, index=index)
     out["lower"] = np.min(ends, axis=0)
     out["upper"] = np.max(ends, axis=0)
     return out
+
+
+def _limits(family: Family, low: Array, high: Array) -> Array:
+    """The link-scale limits, kept to the link's image of the family's means, on the mean scale.
+
+    An interval for ``η`` can leave the values a link takes on the family's means (``η < 0``
+    for the inverse link of a Gamma, the identity link of a Poisson); it is cut there, so the
+    limit on that side is the range's end (``+∞`` and ``0`` in those examples).
+    """
+    lo, hi = (0.0, 1.0) if isinstance(family, Binomial) else (0.0, np.inf)
+    if isinstance(family, Gaussian):
+        lo = -np.inf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bounds = np.sort(np.asarray(family.link.link(np.array([lo, hi])), dtype=np.float64))
+        ends = [family.link.inverse(np.clip(x, bounds[0], bounds[1])) for x in (low, high)]
+    return np.vstack(ends)
 
 
 def _check_options(interval: str, level: float) -> None:
@@ -117,6 +131,32 @@ def _check_options(interval: str, level: float) -> None:
         raise ModelSpecificationError(f"level must be between 0 and 1, not {level!r}")
 
 
+def _standard_errors(model: FittedGeneralizedModel, new_data: Any, re_form: str | None) -> Array:
+    """``se_link`` per row of the data (NaN where the prediction is missing)."""
+    included = included_terms(model, re_form)
+    if not included:
+        return _population_se(model, new_data)
+    if new_data is None and len(included) == len(model.terms):
+        return model.frame.padded(np.sqrt(penalized_leverages(model.engine)))
+    if new_data is None:
+        rows = _fitted_rows(model, None)  # type: ignore[arg-type]
+    else:
+        rows = _new_rows(model, as_frame(new_data), included, None)  # type: ignore[arg-type]
+    wanted = {t.name for t in included}
+    levels = [rows.levels[t.name] if t.name in wanted else None for t in model.terms]
+    zeta = [
+        rows.z[t.name] @ T if t.name in wanted else None
+        for t, T in zip(model.terms, model.templates(), strict=True)
+    ]
+    var = penalized_quadratic_forms(model.engine, levels, zeta, rows.X)
+    for g, zt in zip(levels, zeta, strict=True):
+        if g is not None and zt is not None:  # a new level: its marginal variance
+            var += np.where(g < 0, np.einsum("ik,ik->i", zt, zt), 0.0)
+    se = np.full(rows.mask.shape, np.nan)
+    se[rows.mask] = np.sqrt(var)
+    return model.frame.padded(se) if new_data is None else se
+
+
 def _population_se(model: FittedGeneralizedModel, new_data: Any) -> Array:
     """``sqrt(xᵀ Var(β̂) x)`` per row (NaN where the prediction is missing)."""
     V = model.vcov.to_numpy()
@@ -130,8 +170,3 @@ def _population_se(model: FittedGeneralizedModel, new_data: Any) -> Array:
     se = np.full(len(frame), np.nan)
     se[mask] = np.sqrt(np.einsum("ij,jk,ik->i", X, V, X))
     return se
-
-
-def _conditional_se(model: FittedGeneralizedModel) -> Array:
-    """``sqrt(vᵢᵀ M⁻¹ vᵢ)`` for the fitted rows, all terms (NaN-padded as the predictions)."""
-    return model.frame.padded(np.sqrt(penalized_leverages(model.engine)))
