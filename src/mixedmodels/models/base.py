@@ -107,7 +107,7 @@ class MixedModelBase(InformationCriteria):
 
     # ---- what a kind of model may not have: one refusal, overridden where it exists --------
     def prediction_intervals(self, new_data: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """Prediction intervals (linear mixed models; refused for a GLMM)."""
+        """Prediction intervals: refused unless a kind of model overrides it (LMMs, GLMMs do)."""
         raise _not_for(
             self, "prediction_intervals", "normal errors; use predict(type='link') and simulate()"
         )

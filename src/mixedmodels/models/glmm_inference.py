@@ -2,8 +2,8 @@
 
 A mixin of :class:`~mixedmodels.models.generalized.GeneralizedLinearMixedModel`; the work,
 imported on demand, is in :mod:`mixedmodels.inference.glmm_wald`,
-:mod:`mixedmodels.inference.glmm_profile` and :mod:`mixedmodels.inference.bootstrap` (the
-same bootstrap as an LMM's).
+:mod:`mixedmodels.inference.glmm_profile`, :mod:`mixedmodels.inference.bootstrap` (the
+same bootstrap as an LMM's) and :mod:`mixedmodels.results.glmm_intervals`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = ["GlmmInference"]
 
 
 class GlmmInference:
-    """``anova``, ``contrast``, ``confint``, ``profile`` and ``bootstrap`` of a fitted GLMM."""
+    """``anova``, ``contrast``, ``confint``, ``profile``, ``bootstrap`` and intervals of a GLMM."""
 
     @property
     def has_scale(self: FittedGeneralizedModel) -> bool:
@@ -85,3 +85,20 @@ class GlmmInference:
 
         self._require_fit()
         return parametric_bootstrap(self, n, seed=seed, n_jobs=n_jobs, progress=progress)
+
+    def prediction_intervals(
+        self: FittedGeneralizedModel, new_data: Any = None, **kwargs: Any
+    ) -> pd.DataFrame:
+        """Predicted means with confidence intervals from the link scale.
+
+        Keywords ``level=0.95``, ``interval="confidence"``, ``re_form=None``,
+        ``allow_new_levels=False`` and ``offset=None``. Columns ``fit`` (as
+        ``predict(type="response")``), ``fit_link``, ``se_link``, ``lower`` and ``upper``
+        (``fit_link ± z·se_link`` through the inverse link), for any rows and ``re_form``;
+        ``interval="prediction"`` is refused (use :meth:`simulate`). See
+        :func:`mixedmodels.results.glmm_intervals.glmm_prediction_intervals`.
+        """
+        from mixedmodels.results.glmm_intervals import glmm_prediction_intervals
+
+        self._require_fit()
+        return glmm_prediction_intervals(self, new_data, **kwargs)
