@@ -139,9 +139,9 @@ def _standard_errors(model: FittedGeneralizedModel, new_data: Any, re_form: str 
     if new_data is None and len(included) == len(model.terms):
         return model.frame.padded(np.sqrt(penalized_leverages(model.engine)))
     if new_data is None:
-        rows = _fitted_rows(model, None)  # type: ignore[arg-type]
+        rows = _fitted_rows(model, None)
     else:
-        rows = _new_rows(model, as_frame(new_data), included, None)  # type: ignore[arg-type]
+        rows = _new_rows(model, as_frame(new_data), included, None)
     wanted = {t.name for t in included}
     levels = [rows.levels[t.name] if t.name in wanted else None for t in model.terms]
     zeta = [
@@ -164,9 +164,9 @@ def _population_se(model: FittedGeneralizedModel, new_data: Any) -> Array:
         X = model.fixed.X
         return model.frame.padded(np.sqrt(np.einsum("ij,jk,ik->i", X, V, X)))
     frame = as_frame(new_data)
-    mask: np.ndarray = np.asarray(_complete_rows(model, frame, []))  # type: ignore[arg-type]
+    mask: np.ndarray = np.asarray(_complete_rows(model, frame, []))
     rows = frame.iloc[np.flatnonzero(mask)].reset_index(drop=True)
-    X = new_fixed_matrix(model, rows)  # type: ignore[arg-type]
+    X = new_fixed_matrix(model, rows)
     se = np.full(len(frame), np.nan)
     se[mask] = np.sqrt(np.einsum("ij,jk,ik->i", X, V, X))
     return se

@@ -38,7 +38,7 @@ from mixedmodels.spec.frame import as_frame
 from mixedmodels.spec.grouping import row_labels
 
 if TYPE_CHECKING:
-    from mixedmodels.fitted import FittedLinearModel
+    from mixedmodels.fitted import FittedLinearModel, FittedModelBase
     from mixedmodels.spec import RandomEffectsTerm
 
 __all__ = ["prediction_intervals"]
@@ -135,7 +135,7 @@ class _Rows:
     mask: np.ndarray
 
 
-def _fitted_rows(model: FittedLinearModel, weights: Any) -> _Rows:
+def _fitted_rows(model: FittedModelBase, weights: Any) -> _Rows:
     """The fitted observations."""
     w = model.frame.weights if weights is None else _weights(weights, None, model.nobs)
     levels = {t.name: t.refs for t in model.terms}
@@ -145,7 +145,7 @@ def _fitted_rows(model: FittedLinearModel, weights: Any) -> _Rows:
 
 
 def _new_rows(
-    model: FittedLinearModel,
+    model: FittedModelBase,
     frame: pd.DataFrame,
     included: list[RandomEffectsTerm],
     weights: Any,
@@ -169,7 +169,7 @@ def _new_rows(
     return _Rows(_fixed_matrix(model, rows), levels, z, w, mask)
 
 
-def _fixed_matrix(model: FittedLinearModel, rows: pd.DataFrame) -> Array:
+def _fixed_matrix(model: FittedModelBase, rows: pd.DataFrame) -> Array:
     """The fixed-effects model matrix of new rows (the training encoding)."""
     return new_fixed_matrix(model, rows)
 

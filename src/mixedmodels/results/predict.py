@@ -121,7 +121,7 @@ def included_terms(model: FittedModelBase, re_form: str | None) -> list[RandomEf
 
 
 def _complete_rows(
-    model: FittedLinearModel, frame: pd.DataFrame, terms: list[RandomEffectsTerm]
+    model: FittedModelBase, frame: pd.DataFrame, terms: list[RandomEffectsTerm]
 ) -> Any:
     """Rows with every value the prediction needs; unknown grouping columns are errors."""
     parsed = model.parsed
@@ -143,7 +143,7 @@ def _fixed_part(model: FittedLinearModel, rows: pd.DataFrame) -> FloatArray:
     return new_fixed_matrix(model, rows) @ model.beta
 
 
-def new_fixed_matrix(model: FittedLinearModel, rows: pd.DataFrame) -> FloatArray:
+def new_fixed_matrix(model: FittedModelBase, rows: pd.DataFrame) -> FloatArray:
     """The kept fixed-effects columns for new rows, encoded as the training data were.
 
     Raises
