@@ -159,7 +159,6 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         functions: Mapping[str, Callable[..., Any]] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        timeout = check_timeout(timeout)
         parsed = mixed_model_formula(formula, functions)
         reml = check_flag(reml, "reml")
         blocks = chunked_blocks(

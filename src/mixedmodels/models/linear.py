@@ -233,9 +233,7 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         """
         reml = None if reml is None else check_flag(reml, "reml")
         if self.optsum is not None:
-            new = self._spawn()
-            new.optsum = None
-            return new.fit(
+            return self._unfitted().fit(
                 reml=reml, verbose=verbose, check_convergence=check_convergence, start=start
             )
         if reml is not None:
@@ -338,7 +336,7 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         reml = checked_flag(reml, "reml")
         check_convergence = checked_flag(check_convergence, "check_convergence")
         values = None if y is None else checked_response(y, self.nobs)
-        new = self._spawn()
+        new = self._unfitted()
         if values is not None:
             new._set_response(values)
         return new.fit(reml=reml, check_convergence=check_convergence)
@@ -372,6 +370,12 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         new.L = self.L.spawn()
         new.__dict__.pop("_work_objective", None)
         new._forget()
+        return new
+
+    def _unfitted(self) -> LinearMixedModel:
+        """A copy (:meth:`_spawn`) without this model's fit, ready to be fitted in place."""
+        new = self._spawn()
+        new.optsum, new.convergence = None, None
         return new
 
     def _set_response(self, values: FloatArray) -> None:
