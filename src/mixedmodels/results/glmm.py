@@ -19,6 +19,7 @@ from mixedmodels.results.simulate import simulate_linear_predictor
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedGeneralizedModel
+    from mixedmodels.spec.families import Family
 
 __all__ = [
     "fitted_means",
@@ -142,7 +143,7 @@ def simulate_glmm(
         model, nsim, rng, use_ranef=use_ranef, scale=1.0, re_form=re_form
     )
     mu = model.family.link.inverse(out)
-    _check_simulated_means(model.family.name, model.family.link.name, mu)
+    _check_simulated_means(model.family, mu)
     response = model.response
     is_binomial = model.family.name == "binomial"
     weights = response.weights if is_binomial else model.frame.weights
@@ -154,15 +155,12 @@ def simulate_glmm(
     return draws
 
 
-def _check_simulated_means(family: str, link: str, mu: Array) -> None:
+def _check_simulated_means(family: Family, mu: Array) -> None:
     """Refuse means outside a family's range (an inverse link at new random effects)."""
-    if family not in ("Gamma", "inverse.gaussian", "poisson", "negative_binomial"):
-        return
-    strict = family in ("Gamma", "inverse.gaussian")  # counts may have a mean of 0
-    if not (np.all(mu > 0.0) if strict else np.all(mu >= 0.0)):
+    if not family.valid_means(mu):
         raise ModelSpecificationError(
-            f"simulating from this {family} GLMM gave means outside its range (the {link} "
-            "link at new random effects); a log link keeps the means positive"
+            f"simulating from this {family.name} GLMM gave means outside its range (the "
+            f"{family.link.name} link at new random effects); a log link keeps the means positive"
         )
 
 

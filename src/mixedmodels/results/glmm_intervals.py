@@ -36,8 +36,7 @@ from mixedmodels.errors import ModelSpecificationError, NotSupportedError
 from mixedmodels.objective.leverage import penalized_leverages, penalized_quadratic_forms
 from mixedmodels.results.intervals import _fitted_rows, _new_rows
 from mixedmodels.results.predict import _complete_rows, included_terms, new_fixed_matrix
-from mixedmodels.spec.families import Binomial, Family
-from mixedmodels.spec.family_gaussian import Gaussian
+from mixedmodels.spec.families import Family
 from mixedmodels.spec.frame import as_frame
 
 if TYPE_CHECKING:
@@ -107,9 +106,7 @@ def _limits(family: Family, low: Array, high: Array) -> Array:
     for the inverse link of a Gamma, the identity link of a Poisson); it is cut there, so the
     limit on that side is the range's end (``+∞`` and ``0`` in those examples).
     """
-    lo, hi = (0.0, 1.0) if isinstance(family, Binomial) else (0.0, np.inf)
-    if isinstance(family, Gaussian):
-        lo = -np.inf
+    lo, hi = family.mean_range
     with np.errstate(divide="ignore", invalid="ignore"):
         bounds = np.sort(np.asarray(family.link.link(np.array([lo, hi])), dtype=np.float64))
         ends = [family.link.inverse(np.clip(x, bounds[0], bounds[1])) for x in (low, high)]

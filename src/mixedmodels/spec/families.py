@@ -55,6 +55,14 @@ class Family(ABC):
     links: ClassVar[tuple[str, ...]]
     has_dispersion: ClassVar[bool] = False  # glmer estimates a scale (Gamma, inverse Gaussian)
     integer_response: ClassVar[bool] = False
+    mean_range: ClassVar[tuple[float, float]] = (0.0, math.inf)  # the means the family can have
+    zero_mean: ClassVar[bool] = False  # whether a mean at the lower end is allowed (counts)
+
+    def valid_means(self, mu: Array) -> bool:
+        """Whether every mean is within the family's range (an inverse link may leave it)."""
+        lo, hi = self.mean_range
+        above = np.all(mu >= lo) if self.zero_mean else np.all(mu > lo)
+        return bool(above and np.all(mu <= hi))
 
     def __init__(self, link: str | Link | None = None) -> None:
         self.link = get_link(self.default_link if link is None else link)
@@ -147,6 +155,8 @@ class Binomial(Family):
     name = "binomial"
     default_link = "logit"
     links = ("logit", "probit", "cauchit", "cloglog", "log")
+    mean_range = (0.0, 1.0)
+    zero_mean = True
 
     def variance(self, mu: Array) -> Array:
         """Variance function ``V(μ)``."""
@@ -198,6 +208,7 @@ class Poisson(Family):
     name = "poisson"
     default_link = "log"
     links = ("log", "identity", "sqrt")
+    zero_mean = True
     integer_response = True
 
     def variance(self, mu: Array) -> Array:
@@ -243,6 +254,7 @@ class NegativeBinomial(Family):
     name = "negative_binomial"
     default_link = "log"
     links = ("log", "identity", "sqrt")
+    zero_mean = True
     integer_response = True
 
     def __init__(self, theta: float = 1.0, link: str | Link | None = None) -> None:

@@ -34,6 +34,7 @@ class Gaussian(Family):
     name = "gaussian"
     default_link = "identity"
     links = ("identity", "log", "inverse")  # R's gaussian(); identity belongs to lmer
+    mean_range = (-math.inf, math.inf)
     has_dispersion = True
 
     def __init__(self, link: str | Link | None = None) -> None:
