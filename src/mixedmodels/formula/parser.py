@@ -5,7 +5,9 @@ expanded the way lme4 does it:
 
 * ``(x || g)``   -> ``(1 | g) + (0 + x | g)``: one term per formula term of ``x``, uncorrelated;
 * ``(1 | a/b)``  -> ``(1 | a) + (1 | b:a)``: nesting;
-* ``(1 | a:b)``  -> one grouping factor whose levels are the observed combinations.
+* ``(1 | a:b)``  -> one grouping factor whose levels are the observed combinations;
+* ``ar1(0 + t | g)``, ``us``, ``diag``, ``cs``, ``toep`` (glmmTMB's structures, with an optional
+  ``hom = TRUE``) -> one term of that covariance structure.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ _CLOSE = ")]}"
 _OFFSET = re.compile(r"^offset\((.*)\)$", re.DOTALL)
 _NAME = re.compile(r"^(?:[^\W\d][\w.]*|\.[\w.]*|`[^`]+`)$")
 _PLAIN = re.compile(r"^[^\W\d][\w.]*$")
+_STRUCTURED = re.compile(r"^(us|diag|cs|ar1|toep)\s*\((.*)\)$", re.DOTALL)
+_HOM = re.compile(r"^hom\s*=\s*(TRUE|FALSE|True|False|T|F)$")
 _QUOTED = re.compile(r"""\bQ\(\s*(?:'([^'`]+)'|"([^"`]+)")\s*\)""")
 
 
@@ -45,10 +49,17 @@ class RandomTermSpec:
         Formula (right-hand side only) of the per-row model matrix, e.g. ``"1 + Days"``.
     factors
         Names of the columns whose interaction is the grouping factor, e.g. ``("cask", "batch")``.
+    structure
+        The covariance structure the term is wrapped in (``"ar1"`` for ``ar1(0 + t | g)``), or
+        ``None`` for lme4's plain term (unstructured).
+    homogeneous
+        ``hom = TRUE``/``FALSE`` as written (``None``: the structure's default).
     """
 
     lhs: str
     factors: tuple[str, ...]
+    structure: str | None = None
+    homogeneous: bool | None = None
 
     @property
     def group(self) -> str:
@@ -56,7 +67,10 @@ class RandomTermSpec:
         return ":".join(self.factors)
 
     def __str__(self) -> str:
-        return f"({self.lhs} | {self.group})"
+        if self.structure is None:
+            return f"({self.lhs} | {self.group})"
+        hom = "" if self.homogeneous is None else f", hom = {str(self.homogeneous).upper()}"
+        return f"{self.structure}({self.lhs} | {self.group}{hom})"
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,10 @@ def parse_formula(
             if sign == "-":
                 raise FormulaError("an offset cannot be subtracted", formula, start)
             offsets.append(_offset_expression(match.group(1), names, formula, start + 7))
+        elif _is_structured_term(text):
+            if sign == "-":
+                raise FormulaError("a random-effects term cannot be subtracted", formula, start)
+            random.extend(_expand_structured_term(text, formula, start, names))
         elif _is_bar_term(text):
             if sign == "-":
                 raise FormulaError("a random-effects term cannot be subtracted", formula, start)
@@ -263,6 +281,46 @@ def _expand_bar_term(
     lhs = check_formula(lhs, names, formula=formula, offset=lhs_start).text
     lhs_parts = _uncorrelated_parts(lhs, names) if double else [lhs]
     return [RandomTermSpec(part, factors) for factors in groupings for part in lhs_parts]
+
+
+def _is_structured_term(text: str) -> bool:
+    """True for ``ar1(0 + t | g)`` and the like: a structure name around a bar term."""
+    match = _STRUCTURED.match(text)
+    if match is None or any(d == 0 for d in _depths(text)[len(match.group(1)) + 1 : -1]):
+        return False
+    return bool(_top_level_positions(match.group(2), "|"))
+
+
+def _expand_structured_term(
+    text: str, formula: str, start: int, names: frozenset[str]
+) -> list[RandomTermSpec]:
+    """Expand ``cs(0 + f | g, hom = TRUE)`` into terms with that structure (glmmTMB's)."""
+    match = _STRUCTURED.match(text)
+    assert match is not None
+    structure, inner = match.group(1), match.group(2)
+    at = start + text.index("(")  # the bracket that opens the bar term
+    commas = _top_level_positions(inner, ",")
+    homogeneous: bool | None = None
+    if commas:
+        option = inner[commas[0] + 1 :].strip()
+        hom = _HOM.match(option)
+        if len(commas) > 1 or hom is None:
+            raise FormulaError(
+                f"{structure}() takes a bar term and at most 'hom = TRUE' or 'hom = FALSE'",
+                formula,
+                at + 1 + commas[0],
+            )
+        homogeneous = hom.group(1) in ("TRUE", "True", "T")
+        inner = inner[: commas[0]]
+    bars = _top_level_positions(inner, "|")
+    if len(bars) == 2 and bars[1] == bars[0] + 1:
+        raise FormulaError(
+            f"{structure}() takes a single '|'; diag() is the uncorrelated structure",
+            formula,
+            at + 1 + bars[0],
+        )
+    specs = _expand_bar_term(f"({inner})", formula, at, names)
+    return [RandomTermSpec(s.lhs, s.factors, structure, homogeneous) for s in specs]
 
 
 def _unquote(text: str) -> str:

@@ -139,7 +139,7 @@ class BlockedCholesky:
         self.theta = np.array(theta, dtype=np.float64)
         self._lenient = lenient_xx
         if self._one_term is not None:  # one small term: closed form (linalg/single.py)
-            self._closed_form(self._one_term, self.theta)
+            self._closed_form(self._one_term, self._template_entries(self.theta))
             return
         templates = self.templates(theta)
         self._factor_columns(templates, len(self.terms))
@@ -263,6 +263,16 @@ class BlockedCholesky:
             np.ascontiguousarray(row[:, 1::2]),
         )
         self.xx = self._chol_xx(schur)
+
+    def _template_entries(self, theta: Array) -> Array:
+        """The lower-triangle entries of the templates, by column (θ itself for lme4's terms)."""
+        if all(term.structure.linear and not term.structured for term in self.terms):
+            return theta
+        parts = []
+        for term, T in zip(self.terms, self.templates(theta), strict=True):
+            cols, rows = np.triu_indices(term.k)
+            parts.append(T[rows, cols])
+        return np.concatenate(parts)
 
     def templates(self, theta: Array) -> list[Array]:
         """The ``k×k`` template of each term for this θ."""

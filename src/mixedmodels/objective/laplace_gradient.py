@@ -17,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.linalg
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.objective.laplace import LaplaceEngine, second_derivatives
 from mixedmodels.spec.random import RandomEffectsTerm
+from mixedmodels.spec.structure_derivatives import template_jacobian
 
-__all__ = ["laplace_gradient", "theta_directions"]
+__all__ = ["entry_jacobian", "laplace_gradient", "theta_directions"]
 
 Array = FloatArray
 
@@ -30,7 +32,10 @@ Array = FloatArray
 def theta_directions(
     terms: Sequence[RandomEffectsTerm], modes: list[Array], d1: Array, q: int
 ) -> tuple[Array, Array, list[tuple[int, int, int]]]:
-    """``∂η/∂θ_k = ZE_k u`` and ``E_kᵀZ'd1`` for every θ, with each θ's (term, row, column).
+    """``∂η/∂T_ab = Z e_a e_bᵀ u`` and ``e_b e_aᵀZ'd1`` for every free template entry.
+
+    The entries are each θ of a term whose θ are entries of ``T`` (lme4's terms), and the whole
+    lower triangle of a structured term (:func:`entry_jacobian` turns them into its θ).
 
     Parameters
     ----------
@@ -46,16 +51,16 @@ def theta_directions(
     Returns
     -------
     v, e1, where
-        ``v`` is ``(n, nθ)``, ``e1`` is ``(q, nθ)``; ``where[k] = (term, a, b)`` for the
-        template entry ``T[a, b]`` that θ_k is.
+        ``v`` is ``(n, m)``, ``e1`` is ``(q, m)`` for ``m`` entries; ``where[k] = (term, a, b)``
+        for the template entry ``T[a, b]`` of column ``k``.
     """
-    ntheta = sum(t.ntheta for t in terms)
-    v = np.empty((len(d1), ntheta))
-    e1 = np.zeros((q, ntheta))
+    entries = [_entries(term) for term in terms]
+    m = sum(len(rows) for rows, _ in entries)
+    v = np.empty((len(d1), m))
+    e1 = np.zeros((q, m))
     where: list[tuple[int, int, int]] = []
     k = start = 0
-    for r, (term, u) in enumerate(zip(terms, modes, strict=True)):
-        rows, cols = term.theta_index()
+    for r, (term, u, (rows, cols)) in enumerate(zip(terms, modes, entries, strict=True)):
         for a, b in zip(rows, cols, strict=True):
             v[:, k] = term.z[:, a] * u[term.refs, b]
             sums = np.bincount(term.refs, weights=term.z[:, a] * d1, minlength=term.nlevels)
@@ -64,6 +69,30 @@ def theta_directions(
             k += 1
         start += term.q
     return v, e1, where
+
+
+def _entries(term: RandomEffectsTerm) -> tuple[np.ndarray, np.ndarray]:
+    """The template entries a term's θ move: its θ's own, or the whole lower triangle."""
+    if term.structure.linear:
+        return term.theta_index()
+    cols, rows = np.triu_indices(term.k)
+    return rows, cols
+
+
+def entry_jacobian(terms: Sequence[RandomEffectsTerm], theta: Array) -> Array | None:
+    """``∂(template entries)/∂θ`` (block diagonal), or ``None`` when every θ is an entry."""
+    if all(term.structure.linear for term in terms):
+        return None
+    blocks, at = [], 0
+    for term in terms:
+        part = theta[at : at + term.ntheta]
+        at += term.ntheta
+        if term.structure.linear:
+            blocks.append(np.eye(term.ntheta))
+            continue
+        rows, cols = _entries(term)
+        blocks.append(template_jacobian(term.structure, part)[:, rows, cols].T)
+    return np.asarray(scipy.linalg.block_diag(*blocks))
 
 
 def laplace_gradient(engine: LaplaceEngine, *, with_beta: bool = False) -> Array:
@@ -87,6 +116,9 @@ def laplace_gradient(engine: LaplaceEngine, *, with_beta: bool = False) -> Array
     terms = d.terms
     observed, dw = second_derivatives(d, wk)
     v, e1, where = theta_directions(terms, engine.split(engine.u), wk.d1, d.q)
+    J = entry_jacobian(terms, engine.theta)
+    if J is not None:  # structured terms: from template entries to their θ
+        v, e1 = v @ J, e1 @ J
     ntheta = v.shape[1]
     if with_beta:
         Gu = engine.random_part_t(observed[:, None] * v) + 0.5 * e1
@@ -107,5 +139,6 @@ def laplace_gradient(engine: LaplaceEngine, *, with_beta: bool = False) -> Array
     h = sum(np.einsum("ia,ia->i", z, r) for z, r in zip(zeta, rho, strict=True))
     c = d.family.aic_factor(d.y, wk.mu, d.weights, float(np.sum(wk.dev)))
     grad = c * (wk.d1 @ deta) + 2.0 * (engine.u @ D) + (dw * h) @ deta
-    grad[:ntheta] += engine.logdet_traces(rho, where)
+    traces = engine.logdet_traces(rho, where)
+    grad[:ntheta] += traces if J is None else traces @ J
     return np.asarray(grad, dtype=float)

@@ -117,8 +117,11 @@ def theta_scaling(
     power = np.ldexp(1.0, np.clip(exponent, -1000, 1000).astype(int))
     factors, at = [], 0
     for term in terms:
-        rows, _ = term.theta_index()
-        factors.append(power[at + rows])
+        if term.structure.linear:
+            rows, _ = term.theta_index()
+            factors.append(power[at + rows])
+        else:  # parameters shared by the columns (and correlations) are not rescaled
+            factors.append(np.ones(term.ntheta))
         at += term.k
     return ThetaScaling(np.concatenate(factors))
 

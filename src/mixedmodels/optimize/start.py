@@ -69,6 +69,8 @@ def _moment_start(
     scaling: ThetaScaling | None,
 ) -> Array | None:
     """The body of :func:`moment_start`."""
+    if not all(t.structure.linear for t in terms):
+        return None  # a structure's columns share parameters: lme4's start
     columns = [(j, a) for j, term in enumerate(terms) for a in range(term.k)]
     p, m = A.xx.shape[0] - 1, len(columns)
     if m > 50 or not np.all(np.isfinite(A.xx)):
@@ -113,11 +115,17 @@ def initial_step(start: Array, terms: Sequence[RandomEffectsTerm]) -> Array:
     steps, at = [], 0
     for term in terms:
         part = start[at : at + term.ntheta]
+        at += term.ntheta
+        if not term.structure.linear:  # SDs by their size, the correlations' φ by 1
+            n_sd = term.structure.n_sd
+            steps.append(
+                STEP_FRACTION * np.concatenate([np.abs(part[:n_sd]), np.ones(len(part) - n_sd)])
+            )
+            continue
         T = term.template(part)
         rows, cols = term.theta_index()
         diag = np.abs(np.diag(T))
         steps.append(STEP_FRACTION * np.sqrt(diag[rows] * diag[cols]))
-        at += term.ntheta
     return np.maximum(np.concatenate(steps), FLOOR)
 
 

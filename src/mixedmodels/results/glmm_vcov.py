@@ -119,13 +119,20 @@ def tmb_from_theta(terms: Sequence[RandomEffectsTerm], theta: Array) -> Array:
     """The covariance parameters of glmmTMB for lme4's θ (σ = 1).
 
     Per term: the log standard deviations, then (``k > 1``) the strictly lower triangle, row by
-    row, of the unit-diagonal ``L`` with ``corr = D^{-1/2} L Lᵀ D^{-1/2}``.
+    row, of the unit-diagonal ``L`` with ``corr = D^{-1/2} L Lᵀ D^{-1/2}``. A structured term
+    (``diag``, ``cs``, ``ar1``, ``toep``) has the log of its SDs and its correlations' own
+    unconstrained parameters.
     """
     out: list[float] = []
     start = 0
     for term in terms:
-        T = term.template(theta[start : start + term.ntheta])
+        part = theta[start : start + term.ntheta]
+        T = term.template(part)
         start += term.ntheta
+        if term.structured:  # glmmTMB's own kind: log SDs, the correlations' parameters
+            n_sd = term.structure.n_sd
+            out.extend(np.concatenate([np.log(part[:n_sd]), part[n_sd:]]))
+            continue
         cov = T @ T.T
         sd = np.sqrt(np.diag(cov))
         out.extend(np.log(sd))
@@ -143,6 +150,12 @@ def theta_from_tmb(terms: Sequence[RandomEffectsTerm], psi: Array) -> Array:
     start = 0
     for term in terms:
         k = term.k
+        if term.structured:
+            n_sd = term.structure.n_sd
+            part = psi[start : start + term.ntheta]
+            out.extend(np.concatenate([np.exp(part[:n_sd]), part[n_sd:]]))
+            start += term.ntheta
+            continue
         sd = np.exp(psi[start : start + k])
         L = np.eye(k)
         pos = start + k

@@ -2,7 +2,9 @@
 
 A term ``(1 + x | g)`` with ``k`` columns and ``l`` levels contributes ``q = k·l`` random
 effects. Its relative covariance factor is ``Λ = I_l ⊗ T`` with ``T`` a lower-triangular
-``k×k`` template whose free entries ``θ`` are stored column by column (lme4's order).
+``k×k`` template. For lme4's terms the free entries of ``T`` are ``θ``, stored column by column
+(lme4's order); a term wrapped in a structure (``ar1(0 + t | g)``) makes ``T`` from its θ as
+:mod:`mixedmodels.spec.structures` says.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from mixedmodels.formula.formulaic_cache import NO_FUNCTIONS, Functions
 from mixedmodels.spec.evaluate import MAX_TERM_COLUMNS
 from mixedmodels.spec.fixed import build_matrices_and_spec, column_label, to_float
 from mixedmodels.spec.grouping import grouping_factor
+from mixedmodels.spec.structures import Structure, make_structure
 
 __all__ = ["RandomEffectsTerm", "random_effects_terms", "term_templates"]
 
@@ -83,29 +86,38 @@ class RandomEffectsTerm:
         """Number of random effects of the term, ``k · nlevels``."""
         return self.k * self.nlevels
 
+    @cached_property
+    def structure(self) -> Structure:
+        """The covariance structure (lme4's unstructured unless the formula names one)."""
+        spec = self.spec
+        return make_structure(spec.structure, self.k, spec.homogeneous, str(spec))
+
+    @property
+    def structured(self) -> bool:
+        """Whether the formula wraps the term in a structure other than ``us``."""
+        return self.structure.name != "us"
+
     @property
     def ntheta(self) -> int:
-        """Number of covariance parameters, ``k(k+1)/2``."""
-        return self.k * (self.k + 1) // 2
-
-    @cached_property
-    def _theta_index(self) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-        cols, rows = np.triu_indices(self.k)
-        return rows.astype(np.intp), cols.astype(np.intp)
+        """Number of covariance parameters (``k(k+1)/2`` for lme4's terms)."""
+        return self.structure.ntheta
 
     def theta_index(self) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-        """Row and column of each θ entry in the template, column-major lower triangle."""
-        return self._theta_index
+        """Row and column of each θ entry in the template, column-major lower triangle.
+
+        Only for structures whose θ are entries of ``T`` (``structure.linear``).
+        """
+        if not self.structure.linear:
+            raise TypeError(f"the θ of {self.spec} are not entries of its template")
+        return self.structure.entries
 
     def lower_bounds(self) -> FloatArray:
-        """0 for diagonal entries of the template, -inf for the others."""
-        rows, cols = self.theta_index()
-        return np.where(rows == cols, 0.0, -np.inf)
+        """0 for SDs and diagonal entries of the template, -inf for the others."""
+        return self.structure.lower_bounds()
 
     def initial_theta(self) -> FloatArray:
-        """1 on the diagonal, 0 elsewhere (lme4's start)."""
-        rows, cols = self.theta_index()
-        return np.where(rows == cols, 1.0, 0.0)
+        """Unit SDs (1 on the diagonal) and zero correlations (lme4's start)."""
+        return self.structure.initial()
 
     def model_matrix(self, frame: pd.DataFrame) -> FloatArray:
         """The per-row model matrix of this term for other data (e.g. for prediction)."""
@@ -120,13 +132,7 @@ class RandomEffectsTerm:
 
     def template(self, theta: FloatArray) -> FloatArray:
         """The lower-triangular ``k×k`` template ``T`` for this term's part of θ."""
-        k = self.k
-        if k == 1:
-            return np.reshape(np.asarray(theta, dtype=float), (1, 1))
-        T = np.zeros((k, k))
-        rows, cols = self._theta_index
-        T[rows, cols] = theta
-        return T
+        return self.structure.template(theta)
 
 
 def term_templates(terms: Sequence[RandomEffectsTerm], theta: FloatArray) -> list[FloatArray]:
@@ -168,7 +174,9 @@ def random_effects_terms(
         seen[spec.group] = count + 1
         name = spec.group if count == 0 else f"{spec.group}.{count}"
         z, names, lhs_spec = _term_matrix(spec, frame, formula, functions)
-        terms.append(RandomEffectsTerm(spec, name, levels, refs, z, names, lhs_spec))
+        term = RandomEffectsTerm(spec, name, levels, refs, z, names, lhs_spec)
+        _ = term.structure  # a structure that cannot apply to the columns is refused here
+        terms.append(term)
     return sorted(terms, key=lambda t: -t.nlevels)
 
 
