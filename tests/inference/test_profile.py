@@ -15,13 +15,13 @@ import scipy.stats
 
 import mixedmodels as mm
 from mixedmodels.inference.confint import back_spline, profile_intervals
-from mixedmodels.inference.profile import (
+from mixedmodels.inference.parameters import (
     parameter_names,
-    profile,
     sdcor_from_theta,
     select_parameters,
     theta_from_sdcor,
 )
+from mixedmodels.inference.profile import profile
 
 SLEEP_NAMES = [".sig01", ".sig02", ".sig03", ".sigma", "(Intercept)", "Days"]
 SLEEP_READABLE = [

@@ -1,6 +1,7 @@
 """Every public method on every kind of model: a result, or one clear ``NotSupportedError``.
 
-The kinds are an LMM, a binomial and a Poisson GLMM, and an LMM fitted from chunks. A cell may
+The kinds are an LMM, a binomial and a Poisson GLMM, an LMM fitted from chunks, and an LMM and
+a GLMM with structured covariances (``ar1``, homogeneous ``cs``). A cell may
 not fail any other way (no ``AttributeError``, ``TypeError`` or a bare ``NotImplementedError``),
 and a refusal says why and what to use instead.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,6 +81,9 @@ def _frames() -> dict[str, tuple[str, pd.DataFrame, dict[str, Any]]]:
     sleep = mm.datasets.load("sleepstudy")
     cbpp = mm.datasets.load("cbpp")
     grouse = mm.datasets.load("grouseticks")
+    panel = pd.read_csv(Path(__file__).parent / "data" / "covstruct_panel.csv")
+    panel["ftime"] = panel["time"].astype(str)
+    panel = panel[panel["subject"] <= "s16"]  # 16 subjects: small enough for every method
     return {
         "lmm": ("Reaction ~ Days + (Days | Subject)", sleep, {}),
         "binomial": (
@@ -88,6 +93,12 @@ def _frames() -> dict[str, tuple[str, pd.DataFrame, dict[str, Any]]]:
         ),
         "poisson": ("TICKS ~ YEAR + (1 | BROOD)", grouse, {"family": "poisson"}),
         "chunked": ("Reaction ~ Days + (Days | Subject)", sleep, {"chunked": True}),
+        "lmm_ar1": ("y ~ time + x + ar1(0 + ftime | subject)", panel, {}),
+        "poisson_cs": (
+            "count ~ time + cs(0 + ftime | subject, hom = TRUE)",
+            panel,
+            {"family": "poisson"},
+        ),
     }
 
 
@@ -106,7 +117,10 @@ def models() -> dict[str, Any]:
     return out
 
 
-@pytest.mark.parametrize("kind", ["lmm", "binomial", "poisson", "chunked"])
+KINDS = ["lmm", "binomial", "poisson", "chunked", "lmm_ar1", "poisson_cs"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_each_method_gives_a_result_or_one_clear_refusal(
     models: dict[str, Any], kind: str, method: str

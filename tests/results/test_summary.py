@@ -10,7 +10,8 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.models import LinearMixedModel
-from mixedmodels.results.summary import abbreviate, format_numbers, summary_text
+from mixedmodels.results.r_format import abbreviate, format_numbers
+from mixedmodels.results.summary import summary_text
 from mixedmodels.results.summary_html import summary_html
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, MixedModelsError, ModelSpecificationError
-from mixedmodels.inference.profile import parameter_names, sdcor_from_theta
+from mixedmodels.inference.parameters import parameter_names, sdcor_from_theta
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import Refittable

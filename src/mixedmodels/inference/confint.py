@@ -34,12 +34,8 @@ import scipy.stats
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ConvergenceWarning, ModelSpecificationError
-from mixedmodels.inference.profile import (
-    ParameterNames,
-    parameter_names,
-    profile,
-    select_parameters,
-)
+from mixedmodels.inference.parameters import ParameterNames, parameter_names, select_parameters
+from mixedmodels.inference.profile import profile
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedLinearModel, Refittable

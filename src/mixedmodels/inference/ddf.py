@@ -43,6 +43,7 @@ from mixedmodels.errors import ConvergenceWarning, ModelSpecificationError
 from mixedmodels.fitted import FittedLinearModel
 from mixedmodels.objective.lmm import LmmObjective
 from mixedmodels.optimize.differences import richardson_derivatives
+from mixedmodels.spec.structure_derivatives import covariance_derivatives
 
 __all__ = [
     "KR_MAX_RANDOM_EFFECTS",
@@ -330,52 +331,109 @@ def _product_blocks(
     return out
 
 
-def _parameters(model: FittedLinearModel) -> list[tuple[slice, int, int, int, int]]:
-    """``(rows of the term in Z, k, a, b, term)`` for each covariance element ``(a, b)``."""
-    out, start = [], 0
+@dataclass(frozen=True)
+class _Parameter:
+    """One covariance parameter of Kenward–Roger's: its term's rows in Z, ``∂G/∂ψ``.
+
+    ``G`` is the covariance of one level's effects; for lme4's terms ψ is one of its elements
+    (pbkrtest's parametrization, ``∂G/∂ψ = E_ab``), for a structured term one of its variances
+    or correlations, whose second derivatives ``second`` (by the other parameters' indices) may
+    not vanish.
+    """
+
+    rows: slice
+    k: int
+    derivative: Array
+    term: int
+    second: dict[int, Array]
+
+
+def _parameters(model: FittedLinearModel) -> list[_Parameter]:
+    """The covariance parameters of every term, in θ's order of terms."""
+    out: list[_Parameter] = []
+    start = 0
     for j, term in enumerate(model.terms):
-        rows, cols = term.theta_index()
-        block = slice(start, start + term.q)
-        out += [(block, term.k, int(a), int(b), j) for a, b in zip(rows, cols, strict=True)]
+        block, k = slice(start, start + term.q), term.k
         start += term.q
+        if term.structured:
+            out += _structure_parameters(model, j, block, len(out))
+            continue
+        for a, b in zip(*term.theta_index(), strict=True):
+            E = np.zeros((k, k))
+            E[a, b] = E[b, a] = 1.0
+            out.append(_Parameter(block, k, E, j, {}))
     return out
 
 
-def _times_e(Y: Array, k: int, a: int, b: int) -> Array:
-    """``(I_l ⊗ E_ab) Y`` with ``E_ab = e_a e_bᵀ + e_b e_aᵀ`` (``e_a e_aᵀ`` when ``a = b``)."""
+def _structure_parameters(
+    model: FittedLinearModel, j: int, block: slice, offset: int
+) -> list[_Parameter]:
+    """A structured term's variances and correlations (with their second derivatives)."""
+    term = model.terms[j]
+    at = sum(t.ntheta for t in model.terms[:j])
+    natural = term.structure.natural(model.theta[at : at + term.ntheta], float(model.sigma))
+    try:
+        first, second = covariance_derivatives(term.structure, natural)
+    except ValueError:
+        raise ModelSpecificationError(
+            f"Kenward-Roger's method needs the variances of {term.spec} to be positive; "
+            "this fit has a zero SD: use ddf='satterthwaite'"
+        ) from None
+    m = len(first)
+    return [
+        _Parameter(
+            block,
+            term.k,
+            first[r],
+            j,
+            {offset + s: second[r, s] for s in range(m) if np.any(second[r, s] != 0.0)},
+        )
+        for r in range(m)
+    ]
+
+
+def _times_g(Y: Array, k: int, G: Array) -> Array:
+    """``(I_l ⊗ G) Y`` for a symmetric ``k × k`` matrix ``G``."""
     Y3 = Y.reshape(Y.shape[0] // k, k, Y.shape[1])
-    out = np.zeros_like(Y3)
-    out[:, a] = Y3[:, b]
-    if a != b:
-        out[:, b] = Y3[:, a]
-    return out.reshape(Y.shape)
+    return np.einsum("ab,lbm->lam", G, Y3).reshape(Y.shape)
 
 
 def _kenward_roger(model: FittedLinearModel) -> KenwardRoger:
-    """As pbkrtest's ``vcovAdj_internal``, with the ``n × n`` products done in the ``q`` space."""
+    """As pbkrtest's ``vcovAdj_internal``, with the ``n × n`` products done in the ``q`` space.
+
+    With structured terms the second derivatives of the covariance enter as in Kenward and
+    Roger (1997): ``R_ij = XᵀV⁻¹(∂²V/∂ψ_i∂ψ_j)V⁻¹X`` (zero for lme4's terms).
+    """
     mg = _marginal(model)
     Phi, Mzz = model.vcov.to_numpy(), mg.Mzz
     params = _parameters(model)
     R = len(params) + 1
-    DX = [_times_e(mg.Mzx[s], k, a, b) for s, k, a, b, _ in params]  # D_r Zᵀ Σ⁻¹ X
-    P = np.array([-mg.Mzx[p[0]].T @ dx for p, dx in zip(params, DX, strict=True)] + [-mg.Nxx])
+    DX = [_times_g(mg.Mzx[p.rows], p.k, p.derivative) for p in params]  # D_r Zᵀ Σ⁻¹ X
+    P = np.array([-mg.Mzx[p.rows].T @ dx for p, dx in zip(params, DX, strict=True)] + [-mg.Nxx])
     Q = np.empty((R, R, *Phi.shape))
     K = np.empty((R, R))
-    for r, (sr, kr, ar, br, tr) in enumerate(params):
-        for s, (ss, ks, as_, bs, _) in enumerate(params[r:], start=r):
-            Q[r, s] = DX[r].T @ Mzz[sr, ss] @ DX[s]
-            left = _times_e(Mzz[sr, ss], kr, ar, br)
-            right = _times_e(Mzz[ss, sr], ks, as_, bs)
+    for r, pr in enumerate(params):
+        for s, ps in enumerate(params[r:], start=r):
+            Q[r, s] = DX[r].T @ Mzz[pr.rows, ps.rows] @ DX[s]
+            left = _times_g(Mzz[pr.rows, ps.rows], pr.k, pr.derivative)
+            right = _times_g(Mzz[ps.rows, pr.rows], ps.k, ps.derivative)
             K[r, s] = K[s, r] = np.sum(left * right.T)
-        Q[r, -1] = DX[r].T @ mg.Nzx[sr]
-        block = mg.Nzz_blocks[tr]
-        K[r, -1] = K[-1, r] = np.sum(block[:, ar, br] + block[:, br, ar]) / (1 + (ar == br))
+        Q[r, -1] = DX[r].T @ mg.Nzx[pr.rows]
+        K[r, -1] = K[-1, r] = float(np.einsum("lab,ba->", mg.Nzz_blocks[pr.term], pr.derivative))
     Q[-1, -1], K[-1, -1] = mg.xs3x, mg.tr_s2
-    return _adjust(Phi, P, Q, K)
+    second = np.zeros((R, R, *Phi.shape))
+    for r, pr in enumerate(params):
+        for s, H in pr.second.items():
+            second[r, s] = mg.Mzx[pr.rows].T @ _times_g(mg.Mzx[pr.rows], pr.k, H)
+    return _adjust(Phi, P, Q, K, second)
 
 
-def _adjust(Phi: Array, P: Array, Q: Array, K: Array) -> KenwardRoger:
-    """The information matrix, ``W`` and ``Φ_A`` from ``P``, ``Q`` (upper triangle) and traces."""
+def _adjust(Phi: Array, P: Array, Q: Array, K: Array, second: Array) -> KenwardRoger:
+    """The information matrix, ``W`` and ``Φ_A``.
+
+    From ``P``, ``Q`` (upper triangle), the traces ``K`` and the second-derivative terms
+    ``R_ij`` (``second``).
+    """
     R = P.shape[0]
     info = np.empty((R, R))
     for i in range(R):
@@ -389,10 +447,10 @@ def _adjust(Phi: Array, P: Array, Q: Array, K: Array) -> KenwardRoger:
     U = np.zeros_like(Phi)
     for i in range(R - 1):
         for j in range(i + 1, R):
-            U += W[i, j] * (Q[i, j] - P[i] @ Phi @ P[j])
+            U += W[i, j] * (Q[i, j] - P[i] @ Phi @ P[j] - 0.25 * second[i, j])
     U = U + U.T
     for i in range(R):
-        U += W[i, i] * (Q[i, i] - P[i] @ Phi @ P[i])
+        U += W[i, i] * (Q[i, i] - P[i] @ Phi @ P[i] - 0.25 * second[i, i])
     return KenwardRoger(Phi, Phi + 2.0 * Phi @ U @ Phi, P, W)
 
 

@@ -41,16 +41,13 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError, NotSupportedError
 from mixedmodels.inference.confint import _table, bootstrap_intervals, profile_intervals
 from mixedmodels.inference.glmm_wald import glmm_parameter_names, glmm_wald_intervals
-from mixedmodels.inference.profile import (
+from mixedmodels.inference.parameters import (
     ParameterNames,
-    ZetaFn,
-    _fill,
-    _signed_root,
-    _trace_frame,
     sdcor_from_theta,
     select_parameters,
     theta_from_sdcor,
 )
+from mixedmodels.inference.profile import ZetaFn, _fill, _signed_root, _trace_frame
 from mixedmodels.objective.glmm import GlmmObjective
 from mixedmodels.optimize import bobyqa
 

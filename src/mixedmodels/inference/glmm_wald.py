@@ -37,7 +37,7 @@ from mixedmodels.inference.hypotheses import (
     formula_terms,
     hypothesis_matrix,
 )
-from mixedmodels.inference.profile import ParameterNames, parameter_names, select_parameters
+from mixedmodels.inference.parameters import ParameterNames, parameter_names, select_parameters
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedGeneralizedModel

@@ -82,7 +82,7 @@ class MixedModelBase(InformationCriteria):
         """Variance components as R's ``as.data.frame(VarCorr(m))`` (Residual with a scale)."""
         self._require_fit()
         sigma = self.sigma if self.has_scale else None
-        return varcorr_table(self.terms, self.templates(), sigma)
+        return varcorr_table(self.terms, self.templates(), sigma, self.theta)
 
     # ---- results computed once per fit ---------------------------------------------------
     def cached(self, kind: str, build: Callable[[Self], T]) -> T:

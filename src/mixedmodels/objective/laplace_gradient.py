@@ -83,7 +83,8 @@ def entry_jacobian(terms: Sequence[RandomEffectsTerm], theta: Array) -> Array | 
     """``∂(template entries)/∂θ`` (block diagonal), or ``None`` when every θ is an entry."""
     if all(term.structure.linear for term in terms):
         return None
-    blocks, at = [], 0
+    blocks: list[Array] = []
+    at = 0
     for term in terms:
         part = theta[at : at + term.ntheta]
         at += term.ntheta

@@ -12,12 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from mixedmodels.results.summary import (
-    SIGNIF_LEGEND,
-    _named_vector_lines,
-    _table_lines,
-    sections,
-)
+from mixedmodels.results.r_format import SIGNIF_LEGEND, _named_vector_lines, _table_lines
+from mixedmodels.results.summary import sections
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedGeneralizedModel

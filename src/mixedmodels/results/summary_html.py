@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from mixedmodels.results.summary import Table, sections
+from mixedmodels.results.r_format import Table
+from mixedmodels.results.summary import sections
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import FittedModelBase

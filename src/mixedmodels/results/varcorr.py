@@ -22,6 +22,7 @@ def varcorr_table(
     terms: Sequence[RandomEffectsTerm],
     templates: Sequence[FloatArray],
     sigma: float | None,
+    theta: FloatArray | None = None,
 ) -> pd.DataFrame:
     """One row per SD and per correlation, then the residual (when ``sigma`` is not None).
 
@@ -33,6 +34,10 @@ def varcorr_table(
         Their templates ``T_j`` at the estimate.
     sigma
         Residual SD, or ``None`` for families without a residual term (scale 1).
+    theta
+        The covariance parameters: a structured term's correlations are its structure's
+        (defined beside a zero SD too, as glmmTMB reports them); without θ, or for lme4's
+        terms, a correlation with a zero SD is NaN (as lme4's).
 
     Returns
     -------
@@ -42,16 +47,21 @@ def varcorr_table(
     """
     scale = 1.0 if sigma is None else sigma
     rows: list[tuple[str, str | None, str | None, float, float]] = []
+    at = 0
     for term, cov in zip(terms, covariance_matrices(templates, scale), strict=True):
         sd = np.sqrt(np.diag(cov))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = cov / np.outer(sd, sd)
+        if theta is not None and term.structured:
+            part = theta[at : at + term.ntheta]
+            corr = term.structure.correlation_matrix(term.structure.correlations(part))
+        at += term.ntheta
         names = term.column_names
         for a, name in enumerate(names):
             rows.append((term.name, name, None, float(cov[a, a]), float(sd[a])))
         for a in range(len(names)):
             for b in range(a + 1, len(names)):
-                denom = sd[a] * sd[b]
-                corr = float(cov[a, b] / denom) if denom > 0 else float("nan")
-                rows.append((term.name, names[a], names[b], float(cov[a, b]), corr))
+                rows.append((term.name, names[a], names[b], float(cov[a, b]), float(corr[a, b])))
     if sigma is not None:
         rows.append(("Residual", None, None, sigma**2, sigma))
     return pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd_cor"])

@@ -17,12 +17,9 @@ import numpy as np
 import scipy.linalg
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.optimize.differences import jacobian
-from mixedmodels.spec.structures import Structure, levinson
+from mixedmodels.spec.structures import Structure, levinson_jacobian
 
 __all__ = ["covariance_derivatives", "template_jacobian"]
-
-TOEP_STEP = 1e-6  # central differences of the Durbin–Levinson map (smooth, of size 1)
 
 
 def template_jacobian(structure: Structure, theta: FloatArray) -> FloatArray:
@@ -82,20 +79,38 @@ def _correlation_jacobian(structure: Structure, theta: FloatArray) -> list[Float
         p = 1.0 / (1.0 + np.exp(-phi[0]))
         return [by_rho[0] * (1.0 - a) * p * (1.0 - p)]
 
-    def lagged(x: FloatArray) -> FloatArray:
-        return levinson(x / np.sqrt(1.0 + x**2))
-
-    J = jacobian(lagged, phi, np.full(len(phi), TOEP_STEP))  # ∂ρ_l/∂φ_m
+    _, by_kappa = levinson_jacobian(phi / np.sqrt(1.0 + phi**2))
+    J = by_kappa * (1.0 + phi**2) ** -1.5  # ∂ρ_l/∂φ_m
     return [
         sum((J[ell, m] * by_rho[ell] for ell in range(len(rho))), np.zeros((s.k, s.k)))
         for m in range(len(phi))
     ]
 
 
+def _linear_in_covariances(structure: Structure) -> bool:
+    """A homogeneous ``cs`` or ``toep`` is linear in its variance and covariances (per lag)."""
+    return structure.homogeneous and structure.name in ("cs", "toep")
+
+
+def _covariance_basis(structure: Structure) -> FloatArray:
+    """``∂G/∂(v, c_1, …)`` of ``G = v I + Σ_l c_l A_l`` (``A_l``: the pairs at lag ``l``)."""
+    k = structure.k
+    lag = np.abs(np.subtract.outer(np.arange(k), np.arange(k)))
+    if structure.name == "cs":
+        return np.array([np.eye(k), np.where(lag > 0, 1.0, 0.0)])
+    return np.array([np.where(lag == ell, 1.0, 0.0) for ell in range(k)])
+
+
 def covariance_derivatives(
     structure: Structure, natural: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """First and second derivatives of ``G = S R S`` in (variances, correlations).
+    """First and second derivatives of ``G = S R S`` in its covariance parameters.
+
+    The parameters are the variances, then the correlations; for a homogeneous ``cs`` or
+    ``toep`` the variance and the covariances (one per lag), in which ``G`` is linear, as
+    SAS's ``CS`` and ``TOEP`` and as the equivalent lme4 terms (``(1 | g) + (1 | g:f)`` for a
+    homogeneous ``cs`` with ρ ≥ 0): Kenward–Roger's adjustment is invariant under linear
+    reparametrizations only, and so agrees with pbkrtest's there.
 
     Parameters
     ----------
@@ -116,6 +131,9 @@ def covariance_derivatives(
     """
     s, k = structure, structure.k
     sd = np.asarray(natural[: s.n_sd], dtype=float)
+    if _linear_in_covariances(s):
+        first = _covariance_basis(s)
+        return first, np.zeros((len(first), *first.shape))
     if np.any(sd <= 0.0):
         raise ValueError("a standard deviation of the term is zero")
     rho = np.asarray(natural[s.n_sd :], dtype=float)

@@ -223,19 +223,37 @@ class Structure:
 
 
 def levinson(kappa: FloatArray) -> FloatArray:
-    """Autocorrelations at lags ``1..m`` from partial autocorrelations ``kappa`` (Durbin–Levinson)."""
+    """Autocorrelations at lags ``1..m`` from partial autocorrelations (Durbin–Levinson)."""
     m = len(kappa)
-    rho = np.zeros(m)
-    coef = np.zeros(0)
+    rho, coef = np.zeros(m), np.zeros(m)
     for j in range(m):
-        r = rho[:j]
-        rho[j] = kappa[j] * (1.0 - coef @ r) + coef @ r[::-1] if j else kappa[0]
-        coef = np.concatenate([coef - kappa[j] * coef[::-1], [kappa[j]]])
+        c, r = coef[:j], rho[:j]
+        rho[j] = kappa[j] * (1.0 - c @ r) + c @ r[::-1]
+        coef[:j] = c - kappa[j] * c[::-1]
+        coef[j] = kappa[j]
     return rho
 
 
+def levinson_jacobian(kappa: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`levinson` and its Jacobian ``∂ρ_l/∂κ_m`` (differentiated through the recursion)."""
+    m = len(kappa)
+    rho, drho = np.zeros(m), np.zeros((m, m))
+    coef, dcoef = np.zeros(0), np.zeros((0, m))
+    for j in range(m):
+        e = np.zeros(m)
+        e[j] = 1.0
+        r, dr = rho[:j], drho[:j]
+        a, da = coef @ r, r @ dcoef + coef @ dr
+        b, db = coef @ r[::-1], r[::-1] @ dcoef + coef @ dr[::-1]
+        rho[j] = kappa[j] * (1.0 - a) + b
+        drho[j] = e * (1.0 - a) - kappa[j] * da + db
+        dcoef = np.vstack([dcoef - kappa[j] * dcoef[::-1] - np.outer(coef[::-1], e), e])
+        coef = np.concatenate([coef - kappa[j] * coef[::-1], [kappa[j]]])
+    return rho, drho
+
+
 def partial_autocorrelations(rho: FloatArray) -> FloatArray:
-    """Partial autocorrelations from autocorrelations at lags ``1..m`` (inverse of :func:`levinson`)."""
+    """Partial autocorrelations from autocorrelations at lags ``1..m`` (:func:`levinson`⁻¹)."""
     m = len(rho)
     kappa = np.zeros(m)
     coef = np.zeros(0)

@@ -1,0 +1,150 @@
+"""Structured random-effects covariances against glmmTMB (``tests/data/r/covstruct.R``).
+
+Every usable glmmTMB case of ``covstruct.json``: the objective (−2 log L, ML or REML: glmmTMB's
+REML criterion equals lme4's, with no constant), the fixed effects, each term's SDs and
+correlations and σ; the fixed-effect SEs of GLMMs against glmmTMB's (both from the Hessian),
+those of LMMs against lme4's convention σ²(R_XᵀR_X)⁻¹ at glmmTMB's estimates
+(``covstruct_extra.json``, written by ``tests/data/r/covstruct_extra.R``).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedmodels as mm
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).parent / "data"
+REF = json.loads((DATA / "covstruct.json").read_text())
+RESPONSES = {  # glmmTMB's cbind(successes, failures) as proportions and weights
+    "cbind(incidence, size - incidence)": ("incidence / size", "size"),
+    "cbind(succ, trials - succ)": ("succ / trials", "trials"),
+}
+# σ fixed near 0 (dispformula = ~0) has no counterpart: our LMMs estimate σ (see the test below)
+FIXED_SIGMA = {
+    k for k, v in REF["glmmTMB"].items() if v.get("dispformula") == "~ 0" and not v["skipped"]
+}
+CASES = sorted(k for k, v in REF["glmmTMB"].items() if not v["skipped"] and k not in FIXED_SIGMA)
+
+
+@cache
+def load(name: str) -> pd.DataFrame:
+    """A reference data set with the factors the R script made."""
+    key = {"covstruct_panel.csv": "panel"}.get(name, name.removesuffix(".csv"))
+    data = pd.read_csv(ROOT / REF["data_paths"][key])
+    if key == "sleepstudy":
+        data["fDays"] = data["Days"].astype(str)
+    if key == "panel":
+        data["ftime"] = data["time"].astype(str)
+    if key == "cbpp":
+        data["period"] = data["period"].astype(str)
+        data["herd"] = data["herd"].astype(str)
+    return data
+
+
+@cache
+def fitted(key: str) -> Any:
+    case = REF["glmmTMB"][key]
+    data = load(case["data"])
+    formula = case["formula"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if case["family"] == "gaussian":
+            return mm.lmer(formula, data, reml=case["REML"])
+        response = formula.split("~")[0].strip()
+        proportion, weights = RESPONSES.get(response, (response, None))
+        formula = formula.replace(response, proportion, 1)
+        return mm.glmer(formula, data, family=case["family"], weights=weights)
+
+
+def minus2loglik(model: Any) -> float:
+    """−2 log L (the REML criterion for REML fits), as glmmTMB's 2·objective."""
+    return float(-2.0 * model.loglik) if hasattr(model, "loglik") else float(model.objective)
+
+
+@pytest.mark.parametrize("key", CASES)
+def test_objective_and_fixed_effects(key: str) -> None:
+    case, model = REF["glmmTMB"][key], fitted(key)
+    assert minus2loglik(model) == pytest.approx(case["minus2logLik"], rel=1e-6, abs=1e-6)
+    ref = np.array(list(case["fixef"].values()))
+    np.testing.assert_allclose(
+        model.fixef.to_numpy(), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max()
+    )
+
+
+@pytest.mark.parametrize("key", CASES)
+def test_variance_parameters(key: str) -> None:
+    case, model = REF["glmmTMB"][key], fitted(key)
+    if case["family"] == "gaussian":
+        assert float(model.sigma) == pytest.approx(case["sigma"], rel=1e-3)
+    vc = model.varcorr
+    for ref in case["random_effects"]:
+        rows = vc[(vc["group"] == ref["group"]) & vc["term2"].isna()]
+        sd = np.atleast_1d(ref["stddev"])
+        scale = sd.max()
+        if case.get("boundary"):  # a variance at zero: compare on the scale of the largest
+            np.testing.assert_allclose(rows["sd_cor"].to_numpy(), sd, atol=2e-3 * scale)
+        else:
+            np.testing.assert_allclose(rows["sd_cor"].to_numpy(), sd, rtol=1e-3)
+        if "correlation" in ref and len(sd) > 1:
+            corr = np.asarray(ref["correlation"])
+            ours = _correlation(vc, ref["group"], len(sd))
+            np.testing.assert_allclose(ours, corr, atol=1e-3)
+
+
+def _correlation(vc: pd.DataFrame, group: str, k: int) -> np.ndarray:
+    """A group's correlation matrix from the varcorr table (NaN beside a zero SD: skipped)."""
+    rows = vc[(vc["group"] == group) & vc["term2"].notna()]
+    corr = np.eye(k)
+    names = list(vc[(vc["group"] == group) & vc["term2"].isna()]["term1"])
+    for r in rows.itertuples():
+        a, b = names.index(r.term1), names.index(r.term2)
+        corr[a, b] = corr[b, a] = r.sd_cor
+    return np.nan_to_num(corr, nan=0.0)
+
+
+@pytest.mark.parametrize("key", [k for k in CASES if REF["glmmTMB"][k]["family"] != "gaussian"])
+def test_glmm_standard_errors_are_glmmtmbs(key: str) -> None:
+    case, model = REF["glmmTMB"][key], fitted(key)
+    se = np.sqrt(np.diag(model.vcov.to_numpy()))
+    np.testing.assert_allclose(se, list(case["se"].values()), rtol=1e-3)
+
+
+@pytest.mark.parametrize("key", [k for k in CASES if REF["glmmTMB"][k]["family"] == "gaussian"])
+def test_lmm_standard_errors_follow_lme4s_convention(key: str) -> None:
+    model = fitted(key)
+    extra = json.loads((DATA / "covstruct_extra.json").read_text())
+    se = np.sqrt(np.diag(model.vcov.to_numpy()))
+    np.testing.assert_allclose(se, list(extra["lme4_se"][key]["se"].values()), rtol=1e-3)
+
+
+def test_structure_parameters_ar1_rho_and_sd() -> None:
+    case, model = REF["glmmTMB"]["panel_ar1_site_ml"], fitted("panel_ar1_site_ml")
+    term = next(t for t in model.terms if t.structured)
+    at = sum(t.ntheta for t in model.terms[: model.terms.index(term)])
+    sd, rho = term.structure.natural(model.theta[at : at + term.ntheta], float(model.sigma))
+    ref = case["random_effects"][0]
+    assert sd == pytest.approx(ref["stddev"][0], rel=1e-3)
+    assert rho == pytest.approx(ref["rho"], abs=1e-3)
+
+
+@pytest.mark.parametrize("key", sorted(FIXED_SIGMA))
+def test_toeplitz_with_an_estimated_residual_fits_at_least_as_well(key: str) -> None:
+    """glmmTMB's toep cases fix σ ≈ 1e-4 (``dispformula = ~0``): a special case of our model.
+
+    Our fit estimates σ as well, so its ML deviance cannot be worse than glmmTMB's by more than
+    the optimizer's tolerance.
+    """
+    case = REF["glmmTMB"][key]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = mm.lmer(case["formula"], load(case["data"]), reml=case["REML"])
+    assert minus2loglik(model) <= case["minus2logLik"] + 1e-3
