@@ -4,11 +4,12 @@ The rows of the data fall into residual groups (the subjects of an AR(1) process
 group ``g`` the residuals have correlation ``R_g`` and standard-deviation multipliers
 ``S_g = diag(s_i)``. With ``C_g`` the lower Cholesky factor of ``S_g R_g S_g``, the rows
 ``C_g⁻¹ (·)`` of ``y``, ``X`` and each random-effects ``z`` have independent residuals of
-variance σ². Groups of equal size are stacked into :class:`Bucket` arrays, so that one batch
+variance σ². Groups of equal size are stacked into arrays (buckets), so that one batch
 of small factorizations and triangular solves serves each size: ``O(n · m)`` work for groups
 of size ``m`` (plus ``O(n m²)`` for the factors), nothing of size ``n × n``.
 
-:class:`GroupLayout` is where the rows of each group are; :func:`residual_factor` factors the
+:class:`~mixedmodels.spec.residual_groups.GroupLayout` is where the rows of each group are
+(stacked by size in buckets); :func:`residual_factor` factors the
 covariances given the correlation matrices per bucket and the multipliers per row;
 :class:`ResidualFactor` whitens columns and gives ``log|S R S|``.
 """
@@ -20,91 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
+from mixedmodels.spec.residual_groups import GroupLayout
 
-__all__ = ["Bucket", "GroupLayout", "ResidualFactor", "helmert_whiten", "residual_factor"]
+__all__ = ["ResidualFactor", "helmert_whiten", "residual_factor"]
 
 Array = FloatArray
-
-
-@dataclass(frozen=True)
-class Bucket:
-    """The residual groups of one size ``m``, stacked.
-
-    Attributes
-    ----------
-    rows
-        ``(G, m)`` row positions, each group's rows in its order (by time when there is one).
-    times
-        ``(G, m)`` the groups' times in that order (positions ``0..m-1`` without a time).
-    """
-
-    rows: NDArray[np.intp]
-    times: Array
-
-    @property
-    def size(self) -> int:
-        """The group size ``m``."""
-        return int(self.rows.shape[1])
-
-    def lags(self) -> Array:
-        """``(G, m, m)`` absolute time differences within each group."""
-        return np.abs(self.times[:, :, None] - self.times[:, None, :])
-
-
-@dataclass(frozen=True)
-class GroupLayout:
-    """Where the rows of every residual group are.
-
-    Attributes
-    ----------
-    nobs
-        Number of rows.
-    codes
-        Group code of each row (``0..ngroups-1``).
-    buckets
-        The groups stacked by size (:class:`Bucket`), sizes increasing.
-    """
-
-    nobs: int
-    codes: NDArray[np.intp]
-    buckets: tuple[Bucket, ...]
-
-    @classmethod
-    def of(cls, codes: NDArray[np.intp], times: Array | None = None) -> GroupLayout:
-        """The layout of rows with group ``codes``, ordered within groups by ``times``.
-
-        Without times each group keeps the order of the rows (positions are the times).
-        """
-        codes = np.asarray(codes, dtype=np.intp)
-        n = int(codes.shape[0])
-        order_key = np.arange(n, dtype=np.float64) if times is None else np.asarray(times, float)
-        order = np.lexsort((np.arange(n), order_key, codes))
-        sorted_codes = codes[order]
-        starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-        sizes = np.diff(np.r_[starts, n])
-        buckets = []
-        for m in np.unique(sizes):
-            first = starts[sizes == m]
-            rows = order[first[:, None] + np.arange(m)[None, :]]
-            if times is None:
-                t = np.broadcast_to(np.arange(m, dtype=np.float64), rows.shape).copy()
-            else:
-                t = np.asarray(times, dtype=np.float64)[rows]
-            buckets.append(Bucket(rows, t))
-        return cls(n, codes, tuple(buckets))
-
-    @classmethod
-    def singletons(cls, nobs: int) -> GroupLayout:
-        """Every row its own group (a variance function without a correlation)."""
-        return cls.of(np.arange(nobs, dtype=np.intp))
-
-    @property
-    def max_size(self) -> int:
-        """The largest group size."""
-        return max((b.size for b in self.buckets), default=0)
 
 
 @dataclass(frozen=True)
@@ -170,9 +93,9 @@ def residual_factor(
             C = np.zeros((G, m, m))
             idx = np.arange(m)
             C[:, idx, idx] = s
+            factors.append(C)
         else:
-            C = np.linalg.cholesky(s[:, :, None] * R * s[:, None, :])
-        factors.append(C)
+            factors.append(np.asarray(np.linalg.cholesky(s[:, :, None] * R * s[:, None, :])))
     return ResidualFactor(layout, tuple(factors))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -138,8 +138,10 @@ class ResidualMixedModel(LinearMixedModel):
 
     @property
     def residual_objective(self) -> ResidualObjective:
-        """The criterion as a function of ``x = (θ, u)``, ``u`` the unconstrained residual
-        parameters (at the fit's covariate of the fitted values, if any); a new one each time.
+        """The criterion as a function of ``x = (θ, u)``; a new one each time.
+
+        ``u`` are the unconstrained residual parameters; a variance function of the fitted
+        values is held at the fit's covariate.
         """
         objective = self._objective(normalize=False)
         objective.fitted = self._covariate
@@ -229,7 +231,7 @@ class ResidualMixedModel(LinearMixedModel):
         return self.structure.variance_parameters(self._params)
 
     def sd_multipliers(self) -> Array:
-        """The residual SD of each row relative to σ (``S_ii``; ones without a variance function)."""
+        """The residual SD of each row relative to σ (``S_ii``; ones without variance function)."""
         self._require_fit()
         _, sd = self.structure.parts(self._params, self._covariate)
         return np.ones(self.nobs) if sd is None else sd
@@ -273,15 +275,17 @@ class ResidualMixedModel(LinearMixedModel):
         return np.asarray(eta)
 
     def residuals(self, type: str = "response", scaled: bool = False) -> FloatArray:
-        """Residuals: ``"response"`` (``"working"``) ``y − fitted``, scaled by σ̂ if asked;
-        ``"pearson"`` (``"deviance"``) ``(y − fitted)/(σ̂ S_ii)`` and ``"normalized"``
-        ``C_g⁻¹(y − fitted)/σ̂`` as nlme's (already scaled: ``scaled`` does not apply).
+        """Residuals of the original rows, as nlme's.
+
+        ``"response"`` (``"working"``): ``y − fitted``, divided by σ̂ if ``scaled``;
+        ``"pearson"`` (``"deviance"``): ``(y − fitted)/(σ̂ S_ii)``; ``"normalized"``:
+        ``C_g⁻¹(y − fitted)/σ̂`` (these two are scaled already: ``scaled`` does not apply).
         """
         if type not in RESIDUAL_TYPES:
             allowed = ", ".join(repr(t) for t in RESIDUAL_TYPES)
             raise ModelSpecificationError(f"residual type must be one of {allowed}, not {type!r}")
         self._require_fit()
-        res = self.fixed.y - self._fitted_rows(None)
+        res: Array = self.fixed.y - self._fitted_rows(None)
         if type in ("pearson", "deviance"):
             res = res / (self.sigma * self.sd_multipliers())
         elif type == "normalized":
@@ -291,7 +295,7 @@ class ResidualMixedModel(LinearMixedModel):
         return self.frame.padded(np.asarray(res))
 
     def _normalized(self, res: Array) -> Array:
-        """nlme's normalized residuals: whitened by the residual covariance, over σ̂."""
+        """The normalized residuals (nlme's): whitened by the residual covariance, over σ̂."""
         cor = self.structure.correlation
         if cor is not None and cor.spec.kind == "cs":  # nlme's (Helmert) factor
             rho = cor.natural(float(self._params[0]))
@@ -299,7 +303,7 @@ class ResidualMixedModel(LinearMixedModel):
         return self._white.factor.whiten(res) / self.sigma
 
     def summary(self, ddf: str | None = None) -> str:
-        """lme4's summary with nlme's sections of the correlation structure and variance function."""
+        """lme4's summary with nlme's sections of the correlation structure and variance."""
         from mixedmodels.models.residual_summary import residual_sections
 
         text = super().summary(ddf)
@@ -310,16 +314,19 @@ class ResidualMixedModel(LinearMixedModel):
 
     # ---- inference ------------------------------------------------------------------------
     def cached(self, kind: str, build: Callable[[Any], T]) -> T:
-        """As :meth:`LinearMixedModel.cached`; Satterthwaite's parts over all variance
-        parameters (θ, the residual ones, σ)."""
+        """As :meth:`LinearMixedModel.cached`; Satterthwaite's parts over (θ, u, σ).
+
+        Satterthwaite's df (:mod:`mixedmodels.inference.ddf`) read their parts through here:
+        a model with a residual structure computes them over every variance parameter.
+        """
         if kind == "satterthwaite":
             from mixedmodels.models.residual_inference import residual_satterthwaite
 
-            return super().cached(kind, residual_satterthwaite)  # type: ignore[arg-type]
+            return cast(T, super().cached(kind, residual_satterthwaite))
         return super().cached(kind, build)
 
     def coef_test(self, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """t tests of the fixed effects (Satterthwaite, residual or Wald df; not Kenward–Roger)."""
+        """The t tests of the fixed effects (Satterthwaite, residual or Wald df; not KR)."""
         from mixedmodels.inference.ddf import ddf_method
 
         if ddf_method(ddf) == "kenward-roger":
@@ -392,12 +399,12 @@ class ResidualMixedModel(LinearMixedModel):
     def __repr__(self) -> str:
         state = "fitted" if self.optsum is not None else "not fitted"
         method = "REML" if self.reml else "ML"
-        parts = [
-            f"{s.spec.kind} {s.spec.formula()}"
-            for s in (self.structure.correlation, self.structure.variance)
-            if s is not None
-        ]
-        return f"<{type(self).__name__} {self.formula!r} with {', '.join(parts)} by {method}, {state}>"
+        cor, var = self.structure.correlation, self.structure.variance
+        parts = [] if cor is None else [f"{cor.title} {cor.formula()}"]
+        parts += [] if var is None else [f"{var.title} {var.spec.formula()}"]
+        return (
+            f"<{type(self).__name__} {self.formula!r} with {', '.join(parts)} by {method}, {state}>"
+        )
 
 
 def _stored_xy(blocks: ModelBlocks) -> Array:

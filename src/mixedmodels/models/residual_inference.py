@@ -12,7 +12,7 @@ the fit's covariate (as nlme's approximate covariance of the variance parameters
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import scipy.linalg
@@ -23,16 +23,32 @@ from mixedmodels.inference.ddf import Satterthwaite, _vcov_varpar
 from mixedmodels.objective.residual import ResidualObjective
 from mixedmodels.optimize.differences import richardson_derivatives
 
-if TYPE_CHECKING:
-    from mixedmodels.models.residual import ResidualMixedModel
-
-__all__ = ["residual_satterthwaite"]
+__all__ = ["ResidualFit", "residual_satterthwaite"]
 
 Array = FloatArray
 
 
-def residual_satterthwaite(model: ResidualMixedModel) -> Satterthwaite:
-    """lmerTest's ingredients for Satterthwaite's df, with ``varpar = (θ, u, σ)``."""
+class ResidualFit(Protocol):
+    """What Satterthwaite's df read of a fitted model with a residual structure."""
+
+    @property
+    def residual_objective(self) -> ResidualObjective: ...  # noqa: D102
+    @property
+    def theta(self) -> Array: ...  # noqa: D102
+    @property
+    def residual_params(self) -> Array: ...  # noqa: D102
+    @property
+    def sigma(self) -> float: ...  # noqa: D102
+    @property
+    def n_fixed(self) -> int: ...  # noqa: D102
+    @property
+    def nobs(self) -> int: ...  # noqa: D102
+    @property
+    def reml(self) -> bool: ...  # noqa: D102
+
+
+def residual_satterthwaite(model: ResidualFit) -> Satterthwaite:
+    """The ingredients of lmerTest's for Satterthwaite's df, with ``varpar = (θ, u, σ)``."""
     objective = model.residual_objective
     x = np.concatenate([np.asarray(model.theta, dtype=np.float64), model.residual_params])
     sigma, p, m = float(model.sigma), model.n_fixed, x.size

@@ -17,12 +17,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from mixedmodels.models.residual import ResidualMixedModel
+from mixedmodels.spec.residual import ResidualStructure
 
-__all__ = ["residual_sections"]
+__all__ = ["StructuredModel", "residual_sections"]
+
+
+class StructuredModel(Protocol):
+    """What the sections read of a fitted model with a residual structure."""
+
+    @property
+    def structure(self) -> ResidualStructure: ...  # noqa: D102
+    @property
+    def correlation_parameters(self) -> dict[str, float]: ...  # noqa: D102
+    @property
+    def variance_parameters(self) -> dict[str, float]: ...  # noqa: D102
+
 
 STRUCTURES = {
     "ident": "Different standard deviations per stratum",
@@ -41,8 +52,8 @@ def _vector(names: list[str], values: list[float]) -> list[str]:
     ]
 
 
-def residual_sections(model: ResidualMixedModel) -> str:
-    """The correlation structure's and variance function's sections (lines ending ``\\n``)."""
+def residual_sections(model: StructuredModel) -> str:
+    """The correlation structure's and variance function's sections (text lines)."""
     structure = model.structure
     lines: list[str] = []
     cor = structure.correlation
@@ -50,7 +61,7 @@ def residual_sections(model: ResidualMixedModel) -> str:
         params = model.correlation_parameters
         lines += [
             f"Correlation Structure: {cor.title}",
-            f" Formula: {cor.spec.formula()}",
+            f" Formula: {cor.formula()}",
             " Parameter estimate(s):",
             *_vector(list(params), list(params.values())),
         ]

@@ -164,9 +164,7 @@ class ResidualObjective:
         key = u.tobytes() + (b"" if self.fitted is None else self.fitted.tobytes())
         if self._last is not None and self._last[0] == key:
             return self._last[1], self._last[2]
-        white = whitened_blocks(
-            self.structure, self.terms, self.xy, u, self.fitted, self.normalize
-        )
+        white = whitened_blocks(self.structure, self.terms, self.xy, u, self.fitted, self.normalize)
         factor = BlockedCholesky(white.terms, white.A)
         factor.set_response_shift(*self.shift)
         self._last = (key, white, factor)

@@ -3,7 +3,7 @@
 What the user writes is a frozen spec — :func:`cor_ar1`, :func:`cor_car1`, :func:`cor_cs`,
 :func:`var_ident`, :func:`var_power`, :func:`var_exp` — naming columns only. Evaluated on the
 rows a model uses (:func:`residual_structure`), it becomes a :class:`ResidualStructure`: the
-residual groups (:class:`~mixedmodels.linalg.whitening.GroupLayout`), the parameters on an
+residual groups (:class:`~mixedmodels.spec.residual_groups.GroupLayout`), the parameters on an
 unconstrained scale (what the optimizer moves), their natural values (what nlme prints), the
 correlation matrices per group and the standard-deviation multipliers per row.
 
@@ -31,8 +31,8 @@ from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, ModelSpecificationError, UnknownColumnError
-from mixedmodels.linalg.whitening import GroupLayout
 from mixedmodels.spec.random import RandomEffectsTerm
+from mixedmodels.spec.residual_groups import GroupLayout
 
 __all__ = [
     "FITTED",
@@ -77,7 +77,7 @@ class CorrelationSpec:
     group: tuple[str, ...] | None
 
     def formula(self) -> str:
-        """nlme's ``form``: ``~Days | Subject``, ``~1 | site/subject``."""
+        """The ``form`` nlme writes: ``~Days | Subject``, ``~1 | site/subject``."""
         left = self.time if self.time is not None else "1"
         return f"~{left}" if self.group is None else f"~{left} | {'/'.join(self.group)}"
 
@@ -99,7 +99,7 @@ class VarianceSpec:
     column: str
 
     def formula(self) -> str:
-        """nlme's ``form``: ``~1 | Sex``, ``~age``, ``~fitted(.)``."""
+        """The ``form`` nlme writes: ``~1 | Sex``, ``~age``, ``~fitted(.)``."""
         if self.kind == "ident":
             return f"~1 | {self.column}"
         return "~fitted(.)" if self.column == FITTED else f"~{self.column}"
@@ -152,12 +152,12 @@ def var_ident(by: str) -> VarianceSpec:
 
 
 def var_power(covariate: str = FITTED) -> VarianceSpec:
-    """Residual SD proportional to ``|v|^δ`` (nlme's ``varPower``); ``v`` a column or the fitted values."""
+    """Residual SD proportional to ``|v|^δ`` (nlme's ``varPower``), ``v`` a column or fitted."""
     return VarianceSpec("power", _name(covariate, "covariate"))
 
 
 def var_exp(covariate: str = FITTED) -> VarianceSpec:
-    """Residual SD proportional to ``exp(δ v)`` (nlme's ``varExp``); ``v`` a column or the fitted values."""
+    """Residual SD proportional to ``exp(δ v)`` (nlme's ``varExp``), ``v`` a column or fitted."""
     return VarianceSpec("exp", _name(covariate, "covariate"))
 
 
@@ -177,12 +177,20 @@ class ResidualCorrelation:
         gaps, ``Rho``).
     lower
         The lowest value of the parameter (``−1/(m−1)`` for compound symmetry).
+    group
+        How the groups are named: the columns (``site/subject``) or the grouping factor.
     """
 
     spec: CorrelationSpec
     layout: GroupLayout
     name: str
     lower: float
+    group: str = ""
+
+    def formula(self) -> str:
+        """The ``form`` nlme prints, with the group used: ``~Days | Subject``."""
+        left = self.spec.time if self.spec.time is not None else "1"
+        return f"~{left} | {self.group}" if self.group else self.spec.formula()
 
     @property
     def title(self) -> str:
@@ -320,7 +328,9 @@ class ResidualStructure:
         """Whether the variance function is of the fitted values."""
         return self.variance is not None and self.variance.uses_fitted
 
-    def parts(self, u: Array, fitted: Array | None = None) -> tuple[list[Array | None], Array | None]:
+    def parts(
+        self, u: Array, fitted: Array | None = None
+    ) -> tuple[list[Array | None], Array | None]:
         """The correlation matrices per bucket and the SD multipliers per row at ``u``."""
         u = np.asarray(u, dtype=np.float64)
         k = self.n_correlation
@@ -403,7 +413,7 @@ def _correlation(
     if spec.kind == "cs":
         name, m = "Rho", layout.max_size
         lower = -1.0 / (m - 1) if m > 1 else -1.0
-    return ResidualCorrelation(spec, layout, name, lower)
+    return ResidualCorrelation(spec, layout, name, lower, label)
 
 
 def _group_codes(
