@@ -79,6 +79,14 @@ class ResidualMixedModel(LinearMixedModel):
     ----------
     structure
         The evaluated structure (:class:`~mixedmodels.spec.residual.ResidualStructure`).
+
+    Notes
+    -----
+    ``objective_function`` and ``objective_at`` are the criterion of θ with the residual
+    parameters held at their estimates; :attr:`residual_objective` is the criterion of both.
+    A variance function of the fitted values (``var_power()``) is evaluated at the fitted
+    values of the last of nlme's passes (see :mod:`mixedmodels.fit.residual`); a data column
+    named ``"fitted"`` cannot be its covariate.
     """
 
     def __init__(
@@ -117,7 +125,6 @@ class ResidualMixedModel(LinearMixedModel):
         self._build(blocks, reml)
         self._params: Array = frozen_copy(self.structure.start)
         self._covariate: Array | None = None
-        self.ddf = "satterthwaite"
 
     # ---- the fit ----------------------------------------------------------------------
     def _objective(self, normalize: bool) -> ResidualObjective:
