@@ -99,21 +99,27 @@ def test_kenward_roger_of_ar1_is_the_dense_formula_with_second_derivatives() -> 
     X = model.fixed.X
     lag = np.abs(np.subtract.outer(np.arange(term.k), np.arange(term.k)))
 
-    def V(psi: np.ndarray) -> np.ndarray:
+    def marginal(psi: np.ndarray) -> np.ndarray:
         G = psi[0] * psi[1] ** lag
         return Z @ np.kron(np.eye(term.nlevels), G) @ Z.T + psi[2] * np.eye(len(Z))
 
     psi, h = np.array([sd**2, rho, float(model.sigma) ** 2]), 1e-4
     E = np.eye(3) * h
-    d1 = [(V(psi + e) - V(psi - e)) / (2 * h) for e in E]
+    d1 = [(marginal(psi + e) - marginal(psi - e)) / (2 * h) for e in E]
     d2 = [
         [
-            (V(psi + a + b) - V(psi + a - b) - V(psi - a + b) + V(psi - a - b)) / (4 * h * h)
+            (
+                marginal(psi + a + b)
+                - marginal(psi + a - b)
+                - marginal(psi - a + b)
+                + marginal(psi - a - b)
+            )
+            / (4 * h * h)
             for b in E
         ]
         for a in E
     ]
-    Vi = np.linalg.inv(V(psi))
+    Vi = np.linalg.inv(marginal(psi))
     Phi = np.linalg.inv(X.T @ Vi @ X)
     Pi = Vi - Vi @ X @ Phi @ X.T @ Vi
     P = [-X.T @ Vi @ D @ Vi @ X for D in d1]

@@ -92,7 +92,9 @@ def test_correlations_stay_in_range_for_any_parameters() -> None:
             R = s.correlation_matrix(s.correlations(theta))
             assert np.all(np.linalg.eigvalsh(R) > -1e-12), (name, value)
     cs = make_structure("cs", 6, None, "term")
-    assert cs.correlations(np.r_[np.ones(6), -50.0])[0] == pytest.approx(-0.2, abs=1e-12)
+    assert cs.correlations(np.r_[np.ones(6), -50.0])[0] == pytest.approx(-0.2, abs=1e-4)
+    assert cs.correlation_at_limit(np.r_[np.ones(6), -50.0])
+    assert not cs.correlation_at_limit(np.r_[np.ones(6), 3.0])
 
 
 @pytest.mark.parametrize(("name", "hom"), KINDS)

@@ -60,6 +60,7 @@ from mixedmodels.spec.family_names import get_family
 from mixedmodels.spec.fast_fixed import simple_fixed_effects
 from mixedmodels.spec.frame import NaAction
 from mixedmodels.spec.glmm_checks import check_nagq, refuse_chunked
+from mixedmodels.spec.random import correlations_at_limit
 from mixedmodels.spec.response import GlmResponse, frame_response, glm_response
 
 __all__ = ["GeneralizedLinearMixedModel"]
@@ -442,7 +443,9 @@ class GeneralizedLinearMixedModel(GlmmInference, GlmmInfluence, GlmmRefits, Mixe
         its covariance cannot be estimated whatever θ the optimizer stops at.
         """
         bounded = self.lower == 0.0
-        return bool(np.any(self.theta[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms)
+        at_edge = correlations_at_limit(self.terms, self.theta)
+        singular = bool(np.any(self.theta[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms)
+        return singular or at_edge
 
     def spherical_modes(self) -> list[Array]:
         """Conditional modes of the spherical random effects ``u`` per term, ``(l, k)``."""

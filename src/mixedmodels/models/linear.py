@@ -43,6 +43,7 @@ from mixedmodels.spec.arguments import check_flag, check_start
 from mixedmodels.spec.checks import mixed_model_formula
 from mixedmodels.spec.frame import NaAction, formula_offsets
 from mixedmodels.spec.new_response import checked_flag, checked_response
+from mixedmodels.spec.random import correlations_at_limit
 
 __all__ = ["LinearMixedModel"]
 
@@ -457,7 +458,8 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         """
         bounded = self.lower == 0.0
         phi = theta_scaling(self.terms, self.A, self.nobs, SEARCH_LIMIT).to_phi(self.theta)
-        return bool(np.any(phi[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms)
+        at_edge = correlations_at_limit(self.terms, self.theta)
+        return bool(np.any(phi[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms) or at_edge
 
     def spherical_modes(self) -> list[Array]:
         """Conditional modes of the spherical random effects ``u`` per term, ``(l, k)``."""

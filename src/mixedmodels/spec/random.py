@@ -27,7 +27,12 @@ from mixedmodels.spec.fixed import build_matrices_and_spec, column_label, to_flo
 from mixedmodels.spec.grouping import grouping_factor
 from mixedmodels.spec.structures import Structure, make_structure
 
-__all__ = ["RandomEffectsTerm", "random_effects_terms", "term_templates"]
+__all__ = [
+    "RandomEffectsTerm",
+    "correlations_at_limit",
+    "random_effects_terms",
+    "term_templates",
+]
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,16 @@ def term_templates(terms: Sequence[RandomEffectsTerm], theta: FloatArray) -> lis
     for term in terms:
         out.append(term.template(theta[start : start + term.ntheta]))
         start += term.ntheta
+    return out
+
+
+def correlations_at_limit(terms: Sequence[RandomEffectsTerm], theta: FloatArray) -> bool:
+    """Whether a structured term's correlation sits at the edge of its range (singular)."""
+    start, out = 0, False
+    for term in terms:
+        part = theta[start : start + term.ntheta]
+        start += term.ntheta
+        out = out or (term.structured and term.structure.correlation_at_limit(part))
     return out
 
 

@@ -69,18 +69,19 @@ def _rho_hessian(structure: Structure, rho: FloatArray) -> FloatArray:
 def _correlation_jacobian(structure: Structure, theta: FloatArray) -> list[FloatArray]:
     """``∂R/∂φ_m`` for each unconstrained correlation parameter ``φ_m``."""
     s = structure
-    phi = np.asarray(theta[s.n_sd :], dtype=float)
+    raw = np.asarray(theta[s.n_sd :], dtype=float)
+    phi = s.limited(theta)
+    inside = np.abs(raw) < s.phi_limit  # beyond the limit the correlation does not move
     rho = s.correlations(theta)
     by_rho = _rho_gradient(s, rho)
     if s.name == "ar1":
-        return [by_rho[0] * (1.0 + phi[0] ** 2) ** -1.5]
+        return [by_rho[0] * (1.0 + phi[0] ** 2) ** -1.5 * inside[0]]
     if s.name == "cs":
         a = -1.0 / (s.k - 1.0)
         p = 1.0 / (1.0 + np.exp(-phi[0]))
-        return [by_rho[0] * (1.0 - a) * p * (1.0 - p)]
-
+        return [by_rho[0] * (1.0 - a) * p * (1.0 - p) * inside[0]]
     _, by_kappa = levinson_jacobian(phi / np.sqrt(1.0 + phi**2))
-    J = by_kappa * (1.0 + phi**2) ** -1.5  # ∂ρ_l/∂φ_m
+    J = by_kappa * (1.0 + phi**2) ** -1.5 * inside  # ∂ρ_l/∂φ_m
     return [
         sum((J[ell, m] * by_rho[ell] for ell in range(len(rho))), np.zeros((s.k, s.k)))
         for m in range(len(phi))

@@ -36,6 +36,10 @@ from mixedmodels.errors import FormulaError, ModelSpecificationError
 __all__ = ["STRUCTURES", "Structure", "make_structure"]
 
 STRUCTURES = ("us", "diag", "cs", "ar1", "toep")
+AR_LIMIT = 50.0  # φ of ar1: |ρ| ≤ 0.9998
+TOEP_LIMIT = 10.0  # φ of toep: partial autocorrelations |κ| ≤ 0.995
+CS_LIMIT = 10.0  # φ of cs: logistic(φ) within 4.5e-5 of 0 and 1
+SD_LIMIT = 1e4  # a structured term's SD relative to σ: beyond it σ is negligible (σ → 0)
 Index = tuple[NDArray[np.intp], NDArray[np.intp]]
 
 
@@ -122,12 +126,32 @@ class Structure:
     # ---- θ ↦ T ---------------------------------------------------------------------------
     def sds(self, theta: FloatArray) -> FloatArray:
         """The relative SD of each column of a structured term."""
-        sd = np.asarray(theta[: self.n_sd], dtype=float)
+        sd = np.minimum(np.asarray(theta[: self.n_sd], dtype=float), SD_LIMIT)
         return np.full(self.k, sd[0]) if self.homogeneous else sd
+
+    @property
+    def phi_limit(self) -> float:
+        """``|φ|`` beyond which a correlation parameter has no effect (see :meth:`limited`)."""
+        return {"cs": CS_LIMIT, "toep": TOEP_LIMIT}.get(self.name, AR_LIMIT)
+
+    def limited(self, theta: FloatArray) -> FloatArray:
+        """The correlation parameters φ, clipped to ``±phi_limit``.
+
+        At the limit the correlation is within about 2e-4 of the edge of its range (a singular
+        correlation matrix); beyond it the objective is flat, so that an optimum on that edge
+        (an estimate of ρ → ±1, or a lag's partial autocorrelation → ±1) is reached in a few
+        steps instead of a long walk of φ to infinity.
+        """
+        return np.clip(np.asarray(theta[self.n_sd :], dtype=float), -self.phi_limit, self.phi_limit)
+
+    def correlation_at_limit(self, theta: FloatArray) -> bool:
+        """Whether a correlation parameter is at (or beyond) its limit: a singular fit."""
+        phi = np.asarray(theta[self.n_sd :], dtype=float)
+        return bool(np.any(np.abs(phi) >= self.phi_limit * (1.0 - 1e-6)))
 
     def correlations(self, theta: FloatArray) -> FloatArray:
         """The correlation parameters on their own scale: ρ (``cs``, ``ar1``), ρ by lag."""
-        phi = np.asarray(theta[self.n_sd :], dtype=float)
+        phi = self.limited(theta)
         if self.name == "ar1":
             return phi / np.sqrt(1.0 + phi**2)
         if self.name == "cs":
