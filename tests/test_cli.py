@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import mixedmodels as mm
@@ -312,3 +313,15 @@ def test_bootstrap_replicates_and_seed_from_the_command_line(capsys) -> None:  #
     assert first["Days"]["2.5 %"] == pytest.approx(direct.loc["Days"].iloc[0], rel=1e-9)
     assert main([*boot[:-4], "--nsim", "0"]) != 0
     assert "--nsim must be a positive number" in capsys.readouterr().err
+
+
+def test_structured_covariance_formula(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    panel = Path(__file__).parent / "models" / "data" / "covstruct_panel.csv"
+    formula = "y ~ time + ar1(0 + C(time) | subject)"
+    code, out, err = run(capsys, "fit", formula, "--data", str(panel), "--ml", "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    model = mm.lmer(formula, pd.read_csv(panel), reml=False)
+    assert document["objective"] == pytest.approx(model.objective, rel=1e-12)
+    code, out, err = run(capsys, "fit", formula, "--data", str(panel), "--ml")
+    assert "ar1  sd " in out and "rho " in out
