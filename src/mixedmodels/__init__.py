@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mixedmodels.models import LinearMixedModel
     from mixedmodels.models.fixed_only import GeneralizedLinearModel, LinearModel
     from mixedmodels.models.generalized import GeneralizedLinearMixedModel
+    from mixedmodels.models.residual import ResidualMixedModel
     from mixedmodels.spec.families import (
         Binomial,
         Gamma,
@@ -47,6 +48,14 @@ if TYPE_CHECKING:
         Poisson,
     )
     from mixedmodels.spec.family_gaussian import Gaussian
+    from mixedmodels.spec.residual import (
+        cor_ar1,
+        cor_car1,
+        cor_cs,
+        var_exp,
+        var_ident,
+        var_power,
+    )
 
 __version__ = "0.1.0"
 
@@ -73,6 +82,13 @@ _LAZY = {
     "LinearMixedModel": ("mixedmodels.models", "LinearMixedModel"),
     "ChunkedLinearMixedModel": ("mixedmodels.chunked", "ChunkedLinearMixedModel"),
     "datasets": ("mixedmodels.datasets", None),
+    "ResidualMixedModel": ("mixedmodels.models.residual", "ResidualMixedModel"),
+    "cor_ar1": ("mixedmodels.spec.residual", "cor_ar1"),
+    "cor_car1": ("mixedmodels.spec.residual", "cor_car1"),
+    "cor_cs": ("mixedmodels.spec.residual", "cor_cs"),
+    "var_ident": ("mixedmodels.spec.residual", "var_ident"),
+    "var_power": ("mixedmodels.spec.residual", "var_power"),
+    "var_exp": ("mixedmodels.spec.residual", "var_exp"),
 }
 
 __all__ = [
@@ -98,10 +114,14 @@ __all__ = [
     "Poisson",
     "RankDeficiencyWarning",
     "RefitMLWarning",
+    "ResidualMixedModel",
     "SeparationWarning",
     "SingularFitWarning",
     "UnknownColumnError",
     "anova",
+    "cor_ar1",
+    "cor_car1",
+    "cor_cs",
     "datasets",
     "glm",
     "glmer",
@@ -109,6 +129,9 @@ __all__ = [
     "lm",
     "lmer",
     "set_blas_threads",
+    "var_exp",
+    "var_ident",
+    "var_power",
 ]
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mixedmodels.fitted import ComparedModel
     from mixedmodels.models.fixed_only import GeneralizedLinearModel, LinearModel
     from mixedmodels.spec.families import Family
+    from mixedmodels.spec.residual import CorrelationSpec, VarianceSpec
 
 __all__ = ["anova", "glm", "lm", "lmer"]
 
@@ -35,6 +36,8 @@ def lmer(
     contrasts: dict[str, str] | None = None,
     start: Any = None,
     timeout: float | None = None,
+    correlation: CorrelationSpec | None = None,
+    variance: VarianceSpec | None = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -83,6 +86,17 @@ def lmer(
         For chunked data on a ``dask.distributed`` cluster: seconds a pass waits while the
         cluster has no worker before failing with :class:`~mixedmodels.errors.ClusterError`
         (default 300).
+    correlation
+        A residual correlation structure within groups, as nlme's ``lme(correlation=)``:
+        :func:`~mixedmodels.cor_ar1` (``cor_ar1(time="Days", group="Subject")``),
+        :func:`~mixedmodels.cor_car1` or :func:`~mixedmodels.cor_cs`. Each residual group
+        must lie within one level of every random-effects grouping factor.
+    variance
+        A residual variance function, as nlme's ``lme(weights=)``:
+        :func:`~mixedmodels.var_ident` (an SD ratio per level), :func:`~mixedmodels.var_power`
+        or :func:`~mixedmodels.var_exp` (of a column or of the fitted values). With either, the
+        model is a :class:`~mixedmodels.models.residual.ResidualMixedModel` (data in memory,
+        no prior weights); ``start`` is then θ of the fit without the structure.
 
     Returns
     -------
@@ -99,6 +113,22 @@ def lmer(
     from mixedmodels.spec.data_kinds import csv_in_memory, is_chunked_source
 
     data = csv_in_memory(data)  # one CSV file: read into memory, as the command line does
+    if correlation is not None or variance is not None:
+        return _residual_lmer(
+            formula,
+            data,
+            correlation,
+            variance,
+            reml,
+            weights,
+            offset,
+            na_action,
+            functions,
+            subset,
+            contrasts,
+            verbose,
+            start,
+        )
     if is_chunked_source(data):
         from mixedmodels.chunked import ChunkedLinearMixedModel
 
@@ -127,6 +157,46 @@ def lmer(
             contrasts=contrasts,
         )
     return model.fit(verbose=verbose, check_convergence=check_convergence, start=start)
+
+
+def _residual_lmer(
+    formula: str,
+    data: Any,
+    correlation: CorrelationSpec | None,
+    variance: VarianceSpec | None,
+    reml: bool,
+    weights: Any,
+    offset: Any,
+    na_action: NaAction,
+    functions: Mapping[str, Callable[..., Any]] | None,
+    subset: Any,
+    contrasts: dict[str, str] | None,
+    verbose: bool,
+    start: Any,
+) -> LinearMixedModel:
+    """:func:`lmer` with a residual structure (data in memory only)."""
+    from mixedmodels.models.residual import ResidualMixedModel
+    from mixedmodels.spec.data_kinds import is_chunked_source
+
+    if is_chunked_source(data):
+        raise NotSupportedError(
+            "a residual correlation structure or variance function needs the data in memory "
+            "(a pandas DataFrame), not chunked data"
+        )
+    model = ResidualMixedModel(
+        formula,
+        data,
+        correlation=correlation,
+        variance=variance,
+        reml=reml,
+        weights=weights,
+        offset=offset,
+        na_action=na_action,
+        functions=functions,
+        subset=subset,
+        contrasts=contrasts,
+    )
+    return model.fit(verbose=verbose, start=start)
 
 
 def _refuse_for_chunked(**arguments: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from mixedmodels.results.r_format import DIGITS, Table, format_numbers
@@ -81,7 +82,8 @@ def random_table(
 
 def _group_rows(sds: pd.DataFrame, structured: bool) -> pd.DataFrame:
     """A group's SD rows; a structured term's equal SDs as one row (``f[0] … f[9]``)."""
-    if not structured or len(sds) < 2 or sds["sd_cor"].nunique() > 1:
+    sd = sds["sd_cor"].to_numpy(dtype=float)
+    if not structured or len(sds) < 2 or not np.allclose(sd, sd[0], rtol=1e-9, atol=0.0):
         return sds
     first = sds.iloc[:1].copy()
     first["term1"] = f"{sds['term1'].iloc[0]} … {sds['term1'].iloc[-1]}"
