@@ -1,7 +1,8 @@
 """Every public method on every kind of model: a result, or one clear ``NotSupportedError``.
 
 The kinds are an LMM, a binomial and a Poisson GLMM, an LMM fitted from chunks, and an LMM and
-a GLMM with structured covariances (``ar1``, homogeneous ``cs``). A cell may
+a GLMM with structured covariances (``ar1``, homogeneous ``cs``), and an LMM with a residual
+AR(1) (nlme's ``corAR1``). A cell may
 not fail any other way (no ``AttributeError``, ``TypeError`` or a bare ``NotImplementedError``),
 and a refusal says why and what to use instead.
 """
@@ -94,6 +95,11 @@ def _frames() -> dict[str, tuple[str, pd.DataFrame, dict[str, Any]]]:
         "poisson": ("TICKS ~ YEAR + (1 | BROOD)", grouse, {"family": "poisson"}),
         "chunked": ("Reaction ~ Days + (Days | Subject)", sleep, {"chunked": True}),
         "lmm_ar1": ("y ~ time + x + ar1(0 + ftime | subject)", panel, {}),
+        "lmm_resid_ar1": (
+            "y ~ time + x + (1 | subject)",
+            panel,
+            {"correlation": mm.cor_ar1(time="time", group="subject")},
+        ),
         "poisson_cs": (
             "count ~ time + cs(0 + ftime | subject, hom = TRUE)",
             panel,
@@ -112,12 +118,14 @@ def models() -> dict[str, Any]:
                 out[kind] = mm.lmer(formula, dd.from_pandas(frame, npartitions=2))
             elif "family" in options:
                 out[kind] = mm.glmer(formula, frame, family=options["family"])
+            elif "correlation" in options:
+                out[kind] = mm.lmer(formula, frame, correlation=options["correlation"])
             else:
                 out[kind] = mm.lmer(formula, frame)
     return out
 
 
-KINDS = ["lmm", "binomial", "poisson", "chunked", "lmm_ar1", "poisson_cs"]
+KINDS = ["lmm", "binomial", "poisson", "chunked", "lmm_ar1", "poisson_cs", "lmm_resid_ar1"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -396,8 +396,9 @@ class LaplaceEngine(ABC):
 
 
 def _penalized(wk: Working, u: Array) -> float:
-    """Penalized deviance ``Σ dev + ‖u‖²``."""
-    value = float(np.sum(wk.dev)) + float(u @ u)
+    """Penalized deviance ``Σ dev + ‖u‖²`` (``inf`` for a step that overflowed)."""
+    with np.errstate(invalid="ignore", over="ignore"):  # an overshooting step: halved after
+        value = float(np.sum(wk.dev)) + float(u @ u)
     return value if math.isfinite(value) else math.inf
 
 
