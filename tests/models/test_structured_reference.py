@@ -151,3 +151,29 @@ def test_toeplitz_with_an_estimated_residual_fits_at_least_as_well(key: str) -> 
         warnings.simplefilter("ignore")
         model = mm.lmer(case["formula"], load(case["data"]), reml=case["REML"])
     assert minus2loglik(model) <= case["minus2logLik"] + 1e-3
+
+
+KR = json.loads((DATA / "covstruct_extra.json").read_text())["kenward_roger"]
+
+
+@pytest.mark.parametrize("key", sorted(KR))
+@pytest.mark.parametrize("ddf", ["kenward-roger", "satterthwaite"])
+def test_homogeneous_cs_df_are_pbkrtests_and_lmertests(key: str, ddf: str) -> None:
+    """A homogeneous cs is lme4's ``(1 | g) + (1 | g:f)`` (ρ ≥ 0): pbkrtest's and lmerTest's
+    df and adjusted SEs of that model (the unbalanced Oats case has a non-zero adjustment)."""
+    case = KR[key]
+    data = pd.read_csv(ROOT / case["data_path"])
+    if case.get("dropped_rows"):
+        data = data.drop(index=[r - 1 for r in case["dropped_rows"]]).reset_index(drop=True)
+    formula = case["glmmTMB_formula"].replace("homcs(", "cs(")[:-1] + ", hom = TRUE)"
+    model = mm.lmer(formula, data)
+    assert model.objective == pytest.approx(case["lme4"]["REMLcrit"], rel=1e-8)
+    table = model.coef_test(ddf)
+    if ddf == "kenward-roger":
+        ref_df, ref_se = case["kenward_roger"]["df"], case["kenward_roger"]["se_adj"]
+    else:
+        rows = case["satterthwaite"]["lmerTest"]
+        ref_df = {k: v["df"] for k, v in rows.items()}
+        ref_se = {k: v["se"] for k, v in rows.items()}
+    np.testing.assert_allclose(table["df"].to_numpy(), list(ref_df.values()), rtol=1e-4)
+    np.testing.assert_allclose(table["std_error"].to_numpy(), list(ref_se.values()), rtol=1e-5)
