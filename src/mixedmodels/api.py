@@ -36,6 +36,7 @@ def lmer(
     contrasts: dict[str, str] | None = None,
     start: Any = None,
     timeout: float | None = None,
+    sigma: float | None = None,
     correlation: CorrelationSpec | None = None,
     variance: VarianceSpec | None = None,
 ) -> LinearMixedModel:
@@ -97,6 +98,12 @@ def lmer(
         or :func:`~mixedmodels.var_exp` (of a column or of the fitted values). With either, the
         model is a :class:`~mixedmodels.models.residual.ResidualMixedModel` (data in memory,
         no prior weights); ``start`` is then θ of the fit without the structure.
+    sigma
+        Fix the residual SD at this value instead of estimating it (nlme's
+        ``lmeControl(sigma = )``). A tiny value, such as glmmTMB's ``2**-13``, is glmmTMB's
+        ``dispformula = ~0``: no residual variance, for a structure over every visit with one
+        observation per subject and visit (``us(0 + visit | subject)``, ``toep``), which the
+        residual would otherwise duplicate. σ then counts in neither ``npar`` nor the df.
 
     Returns
     -------
@@ -113,6 +120,11 @@ def lmer(
     from mixedmodels.spec.data_kinds import csv_in_memory, is_chunked_source
 
     data = csv_in_memory(data)  # one CSV file: read into memory, as the command line does
+    if (correlation is not None or variance is not None) and sigma is not None:
+        raise NotSupportedError(
+            "a fixed residual SD (sigma=) together with a residual correlation or variance "
+            "function is not available; use one of them"
+        )
     if correlation is not None or variance is not None:
         return _residual_lmer(
             formula,
@@ -142,6 +154,7 @@ def lmer(
             na_action=na_action,
             progress=progress,
             functions=functions,
+            sigma=sigma,
             **({} if timeout is None else {"timeout": timeout}),
         )
     else:
@@ -155,6 +168,7 @@ def lmer(
             functions=functions,
             subset=subset,
             contrasts=contrasts,
+            sigma=sigma,
         )
     return model.fit(verbose=verbose, check_convergence=check_convergence, start=start)
 

@@ -388,6 +388,7 @@ class FittedLinearModel(FittedMixedModel, Protocol):
     log_weights: float
     ddf: str
     degenerate_terms: list[str]
+    fixed_sigma: float | None  # the residual SD when fixed (``sigma=``), not estimated
 
     @property
     def y(self) -> FloatArray:

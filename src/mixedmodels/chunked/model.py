@@ -144,6 +144,8 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         On a ``dask.distributed`` cluster: seconds a pass waits while the cluster has no
         worker before it fails with :class:`~mixedmodels.errors.ClusterError` (default five
         minutes; workers that die are replaced and their tasks recomputed by Dask).
+    sigma
+        A fixed residual SD, as for :class:`~mixedmodels.models.LinearMixedModel`.
     """
 
     def __init__(
@@ -158,6 +160,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
         progress: bool | None = None,
         functions: Mapping[str, Callable[..., Any]] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        sigma: float | None = None,
     ) -> None:
         parsed = mixed_model_formula(formula, functions)
         reml = check_flag(reml, "reml")
@@ -170,7 +173,7 @@ class ChunkedLinearMixedModel(LinearMixedModel):
             progress=progress,
             timeout=timeout,
         )
-        self._build(blocks, reml)
+        self._build(blocks, reml, sigma)
 
     # ---- what the passes found, read from the blocks -----------------------------------
     @property

@@ -39,6 +39,7 @@ from mixedmodels.optimize.scaling import (
     CHECK_LIMIT,
     SEARCH_LIMIT,
     ThetaScaling,
+    fixed_sigma_scaling,
     magnitude_scaling,
     theta_scaling,
 )
@@ -78,9 +79,12 @@ def fit_theta(
         The optimizer's summary (``initial`` and ``final`` in θ) and the check, or ``None``.
     """
     scaling = theta_scaling(devfun.terms, devfun.A, devfun.nobs, SEARCH_LIMIT)
-    start = (
-        given if given is not None else moment_start(devfun.terms, devfun.A, devfun.nobs, scaling)
-    )
+    if devfun.sigma is not None:  # θ is relative to a fixed σ: lme4's start, rescaled
+        scaling = fixed_sigma_scaling(scaling, devfun.terms, devfun.A, devfun.nobs, devfun.sigma)
+        start = given
+    else:
+        moments = moment_start(devfun.terms, devfun.A, devfun.nobs, scaling)
+        start = given if given is not None else moments
     step = None if start is None else initial_step(scaling.to_phi(start), devfun.terms)
     if start is None:  # lme4's start, in the rescaled parameters
         start = scaling.to_theta(np.concatenate([t.initial_theta() for t in devfun.terms]))

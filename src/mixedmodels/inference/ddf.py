@@ -144,6 +144,9 @@ def _satterthwaite(model: FittedLinearModel) -> Satterthwaite:
     jac[:m] = sigma**2 * grad[2:].T.reshape(m, p, p)
     jac[m] = 2.0 * sigma * M
     varpar = np.append(theta, sigma)
+    if model.fixed_sigma is not None:  # σ is not a parameter: drop its row
+        H = hess[0] + hess[1] / sigma**2
+        jac, varpar = jac[:m], theta
     return Satterthwaite(varpar, sigma**2 * M, H, _vcov_varpar(H), jac)
 
 
@@ -425,6 +428,9 @@ def _kenward_roger(model: FittedLinearModel) -> KenwardRoger:
     for r, pr in enumerate(params):
         for s, H in pr.second.items():
             second[r, s] = mg.Mzx[pr.rows].T @ _times_g(mg.Mzx[pr.rows], pr.k, H)
+    if model.fixed_sigma is not None:  # σ² is not a parameter
+        keep = slice(0, R - 1)
+        return _adjust(Phi, P[keep], Q[keep, keep], K[keep, keep], second[keep, keep])
     return _adjust(Phi, P, Q, K, second)
 
 

@@ -35,7 +35,12 @@ import pandas as pd
 import scipy.stats
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.errors import ConvergenceWarning, ModelSpecificationError, SingularFitWarning
+from mixedmodels.errors import (
+    ConvergenceWarning,
+    ModelSpecificationError,
+    NotSupportedError,
+    SingularFitWarning,
+)
 from mixedmodels.inference.parameters import (
     ParameterNames,
     parameter_names,
@@ -150,6 +155,11 @@ def profile(
         ``attrs`` holds ``estimates``, ``lower``, ``upper`` and ``labels`` (dicts keyed by lme4
         name) and ``deviance`` (the ML deviance at the estimates).
     """
+    if model.fixed_sigma is not None:
+        raise NotSupportedError(
+            "profiles of a model with a fixed residual SD (sigma=) are not available; use "
+            "confint(method='wald') or confint(method='bootstrap')"
+        )
     setup = _make_setup(model, alpha_max, max_points, delta, delta_cutoff, max_mult)
     frames = []
     for w in select_parameters(which, setup.names):

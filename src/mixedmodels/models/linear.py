@@ -39,7 +39,7 @@ from mixedmodels.optimize.scaling import SEARCH_LIMIT, theta_scaling
 from mixedmodels.results.predict import predict
 from mixedmodels.results.ranef import conditional_variances
 from mixedmodels.results.simulate import simulate_responses
-from mixedmodels.spec.arguments import check_flag, check_start
+from mixedmodels.spec.arguments import check_fixed_sigma, check_flag, check_start
 from mixedmodels.spec.checks import mixed_model_formula
 from mixedmodels.spec.frame import NaAction, formula_offsets
 from mixedmodels.spec.new_response import checked_flag, checked_response
@@ -80,6 +80,9 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         (a formula never runs other code: see :mod:`mixedmodels.formula.expressions`).
     subset, contrasts
         The rows to fit and R's contrasts for factors, as for :func:`~mixedmodels.lmer`.
+    sigma
+        A fixed residual SD (nlme's ``lmeControl(sigma = )``; a tiny one is glmmTMB's
+        ``dispformula = ~0``), or None (estimated, the default).
 
     Attributes
     ----------
@@ -103,14 +106,17 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         functions: Mapping[str, Callable[..., Any]] | None = None,
         subset: Any = None,
         contrasts: Any = None,
+        sigma: float | None = None,
     ) -> None:
         parsed = mixed_model_formula(formula, functions)
         reml = check_flag(reml, "reml")
         blocks = frame_blocks(parsed, data, weights, offset, na_action, subset, contrasts)
-        self._build(blocks, reml)
+        self._build(blocks, reml, sigma)
 
     @classmethod
-    def from_blocks(cls, blocks: ModelBlocks, *, reml: bool = True) -> Self:
+    def from_blocks(
+        cls, blocks: ModelBlocks, *, reml: bool = True, sigma: float | None = None
+    ) -> Self:
         """A model (not fitted) of ``blocks``, however they were computed.
 
         Every model is built this way: from a data frame in memory
@@ -119,11 +125,12 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         The model has the rows (``has_rows``) when the blocks have them.
         """
         model = cls.__new__(cls)
-        model._build(blocks, check_flag(reml, "reml"))
+        model._build(blocks, check_flag(reml, "reml"), sigma)
         return model
 
-    def _build(self, blocks: ModelBlocks, reml: bool) -> None:
+    def _build(self, blocks: ModelBlocks, reml: bool, sigma: float | None = None) -> None:
         """The model of ``blocks``, not fitted: where every construction ends."""
+        self.fixed_sigma = check_fixed_sigma(sigma)  # σ not estimated (nlme's sigma =)
         self.formula, self.parsed, self.reml = blocks.parsed.formula, blocks.parsed, reml
         self.weights_name, self.offset_name = blocks.weights_name, blocks.offset_name
         self.data_name: str | None = blocks.data_name  # shown as "Data:" in the summary
@@ -157,8 +164,8 @@ class LinearMixedModel(LmmInference, MixedModelBase):
 
     @property
     def npar(self) -> int:
-        """Number of parameters: β, θ and σ (as lme4's ``df`` of ``logLik``)."""
-        return self.n_fixed + len(self.theta) + 1
+        """Number of parameters: β, θ and σ unless fixed (as lme4's ``df`` of ``logLik``)."""
+        return self.n_fixed + len(self.theta) + (self.fixed_sigma is None)
 
     def fixed_gram(self) -> FloatArray:
         """``XᵀX`` of the (kept) fixed-effects columns, unweighted."""
@@ -185,6 +192,7 @@ class LinearMixedModel(LmmInference, MixedModelBase):
             self.log_weights,
             self.reml,
             self.lower,
+            self.fixed_sigma,
         )
 
     def objective_at(self, theta: Array) -> float:
@@ -200,7 +208,9 @@ class LinearMixedModel(LmmInference, MixedModelBase):
 
     def _criterion(self, reml: bool) -> float:
         """The ML deviance or REML criterion from the model's factor (at θ̂ once fitted)."""
-        return profiled_criterion(self.L, self.nobs, self.n_fixed, self.log_weights, reml)
+        return profiled_criterion(
+            self.L, self.nobs, self.n_fixed, self.log_weights, reml, self.fixed_sigma
+        )
 
     def fit(
         self,
@@ -358,6 +368,7 @@ class LinearMixedModel(LmmInference, MixedModelBase):
             offset=extra[keep] if np.any(extra != 0.0) else None,
             functions=self.parsed.functions or None,
             contrasts=frame.contrasts or None,
+            sigma=self.fixed_sigma,
         )
         return model.fit(check_convergence=check_convergence)
 
@@ -417,8 +428,10 @@ class LinearMixedModel(LmmInference, MixedModelBase):
 
     @property
     def sigma(self) -> float:
-        """Residual standard deviation σ̂."""
+        """Residual standard deviation σ̂ (the given value when it is fixed)."""
         self._require_fit()
+        if self.fixed_sigma is not None:
+            return self.fixed_sigma
         return math.sqrt(self.L.pwrss() / self.dof_residual)
 
     @property

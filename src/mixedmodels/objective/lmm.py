@@ -35,16 +35,23 @@ def profiled_criterion(
     n_fixed: int,
     log_weights: float,
     reml: bool,
+    sigma: float | None = None,
 ) -> float:
     """The ML deviance or REML criterion, profiled over β and σ, from a factor at θ.
 
     ``log|L_Z|² + d·(1 + log(2π r²/d)) − Σ log wᵢ``, with ``d = n`` (ML) or ``n − p`` (REML,
     which adds ``log|R_X|²``); ``-inf`` when the response is fitted exactly (``r² = 0``).
+    With the residual SD fixed at ``sigma`` (nlme's ``lmeControl(sigma = )``, glmmTMB's
+    ``dispformula = ~0`` for a tiny one) σ is not profiled: ``d·log(2πσ²) + r²/σ²`` replaces
+    ``d·(1 + log(2π r²/d))``.
     """
     r2 = factor.pwrss()
+    dof = nobs - n_fixed if reml else nobs
+    if sigma is not None:
+        value = factor.logdet_z + dof * (LOG_2PI + 2.0 * math.log(sigma)) + r2 / sigma**2
+        return value - log_weights + (factor.logdet_x() if reml else 0.0)
     if r2 <= 0.0:
         return -math.inf
-    dof = nobs - n_fixed if reml else nobs
     value = factor.logdet_z + dof * (1.0 + LOG_2PI + math.log(r2 / dof)) - log_weights
     return value + factor.logdet_x() if reml else value
 
@@ -72,6 +79,8 @@ class LmmObjective:
         REML criterion (True) or ML deviance.
     lower
         Lower bounds of θ (0 for the diagonals of the templates, −∞ elsewhere).
+    sigma
+        The residual SD when it is fixed (not profiled), else ``None``.
 
     Examples
     --------
@@ -90,6 +99,7 @@ class LmmObjective:
     log_weights: float
     reml: bool
     lower: Array
+    sigma: float | None = None
 
     def __call__(self, theta: Array) -> float:
         """The criterion at ``theta`` (``inf`` where the factor does not exist)."""
@@ -102,4 +112,6 @@ class LmmObjective:
     def criterion(self, factor: BlockedCholesky | TrailingFactor | None = None) -> float:
         """The criterion from ``factor`` (the working factor by default) at its θ."""
         used = self.factor if factor is None else factor
-        return profiled_criterion(used, self.nobs, self.n_fixed, self.log_weights, self.reml)
+        return profiled_criterion(
+            used, self.nobs, self.n_fixed, self.log_weights, self.reml, self.sigma
+        )

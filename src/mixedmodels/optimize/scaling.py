@@ -27,6 +27,7 @@ of the parameter, the derivatives are the surface's and not the rounding's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -124,6 +125,38 @@ def theta_scaling(
             factors.append(np.ones(term.ntheta))
         at += term.k
     return ThetaScaling(np.concatenate(factors))
+
+
+def fixed_sigma_scaling(
+    scaling: ThetaScaling,
+    terms: Sequence[RandomEffectsTerm],
+    A: CrossProducts,
+    nobs: int,
+    sigma: float,
+) -> ThetaScaling:
+    """``scaling`` for a fixed residual SD ``sigma``: θ's SDs in units of the OLS residual SD.
+
+    θ is relative to σ; with σ fixed far below the data's scale (a tiny σ is glmmTMB's
+    ``dispformula = ~0``) the SDs are of size ``s/σ`` for ``s`` the OLS residual SD. Each
+    SD-like θ (a template entry, a structure's SD) is divided by the power of two nearest to
+    ``s/σ``, so that the optimizer starts (from lme4's start, in these units) and steps at
+    size 1; the correlations' parameters are left as they are.
+    """
+    p = A.xx.shape[0] - 1
+    coef = np.linalg.lstsq(A.xx[:p, :p], A.xx[:p, p], rcond=None)[0] if p else np.zeros(0)
+    rss = float(A.xx[p, p] - A.xx[p, :p] @ coef)
+    s = math.sqrt(max(rss, 0.0) / max(nobs - p, 1))
+    if not (math.isfinite(s) and s > 0.0):
+        return scaling
+    power = math.ldexp(1.0, -int(round(math.log2(s / sigma))))
+    factors, at = [], 0
+    for term in terms:
+        part = np.full(term.ntheta, power)
+        if not term.structure.linear:
+            part[term.structure.n_sd :] = 1.0
+        factors.append(part)
+        at += term.ntheta
+    return ThetaScaling(scaling.factors * np.concatenate(factors))
 
 
 def magnitude_scaling(scaling: ThetaScaling, theta: Array, limit: float) -> ThetaScaling:

@@ -11,7 +11,7 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
 from mixedmodels.spec.random import RandomEffectsTerm
 
-__all__ = ["check_flag", "check_glmm_start", "check_start"]
+__all__ = ["check_fixed_sigma", "check_flag", "check_glmm_start", "check_start"]
 
 
 def check_flag(value: Any, name: str) -> bool:
@@ -25,6 +25,26 @@ def check_flag(value: Any, name: str) -> bool:
     if isinstance(value, bool | np.bool_):
         return bool(value)
     raise ModelSpecificationError(f"{name} must be True or False, not {value!r}")
+
+
+def check_fixed_sigma(value: Any) -> float | None:
+    """A fixed residual SD (``sigma=``): ``None``, or a positive finite number.
+
+    Raises
+    ------
+    ModelSpecificationError
+        For anything else (a string, zero, a negative or non-finite number).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        raise ModelSpecificationError(f"sigma must be a positive number or None, not {value!r}")
+    sigma = float(value)
+    if not (np.isfinite(sigma) and sigma > 0.0):
+        raise ModelSpecificationError(
+            f"sigma (the fixed residual SD) must be positive and finite, not {value!r}"
+        )
+    return sigma
 
 
 def check_start(start: Any, lower: FloatArray, terms: Sequence[RandomEffectsTerm]) -> FloatArray:

@@ -108,7 +108,7 @@ def check_terms(terms: Sequence[RandomEffectsTerm], n: int, *, allow_n: bool = F
                 ModelSpecificationWarning,
                 stacklevel=4,
             )
-        if term.q >= limit and not term.structured:  # glmmTMB's structures have no such limit
+        if term.q >= limit and term.spec.structure is None:  # lme4's terms (glmmTMB: no limit)
             relation = "<" if allow_n else "<="
             raise ModelSpecificationError(
                 f"number of observations ({n}) {relation} number of random effects ({term.q}) "

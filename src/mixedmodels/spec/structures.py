@@ -39,7 +39,6 @@ STRUCTURES = ("us", "diag", "cs", "ar1", "toep")
 AR_LIMIT = 50.0  # φ of ar1: |ρ| ≤ 0.9998
 TOEP_LIMIT = 10.0  # φ of toep: partial autocorrelations |κ| ≤ 0.995
 CS_LIMIT = 10.0  # φ of cs: logistic(φ) within 4.5e-5 of 0 and 1
-SD_LIMIT = 1e4  # a structured term's SD relative to σ: beyond it σ is negligible (σ → 0)
 Index = tuple[NDArray[np.intp], NDArray[np.intp]]
 
 
@@ -126,7 +125,7 @@ class Structure:
     # ---- θ ↦ T ---------------------------------------------------------------------------
     def sds(self, theta: FloatArray) -> FloatArray:
         """The relative SD of each column of a structured term."""
-        sd = np.minimum(np.asarray(theta[: self.n_sd], dtype=float), SD_LIMIT)
+        sd = np.asarray(theta[: self.n_sd], dtype=float)
         return np.full(self.k, sd[0]) if self.homogeneous else sd
 
     @property
