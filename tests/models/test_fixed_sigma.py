@@ -56,7 +56,7 @@ def test_inference_with_a_fixed_sigma(sleep: object) -> None:
     for ddf in ("satterthwaite", "kenward-roger"):
         table = model.coef_test(ddf)
         assert np.all(np.isfinite(table["df"])) and np.all(table["df"] > 0)
-    assert "Residual" in model.summary()
+    assert "(residual SD fixed at 25, not estimated)" in model.summary()
     with pytest.raises(NotSupportedError, match="fixed residual SD"):
         model.confint(method="profile")
     boot = model.bootstrap(3, seed=1, n_jobs=1, progress=False)

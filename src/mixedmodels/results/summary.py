@@ -194,11 +194,13 @@ def _correlation_table(vcov: pd.DataFrame) -> Table | None:
 
 
 def _notes_mid(model: FittedModelBase) -> list[str]:
-    """Rows dropped for missing values (after the counts, as ``summary.lm`` does)."""
+    """Rows dropped for missing values (after the counts, as ``summary.lm`` does); a fixed σ."""
     n = int(getattr(getattr(model, "frame", None), "n_dropped", 0) or 0)
-    if n:
-        return [f"  ({n} observation{'s' if n > 1 else ''} deleted due to missingness)"]
-    return []
+    out = [f"  ({n} observation{'s' if n > 1 else ''} deleted due to missingness)"] if n else []
+    fixed = getattr(model, "fixed_sigma", None)
+    if fixed is not None:
+        out.append(f"  (residual SD fixed at {fixed:.4g}, not estimated)")
+    return out
 
 
 def _notes_end(model: FittedModelBase) -> list[str]:
