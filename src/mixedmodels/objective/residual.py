@@ -30,6 +30,7 @@ import numpy as np
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.cholesky import BlockedCholesky
 from mixedmodels.linalg.crossprod import CrossProducts, cross_products
+from mixedmodels.linalg.markov_whitening import MarkovFactor, markov_factor
 from mixedmodels.linalg.model_blocks import Shift
 from mixedmodels.linalg.whitening import ResidualFactor, residual_factor
 from mixedmodels.objective.lmm import profiled_criterion
@@ -61,7 +62,7 @@ class Whitened:
 
     terms: list[RandomEffectsTerm]
     A: CrossProducts
-    factor: ResidualFactor
+    factor: ResidualFactor | MarkovFactor
     logdet: float
     scale: float
 
@@ -73,15 +74,21 @@ def whitened_blocks(
     u: Array,
     fitted: Array | None = None,
     normalize: bool = False,
+    markov: bool = True,
 ) -> Whitened:
     """Whiten ``z`` of every term and ``xy = [X y−shift]`` at ``u``; their stored blocks.
+
+    ``markov``: whiten an AR(1)-type correlation (or a variance function alone) by its
+    bidiagonal inverse factor (:mod:`mixedmodels.linalg.markov_whitening`) rather than by
+    factorizing each group's covariance (the same factor).
 
     Raises
     ------
     numpy.linalg.LinAlgError
         When a residual covariance is not positive definite.
     """
-    correlations, sd = structure.parts(u, fitted)
+    fast = markov and structure.markov
+    correlations, sd = ([], structure.sd(u, fitted)) if fast else structure.parts(u, fitted)
     scale = 1.0
     if sd is not None:
         if not np.all(np.isfinite(sd) & (sd > 0.0)):
@@ -89,7 +96,11 @@ def whitened_blocks(
         if normalize:
             scale = float(np.exp(np.mean(np.log(sd))))
             sd = sd / scale
-    factor = residual_factor(structure.layout, correlations, sd)
+    factor: ResidualFactor | MarkovFactor
+    if fast:
+        factor = markov_factor(structure.layout.chain, structure.phi(u), sd)
+    else:
+        factor = residual_factor(structure.layout, correlations, sd)
     columns = np.column_stack([t.z for t in terms] + [xy])
     white = factor.whiten(columns)
     ends = np.cumsum([t.k for t in terms]).tolist()
@@ -128,6 +139,9 @@ class ResidualObjective:
     normalize
         Divide the SD multipliers by their geometric mean (the optimizer's scale), see the
         module docstring.
+    markov
+        Whiten AR(1)-type correlations by their bidiagonal inverse factor (see
+        :func:`whitened_blocks`); ``False``: by the general factorization (the same criterion).
     """
 
     structure: ResidualStructure
@@ -141,6 +155,7 @@ class ResidualObjective:
     lower: Array
     fitted: Array | None = None
     normalize: bool = True
+    markov: bool = True
     _last: tuple[bytes, Whitened, BlockedCholesky] | None = field(default=None, repr=False)
 
     @property
@@ -164,7 +179,9 @@ class ResidualObjective:
         key = u.tobytes() + (b"" if self.fitted is None else self.fitted.tobytes())
         if self._last is not None and self._last[0] == key:
             return self._last[1], self._last[2]
-        white = whitened_blocks(self.structure, self.terms, self.xy, u, self.fitted, self.normalize)
+        white = whitened_blocks(
+            self.structure, self.terms, self.xy, u, self.fitted, self.normalize, self.markov
+        )
         factor = BlockedCholesky(white.terms, white.A)
         factor.set_response_shift(*self.shift)
         self._last = (key, white, factor)

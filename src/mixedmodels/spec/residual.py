@@ -341,6 +341,24 @@ class ResidualStructure:
         sd = None if self.variance is None else self.variance.multipliers(u[k:], fitted)
         return correlations, sd
 
+    @property
+    def markov(self) -> bool:
+        """Whether the correlation is AR(1)-type (or absent): a bidiagonal inverse factor."""
+        return self.correlation is None or self.correlation.spec.kind in ("ar1", "car1")
+
+    def phi(self, u: Array) -> float:
+        """The correlation parameter on its natural scale (0 without a correlation)."""
+        if self.correlation is None:
+            return 0.0
+        return self.correlation.natural(float(np.asarray(u, dtype=np.float64)[0]))
+
+    def sd(self, u: Array, fitted: Array | None = None) -> Array | None:
+        """The SD multipliers per row at ``u`` (``None`` without a variance function)."""
+        if self.variance is None:
+            return None
+        u = np.asarray(u, dtype=np.float64)
+        return self.variance.multipliers(u[self.n_correlation :], fitted)
+
     def correlation_parameters(self, u: Array) -> dict[str, float]:
         """The correlation parameter by nlme's name, on its natural scale."""
         if self.correlation is None:

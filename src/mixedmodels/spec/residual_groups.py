@@ -3,19 +3,22 @@
 A residual structure (:mod:`mixedmodels.spec.residual`) correlates the rows of a group (a
 subject, say), ordered by time. :class:`GroupLayout` holds, per group size ``m``, a
 :class:`Bucket`: the ``(G, m)`` row positions of its ``G`` groups and their times, so that the
-whitening (:mod:`mixedmodels.linalg.whitening`) works on stacked small matrices.
+whitening (:mod:`mixedmodels.linalg.whitening`) works on stacked small matrices. For the
+Markov structures (AR(1), continuous AR(1)) :attr:`GroupLayout.chain` lists instead each row
+with its predecessor in its group (:class:`Chain`), all groups at once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 
-__all__ = ["Bucket", "GroupLayout"]
+__all__ = ["Bucket", "Chain", "GroupLayout"]
 
 Array = FloatArray
 
@@ -40,9 +43,42 @@ class Bucket:
         """The group size ``m``."""
         return int(self.rows.shape[1])
 
+    @cached_property
+    def lag_matrix(self) -> Array:
+        """``(G, m, m)`` absolute time differences within each group (computed once)."""
+        lags = np.abs(self.times[:, :, None] - self.times[:, None, :])
+        lags.flags.writeable = False
+        return lags
+
     def lags(self) -> Array:
-        """``(G, m, m)`` absolute time differences within each group."""
-        return np.abs(self.times[:, :, None] - self.times[:, None, :])
+        """``(G, m, m)`` absolute time differences within each group (read-only)."""
+        return self.lag_matrix
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The rows in group-then-time order, each with the time since the row before it.
+
+    Attributes
+    ----------
+    order
+        The rows in that order (``None`` when they are in it already: the identity).
+    gaps
+        The distinct time differences between a row and the one before it in its group,
+        increasing.
+    gap_index
+        Per position of ``order``: which of ``gaps`` its difference is, or ``len(gaps)`` for the
+        first row of a group (no predecessor).
+    """
+
+    order: NDArray[np.intp] | None
+    gaps: Array
+    gap_index: NDArray[np.intp]
+
+    @property
+    def links(self) -> int:
+        """Number of rows with a predecessor in their group."""
+        return int(np.count_nonzero(self.gap_index < self.gaps.shape[0]))
 
 
 @dataclass(frozen=True)
@@ -91,6 +127,25 @@ class GroupLayout:
     def singletons(cls, nobs: int) -> GroupLayout:
         """Every row its own group (a variance function without a correlation)."""
         return cls.of(np.arange(nobs, dtype=np.intp))
+
+    @cached_property
+    def chain(self) -> Chain:
+        """The rows in group-then-time order with their gaps (:class:`Chain`), computed once."""
+        rows = [b.rows for b in self.buckets]
+        lags = [np.diff(b.times, axis=1) for b in self.buckets]
+        gaps = np.unique(np.concatenate([np.empty(0)] + [g.ravel() for g in lags]))
+        start = np.zeros(self.nobs, dtype=np.intp)  # each row's group's first row
+        index = np.full(self.nobs, gaps.shape[0], dtype=np.intp)  # per row: its gap
+        for r, g in zip(rows, lags, strict=True):
+            start[r] = r[:, :1]
+            index[r[:, 1:]] = np.searchsorted(gaps, g)
+        # groups by their first row, rows within a group in the buckets' (time) order
+        position = np.zeros(self.nobs, dtype=np.intp)
+        for r in rows:
+            position[r] = np.arange(r.shape[1])
+        order = np.lexsort((position, start)).astype(np.intp)
+        identity = bool(np.all(order == np.arange(self.nobs)))
+        return Chain(None if identity else order, gaps, index[order])
 
     @property
     def max_size(self) -> int:
