@@ -156,3 +156,24 @@ def test_groups_must_nest_in_every_grouping_factor_and_times_be_unique() -> None
     single = frame.assign(sex="F")
     with pytest.raises(ModelSpecificationError, match="two levels"):
         _structure("y ~ 1 + (1 | subject)", single, None, mm.var_ident("sex"))
+
+
+def test_errors_name_the_first_group_at_fault() -> None:
+    frame = _panel()
+    # k1 (subjects s3–s5) spans three subjects, k0 too: the first in sorted order is named
+    with pytest.raises(ModelSpecificationError, match="residual group 'k0' of 'site'"):
+        _structure("y ~ 1 + (1 | subject)", frame, mm.cor_cs("site"))
+    # s4's time 1 repeated, then s2's: the first repeating row in the data is named
+    twice = pd.concat([frame, frame.iloc[[17, 9]]], ignore_index=True)
+    with pytest.raises(DataError, match=r"'t' = 1 occurs more than once in residual group 's4'"):
+        _structure("y ~ 1 + (1 | subject)", twice, mm.cor_ar1("t", "subject"))
+
+
+def test_a_group_that_is_the_grouping_factor_uses_its_codes() -> None:
+    frame = _panel().sample(frac=1.0, random_state=1).reset_index(drop=True)
+    same = _structure("y ~ 1 + (1 | subject)", frame, mm.cor_ar1("t", "subject"))
+    other = _structure("y ~ 1 + (1 | site)", frame, mm.cor_ar1("t", "subject"))
+    for s in (same, other):
+        buckets = s.layout.buckets  # type: ignore[attr-defined]
+        groups = {tuple(sorted(frame["subject"][r].tolist())) for b in buckets for r in b.rows}
+        assert groups == {(f"s{i}",) * 4 for i in range(6)}

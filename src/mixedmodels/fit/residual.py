@@ -5,6 +5,11 @@
 2. BOBYQA over ``x = (θ̃, u)`` (θ bounded below by the terms, ``u`` free) on the criterion of
    :class:`~mixedmodels.objective.residual.ResidualObjective`, then fresh trust regions from
    the optimum while they gain (BOBYQA can stop short on the flat ridges a correlation makes).
+   Before a fresh trust region, a local check (:func:`settled`): with few parameters, away
+   from the bounds, central differences at the optimum (``n(n+1)`` values) give a gradient
+   ``g`` and a positive-definite Hessian ``H`` whose Newton step is within the differences'
+   reach and gains ``½ gᵀH⁻¹g`` less than a restart must gain to count, and no value below
+   the optimum: the optimum is a minimum to that precision and the restart is skipped.
 3. A variance function of the fitted values (nlme's default ``varPower()``) holds its
    covariate fixed during an optimization and is updated from the fit between them, as nlme
    does, until the fitted values change by less than :data:`PASS_TOL` (relative to the
@@ -16,6 +21,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +29,9 @@ import numpy as np
 from mixedmodels._typing import FloatArray
 from mixedmodels.objective.residual import ResidualObjective
 from mixedmodels.optimize import OptSummary, bobyqa
+from mixedmodels.optimize.differences import DERIV12_STEP, gradient_and_hessian
 
-__all__ = ["ResidualFit", "fit_residual"]
+__all__ = ["ResidualFit", "fit_residual", "settled"]
 
 Array = FloatArray
 MAX_RESTARTS = 4  # fresh trust regions after the first optimization
@@ -33,6 +40,9 @@ MAX_PASSES = 50  # updates of a covariate of the fitted values
 PASS_TOL = 1e-8  # change of the fitted values (relative to the largest) that ends the passes
 LATER_STEP = 0.1  # trust regions of the passes after the first, relative to the first's
 THETA_STEP, RESIDUAL_STEP = 0.1, 0.3  # initial trust-region radii
+CHECK_MAX_PARAMS = 4  # the local check before a restart: up to this many parameters (20 values)
+CHECK_STEP = DERIV12_STEP  # its difference step
+CHECK_REACH = 10.0  # a Newton step beyond this many difference steps: not settled
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,10 @@ def _optimize(
     x0 = np.maximum(x0, lower)
     found = bobyqa(f, x0, lower, initial_step=step)
     for _ in range(MAX_RESTARTS):
+        ok, evaluations = settled(f, found.final, found.fmin, lower)
+        found.feval += evaluations
+        if ok:
+            break
         again = bobyqa(f, found.final, lower, initial_step=step)
         again.feval += found.feval
         again.initial = found.initial
@@ -141,3 +155,32 @@ def _optimize(
     if not math.isfinite(found.fmin):
         found.return_value = "FAILURE"
     return found
+
+
+def settled(f: Callable[[Array], float], x: Array, fmin: float, lower: Array) -> tuple[bool, int]:
+    """Whether ``x`` is a minimum to the precision a restart counts (see the module docstring).
+
+    Returns the verdict and the number of evaluations made (none when the check does not
+    apply: too many parameters, or a bound within the difference step).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n, h = x.size, CHECK_STEP
+    if n > CHECK_MAX_PARAMS or not math.isfinite(fmin) or np.any(x - h <= lower):
+        return False, 0
+    values: list[float] = []
+
+    def probe(y: Array) -> float:
+        values.append(f(y))
+        return values[-1]
+
+    g, H = gradient_and_hessian(probe, x, range(n), h, value=fmin)
+    tol = IMPROVEMENT * max(1.0, abs(fmin))
+    if not all(math.isfinite(v) for v in values) or min(values) < fmin - tol:
+        return False, len(values)
+    try:
+        np.linalg.cholesky(H)
+        newton = np.linalg.solve(H, g)
+    except np.linalg.LinAlgError:
+        return False, len(values)
+    gain = 0.5 * float(g @ newton)
+    return bool(gain <= tol and np.max(np.abs(newton)) <= CHECK_REACH * h), len(values)

@@ -106,8 +106,10 @@ def markov_factor(chain: Chain, phi: float, sd: Array | None) -> MarkovFactor:
             one_minus = -np.expm1(2.0 * chain.gaps * math.log(abs(phi)))
     if not np.all(one_minus > 0.0):
         raise np.linalg.LinAlgError("the residual correlation is not positive definite")
-    counts = np.bincount(chain.gap_index, minlength=a.shape[0] + 1)[:-1]
-    log_one_minus = float(counts @ np.log(one_minus))
-    coef = np.r_[a, 0.0][chain.gap_index]  # the last entry: a group's first row
-    scale = np.r_[1.0 / np.sqrt(one_minus), 1.0][chain.gap_index]
-    return MarkovFactor(chain, coef, scale, sd, log_one_minus)
+    log_one_minus = float(chain.counts @ np.log(one_minus))
+    k = a.shape[0]
+    coef, scale = np.empty(k + 1), np.empty(k + 1)  # the last: a group's first row
+    coef[:k], coef[k] = a, 0.0
+    scale[:k], scale[k] = 1.0 / np.sqrt(one_minus), 1.0
+    index = chain.gap_index
+    return MarkovFactor(chain, coef.take(index), scale.take(index), sd, log_one_minus)

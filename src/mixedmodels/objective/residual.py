@@ -75,12 +75,14 @@ def whitened_blocks(
     fitted: Array | None = None,
     normalize: bool = False,
     markov: bool = True,
+    columns: Array | None = None,
 ) -> Whitened:
     """Whiten ``z`` of every term and ``xy = [X y−shift]`` at ``u``; their stored blocks.
 
     ``markov``: whiten an AR(1)-type correlation (or a variance function alone) by its
     bidiagonal inverse factor (:mod:`mixedmodels.linalg.markov_whitening`) rather than by
-    factorizing each group's covariance (the same factor).
+    factorizing each group's covariance (the same factor). ``columns``: ``[z of every term,
+    xy]`` stacked, when the caller holds them (they do not depend on ``u``).
 
     Raises
     ------
@@ -101,7 +103,8 @@ def whitened_blocks(
         factor = markov_factor(structure.layout.chain, structure.phi(u), sd)
     else:
         factor = residual_factor(structure.layout, correlations, sd)
-    columns = np.column_stack([t.z for t in terms] + [xy])
+    if columns is None:
+        columns = stacked_columns(terms, xy)
     white = factor.whiten(columns)
     ends = np.cumsum([t.k for t in terms]).tolist()
     starts = [0, *ends[:-1]]
@@ -112,6 +115,11 @@ def whitened_blocks(
     stop = ends[-1] if ends else 0
     A = cross_products(new_terms, np.ascontiguousarray(white[:, stop:]), None)
     return Whitened(new_terms, A, factor, factor.logdet(), scale)
+
+
+def stacked_columns(terms: list[RandomEffectsTerm], xy: Array) -> Array:
+    """``[z of every term, xy]`` side by side: what the whitening transforms."""
+    return np.column_stack([t.z for t in terms] + [xy])
 
 
 @dataclass
@@ -157,6 +165,7 @@ class ResidualObjective:
     normalize: bool = True
     markov: bool = True
     _last: tuple[bytes, Whitened, BlockedCholesky] | None = field(default=None, repr=False)
+    _columns: Array | None = field(default=None, repr=False)
 
     @property
     def n_theta(self) -> int:
@@ -179,8 +188,17 @@ class ResidualObjective:
         key = u.tobytes() + (b"" if self.fitted is None else self.fitted.tobytes())
         if self._last is not None and self._last[0] == key:
             return self._last[1], self._last[2]
+        if self._columns is None:
+            self._columns = stacked_columns(self.terms, self.xy)
         white = whitened_blocks(
-            self.structure, self.terms, self.xy, u, self.fitted, self.normalize, self.markov
+            self.structure,
+            self.terms,
+            self.xy,
+            u,
+            self.fitted,
+            self.normalize,
+            self.markov,
+            self._columns,
         )
         factor = BlockedCholesky(white.terms, white.A)
         factor.set_response_shift(*self.shift)

@@ -420,9 +420,9 @@ def _correlation(
     codes, labels, label = _group_codes(spec, data, terms)
     times = None if spec.time is None else _times(spec, data)
     _check_nested(codes, labels, label, terms)
-    if times is not None:
-        _check_unique_times(codes, labels, times, spec.time or "")
     layout = GroupLayout.of(codes, times)
+    if times is not None:
+        _check_unique_times(layout, labels, times, spec.time or "")
     name, lower = "Phi", -1.0
     if spec.kind == "ar1" and times is not None and _has_gaps(layout):
         name = "Phi1"  # nlme treats integer times with gaps as ARMA(1, 0)
@@ -449,6 +449,9 @@ def _group_codes(
         term = terms[0]
         return term.refs.astype(np.intp), list(term.levels), term.group
     _columns(data, spec.group)
+    for term in terms:  # the grouping factor itself: its codes (the same groups)
+        if spec.group == (term.group,):
+            return term.refs.astype(np.intp), list(term.levels), term.group
     frame = data.loc[:, list(spec.group)]
     for column in spec.group:
         if frame[column].isna().any():
@@ -476,14 +479,17 @@ def _times(spec: CorrelationSpec, data: pd.DataFrame) -> Array:
     return times
 
 
-def _check_unique_times(codes: NDArray[np.intp], labels: list[str], t: Array, name: str) -> None:
-    frame = pd.DataFrame({"g": codes, "t": t})
-    repeated = frame.duplicated(["g", "t"])
-    if repeated.any():
-        i = int(np.flatnonzero(repeated.to_numpy())[0])
+def _check_unique_times(layout: GroupLayout, labels: list[str], t: Array, name: str) -> None:
+    """No time twice in a group (the layout orders a group's rows by time, then position)."""
+    repeated = [
+        b.rows[:, 1:][np.diff(b.times, axis=1) == 0.0] for b in layout.buckets if b.size > 1
+    ]
+    rows = np.concatenate([np.empty(0, np.intp), *repeated])
+    if rows.size:
+        i = int(rows.min())  # the first row in the data that repeats a time of its group
         raise DataError(
             f"the time {name!r} = {t[i]:g} occurs more than once in residual group "
-            f"{labels[codes[i]]!r}: times must be unique within a group"
+            f"{labels[layout.codes[i]]!r}: times must be unique within a group"
         )
 
 
@@ -496,11 +502,11 @@ def _check_nested(
 ) -> None:
     """Every residual group within one level of every random-effects grouping factor."""
     for term in terms:
-        frame = pd.DataFrame({"g": codes, "level": term.refs})
-        spread = frame.groupby("g")["level"].nunique()
-        wide = spread[spread > 1]
-        if len(wide):
-            group = labels[int(wide.index[0])]
+        level = np.empty(len(labels), dtype=np.intp)
+        level[codes] = term.refs  # some level of each group: nested when every row has it
+        wide = codes[level[codes] != term.refs]
+        if wide.size:
+            group = labels[int(wide.min())]
             raise ModelSpecificationError(
                 f"residual group {group!r} of {label!r} spans several levels of the "
                 f"random-effects grouping factor {term.group!r}: the residual groups must be "

@@ -75,10 +75,16 @@ class Chain:
     gaps: Array
     gap_index: NDArray[np.intp]
 
+    @cached_property
+    def counts(self) -> NDArray[np.intp]:
+        """How many rows follow their predecessor by each of :attr:`gaps`."""
+        k = self.gaps.shape[0]
+        return np.bincount(self.gap_index, minlength=k + 1)[:k].astype(np.intp)
+
     @property
     def links(self) -> int:
         """Number of rows with a predecessor in their group."""
-        return int(np.count_nonzero(self.gap_index < self.gaps.shape[0]))
+        return int(np.sum(self.counts))
 
 
 @dataclass(frozen=True)
