@@ -128,13 +128,34 @@ def satterthwaite(model: FittedLinearModel) -> Satterthwaite:
 
 def _satterthwaite(model: FittedLinearModel) -> Satterthwaite:
     theta = np.array(model.theta, dtype=np.float64)
-    sigma, p, m = float(model.sigma), model.n_fixed, theta.size  # the factor is now at θ̂
+    sigma, p = float(model.sigma), model.n_fixed  # the factor is now at θ̂
     n_resid = model.nobs - p if model.reml else model.nobs
     at_hat = _factor_parts(model, model.L)
     devfun = model.objective_function  # the differences move a factor of their own
     f0, grad, hess = richardson_derivatives(
         lambda t: _profile_parts(model, devfun, t), theta, f0=at_hat
     )
+    return satterthwaite_from_derivatives(
+        theta, f0, grad, hess, sigma, n_resid, fixed_sigma=model.fixed_sigma is not None
+    )
+
+
+def satterthwaite_from_derivatives(
+    x: Array,
+    f0: Array,
+    grad: Array,
+    hess: Array,
+    sigma: float,
+    n_resid: int,
+    *,
+    fixed_sigma: bool = False,
+) -> Satterthwaite:
+    """Satterthwaite's pieces from the derivatives of ``[φ, r², vec (R_X R_Xᵀ)⁻¹]`` in ``x``.
+
+    ``x`` are the variance parameters other than σ (θ, and a residual structure's); σ is added
+    as the last one unless it is fixed.
+    """
+    m, p = x.size, int(round(math.sqrt(f0.size - 2)))
     pwrss, M = f0[1], f0[2:].reshape(p, p)
     H = np.empty((m + 1, m + 1))
     H[:m, :m] = hess[0] + hess[1] / sigma**2
@@ -143,10 +164,9 @@ def _satterthwaite(model: FittedLinearModel) -> Satterthwaite:
     jac = np.empty((m + 1, p, p))
     jac[:m] = sigma**2 * grad[2:].T.reshape(m, p, p)
     jac[m] = 2.0 * sigma * M
-    varpar = np.append(theta, sigma)
-    if model.fixed_sigma is not None:  # σ is not a parameter: drop its row
-        H = hess[0] + hess[1] / sigma**2
-        jac, varpar = jac[:m], theta
+    varpar = np.append(x, sigma)
+    if fixed_sigma:  # σ is not a parameter: drop its row
+        H, jac, varpar = H[:m, :m], jac[:m], x
     return Satterthwaite(varpar, sigma**2 * M, H, _vcov_varpar(H), jac)
 
 

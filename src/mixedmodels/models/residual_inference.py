@@ -19,7 +19,7 @@ import scipy.linalg
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import ModelSpecificationError
-from mixedmodels.inference.ddf import Satterthwaite, _vcov_varpar
+from mixedmodels.inference.ddf import Satterthwaite, satterthwaite_from_derivatives
 from mixedmodels.objective.residual import ResidualObjective
 from mixedmodels.optimize.differences import richardson_derivatives
 
@@ -51,18 +51,10 @@ def residual_satterthwaite(model: ResidualFit) -> Satterthwaite:
     """The ingredients of lmerTest's for Satterthwaite's df, with ``varpar = (θ, u, σ)``."""
     objective = model.residual_objective
     x = np.concatenate([np.asarray(model.theta, dtype=np.float64), model.residual_params])
-    sigma, p, m = float(model.sigma), model.n_fixed, x.size
+    sigma, p = float(model.sigma), model.n_fixed
     n_resid = model.nobs - p if model.reml else model.nobs
     f0, grad, hess = richardson_derivatives(lambda z: _parts(objective, z, p), x)
-    pwrss, M = f0[1], f0[2:].reshape(p, p)
-    H = np.empty((m + 1, m + 1))
-    H[:m, :m] = hess[0] + hess[1] / sigma**2
-    H[:m, m] = H[m, :m] = -2.0 * grad[1] / sigma**3
-    H[m, m] = 6.0 * pwrss / sigma**4 - 2.0 * n_resid / sigma**2
-    jac = np.empty((m + 1, p, p))
-    jac[:m] = sigma**2 * grad[2:].T.reshape(m, p, p)
-    jac[m] = 2.0 * sigma * M
-    return Satterthwaite(np.append(x, sigma), sigma**2 * M, H, _vcov_varpar(H), jac)
+    return satterthwaite_from_derivatives(x, f0, grad, hess, sigma, n_resid)
 
 
 def _parts(objective: ResidualObjective, x: Array, p: int) -> Array:
