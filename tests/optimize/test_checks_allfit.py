@@ -43,12 +43,16 @@ def test_fitted_models_pass_and_a_perturbed_optimum_fails() -> None:
 
 def test_convergence_warning_names_the_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     from mixedmodels.fit import lmm as lmm_fit
-    from mixedmodels.optimize import bobyqa
+    from mixedmodels.optimize import bobyqa, lbfgs
 
     def stop_early(objective, x0, lower, **kwargs):  # type: ignore[no-untyped-def]
         return bobyqa(objective, x0, lower, maxeval=6, **kwargs)
 
+    def stop_quasi_newton(objective, gradient, x0, lower, **kwargs):  # type: ignore[no-untyped-def]
+        return lbfgs(objective, gradient, x0, lower, maxeval=3, **kwargs)
+
     monkeypatch.setattr(lmm_fit, "bobyqa", stop_early)
+    monkeypatch.setattr(lmm_fit, "lbfgs", stop_quasi_newton)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))

@@ -3,7 +3,11 @@
 1. Start at the moment estimate (:mod:`mixedmodels.optimize.start`), in the optimizer's
    parameters ``φ = d·θ`` (:mod:`mixedmodels.optimize.scaling`; ``d = 1`` unless a
    random-effects column is of an extreme size).
-2. BOBYQA over φ, with small last terms profiled out when that saves large factorizations.
+2. BOBYQA over φ, with small last terms profiled out when that saves large factorizations;
+   for one small term, whose criterion has an exact gradient in closed form
+   (:meth:`~mixedmodels.objective.lmm.LmmObjective.gradient`), L-BFGS instead, in θ rescaled
+   to columns of unit size (a third of BOBYQA's evaluations: 12 instead of 43 on
+   sleepstudy), and BOBYQA from its point if it fails.
 3. A restart from an optimum with a variance near zero, where the objective is flat.
 4. lme4's convergence check (gradient and Hessian by central differences, in φ rescaled as
    soon as a random-effects column is beyond [1/8, 8] in size, and each parameter beyond 8
@@ -18,6 +22,7 @@
    When the objective's rounding error is large (:func:`_rounding_error`, 1e-8 where ``r²``
    is a millionth of ``y'y``) the check's step is its cube root instead: a gradient of
    rounding would leave the restarts, and the estimates along flat directions, to chance.
+   With the exact gradient the check reads it, and the Hessian from differences of it.
 5. A Newton step on the derivatives of the check.
 """
 
@@ -31,7 +36,7 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.objective.lmm import LmmObjective
-from mixedmodels.optimize import OptSummary, bobyqa
+from mixedmodels.optimize import OptSummary, bobyqa, lbfgs
 from mixedmodels.optimize.checks import ConvergenceCheck, check_convergence, newton_polish
 from mixedmodels.optimize.differences import derivative_step
 from mixedmodels.optimize.nested import nested_bobyqa
@@ -96,7 +101,10 @@ def fit_theta(
         return value
 
     scaled = scaling.wrap(objective)
-    found = _optimize(devfun, scaled, scaling.to_phi(start), step, verbose, scaling)
+    if devfun.has_gradient:
+        found = _quasi_newton(devfun, objective, start, step, scaling)
+    else:
+        found = _optimize(devfun, scaled, scaling.to_phi(start), step, verbose, scaling)
     found = _restart_at_boundary(devfun, scaled, found)
     found.initial, found.final = start, scaling.to_theta(found.final)
     if not check:
@@ -111,6 +119,31 @@ def fit_theta(
         found.final, found.fmin = polished
     found.final = local.to_theta(found.final)
     return found, convergence
+
+
+def _quasi_newton(
+    devfun: LmmObjective,
+    objective: Objective,
+    start: Array,
+    step: Array | None,
+    search: ThetaScaling,
+) -> OptSummary:
+    """L-BFGS on the exact gradient (one small term), BOBYQA where it fails.
+
+    The search works in θ rescaled to columns of unit size (:data:`CHECK_LIMIT`, where a
+    quasi-Newton method's steps are well conditioned); ``start`` is in θ, the summary's
+    ``final`` in the parameters of ``search`` (as BOBYQA's search leaves it).
+    """
+    local = theta_scaling(devfun.terms, devfun.A, devfun.nobs, CHECK_LIMIT)
+    if devfun.sigma is not None:
+        local = fixed_sigma_scaling(local, devfun.terms, devfun.A, devfun.nobs, devfun.sigma)
+    gradient = local.wrap_gradient(devfun.gradient)
+    found = lbfgs(local.wrap(objective), gradient, local.to_phi(start), devfun.lower)
+    found.final = search.to_phi(local.to_theta(found.final))
+    if found.converged:
+        return found
+    again = bobyqa(search.wrap(objective), found.final, devfun.lower, initial_step=step)
+    return _better(again, found)
 
 
 def _optimize(
@@ -163,6 +196,8 @@ def _restart_at_boundary(
     A vector term still at the boundary then gets a second restart from the point with its
     zero variances moved off the bound: its template has several boundary faces (a zero
     intercept variance, or a correlation of ±1), and BOBYQA does not leave the one it found.
+    The restarts are BOBYQA's also after an L-BFGS search: its trust region explores the
+    boundary faces, where the gradient of a function of θ² is zero and tells nothing.
     """
     near = _near_bound(devfun, found.final)
     if not np.any(near):
@@ -198,6 +233,11 @@ def _restart(
     best = found if keep is None else keep
     step = initial_step(found.final, devfun.terms)
     again = bobyqa(objective, found.final, devfun.lower, initial_step=step)
+    return _better(again, best)
+
+
+def _better(again: OptSummary, best: OptSummary) -> OptSummary:
+    """The better of a restart and the optimum before it, with both searches' evaluations."""
     again.feval += best.feval
     again.initial = best.initial
     again.settings = best.settings | again.settings
@@ -242,8 +282,10 @@ def _check_at(
     local = magnitude_scaling(columns, found.final, CHECK_LIMIT)
     noise = _rounding_error(devfun)
     quiet = local.wrap(devfun)
+    gradient = local.wrap_gradient(devfun.gradient) if devfun.has_gradient else None
     x = local.to_phi(found.final)
-    check = check_convergence(quiet, x, devfun.lower, found.fmin, derivative_step(noise))
+    step = derivative_step(noise)
+    check = check_convergence(quiet, x, devfun.lower, found.fmin, step, gradient)
     return local, check, noise
 
 

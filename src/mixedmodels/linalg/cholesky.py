@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
@@ -38,10 +39,11 @@ from mixedmodels.linalg.kernels import (
     segment_outer,
     solve_lower_t,
 )
-from mixedmodels.linalg.single import OneTerm
+from mixedmodels.linalg.single import CriterionDerivatives, OneTerm
 from mixedmodels.linalg.threads import THREADS_FROM, threads_for
 from mixedmodels.linalg.trailing import TrailingBlocks
 from mixedmodels.spec.random import RandomEffectsTerm, term_templates
+from mixedmodels.spec.structure_derivatives import template_jacobian
 
 __all__ = ["BlockedCholesky", "response_shift"]
 
@@ -149,6 +151,32 @@ class BlockedCholesky:
     def closed_form(self) -> bool:
         """True when :meth:`update` uses the closed form of one small term (linalg/single.py)."""
         return self._one_term is not None
+
+    def derivatives(self) -> CriterionDerivatives | None:
+        """The criterion's pieces differentiated along θ at the factor's θ, when in closed form.
+
+        ``None`` unless :attr:`closed_form` (one small term): other models are optimized
+        without derivatives. Structured terms' template entries are carried to θ by the chain
+        rule.
+        """
+        if self._one_term is None:
+            return None
+        entries = self._template_entries(self.theta)
+        found = self._one_term.derivatives(entries, self.xx)
+        if entries is self.theta:
+            return found
+        J = scipy.linalg.block_diag(*self._entry_jacobians())  # (θ, entries)
+        return CriterionDerivatives(J @ found.logdet_z, J @ found.logdet_x, J @ found.log_r2)
+
+    def _entry_jacobians(self) -> list[Array]:
+        """Per term, ``∂(lower-triangle template entries)/∂θ`` as ``(ntheta, entries)``."""
+        blocks, at = [], 0
+        for term in self.terms:
+            part = self.theta[at : at + term.ntheta]
+            at += term.ntheta
+            cols, rows = np.triu_indices(term.k)
+            blocks.append(template_jacobian(term.structure, part)[:, rows, cols])
+        return blocks
 
     def factor_leading(self, theta: Array) -> None:
         """Only the first term's block column of ``L`` at ``theta`` (and its log-determinant).

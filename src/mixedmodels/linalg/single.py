@@ -19,15 +19,39 @@ rounding, checked in ``tests/linalg/test_single.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.crossprod import CrossProducts
+from mixedmodels.linalg.kernels import rdiv_lower_t
 
-__all__ = ["OneTerm"]
+__all__ = ["CriterionDerivatives", "OneTerm"]
 
 Array = FloatArray
+_EYE = np.eye(2)[:, :, None]
+_ENTRY_AT = np.array([0, 1, 3])  # [b, a] of T[0, 0], T[1, 0], T[1, 1] in a flat 2 × 2
+_PAIR_AT = np.array([0, 3])  # ... of T[0, 0], T[1, 1]
+
+
+@dataclass(frozen=True)
+class CriterionDerivatives:
+    """Derivatives of the pieces of the profiled criterion along each template entry.
+
+    Attributes
+    ----------
+    logdet_z
+        ``∂ log|L_Z|²``.
+    logdet_x
+        ``∂ log|R_X|²``.
+    log_r2
+        ``∂ log r²``.
+    """
+
+    logdet_z: Array
+    logdet_x: Array
+    log_r2: Array
 
 
 @dataclass(frozen=True)
@@ -133,3 +157,74 @@ class OneTerm:
         root = np.sqrt(d)
         row = self.xz[0] * (t / root)
         return root.reshape(-1, 1, 1), float(np.log(d).sum()), row, self.xx - row @ row.T
+
+    def derivatives(self, entries: Array, R: Array) -> CriterionDerivatives:
+        """The criterion's pieces differentiated along the template entries, in closed form.
+
+        ``entries`` are the template's free entries as :meth:`factor` takes them and ``R`` the
+        factor of the Schur complement there. Per level, with ``D = TᵀA_gT + I``,
+        ``F = TD⁻¹``, ``K = I − FTᵀA_g`` and ``Q = R⁻¹A_xz`` (its last row ``q``), along the
+        entry ``T[a, b]``::
+
+            ∂ log|D|    = 2 (FᵀA_g)[b, a]
+            ∂ log|R_X|² = −2 Σ_rows (FᵀQ_r)[b] (Q_rᵀK)[a]     (the rows of Q but the last)
+            ∂ log r²    = −2 (Fᵀq)[b] (qᵀK)[a]
+
+        summed over the levels (from ``∂(TD⁻¹Tᵀ) = K E Fᵀ + F EᵀKᵀ`` for ``E = e_a e_bᵀ``
+        and the Schur complement ``A_xx − Σ A_xz T D⁻¹ Tᵀ A_zx``).
+        """
+        if len(self.diag) == 1:
+            return self._scalar_derivatives(float(entries[0]), R)
+        if self.pair:
+            t0, t1, t2 = float(entries[0]), 0.0, float(entries[1])
+        else:
+            t0, t1, t2 = (float(t) for t in entries)
+        # the levels' D, D⁻¹, F = TD⁻¹ and P = FTᵀ as rows of (entries, levels) arrays: each a
+        # fixed linear map of the one before (T is the same for every level)
+        D = np.array([[t0 * t0, 2 * t0 * t1, t1 * t1], [0, t2 * t0, t2 * t1], [0, 0, t2 * t2]])
+        D = D @ self.diag_rows
+        D[0] += 1.0
+        D[2] += 1.0
+        inverse = D[::-1] / (D[0] * D[2] - D[1] * D[1])  # [i00, −i10, i11]
+        inverse[1] *= -1.0
+        to_f = np.array([[t0, 0, 0], [0, t0, 0], [t1, t2, 0], [0, t1, t2]])
+        to_p = np.array([[t0, 0, 0, 0], [t1, t2, 0, 0], [0, 0, t0, 0], [0, 0, t1, t2]])
+        levels = inverse.shape[1]
+        F = (to_f @ inverse).reshape(2, 2, levels)
+        P = ((to_p @ to_f) @ inverse).reshape(2, 2, levels)
+        K = _EYE - np.einsum("del,eal->dal", P, self.gram)
+        Q = rdiv_lower_t(self.stacked.T, R).T.reshape(-1, 2, levels)  # [row, column, level]
+        C = np.empty((2, 2, 2, levels))  # per level QᵀQ over the X rows, and over the y row
+        np.einsum("rcl,rdl->cdl", Q[:-1], Q[:-1], out=C[0])
+        np.multiply(Q[-1][:, None, :], Q[-1][None, :, :], out=C[1])
+        N = np.einsum("cbl,scdl,dal->sba", F, C, K).reshape(2, 4)
+        ldz = 2.0 * np.einsum("cbl,cal->ba", F, self.gram).reshape(4)
+        # the entry T[a, b] reads [b, a] of each sum: flat positions 2b + a
+        at = _PAIR_AT if self.pair else _ENTRY_AT
+        return CriterionDerivatives(ldz[at], -2.0 * N[0, at], -2.0 * N[1, at])
+
+    @cached_property
+    def diag_rows(self) -> Array:
+        """``a₀₀, a₁₀, a₁₁`` of every level as the rows of one array."""
+        return np.stack(self.diag)
+
+    @cached_property
+    def gram(self) -> Array:
+        """The levels' ``2 × 2`` blocks of ``A_g`` as ``(2, 2, levels)``."""
+        a00, a10, a11 = self.diag
+        return np.stack([np.stack([a00, a10]), np.stack([a10, a11])])
+
+    @cached_property
+    def stacked(self) -> Array:
+        """``A_xz`` with the term's columns side by side, ``(p + 1, k·levels)``."""
+        return np.hstack(self.xz)
+
+    def _scalar_derivatives(self, t: float, R: Array) -> CriterionDerivatives:
+        """The same for a scalar term: ``F = t/d``, ``K = 1/d``."""
+        d = (t * t) * self.diag[0] + 1.0
+        Q = rdiv_lower_t(self.xz[0].T, R).T
+        sums = np.einsum("rl,rl,l->r", Q, Q, t / (d * d))
+        ldz = 2.0 * float(np.sum(self.diag[0] * (t / d)))
+        return CriterionDerivatives(
+            np.array([ldz]), np.array([-2.0 * sums[:-1].sum()]), np.array([-2.0 * sums[-1]])
+        )

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from mixedmodels._typing import FloatArray
+from mixedmodels.errors import NotSupportedError
 from mixedmodels.linalg.cholesky import BlockedCholesky
 from mixedmodels.linalg.crossprod import CrossProducts
 from mixedmodels.linalg.trailing import TrailingFactor
 from mixedmodels.spec.random import RandomEffectsTerm
 
-__all__ = ["LOG_2PI", "LmmObjective", "profiled_criterion"]
+__all__ = ["LOG_2PI", "LmmObjective", "profiled_criterion", "profiled_gradient"]
 
 Array = FloatArray
 LOG_2PI = math.log(2.0 * math.pi)
@@ -54,6 +55,25 @@ def profiled_criterion(
         return -math.inf
     value = factor.logdet_z + dof * (1.0 + LOG_2PI + math.log(r2 / dof)) - log_weights
     return value + factor.logdet_x() if reml else value
+
+
+def profiled_gradient(
+    factor: BlockedCholesky, nobs: int, n_fixed: int, reml: bool, sigma: float | None = None
+) -> Array | None:
+    """``∂/∂θ`` of :func:`profiled_criterion` at the factor's θ, or ``None`` when unavailable.
+
+    The factor gives the derivatives of ``log|L_Z|²``, ``log|R_X|²`` and ``log r²``
+    (:meth:`BlockedCholesky.derivatives`); they combine as the criterion's terms do.
+    """
+    pieces = factor.derivatives()
+    if pieces is None:
+        return None
+    dof = nobs - n_fixed if reml else nobs
+    if sigma is None:
+        grad = pieces.logdet_z + dof * pieces.log_r2
+    else:
+        grad = pieces.logdet_z + factor.pwrss() / sigma**2 * pieces.log_r2
+    return grad + pieces.logdet_x if reml else grad
 
 
 @dataclass
@@ -108,6 +128,31 @@ class LmmObjective:
         except np.linalg.LinAlgError:
             return math.inf
         return self.criterion()
+
+    @property
+    def has_gradient(self) -> bool:
+        """True when :meth:`gradient` is available (one small term, in closed form)."""
+        return self.factor.closed_form
+
+    def gradient(self, theta: Array) -> Array:
+        """``∂/∂θ`` of the criterion at ``theta`` (NaN where the factor does not exist).
+
+        Raises
+        ------
+        NotSupportedError
+            Unless :attr:`has_gradient`.
+        """
+        if not self.has_gradient:
+            raise NotSupportedError("the criterion's gradient is available for one small term only")
+        theta = np.asarray(theta, dtype=float)
+        if not np.array_equal(theta, self.factor.theta):
+            try:
+                self.factor.update(theta)
+            except np.linalg.LinAlgError:
+                return np.full(len(theta), np.nan)
+        grad = profiled_gradient(self.factor, self.nobs, self.n_fixed, self.reml, self.sigma)
+        assert grad is not None
+        return grad
 
     def criterion(self, factor: BlockedCholesky | TrailingFactor | None = None) -> float:
         """The criterion from ``factor`` (the working factor by default) at its θ."""

@@ -1,5 +1,5 @@
 """Optimizers behind one small protocol, and the checks made at the optimum."""
 
-from mixedmodels.optimize.bobyqa import OptSummary, bobyqa
+from mixedmodels.optimize.bobyqa import OptSummary, bobyqa, lbfgs
 
-__all__ = ["OptSummary", "bobyqa"]
+__all__ = ["OptSummary", "bobyqa", "lbfgs"]

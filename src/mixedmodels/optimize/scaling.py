@@ -90,6 +90,17 @@ class ThetaScaling:
 
         return scaled
 
+    def wrap_gradient(self, g: Callable[[Array], Array]) -> Callable[[Array], Array]:
+        """``φ ↦ ∂f/∂φ = ∂f/∂θ / d`` at ``θ(φ)`` (``g`` itself when there is no rescaling)."""
+        if self.identity:
+            return g
+        factors = self.factors
+
+        def scaled(phi: Array) -> Array:
+            return g(np.asarray(phi, dtype=float) / factors) / factors
+
+        return scaled
+
 
 def column_scales(terms: Sequence[RandomEffectsTerm], A: CrossProducts, nobs: int) -> Array:
     """Root mean square of every column of every term (weighted as ``A``), term by term."""
