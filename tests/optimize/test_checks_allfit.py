@@ -74,3 +74,21 @@ def test_all_fit_agrees_across_optimizers() -> None:
     assert table["objective"].max() - model.objective < 1e-3
     np.testing.assert_allclose(table["Days"], model.fixef["Days"], rtol=1e-4)
     assert model.sigma == pytest.approx(25.5918, rel=1e-4)  # the model keeps its own fit
+
+
+def test_check_with_an_exact_gradient_matches_the_check_from_values() -> None:
+    def f(x: np.ndarray) -> float:
+        return float(3 * (x[0] - 1) ** 2 + (x[0] - 1) * x[1] + 2 * x[1] ** 2 + 0.1 * x[1] ** 4)
+
+    def g(x: np.ndarray) -> np.ndarray:
+        return np.array([6 * (x[0] - 1) + x[1], (x[0] - 1) + 4 * x[1] + 0.4 * x[1] ** 3])
+
+    lower = np.array([0.0, -np.inf])
+    for x in (np.array([1.0, 0.0]), np.array([1.3, 0.2])):
+        by_values = check_convergence(f, x, lower)
+        exact = check_convergence(f, x, lower, gradient=g)
+        assert exact.free == by_values.free
+        assert exact.gradient == pytest.approx(g(x)[exact.free], abs=1e-14)
+        assert exact.hessian == pytest.approx(by_values.hessian, rel=1e-3, abs=1e-3)
+        assert exact.ok == by_values.ok
+    assert not check_convergence(f, np.array([1.3, 0.2]), lower, gradient=g).ok

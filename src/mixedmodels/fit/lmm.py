@@ -22,7 +22,7 @@
    When the objective's rounding error is large (:func:`_rounding_error`, 1e-8 where ``r²``
    is a millionth of ``y'y``) the check's step is its cube root instead: a gradient of
    rounding would leave the restarts, and the estimates along flat directions, to chance.
-   With the exact gradient the check reads it, and the Hessian from differences of it.
+   With the exact gradient the check reads it, and the Hessian from forward differences of it.
 5. A Newton step on the derivatives of the check.
 """
 
