@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from pytest import MonkeyPatch
 
+from mixedmodels.linalg import gram
 from mixedmodels.linalg.gram import ScatterGram
 
 
@@ -92,9 +94,7 @@ def test_new_values_on_the_same_pattern() -> None:
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_threads_share_rows_and_keep_the_bits(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mixedmodels.linalg import gram
-
+def test_threads_share_rows_and_keep_the_bits(threads: int, monkeypatch: MonkeyPatch) -> None:
     C = block(45, 80, 0.3, seed=11)
     w = np.random.default_rng(9).uniform(0.1, 2.0, 80)
     start = np.random.default_rng(10).normal(size=(45, 45))

@@ -20,7 +20,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray

@@ -54,6 +54,7 @@ SPARSE_PRODUCT_SECONDS = 2.0e-8
 JIT_START_SECONDS = 0.5
 EVALUATIONS = 100
 
+
 @dataclass(frozen=True)
 class TiledColumns:
     """A sparse matrix stored by tiles of rows, each tile's entries a CSC matrix of its own.
@@ -152,24 +153,23 @@ class ScatterGram:
         """
         from mixedmodels.linalg.scatter import subtract_tiled
 
-        args = (
-            target,
-            self.left.arrays(),
-            self.right.arrays(),
-            np.ascontiguousarray(w, dtype=np.float64),
-            float(scale),
-            self.left.tile,
-            self.right.tile,
-            self.lower,
-        )
-        bounds = self.partition(threads_for(THREADS_FROM) if self.work[-1] >= PARALLEL_PAIRS else 1)
-        if bounds.size == 2:
-            subtract_tiled(*args, 0, int(bounds[1]))
+        left, right = self.left.arrays(), self.right.arrays()
+        weights = np.ascontiguousarray(w, dtype=np.float64)
+        height, width = self.left.tile, self.right.tile
+
+        def run(first: int, stop: int) -> None:
+            subtract_tiled(
+                target, left, right, weights, float(scale), height, width, self.lower, first, stop
+            )
+
+        parallel = self.work[-1] >= PARALLEL_PAIRS
+        bounds = [int(b) for b in self.partition(threads_for(THREADS_FROM) if parallel else 1)]
+        if len(bounds) == 2:
+            run(*bounds)
             return
-        with ThreadPoolExecutor(bounds.size - 1) as pool:
-            runs = [pool.submit(subtract_tiled, *args, int(a), int(b)) for a, b in pairwise(bounds)]
-            for run in runs:
-                run.result()
+        with ThreadPoolExecutor(len(bounds) - 1) as pool:
+            for done in [pool.submit(run, a, b) for a, b in pairwise(bounds)]:
+                done.result()
 
     def partition(self, parts: int) -> NDArray[np.intp]:
         """Boundaries of ``parts`` contiguous runs of row tiles with about equal work."""
@@ -302,4 +302,3 @@ def gram_product(left: sp.csr_array, right: sp.csr_array | None = None) -> GramP
 def numba_installed() -> bool:
     """True when Numba can be imported (found without importing it)."""
     return find_spec("numba") is not None
-
