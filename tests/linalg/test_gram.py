@@ -51,9 +51,11 @@ def pattern(rows: int, cols: int, per_column: int, seed: int = 0) -> sp.csr_arra
     ("shape", "per_column", "method"),
     [
         ((632, 1000), 92, "scatter"),  # 10⁵ rows of the crossed benchmark
-        ((2000, 10_000), 97, "scatter"),  # 10⁶ rows
+        ((2000, 2000), 97, "scatter"),  # 10⁶ rows (a fifth of the columns)
         ((60, 2000), 3, "dense"),  # just above SMALL_DENSE: not worth starting Numba
         ((300, 1000), 240, "dense"),  # 80% full
+        ((2000, 1000), 360, "scatter"),  # 18%, as 2·10⁷ rows on 50,000 × 2,000 levels
+        ((2000, 1000), 700, "dense"),  # 35%
     ],
 )
 def test_cost_model_picks_the_cheapest_method(shape, per_column: int, method: str) -> None:
@@ -74,7 +76,7 @@ def test_off_diagonal_products_have_no_dense_panels() -> None:
 
 
 def test_fit_by_the_scatter_equals_fit_by_dense_panels(monkeypatch: pytest.MonkeyPatch) -> None:
-    data = mm.datasets.simulate_crossed(3000, (1500, 70), seed=3)  # not a "small" block
+    data = mm.datasets.simulate_crossed(5000, (2000, 60), seed=3)  # not a "small" block
     formula = "y ~ x1 + (1 | g1) + (1 | g2)"
     fits = {}
     for method, expensive in [("dense", "SCATTER_PAIR_SECONDS"), ("scatter", "DENSE_FLOP_SECONDS")]:

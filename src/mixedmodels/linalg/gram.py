@@ -38,7 +38,7 @@ from mixedmodels.linalg.threads import THREADS_FROM, threads_for
 __all__ = ["DensePanels", "ScatterGram", "TiledColumns", "gram_product", "product_costs"]
 
 PANEL = 2048  # columns densified at a time by DensePanels (rows × PANEL doubles)
-TILE_ROWS, TILE_COLS = 64, 256  # target tiles of the scatter (a 128 KiB buffer: in L2)
+TILE = 128  # rows and columns of the scatter's target tiles (a 128 KiB buffer: in L2)
 PARALLEL_PAIRS = 1e6  # scatters of fewer pairs run on one thread (starting threads costs more)
 # Costs in seconds on one thread, measured on a 2-core AMD EPYC (benchmarks/README.md): a pair
 # of entries of the scatter, and each entry of C_i read once per tile of the target's row it
@@ -46,8 +46,8 @@ PARALLEL_PAIRS = 1e6  # scatters of fewer pairs run on one thread (starting thre
 # sparse-sparse product. Both the scatter and the panels run on the BLAS threads of a large
 # block. Numba's start (import, loading the kernel from the disk cache) is charged once per
 # EVALUATIONS evaluations (a few fits: a process that fits one model pays it once)
-SCATTER_PAIR_SECONDS = 0.8e-9
-SCATTER_ENTRY_SECONDS = 20e-9
+SCATTER_PAIR_SECONDS = 1.0e-9
+SCATTER_ENTRY_SECONDS = 5e-9
 DENSE_FLOP_SECONDS = 6.5e-11
 DENSIFY_SECONDS = 0.5e-9
 SPARSE_PRODUCT_SECONDS = 2.0e-8
@@ -65,7 +65,8 @@ class TiledColumns:
         ``(ntiles, ncols + 1)``: entries of column ``k`` of tile ``t`` are
         ``ptr[t, k]:ptr[t, k + 1]``.
     rows
-        Row of each entry within its tile (ascending in a column).
+        Row of each entry within its tile (ascending in a column; tiles have at most 65,536
+        rows).
     values
         The entries.
     order
@@ -75,9 +76,9 @@ class TiledColumns:
     """
 
     ptr: NDArray[np.int64]
-    rows: NDArray[np.uint32]
+    rows: NDArray[np.uint16]
     values: FloatArray
-    order: NDArray[np.intp]
+    order: NDArray[np.signedinteger]
     tile: int
 
     @classmethod
@@ -97,16 +98,17 @@ class TiledColumns:
         table = np.empty((ntiles, ncols + 1), dtype=np.int64)
         table[:, :-1] = ptr[:-1].reshape(ntiles, ncols)
         table[:, -1] = ptr[ncols::ncols]
-        local = (rows[order] - tiles[order] * tile).astype(np.uint32)
+        local = (rows[order] - tiles[order] * tile).astype(np.uint16)
         values = np.asarray(matrix.data, dtype=np.float64)[order]
-        return cls(table, local, values, order.astype(np.intp), tile)
+        small = order.astype(np.int32) if matrix.nnz < 2**31 else order
+        return cls(table, local, values, small, tile)
 
     def with_values(self, data: FloatArray) -> TiledColumns:
         """The same pattern with other values (CSR data in the original order)."""
         values = np.asarray(data, dtype=np.float64).reshape(-1)[self.order]
         return TiledColumns(self.ptr, self.rows, values, self.order, self.tile)
 
-    def arrays(self) -> tuple[NDArray[np.int64], NDArray[np.uint32], FloatArray]:
+    def arrays(self) -> tuple[NDArray[np.int64], NDArray[np.uint16], FloatArray]:
         """``(ptr, rows, values)`` as the compiled kernel takes them."""
         return self.ptr, self.rows, self.values
 
@@ -118,8 +120,8 @@ class ScatterGram:
     Attributes
     ----------
     left, right
-        ``C_i`` in tiles of :data:`TILE_ROWS` rows and ``C_j`` in tiles of :data:`TILE_COLS`
-        (the target's tiles are ``TILE_ROWS × TILE_COLS``).
+        ``C_i`` and ``C_j`` in tiles of rows (the target's tiles: ``left.tile × right.tile``);
+        one object for a symmetric product.
     lower
         True for ``C_i = C_j``: only the lower triangle is computed.
     """
@@ -134,16 +136,19 @@ class ScatterGram:
         cls,
         left: sp.csr_array,
         right: sp.csr_array | None,
-        height: int = TILE_ROWS,
-        width: int = TILE_COLS,
+        height: int = TILE,
+        width: int = TILE,
     ) -> ScatterGram:
         """The scatter for CSR blocks ``C_i`` and ``C_j`` (``None``: symmetric).
 
-        The target is updated by tiles of ``height × width``.
+        The target is updated by tiles of ``height × width`` (at most 65,536 each).
         """
-        other = left if right is None else right
-        tiled = TiledColumns.of(left, height), TiledColumns.of(other, width)
-        return cls(*tiled, lower=right is None, work=_row_tile_work(left, right, height))
+        tiled = TiledColumns.of(left, height)
+        if right is None and width == height:
+            other = tiled
+        else:
+            other = TiledColumns.of(left if right is None else right, width)
+        return cls(tiled, other, lower=right is None, work=_row_tile_work(left, right, height))
 
     def subtract_from(self, target: FloatArray, w: FloatArray, scale: float) -> None:
         """``target -= scale · C_i diag(w) C_jᵀ`` (in place; the lower triangle if symmetric).
@@ -155,6 +160,7 @@ class ScatterGram:
 
         left, right = self.left.arrays(), self.right.arrays()
         weights = np.ascontiguousarray(w, dtype=np.float64)
+        assert weights.shape == (left[0].shape[1] - 1,), "one weight per column"
         height, width = self.left.tile, self.right.tile
 
         def run(first: int, stop: int) -> None:
@@ -181,8 +187,9 @@ class ScatterGram:
 
     def with_values(self, left: FloatArray, right: FloatArray) -> ScatterGram:
         """The same patterns with the blocks' new CSR data."""
-        new = self.left.with_values(left), self.right.with_values(right)
-        return ScatterGram(*new, lower=self.lower, work=self.work)
+        first = self.left.with_values(left)
+        second = first if self.right is self.left else self.right.with_values(right)
+        return ScatterGram(first, second, lower=self.lower, work=self.work)
 
 
 def _row_tile_work(
@@ -269,7 +276,7 @@ def product_costs(left: sp.csr_array, right: sp.csr_array | None = None) -> dict
         pairs = products = float(nl @ nr)
     costs = {"sparse": products * SPARSE_PRODUCT_SECONDS}
     if numba_installed():
-        tiles = -(-(left.shape[0] if right is None else right.shape[0]) // TILE_COLS)
+        tiles = -(-(left.shape[0] if right is None else right.shape[0]) // TILE)
         visits = left.nnz * ((tiles + 1) / 2 if right is None else tiles)
         scatter = pairs * SCATTER_PAIR_SECONDS + visits * SCATTER_ENTRY_SECONDS
         costs["scatter"] = scatter + JIT_START_SECONDS / EVALUATIONS
