@@ -116,7 +116,7 @@ class BlockedCholesky:
     def spawn(self) -> BlockedCholesky:
         """A factor of the same blocks that owns its values: updating one leaves the other.
 
-        The structure (stored blocks, Gram maps, scatter indices) is shared: nothing changes
+        The structure (stored blocks, Gram products, scatter indices) is shared: nothing changes
         it in place. An update replaces the factor's arrays rather than writing into them, so
         the new factor starts at this one's θ and values without copying them; only the
         reused workspaces are its own.
