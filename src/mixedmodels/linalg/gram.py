@@ -11,12 +11,12 @@ numbers of entries per column (never from a clock, so the bits depend only on th
   triangle, no temporaries;
 * :class:`DensePanels`, BLAS rank-``k`` updates (``syrk``) of densified panels of columns:
   ``rows² · cols / 2`` flops at full speed, for blocks that are dense enough;
-* ``None``: SciPy's sparse-sparse product, when Numba is not installed.
+* ``None``: SciPy's sparse-sparse product (without Numba, or for products of a few pairs).
 
 Costs per evaluation are estimated with the constants below, measured on a 2-core AMD EPYC
 (benchmarks/README.md, "Crossed scalar terms"); the scatter also carries Numba's one-off start
-(import and loading the compiled kernel from the disk cache) spread over a fit's evaluations, so
-that blocks just too large to be held dense (``cholesky.SMALL_DENSE``) do not import Numba to
+(import and loading the compiled kernel from the disk cache) spread over a few fits' evaluations,
+so that blocks just too large to be held dense (``cholesky.SMALL_DENSE``) do not import Numba to
 save microseconds.
 """
 
