@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedmodels.linalg import cholesky
+from mixedmodels.linalg import cholesky, gram
 from mixedmodels.linalg.crossprod import term_matrix
 from mixedmodels.models import LinearMixedModel
 
@@ -85,12 +85,18 @@ FORMULAS = [
 ]
 
 
-@pytest.fixture(params=["small-dense", "sparse"], autouse=True)
+@pytest.fixture(params=["small-dense", "sparse", "scatter"], autouse=True)
 def storage(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run every test with small first-column blocks held densely, and with the sparse kernels
-    (and the precomputed Gram maps) forced, as on large data."""
-    if request.param == "sparse":
+    forced, as on large data: Gram products of scalar terms by dense panels (or SciPy's
+    product off the diagonal), or all by the compiled scatter."""
+    if request.param != "small-dense":
         monkeypatch.setattr(cholesky, "SMALL_DENSE", 0)
+    if request.param == "sparse":
+        monkeypatch.setattr(gram, "SCATTER_PAIR_SECONDS", 1.0)
+    if request.param == "scatter":
+        monkeypatch.setattr(gram, "DENSE_FLOP_SECONDS", 1.0)
+        monkeypatch.setattr(gram, "SPARSE_PRODUCT_SECONDS", 1.0)
     return str(request.param)
 
 
@@ -125,9 +131,16 @@ def test_theta_zero_is_allowed() -> None:
     assert model.objective_at(theta) == pytest.approx(brute_force(model, theta, True), rel=1e-10)
 
 
-def test_sparse_path_uses_gram_maps_for_crossed_scalar_terms(storage: str) -> None:
+def test_sparse_path_uses_gram_products_for_crossed_scalar_terms(storage: str) -> None:
     model = LinearMixedModel("y ~ x + (1 | g) + (1 | h) + (1 | f)", make_data(11))
-    assert (1, 1) in model.L.gram if storage == "sparse" else not model.L.gram
+    kinds = {key: type(product) for key, product in model.L.gram.items()}
+    if storage == "small-dense":
+        assert not kinds
+    elif storage == "sparse":  # off the diagonal, SciPy's product
+        assert kinds == {(1, 1): gram.DensePanels, (2, 2): gram.DensePanels}
+    else:
+        assert set(kinds) == {(1, 1), (2, 1), (2, 2)}
+        assert set(kinds.values()) == {gram.ScatterGram}
 
 
 @pytest.mark.filterwarnings("ignore::mixedmodels.SingularFitWarning")  # (1 | f) has 3 levels

@@ -1,27 +1,7 @@
-"""Numba compilation when Numba is installed (the ``dask`` extra), plain Python otherwise."""
+"""Numba compilation for the chunked readers (:mod:`mixedmodels._jit`, shared with linalg)."""
 
 from __future__ import annotations
 
-from typing import Any
+from mixedmodels._jit import AVAILABLE, compiled
 
 __all__ = ["AVAILABLE", "compiled"]
-
-try:
-    import numba
-
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - the dask extra installs Numba
-    AVAILABLE = False
-
-
-def compiled(function: Any = None, *, reassociate: bool = False) -> Any:
-    """The function compiled by Numba (GIL released, cached on disk), or as it is.
-
-    ``reassociate`` lets sums be reordered (vectorized); only for values known to be finite.
-    """
-    if function is None:
-        return lambda f: compiled(f, reassociate=reassociate)
-    if not AVAILABLE:
-        return function
-    flags = {"reassoc", "contract"} if reassociate else False
-    return numba.njit(nogil=True, cache=True, fastmath=flags)(function)

@@ -21,13 +21,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.blocksolve import upper_solve
 from mixedmodels.linalg.crossprod import BlockSparse, CrossProducts
-from mixedmodels.linalg.gram import DensePanels, GramMap, dense_panels, gram_map
+from mixedmodels.linalg.gram import DensePanels, GramProduct, gram_product
 from mixedmodels.linalg.kernels import (
     chol_blockdiag,
     chol_lower,
@@ -85,7 +84,7 @@ class BlockedCholesky:
         self._lenient = False  # an indefinite [X y] block is NaN, not an error (update)
         self.intercept: int | None = None
         self.beta_shift: Array | None = None  # ... or as y − X·beta_shift
-        self.gram = _gram_maps(self.terms, A, self.blockdiag)
+        self.gram = _gram_products(self.terms, A, self.blockdiag)
         # small blocks of the first column are also kept dense: BLAS beats sparse overhead
         self._scatter = [_scatter_index(s) if _is_small(s) else None for s in A.sparse]
         self.first_dense: list[Array | None] = [None] * m
@@ -109,17 +108,17 @@ class BlockedCholesky:
             Blocks with the same terms and sparsity pattern.
         same_z
             True when only the response changed (``Z`` and the weights are as before), so the
-            precomputed Gram maps, which hold products of ``Z``'s entries, remain valid.
+            Gram products, which hold the entries of ``A``'s first block column, remain valid.
         """
         self.A = A
         self._one_term = OneTerm.of(A)
         if not same_z:
-            self.gram = {}  # rebuilt lazily would cost a pass over Z; the products fall back
+            self.gram = {key: _with_values(g, A, key) for key, g in self.gram.items()}
 
     def spawn(self) -> BlockedCholesky:
         """A factor of the same blocks that owns its values: updating one leaves the other.
 
-        The structure (stored blocks, Gram maps, scatter indices) is shared: nothing changes
+        The structure (stored blocks, Gram products, scatter indices) is shared: nothing changes
         it in place. An update replaces the factor's arrays rather than writing into them, so
         the new factor starts at this one's θ and values without copying them; only the
         reused workspaces are its own.
@@ -494,23 +493,41 @@ class BlockedCholesky:
         return np.split(u, np.cumsum([t.q for t in self.terms])[:-1])
 
 
-def _gram_maps(
+def _gram_products(
     terms: Sequence[RandomEffectsTerm], A: CrossProducts, blockdiag: list[bool]
-) -> dict[tuple[int, int], GramMap | DensePanels]:
-    """Precomputed products ``A_i0 diag(w) A_i0ᵀ`` for scalar terms after a scalar first term."""
-    maps: dict[tuple[int, int], GramMap | DensePanels] = {}
+) -> dict[tuple[int, int], GramProduct]:
+    """Methods for ``A_i0 diag(w) A_j0ᵀ`` between scalar terms after a scalar first term.
+
+    For each pair ``i ≥ j ≥ 1`` of scalar terms whose first-column blocks are not small (those
+    are also held dense) and whose diagonal blocks are dense, the cheapest method of
+    :func:`mixedmodels.linalg.gram.gram_product`; pairs without one use SciPy's product.
+    """
+    products: dict[tuple[int, int], GramProduct] = {}
     if not terms or terms[0].k != 1:
-        return maps
-    # only the diagonal updates are worth a map: off-diagonal products are small (few levels)
-    for i in range(1, len(terms)):
-        block = A.sparse[i]
-        if terms[i].k != 1 or blockdiag[i] or block is None or _is_small(block):
-            continue
-        matrix = sp.csc_array(block.to_scipy())
-        found = gram_map(matrix) or dense_panels(matrix)
-        if found is not None:
-            maps[(i, i)] = found
-    return maps
+        return products
+    eligible = [
+        i
+        for i in range(1, len(terms))
+        if terms[i].k == 1 and not blockdiag[i] and A.sparse[i] is not None
+    ]
+    for i in eligible:
+        for j in eligible:
+            left, right = A.sparse[i], A.sparse[j]
+            if j > i or left is None or right is None or _is_small(left) or _is_small(right):
+                continue  # small blocks are multiplied densely (_subtract_product)
+            found = gram_product(left.to_scipy(), None if i == j else right.to_scipy())
+            if found is not None:
+                products[(i, j)] = found
+    return products
+
+
+def _with_values(product: GramProduct, A: CrossProducts, key: tuple[int, int]) -> GramProduct:
+    """A Gram product of the same pattern with the new blocks' values."""
+    left, right = A.sparse[key[0]], A.sparse[key[1]]
+    assert left is not None and right is not None
+    if isinstance(product, DensePanels):
+        return product.with_values(left.data)
+    return product.with_values(left.data, right.data)
 
 
 SMALL_DENSE = 100_000  # entries up to which a first-column block is also held dense
