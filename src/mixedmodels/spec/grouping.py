@@ -73,8 +73,8 @@ def factor_codes(column: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
             distinct = [str(u) for u in found]
         return _natural_order(raw, distinct)
     if isinstance(column.dtype, pd.DatetimeTZDtype):  # dates with a time zone: in time order
-        raw, distinct = pd.factorize(column, sort=True)
-        return raw.astype(np.intp), [str(v) for v in distinct]
+        raw, times = pd.factorize(column, sort=True)
+        return raw.astype(np.intp), [str(v) for v in times]
     values = column.to_numpy()
     if values.dtype.kind in "iu" and values.size:
         small = _small_integer_codes(values)
