@@ -33,7 +33,10 @@ def check_unique_names(frame: pd.DataFrame, names: Iterable[object]) -> None:
     DataError
         Naming the duplicated columns.
     """
-    if frame.columns.is_unique and all(isinstance(c, str) for c in frame.columns):
+    labels = frame.columns
+    if labels.is_unique and (
+        isinstance(labels.dtype, pd.StringDtype) or all(isinstance(c, str) for c in labels)
+    ):
         return  # the names are distinct (pandas keeps the answer), also as text
     counts = Counter(str(c) for c in frame.columns)
     duplicated = sorted({str(n) for n in names if counts.get(str(n), 0) > 1})

@@ -191,10 +191,11 @@ def _used(
     frame: pd.DataFrame, columns: list[Any], series: list[pd.Series], kept: NDArray[np.intp] | None
 ) -> UsedColumns:
     """The used columns at the kept rows (``None``: every row), without a DataFrame copy."""
-    labels = pd.Index(columns, dtype=frame.columns.dtype, name=frame.columns.name)
+    wanted = set(columns)
+    positions = [i for i, c in enumerate(frame.columns.tolist()) if c in wanted]
     nrows = len(frame) if kept is None else int(kept.size)
     held = dict(zip(columns, kept_columns(series, kept), strict=True))
-    return UsedColumns(held, labels, nrows, frame.attrs)
+    return UsedColumns(held, (frame.columns, positions), nrows, frame.attrs)
 
 
 def data_name(data: Any) -> str | None:
@@ -252,7 +253,8 @@ def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
     FormulaError
         When a piece of the formula is refused.
     """
-    names = {str(c) for c in frame.columns}
+    labels = frame.columns.tolist()  # iterating a pandas index of text is slow
+    names = {str(c) for c in labels}
     functions = parsed.function_names
     required = {name for term in parsed.random for name in term.factors}
     required |= required_variables(f"{parsed.response} ~ {parsed.fixed}", functions)
@@ -263,7 +265,7 @@ def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
     missing = {name for name in required if name not in names}
     if missing:
         raise UnknownColumnError(missing, frame.columns)
-    return [c for c in frame.columns if str(c) in required]
+    return [c for c in labels if str(c) in required]
 
 
 def _python_variables(expression: str, functions: frozenset[str], formula: str) -> frozenset[str]:

@@ -32,7 +32,8 @@ class UsedColumns:
     series
         The columns, in the data's order, each indexed ``0..n-1``.
     labels
-        The data's column index restricted to the used columns (its dtype is kept).
+        The data's column index and the positions of the used columns in it (the DataFrame's
+        columns are that index at those positions, so that its dtype is kept).
     nrows
         Number of rows.
     attrs
@@ -42,7 +43,7 @@ class UsedColumns:
     def __init__(
         self,
         series: dict[Hashable, pd.Series],
-        labels: pd.Index,
+        labels: tuple[pd.Index, list[int]],
         nrows: int,
         attrs: dict[Hashable, Any] | None = None,
     ) -> None:
@@ -70,10 +71,9 @@ class UsedColumns:
     def frame(self) -> pd.DataFrame:
         """The columns as a new DataFrame (made once, on first use)."""
         if self._frame is None:
-            if self._series:
-                out = pd.DataFrame(self._series, columns=self._labels, copy=False)
-            else:
-                out = pd.DataFrame(index=pd.RangeIndex(self._nrows), columns=self._labels)
+            index, positions = self._labels
+            out = pd.DataFrame(self._series, index=pd.RangeIndex(self._nrows), copy=False)
+            out.columns = index[positions]
             out.attrs = copy.deepcopy(self._attrs)
             self._frame = out
         return self._frame
