@@ -219,3 +219,13 @@ def test_fast_factor_codes_are_the_sorted_levels(column: pd.Series) -> None:
     expected = sorted(set(texts), key=(lambda t: (float(t), t)) if numeric else None)
     assert levels == expected
     assert [levels[c] for c in codes] == texts and codes.dtype == np.intp
+
+
+def test_a_column_of_several_grouping_factors_is_coded_once() -> None:
+    data = mm.datasets.load("Pastes")
+    coded: dict[str, tuple[np.ndarray, list[str]]] = {}
+    nested = grouping_factor(data, ("cask", "batch"), coded)
+    alone = grouping_factor(data, ("batch",), coded)
+    assert set(coded) == {"cask", "batch"} and alone[0] is coded["batch"][0]
+    assert nested[1] == grouping_factor(data, ("cask", "batch"))[1]
+    np.testing.assert_array_equal(alone[0], grouping_factor(data, ("batch",))[0])

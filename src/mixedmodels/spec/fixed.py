@@ -252,7 +252,7 @@ def estimable_columns(X: FloatArray) -> list[int]:
         return [0] if bool(np.any(X != 0.0)) else []
     X = _unit_columns(X)
     # R of an unpivoted QR has the same column geometry as X (RᵀR = XᵀX) and only p rows
-    R = scipy.linalg.qr(X, mode="r", check_finite=False)[0]
+    R = triangular_factor(X)
     norms = np.linalg.norm(R, axis=0)
     clear = np.abs(np.diagonal(R)) if R.shape[0] >= R.shape[1] else None
     if clear is not None and np.all(clear > 100.0 * RANK_TOL * norms):
@@ -271,6 +271,23 @@ def estimable_columns(X: FloatArray) -> list[int]:
             basis[:, len(keep)] = residual / size
             keep.append(j)
     return keep
+
+
+def triangular_factor(X: FloatArray) -> FloatArray:
+    """``scipy.linalg.qr(X, mode="r", check_finite=False)[0]``, without SciPy's wrappers.
+
+    The same LAPACK routine (``dgeqrf``) with the same workspace query, so the same bits;
+    SciPy's array-API and batching wrappers cost more than the factorization of a small ``X``.
+    """
+    if X.dtype != np.float64 or X.ndim != 2 or X.size == 0:
+        return scipy.linalg.qr(X, mode="r", check_finite=False)[0]
+    from scipy.linalg.lapack import dgeqrf
+
+    lwork = int(dgeqrf(X, lwork=-1)[-2][0].real)
+    qr, _tau, _work, info = dgeqrf(X, lwork=lwork, overwrite_a=False)
+    if info < 0:
+        raise ValueError(f"illegal value in {-info}th argument of internal geqrf")
+    return np.triu(qr)
 
 
 def _unit_columns(X: FloatArray) -> FloatArray:

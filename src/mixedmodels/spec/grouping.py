@@ -19,7 +19,9 @@ SMALL = 5_000  # up to this many rows, text is factorized by a dict (pandas' cos
 
 
 def grouping_factor(
-    frame: Frame | Mapping[Any, pd.Series], factors: Sequence[str]
+    frame: Frame | Mapping[Any, pd.Series],
+    factors: Sequence[str],
+    columns: dict[str, tuple[NDArray[np.intp], list[str]]] | None = None,
 ) -> tuple[NDArray[np.intp], list[str]]:
     """Codes and labels of a grouping factor, or of the interaction of several.
 
@@ -32,13 +34,20 @@ def grouping_factor(
         The model frame (or its used columns).
     factors
         Column names; one for a plain grouping factor.
+    columns
+        Codes and labels of single columns already coded (``batch`` of ``batch`` and of
+        ``cask:batch``), filled in as columns are coded.
 
     Returns
     -------
     codes, levels
         ``codes[i]`` is the level index of row ``i``; ``levels`` are the labels.
     """
-    parts = [factor_codes(frame[name]) for name in factors]
+    known = {} if columns is None else columns
+    for name in factors:
+        if name not in known:
+            known[name] = factor_codes(frame[name])
+    parts = [known[name] for name in factors]
     codes, labels = parts[0]
     for next_codes, next_labels in parts[1:]:
         key = codes.astype(np.int64) * len(next_labels) + next_codes

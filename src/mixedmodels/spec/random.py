@@ -180,11 +180,12 @@ def random_effects_terms(
         The user's functions the left sides may call.
     """
     cache: dict[tuple[str, ...], tuple[NDArray[np.intp], list[str]]] = {}
+    columns: dict[str, tuple[NDArray[np.intp], list[str]]] = {}  # each column coded once
     terms = []
     seen: dict[str, int] = {}
     for spec in specs:
         if spec.factors not in cache:
-            cache[spec.factors] = grouping_factor(frame, spec.factors)
+            cache[spec.factors] = grouping_factor(frame, spec.factors, columns)
         refs, levels = cache[spec.factors]
         count = seen.get(spec.group, 0)
         seen[spec.group] = count + 1
