@@ -143,4 +143,3 @@ def test_dates_and_durations_group_but_do_not_predict(sleep: pd.DataFrame) -> No
             mm.lmer(f"Reaction ~ {column} + (1 | Subject)", frame)
     with pytest.raises(DataError, match="column 'date' holds dates"):
         mm.lmer("Reaction ~ Days + (date | Subject)", frame)
-

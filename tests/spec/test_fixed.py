@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
+
+from mixedmodels.spec.fixed import triangular_factor
 
 
 def test_the_triangular_factor_is_scipys_to_the_bit() -> None:
