@@ -90,11 +90,22 @@ def as_data_frame(frame: pd.DataFrame | UsedColumns) -> pd.DataFrame:
     return frame.frame if isinstance(frame, UsedColumns) else frame
 
 
+def _copy_on_write() -> bool:
+    """True when pandas keeps a Series unchanged whatever is done to its DataFrame later."""
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return True
+    return pd.options.mode.copy_on_write is True  # pragma: no cover - pandas 2
+
+
 def range_indexed(column: pd.Series) -> pd.Series:
-    """The column indexed ``0..n-1`` (itself when it already is)."""
+    """The column indexed ``0..n-1`` (itself when it already is and pandas copies on write).
+
+    Without copy-on-write (pandas 2 by default) the caller's later edits of the data would
+    reach a Series that shares its values, so the column is copied there.
+    """
     index = column.index
     if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
-        return column
+        return column if _copy_on_write() else column.copy()
     return column.reset_index(drop=True)
 
 
