@@ -198,3 +198,34 @@ def test_missing_values_of_nullable_and_text_columns_are_found() -> None:
     model = mm.lmer("Reaction ~ n + f + (1 | Subject)", data)
     assert model.nobs == len(data) - 2
     assert model.frame.n_dropped == 2
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series(np.random.default_rng(1).integers(0, 50, 300)),
+        pd.Series(np.array([8, 5, 5, 7, 8], dtype=np.uint8)),
+        pd.Series(np.array([10**7, 3, 10**7])),  # a wide range: sorted by np.unique
+        pd.Series([-3, 2, -3, 0]),
+        pd.Series(["b", "a", "10", "a"], dtype="str"),
+        pd.Series(["3", "1", "10", "2", "1"], dtype="str"),  # numbers as text: numeric order
+        pd.Series(["é", "e", "E", "Z"], dtype="string"),
+    ],
+)
+def test_fast_factor_codes_are_the_sorted_levels(column: pd.Series) -> None:
+    codes, levels = factor_codes(column)
+    texts = [str(v) for v in column.tolist()]
+    numeric = all(t.lstrip("-").isdigit() for t in texts)
+    expected = sorted(set(texts), key=(lambda t: (float(t), t)) if numeric else None)
+    assert levels == expected
+    assert [levels[c] for c in codes] == texts and codes.dtype == np.intp
+
+
+def test_a_column_of_several_grouping_factors_is_coded_once() -> None:
+    data = mm.datasets.load("Pastes")
+    coded: dict[str, tuple[np.ndarray, list[str]]] = {}
+    nested = grouping_factor(data, ("cask", "batch"), coded)
+    alone = grouping_factor(data, ("batch",), coded)
+    assert set(coded) == {"cask", "batch"} and alone[0] is coded["batch"][0]
+    assert nested[1] == grouping_factor(data, ("cask", "batch"))[1]
+    np.testing.assert_array_equal(alone[0], grouping_factor(data, ("batch",))[0])

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.optimize
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.optimize.bobyqa import OptSummary, nlopt_minimize
@@ -45,6 +44,8 @@ def run_optimizer(
 
     bounds = [(None if math.isinf(lo) else lo, None) for lo in lower]
     method = "L-BFGS-B" if name == "lbfgsb" else "Powell"
+    import scipy.optimize  # only here: it costs a fresh process ~0.1 s
+
     result = scipy.optimize.minimize(counted, x0, method=method, bounds=bounds)
     return OptSummary(
         initial=np.asarray(x0, dtype=float),

@@ -17,7 +17,8 @@ import numpy as np
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import NotSupportedError
 from mixedmodels.formula.parser import ParsedFormula
-from mixedmodels.linalg.crossprod import cross_products, replace_response
+from mixedmodels.linalg.code_products import code_products
+from mixedmodels.linalg.crossprod import replace_response
 from mixedmodels.linalg.model_blocks import ModelBlocks, ModelRows, Shift
 from mixedmodels.linalg.shift import coefficient_shift
 from mixedmodels.spec import RandomEffectsTerm, fixed_effects, model_frame, random_effects_terms
@@ -45,8 +46,9 @@ def frame_blocks(
     """
     formula, user = parsed.formula, parsed.functions
     frame = model_frame(parsed, data, weights, offset, na_action, subset, contrasts)
-    fixed = fixed_effects(parsed.response, parsed.fixed, frame.data, formula, user, frame.contrasts)
-    terms: list[RandomEffectsTerm] = random_effects_terms(parsed.random, frame.data, formula, user)
+    used = frame.source  # the used columns: a DataFrame only if a slow path needs one
+    fixed = fixed_effects(parsed.response, parsed.fixed, used, formula, user, frame.contrasts)
+    terms: list[RandomEffectsTerm] = random_effects_terms(parsed.random, used, formula, user)
     y = fixed.y - frame.offset
     check_model(terms, y, parsed.response)
     degenerate = collinear_terms(terms)
@@ -56,7 +58,7 @@ def frame_blocks(
     xy, shift = _stored_columns(parsed, fixed, y, terms, frame.weights if weighted else None, sqrtw)
     return ModelBlocks(
         parsed,
-        cross_products(terms, xy, sqrtw),
+        code_products(terms, xy, sqrtw),
         terms,
         fixed,
         frame,

@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,11 @@ def check_unique_names(frame: pd.DataFrame, names: Iterable[object]) -> None:
     DataError
         Naming the duplicated columns.
     """
+    labels = frame.columns
+    if labels.is_unique and (
+        isinstance(labels.dtype, pd.StringDtype) or all(isinstance(c, str) for c in labels)
+    ):
+        return  # the names are distinct (pandas keeps the answer), also as text
     counts = Counter(str(c) for c in frame.columns)
     duplicated = sorted({str(n) for n in names if counts.get(str(n), 0) > 1})
     if duplicated:
@@ -42,14 +48,18 @@ def check_unique_names(frame: pd.DataFrame, names: Iterable[object]) -> None:
         )
 
 
-def predictor_names(parsed: ParsedFormula, frame: pd.DataFrame) -> set[str]:
+def predictor_names(
+    parsed: ParsedFormula, frame: pd.DataFrame | Mapping[Any, pd.Series]
+) -> set[str]:
     """Columns named in the response, the fixed part, offsets or a random term's left side."""
-    names = {str(c) for c in frame.columns}
+    names = {str(c) for c in (frame.columns if isinstance(frame, pd.DataFrame) else frame)}
     pieces = [parsed.response, parsed.fixed, *parsed.offsets, *(t.lhs for t in parsed.random)]
     return {n for text in pieces for n in identifiers(text) & names}
 
 
-def check_columns(parsed: ParsedFormula, frame: pd.DataFrame, columns: list[str]) -> None:
+def check_columns(
+    parsed: ParsedFormula, frame: pd.DataFrame | Mapping[Any, pd.Series], columns: list[str]
+) -> None:
     """Refuse complex values, and dates or durations anywhere but in a grouping factor.
 
     Parameters
@@ -57,7 +67,7 @@ def check_columns(parsed: ParsedFormula, frame: pd.DataFrame, columns: list[str]
     parsed
         The parsed formula.
     frame
-        The data (its used columns are looked at, not read).
+        The data, or its used columns by name (they are looked at, not read).
     columns
         The used columns.
 
@@ -66,18 +76,21 @@ def check_columns(parsed: ParsedFormula, frame: pd.DataFrame, columns: list[str]
     DataError
         Naming the column and what it holds.
     """
-    predictors = predictor_names(parsed, frame)
+    predictors: set[str] | None = None
     for name in columns:
-        dtype = frame[name].dtype
+        column = frame[name]
+        dtype = column.dtype
         kind = getattr(dtype, "kind", "O")
         if isinstance(dtype, np.dtype) and kind == "O":  # text or mixed objects: a factor
-            values = frame[name]
-            distinct_labels(list(pd.unique(values[values.notna()])), name)
+            distinct_labels(list(pd.unique(column[column.notna()])), name)
         if kind == "c":
             raise DataError(
                 f"column {name!r} holds complex numbers; a mixed model needs real numbers"
             )
-        if str(name) in predictors and (kind in "mM" or isinstance(dtype, pd.DatetimeTZDtype)):
+        if not (kind in "mM" or isinstance(dtype, pd.DatetimeTZDtype)):
+            continue
+        predictors = predictor_names(parsed, frame) if predictors is None else predictors
+        if str(name) in predictors:
             what = "durations" if kind == "m" else "dates/times"
             raise DataError(
                 f"column {name!r} holds {what}, which cannot be a response or a predictor as "

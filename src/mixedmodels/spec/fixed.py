@@ -20,6 +20,7 @@ from mixedmodels.errors import (
     UnknownColumnError,
 )
 from mixedmodels.formula.formulaic_cache import NO_FUNCTIONS, Functions
+from mixedmodels.spec.used_columns import Frame, as_data_frame
 
 __all__ = [
     "FixedEffects",
@@ -65,14 +66,14 @@ class FixedEffects:
     names: list[str]
     dropped: list[str] = field(default_factory=list)
     spec: Any = None
-    source: tuple[str, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
+    source: tuple[str, Frame] | None = field(default=None, repr=False, compare=False)
     functions: Functions = field(default_factory=lambda: NO_FUNCTIONS, repr=False, compare=False)
 
     def model_spec(self) -> Any:
         """Formulaic's model spec of the fixed part (made on first use for the fast path)."""
         if self.spec is None and self.source is not None:
             text, frame = self.source
-            spec = build_matrices_and_spec(text, frame, text, self.functions)[1]
+            spec = build_matrices_and_spec(text, as_data_frame(frame), text, self.functions)[1]
             object.__setattr__(self, "spec", spec)
         return self.spec
 
@@ -80,7 +81,7 @@ class FixedEffects:
 def fixed_effects(
     response: str,
     fixed: str,
-    frame: pd.DataFrame,
+    frame: Frame,
     formula: str,
     functions: Functions = NO_FUNCTIONS,
     contrasts: dict[str, str] | None = None,
@@ -92,7 +93,7 @@ def fixed_effects(
     response, fixed
         Left and right side of the fixed part, in formulaic syntax.
     frame
-        The model frame (complete rows only).
+        The model frame (complete rows only), or its used columns.
     formula
         The whole formula, for error messages.
     functions
@@ -114,7 +115,7 @@ def fixed_effects(
         spec, X, names = None, *simple
     else:
         matrices, spec = build_matrices_and_spec(
-            text, frame, formula, functions, contrasts=contrasts
+            text, as_data_frame(frame), formula, functions, contrasts=contrasts
         )
         lhs = to_float(matrices.lhs, f"the response {response!r}")
         if lhs.shape[1] != 1:
@@ -132,7 +133,7 @@ def finish_fixed_effects(
     X: FloatArray,
     names: list[str],
     spec: Any,
-    source: tuple[str, pd.DataFrame] | None,
+    source: tuple[str, Frame] | None,
     functions: Functions = NO_FUNCTIONS,
 ) -> FixedEffects:
     """Check ``X`` for non-finite values, drop dependent columns (with a warning naming them)."""
@@ -155,7 +156,7 @@ def warn_dropped(dropped: list[str], stacklevel: int) -> None:
         )
 
 
-def simple_matrix(fixed: str, frame: pd.DataFrame) -> tuple[FloatArray, list[str]] | None:
+def simple_matrix(fixed: str, frame: Frame) -> tuple[FloatArray, list[str]] | None:
     """``X`` for an intercept plus plain columns, built as formulaic builds it; else None.
 
     formulaic costs milliseconds even for ``~ Days``, most of a small fit. Numbers enter as
@@ -247,9 +248,11 @@ def estimable_columns(X: FloatArray) -> list[int]:
     """
     if X.shape[1] == 0:
         return []
+    if X.shape[1] == 1 and np.all(np.isfinite(X)):  # as the QR below decides for it
+        return [0] if bool(np.any(X != 0.0)) else []
     X = _unit_columns(X)
     # R of an unpivoted QR has the same column geometry as X (RᵀR = XᵀX) and only p rows
-    R = scipy.linalg.qr(X, mode="r", check_finite=False)[0]
+    R = triangular_factor(X)
     norms = np.linalg.norm(R, axis=0)
     clear = np.abs(np.diagonal(R)) if R.shape[0] >= R.shape[1] else None
     if clear is not None and np.all(clear > 100.0 * RANK_TOL * norms):
@@ -268,6 +271,23 @@ def estimable_columns(X: FloatArray) -> list[int]:
             basis[:, len(keep)] = residual / size
             keep.append(j)
     return keep
+
+
+def triangular_factor(X: FloatArray) -> FloatArray:
+    """``scipy.linalg.qr(X, mode="r", check_finite=False)[0]``, without SciPy's wrappers.
+
+    The same LAPACK routine (``dgeqrf``) with the same workspace query, so the same bits;
+    SciPy's array-API and batching wrappers cost more than the factorization of a small ``X``.
+    """
+    if X.dtype != np.float64 or X.ndim != 2 or X.size == 0:
+        return scipy.linalg.qr(X, mode="r", check_finite=False)[0]
+    from scipy.linalg.lapack import dgeqrf
+
+    lwork = int(dgeqrf(X, lwork=-1)[-2][0].real)
+    qr, _tau, _work, info = dgeqrf(X, lwork=lwork, overwrite_a=False)
+    if info < 0:
+        raise ValueError(f"illegal value in {-info}th argument of internal geqrf")
+    return np.triu(qr)
 
 
 def _unit_columns(X: FloatArray) -> FloatArray:

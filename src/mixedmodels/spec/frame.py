@@ -16,6 +16,7 @@ from mixedmodels.formula import ParsedFormula
 from mixedmodels.formula.expressions import RefusedPieceError, check_python
 from mixedmodels.formula.formulaic_cache import required_variables
 from mixedmodels.spec.names import identifiers
+from mixedmodels.spec.used_columns import UsedColumns, as_data_frame, kept_columns
 
 __all__ = [
     "NA_ACTIONS",
@@ -41,8 +42,9 @@ class ModelFrame:
 
     Attributes
     ----------
-    data
-        A new frame with the used columns and the complete rows only.
+    source
+        The used columns of the complete rows: a :class:`UsedColumns` (their Series, from
+        which :attr:`data` is made on first use) or the frame itself.
     weights
         Prior weights, one per row (ones when none were given).
     offset
@@ -66,7 +68,7 @@ class ModelFrame:
         string (the command line sets it to the dataset or file name), else None.
     """
 
-    data: pd.DataFrame
+    source: pd.DataFrame | UsedColumns
     weights: FloatArray
     offset: FloatArray
     n_dropped: int
@@ -76,6 +78,11 @@ class ModelFrame:
     kept: NDArray[np.intp] | None = None
     contrasts: dict[str, str] = field(default_factory=dict)
     name: str | None = None
+
+    @property
+    def data(self) -> pd.DataFrame:
+        """A new frame with the used columns and the complete rows only (made once)."""
+        return as_data_frame(self.source)
 
     def padded(self, values: FloatArray) -> FloatArray:
         """Per-row results as the caller sees them: NaN-padded with ``na_action="exclude"``."""
@@ -122,15 +129,15 @@ def model_frame(
         The frame the model is built from; ``data`` itself is never modified.
     """
     from mixedmodels.spec.columns import check_columns, check_unique_names
-    from mixedmodels.spec.contrasts import check_contrasts
 
     check_na_action(na_action)
     frame = as_frame(data)
-    coded = check_contrasts(contrasts, frame)
+    coded = _checked_contrasts(contrasts, frame)
     columns = used_columns(parsed, frame)
     names = [n for n in (weights, offset) if isinstance(n, str)]
     check_unique_names(frame, [*columns, *names])
-    check_columns(parsed, frame, columns)
+    series = [frame[c] for c in columns]  # one lookup per column: pandas' are slow
+    check_columns(parsed, dict(zip(columns, series, strict=True)), columns)
     wts = row_values(weights, frame, "weights", 1.0)
     off = row_values(offset, frame, "offset", 0.0)
     selected = None
@@ -139,26 +146,26 @@ def model_frame(
 
         selected = select_rows(frame, subset)
         frame, wts, off = frame.iloc[selected], wts[selected], off[selected]
-    used = frame[columns]
-    complete = ~missing_rows(used) & ~np.isnan(wts) & ~np.isnan(off)
+        series = [frame[c] for c in columns]
+    complete = ~_missing(series, len(frame)) & ~np.isnan(wts) & ~np.isnan(off)
     n_dropped = int(len(frame) - complete.sum())
     if n_dropped and na_action == "fail":
-        bad = [str(c) for c in columns if used[c].isna().any()]
+        bad = [str(c) for c, s in zip(columns, series, strict=True) if s.isna().any()]
         bad += [label for label, v in (("weights", wts), ("offset", off)) if np.isnan(v).any()]
         raise DataError(f"{n_dropped} rows have missing values (columns: {', '.join(bad)})")
     kept = np.flatnonzero(complete)
     if kept.size == 0:
         raise DataError("no complete rows: every row has a missing value in a used column")
-    data_rows = used.iloc[kept].reset_index(drop=True) if n_dropped else _with_range_index(used)
+    used = _used(frame, columns, series, kept if n_dropped else None)
     check_weights(
         wts[kept], f"weights column {weights!r}" if isinstance(weights, str) else "weights"
     )
     _check_finite_offset(off[kept], f"column {offset!r}" if isinstance(offset, str) else "offset")
-    total_offset = off[kept] + formula_offsets(parsed, data_rows)
+    total_offset = off[kept] + (formula_offsets(parsed, used.frame) if parsed.offsets else 0.0)
     rows = kept if selected is None else selected[kept]
     kept_weights = wts[kept]
     return ModelFrame(
-        data_rows,
+        used,
         kept_weights,
         total_offset,
         n_dropped,
@@ -169,6 +176,26 @@ def model_frame(
         coded,
         data_name(data),
     )
+
+
+def _checked_contrasts(contrasts: Any, frame: pd.DataFrame) -> dict[str, str]:
+    """The contrasts argument checked (formulaic's parts load only when there are some)."""
+    if contrasts is None:
+        return {}
+    from mixedmodels.spec.contrasts import check_contrasts
+
+    return check_contrasts(contrasts, frame)
+
+
+def _used(
+    frame: pd.DataFrame, columns: list[Any], series: list[pd.Series], kept: NDArray[np.intp] | None
+) -> UsedColumns:
+    """The used columns at the kept rows (``None``: every row), without a DataFrame copy."""
+    wanted = set(columns)
+    positions = [i for i, c in enumerate(frame.columns.tolist()) if c in wanted]
+    nrows = len(frame) if kept is None else int(kept.size)
+    held = dict(zip(columns, kept_columns(series, kept), strict=True))
+    return UsedColumns(held, (frame.columns, positions), nrows, frame.attrs)
 
 
 def data_name(data: Any) -> str | None:
@@ -196,25 +223,21 @@ def _check_finite_offset(offset: FloatArray, label: str) -> None:
 
 def missing_rows(frame: pd.DataFrame) -> NDArray[np.bool_]:
     """Rows with a missing value in any column (as ``isna``, column by column and cheaply)."""
-    out = np.zeros(len(frame), dtype=bool)
-    for name in frame.columns:
-        column = frame[name]
+    return _missing([frame[name] for name in frame.columns], len(frame))
+
+
+def _missing(columns: Sequence[pd.Series], n: int | None = None) -> NDArray[np.bool_]:
+    """Rows with a missing value in any of ``columns`` (as ``isna``, but cheaply)."""
+    out = np.zeros(len(columns[0]) if n is None else n, dtype=bool)
+    for column in columns:
         dtype = column.dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "biu":  # NumPy integers: never missing
             continue
         if isinstance(dtype, np.dtype) and dtype.kind == "f":
             out |= np.isnan(column.to_numpy())
         else:  # nullable integers, text, categoricals, dates: pandas knows their missing values
-            out |= column.isna().to_numpy()
+            out |= np.asarray(column.array.isna(), dtype=bool)
     return out
-
-
-def _with_range_index(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame indexed 0..n-1 (itself when it already is)."""
-    index = frame.index
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
-        return frame
-    return frame.reset_index(drop=True)
 
 
 def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
@@ -230,7 +253,8 @@ def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
     FormulaError
         When a piece of the formula is refused.
     """
-    names = {str(c) for c in frame.columns}
+    labels = frame.columns.tolist()  # iterating a pandas index of text is slow
+    names = {str(c) for c in labels}
     functions = parsed.function_names
     required = {name for term in parsed.random for name in term.factors}
     required |= required_variables(f"{parsed.response} ~ {parsed.fixed}", functions)
@@ -241,7 +265,7 @@ def used_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> list[str]:
     missing = {name for name in required if name not in names}
     if missing:
         raise UnknownColumnError(missing, frame.columns)
-    return [c for c in frame.columns if str(c) in required]
+    return [c for c in labels if str(c) in required]
 
 
 def _python_variables(expression: str, functions: frozenset[str], formula: str) -> frozenset[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,12 +11,17 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from mixedmodels.errors import DataError
+from mixedmodels.spec.used_columns import Frame
 
-__all__ = ["distinct_labels", "factor_codes", "grouping_factor", "row_labels"]
+__all__ = ["SMALL", "distinct_labels", "factor_codes", "grouping_factor", "row_labels"]
+
+SMALL = 5_000  # up to this many rows, text is factorized by a dict (pandas' costs more)
 
 
 def grouping_factor(
-    frame: pd.DataFrame, factors: Sequence[str]
+    frame: Frame | Mapping[Any, pd.Series],
+    factors: Sequence[str],
+    columns: dict[str, tuple[NDArray[np.intp], list[str]]] | None = None,
 ) -> tuple[NDArray[np.intp], list[str]]:
     """Codes and labels of a grouping factor, or of the interaction of several.
 
@@ -26,16 +31,23 @@ def grouping_factor(
     Parameters
     ----------
     frame
-        The model frame.
+        The model frame (or its used columns).
     factors
         Column names; one for a plain grouping factor.
+    columns
+        Codes and labels of single columns already coded (``batch`` of ``batch`` and of
+        ``cask:batch``), filled in as columns are coded.
 
     Returns
     -------
     codes, levels
         ``codes[i]`` is the level index of row ``i``; ``levels`` are the labels.
     """
-    parts = [factor_codes(frame[name]) for name in factors]
+    known = {} if columns is None else columns
+    for name in factors:
+        if name not in known:
+            known[name] = factor_codes(frame[name])
+    parts = [known[name] for name in factors]
     codes, labels = parts[0]
     for next_codes, next_labels in parts[1:]:
         key = codes.astype(np.int64) * len(next_labels) + next_codes
@@ -63,12 +75,20 @@ def factor_codes(column: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
             used, codes = np.unique(raw, return_inverse=True)
         return codes.astype(np.intp), [str(v) for v in categories.take(used).tolist()]
     if isinstance(column.dtype, pd.StringDtype):  # text held by pandas: factorized as it is
-        raw, distinct = pd.factorize(column, sort=False)
-        return _natural_order(raw, [str(u) for u in distinct])
+        if len(column) <= SMALL and not column.array.isna().any():
+            raw, distinct = _small_factorize(column.to_numpy(dtype=object))
+        else:
+            raw, found = pd.factorize(column, sort=False)
+            distinct = [str(u) for u in found]
+        return _natural_order(raw, distinct)
     if isinstance(column.dtype, pd.DatetimeTZDtype):  # dates with a time zone: in time order
-        raw, distinct = pd.factorize(column, sort=True)
-        return raw.astype(np.intp), [str(v) for v in distinct]
+        raw, times = pd.factorize(column, sort=True)
+        return raw.astype(np.intp), [str(v) for v in times]
     values = column.to_numpy()
+    if values.dtype.kind in "iu" and values.size:
+        small = _small_integer_codes(values)
+        if small is not None:
+            return small
     if values.dtype.kind in "biuf":
         uniq, codes = np.unique(values, return_inverse=True)
         return codes.astype(np.intp), [_number_label(v) for v in uniq]
@@ -76,6 +96,27 @@ def factor_codes(column: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
         uniq, codes = np.unique(values, return_inverse=True)
         return codes.astype(np.intp), [_time_label(v) for v in uniq]
     return _string_codes(values, column.name)
+
+
+def _small_factorize(values: NDArray[Any]) -> tuple[NDArray[np.intp], list[str]]:
+    """Codes in order of first appearance and the distinct texts (few rows: a dict is fastest)."""
+    seen: dict[str, int] = {}
+    codes = np.fromiter((seen.setdefault(v, len(seen)) for v in values), np.intp, len(values))
+    return codes, [str(v) for v in seen]
+
+
+def _small_integer_codes(values: NDArray[Any]) -> tuple[NDArray[np.intp], list[str]] | None:
+    """Codes and labels of integers in a small range by counting (``np.unique`` sorts); else None.
+
+    The levels are the sorted distinct values, as ``np.unique`` gives them.
+    """
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high > 4 * values.size + 1024:
+        return None
+    used = np.flatnonzero(np.bincount(values, minlength=high + 1))
+    rank = np.zeros(high + 1, dtype=np.intp)
+    rank[used] = np.arange(used.size)
+    return rank[values], [str(v) for v in used.tolist()]
 
 
 def _time_label(value: Any) -> str:

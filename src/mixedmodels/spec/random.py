@@ -26,6 +26,7 @@ from mixedmodels.spec.evaluate import MAX_TERM_COLUMNS
 from mixedmodels.spec.fixed import build_matrices_and_spec, column_label, to_float
 from mixedmodels.spec.grouping import grouping_factor
 from mixedmodels.spec.structures import Structure, make_structure
+from mixedmodels.spec.used_columns import Frame, as_data_frame
 
 __all__ = [
     "RandomEffectsTerm",
@@ -161,7 +162,7 @@ def correlations_at_limit(terms: Sequence[RandomEffectsTerm], theta: FloatArray)
 
 def random_effects_terms(
     specs: Sequence[RandomTermSpec],
-    frame: pd.DataFrame,
+    frame: Frame,
     formula: str,
     functions: Functions = NO_FUNCTIONS,
 ) -> list[RandomEffectsTerm]:
@@ -172,18 +173,19 @@ def random_effects_terms(
     specs
         Expanded terms from the parser.
     frame
-        The model frame.
+        The model frame, or its used columns.
     formula
         The whole formula, for error messages.
     functions
         The user's functions the left sides may call.
     """
     cache: dict[tuple[str, ...], tuple[NDArray[np.intp], list[str]]] = {}
+    columns: dict[str, tuple[NDArray[np.intp], list[str]]] = {}  # each column coded once
     terms = []
     seen: dict[str, int] = {}
     for spec in specs:
         if spec.factors not in cache:
-            cache[spec.factors] = grouping_factor(frame, spec.factors)
+            cache[spec.factors] = grouping_factor(frame, spec.factors, columns)
         refs, levels = cache[spec.factors]
         count = seen.get(spec.group, 0)
         seen[spec.group] = count + 1
@@ -196,7 +198,7 @@ def random_effects_terms(
 
 
 def _term_matrix(
-    spec: RandomTermSpec, frame: pd.DataFrame, formula: str, functions: Functions
+    spec: RandomTermSpec, frame: Frame, formula: str, functions: Functions
 ) -> tuple[FloatArray, list[str], Any]:
     """The per-row model matrix of a term's left side (``[1, Days]``), names and spec."""
     simple = _simple_columns(spec.lhs, frame)
@@ -211,7 +213,7 @@ def _term_matrix(
             raise DataError(f"the random-effects term {spec} has non-finite values")
         return z, names, None
     matrix, lhs_spec = build_matrices_and_spec(
-        spec.lhs, frame, formula, functions, MAX_TERM_COLUMNS
+        spec.lhs, as_data_frame(frame), formula, functions, MAX_TERM_COLUMNS
     )
     z = to_float(matrix, f"the random-effects term {spec}")
     if z.shape[1] == 0:
@@ -222,7 +224,7 @@ def _term_matrix(
     return np.ascontiguousarray(z), names, lhs_spec
 
 
-def _simple_columns(lhs: str, frame: pd.DataFrame) -> tuple[bool, list[str]] | None:
+def _simple_columns(lhs: str, frame: Frame) -> tuple[bool, list[str]] | None:
     """``(intercept, columns)`` when ``lhs`` is only ``1``/``0`` and numeric column names.
 
     Such terms (``1``, ``Days``, ``0 + x``, ``1 + x + z``) are built directly, without a

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,10 +42,14 @@ CS_LIMIT = 10.0  # φ of cs: logistic(φ) within 4.5e-5 of 0 and 1
 Index = tuple[NDArray[np.intp], NDArray[np.intp]]
 
 
+@lru_cache(maxsize=64)
 def _lower_index(k: int) -> Index:
-    """Row and column of each lower-triangle entry of a ``k×k`` matrix, by column."""
+    """Row and column of each lower-triangle entry of a ``k×k`` matrix, by column (read-only)."""
     cols, rows = np.triu_indices(k)
-    return rows.astype(np.intp), cols.astype(np.intp)
+    rows, cols = rows.astype(np.intp), cols.astype(np.intp)
+    rows.setflags(write=False)
+    cols.setflags(write=False)
+    return rows, cols
 
 
 @dataclass(frozen=True)
