@@ -21,7 +21,8 @@ import sys
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -124,8 +125,25 @@ def _resolve_jobs(n_jobs: int | None, n: int) -> int:
 
 
 # ---- one replicate --------------------------------------------------------------------------
+class _Replicates(Protocol):
+    """What runs replicates: rows for the replicates of some seeds, in order."""
+
+    def run(self, seeds: Sequence[np.random.SeedSequence]) -> Array:
+        """Rows for the replicates of ``seeds``, in order."""
+        ...
+
+
+def _replicates(model: Refittable) -> _Replicates:
+    """The model's own replicates on its stored blocks (an LMM), else simulate and refit."""
+    own = getattr(model, "bootstrap_replicates", None)
+    if callable(own):
+        engine: _Replicates = own()
+        return engine
+    return _Replicator(model)
+
+
 class _Replicator:
-    """Simulates from the original fit and refits it to each simulated response."""
+    """Simulates from the original fit and refits it to each simulated response (GLMMs)."""
 
     def __init__(self, model: Refittable) -> None:
         self.source = model
@@ -134,7 +152,7 @@ class _Replicator:
         accepts = "check_convergence" in inspect.signature(model.refit).parameters
         self.refit_options: dict[str, Any] = {"check_convergence": False} if accepts else {}
 
-    def run(self, seeds: list[np.random.SeedSequence]) -> Array:
+    def run(self, seeds: Sequence[np.random.SeedSequence]) -> Array:
         """Rows for the replicates of ``seeds``, in order."""
         out = np.full((len(seeds), self.width), np.nan)
         with warnings.catch_warnings():
@@ -182,7 +200,7 @@ def _replicate_frame(model: Refittable, rows: Array, root: np.random.SeedSequenc
 # ---- running them ---------------------------------------------------------------------------
 def _run_serial(model: Refittable, seeds: list[np.random.SeedSequence], bar: _ProgressBar) -> Array:
     """All replicates in this process, in chunks so that the bar moves."""
-    replicator = _Replicator(model)
+    replicator = _replicates(model)
     parts = []
     for start in range(0, len(seeds), 10):
         chunk = seeds[start : start + 10]
@@ -191,13 +209,13 @@ def _run_serial(model: Refittable, seeds: list[np.random.SeedSequence], bar: _Pr
     return np.vstack(parts)
 
 
-_WORKER: _Replicator | None = None
+_WORKER: _Replicates | None = None
 
 
 def _init_worker(model: Refittable) -> None:
     """Per process: keep the (unpickled) model to simulate from and refit."""
     global _WORKER
-    _WORKER = _Replicator(model)
+    _WORKER = _replicates(model)
 
 
 def _run_chunk(seeds: list[np.random.SeedSequence]) -> Array:
