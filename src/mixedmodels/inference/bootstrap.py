@@ -20,8 +20,8 @@ import os
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import numpy as np

@@ -381,8 +381,8 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         from mixedmodels.inference.lmm_replicates import LmmReplicates
 
         self._require_fit()
-        rows = self.blocks.rows
-        return LmmReplicates(self, rows.sqrtw if rows else None, self.blocks.shift, self.singular_at)
+        sqrtw = None if self.blocks.rows is None else self.blocks.rows.sqrtw
+        return LmmReplicates(self, sqrtw, self.blocks.shift, self.singular_at)
 
     def _spawn(self) -> LinearMixedModel:
         """A shallow copy that shares the immutable parts and owns its factor.
