@@ -18,11 +18,10 @@ import inspect
 import math
 import os
 import sys
-import time
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -30,6 +29,7 @@ import pandas as pd
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, MixedModelsError, ModelSpecificationError
 from mixedmodels.inference.parameters import parameter_names, sdcor_from_theta
+from mixedmodels.inference.progress import ProgressBar as _ProgressBar
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import Refittable
@@ -239,40 +239,3 @@ def _run_parallel(
             results[start] = future.result()
             bar.advance(len(results[start]))
     return np.vstack([results[s] for s in starts])
-
-
-class _ProgressBar:
-    """A one-line text bar on stderr: ``bootstrap |#####-----| 500/1000  3.1 s``."""
-
-    def __init__(self, total: int, enabled: bool, stream: IO[str] | None = None) -> None:
-        self.total = total
-        self.enabled = enabled
-        self.stream = sys.stderr if stream is None else stream
-        self.done = 0
-        self.start = time.perf_counter()
-        self.last_draw = -math.inf
-        if enabled:
-            self._draw()
-
-    def advance(self, k: int) -> None:
-        """Count ``k`` more finished replicates."""
-        self.done += k
-        now = time.perf_counter()
-        if self.enabled and (now - self.last_draw > 0.1 or self.done >= self.total):
-            self._draw()
-
-    def _draw(self) -> None:
-        self.last_draw = time.perf_counter()
-        width = 30
-        filled = int(width * self.done / max(self.total, 1))
-        elapsed = self.last_draw - self.start
-        line = f"\rbootstrap |{'#' * filled}{'-' * (width - filled)}| "
-        self.stream.write(f"{line}{self.done}/{self.total}  {elapsed:.1f} s")
-        self.stream.flush()
-
-    def close(self) -> None:
-        """End the line."""
-        if self.enabled:
-            self._draw()
-            self.stream.write("\n")
-            self.stream.flush()
