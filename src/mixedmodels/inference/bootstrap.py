@@ -1,10 +1,12 @@
 """Parametric bootstrap of a linear or generalized linear mixed model (lme4's ``bootMer``).
 
 Each replicate simulates a response from the fitted model (new random effects and new noise,
-lme4's default ``use.u = FALSE``) and refits it with the same criterion. The model is read
-through :class:`~mixedmodels.fitted.Refittable`, which LMMs and GLMMs both are: an LMM's
-``refit`` reuses its stored blocks (only the response parts and the factor are new in each
-replicate); a GLMM's starts from the model's estimates and its PIRLS modes. A GLMM whose
+lme4's default ``use.u = FALSE``) and refits it with the same criterion. An LMM runs its
+replicates itself (``bootstrap_replicates``, :mod:`mixedmodels.inference.lmm_replicates`): only
+the response row of the stored blocks is new in each, θ is optimized from θ̂ on a factor of its
+own and the estimates are read from it, with no model built per replicate. Other models are read
+through :class:`~mixedmodels.fitted.Refittable`: a GLMM's ``refit`` starts from the model's
+estimates and its PIRLS modes. A GLMM whose
 family has no dispersion (binomial, Poisson) has no ``sigma`` column, as lme4's ``confint``
 of a glmer fit has no ``.sigma`` row.
 
