@@ -54,6 +54,7 @@ def main() -> int:
     model = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
     print(f"sleepstudy, {args.replicates} replicates, {os.cpu_count()} cores on this machine")
     ok = True
+    timings: dict[int, float] = {}
     for jobs in args.jobs:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -67,8 +68,10 @@ def main() -> int:
         verdict = "ok" if seconds < TARGET_SECONDS or jobs != 2 else "SLOWER THAN TARGET"
         ok = ok and verdict == "ok"
         rate = args.replicates / seconds
+        timings[jobs] = seconds
         print(
-            f"  n_jobs={jobs}: {seconds:6.2f} s ({rate:6.1f} replicates/s, "
+            f"  n_jobs={jobs}: {seconds:6.2f} s ({1e3 * seconds / args.replicates:.2f} ms a "
+            f"replicate, {rate:6.1f} replicates/s, "
             f"{table.attrs['n_failed']} failed, {int(table['singular'].sum())} singular)  "
             f"[{verdict}]"
         )
@@ -77,7 +80,10 @@ def main() -> int:
             f"    Days 95% percentile: {table['Days'].quantile([0.025, 0.975]).round(3).tolist()}"
         )
     if args.lme4:
-        _time_lme4(args.replicates)
+        lme4 = _time_lme4(args.replicates)
+        for jobs, seconds in timings.items():
+            if lme4 is not None:
+                print(f"  lme4 / ours (n_jobs={jobs}): {lme4 / seconds:5.1f}x")
     return 0 if ok else 1
 
 
@@ -88,11 +94,11 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _time_lme4(n: int) -> None:
+def _time_lme4(n: int) -> float | None:
     """Time lme4's bootMer (one R process, serial) when Rscript and lme4 are available."""
     if shutil.which("Rscript") is None:
         print("  lme4: Rscript not found")
-        return
+        return None
     done = subprocess.run(
         ["Rscript", "-e", R_CODE.replace("{n}", str(n))],
         capture_output=True,
@@ -101,9 +107,10 @@ def _time_lme4(n: int) -> None:
     )
     if done.returncode != 0:
         print(f"  lme4: failed ({done.stderr.strip().splitlines()[-1:]})")
-        return
+        return None
     seconds = float(done.stdout.split()[-1])
-    print(f"  lme4 bootMer (serial): {seconds:6.2f} s")
+    print(f"  lme4 bootMer (serial): {seconds:6.2f} s ({1e3 * seconds / n:.2f} ms a replicate)")
+    return seconds
 
 
 if __name__ == "__main__":

@@ -240,3 +240,17 @@ def test_back_spline_refuses_non_monotone_or_short_traces() -> None:
         back_spline(np.arange(5.0), np.array([0.0, 1.0, 0.5, 2.0, 3.0]))
     with pytest.raises(ValueError, match="4"):
         back_spline(np.arange(3.0), np.arange(3.0))
+
+
+def test_progress_bar_of_the_profile_points(capsys: pytest.CaptureFixture[str]) -> None:
+    rail = mm.lmer("travel ~ 1 + (1 | Rail)", mm.datasets.load("Rail"), reml=False)
+    quiet = rail.profile()  # stderr is not a terminal under pytest
+    assert capsys.readouterr().err == ""
+    shown = rail.profile(progress=True)
+    err = capsys.readouterr().err
+    assert err.startswith("\rprofile |") and err.endswith("\n")
+    points = len(shown) - 3  # one row a point, and the estimates of each of the 3 traces
+    assert err.rstrip().split("  ")[-2].endswith(f"| {points}/{points}")
+    pd.testing.assert_frame_equal(quiet, shown)
+    ci = rail.confint(method="profile", progress=True)
+    assert "profile |" in capsys.readouterr().err and len(ci) == 3

@@ -1,10 +1,12 @@
 """Parametric bootstrap of a linear or generalized linear mixed model (lme4's ``bootMer``).
 
 Each replicate simulates a response from the fitted model (new random effects and new noise,
-lme4's default ``use.u = FALSE``) and refits it with the same criterion. The model is read
-through :class:`~mixedmodels.fitted.Refittable`, which LMMs and GLMMs both are: an LMM's
-``refit`` reuses its stored blocks (only the response parts and the factor are new in each
-replicate); a GLMM's starts from the model's estimates and its PIRLS modes. A GLMM whose
+lme4's default ``use.u = FALSE``) and refits it with the same criterion. An LMM runs its
+replicates itself (``bootstrap_replicates``, :mod:`mixedmodels.inference.lmm_replicates`): only
+the response row of the stored blocks is new in each, θ is optimized from θ̂ on a factor of its
+own and the estimates are read from it, with no model built per replicate. Other models are read
+through :class:`~mixedmodels.fitted.Refittable`: a GLMM's ``refit`` starts from the model's
+estimates and its PIRLS modes. A GLMM whose
 family has no dispersion (binomial, Poisson) has no ``sigma`` column, as lme4's ``confint``
 of a glmer fit has no ``.sigma`` row.
 
@@ -18,10 +20,10 @@ import inspect
 import math
 import os
 import sys
-import time
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,7 @@ import pandas as pd
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, MixedModelsError, ModelSpecificationError
 from mixedmodels.inference.parameters import parameter_names, sdcor_from_theta
+from mixedmodels.inference.progress import ProgressBar as _ProgressBar
 
 if TYPE_CHECKING:
     from mixedmodels.fitted import Refittable
@@ -124,8 +127,25 @@ def _resolve_jobs(n_jobs: int | None, n: int) -> int:
 
 
 # ---- one replicate --------------------------------------------------------------------------
+class _Replicates(Protocol):
+    """What runs replicates: rows for the replicates of some seeds, in order."""
+
+    def run(self, seeds: Sequence[np.random.SeedSequence]) -> Array:
+        """Rows for the replicates of ``seeds``, in order."""
+        ...
+
+
+def _replicates(model: Refittable) -> _Replicates:
+    """The model's own replicates on its stored blocks (an LMM), else simulate and refit."""
+    own = getattr(model, "bootstrap_replicates", None)
+    if callable(own):
+        engine: _Replicates = own()
+        return engine
+    return _Replicator(model)
+
+
 class _Replicator:
-    """Simulates from the original fit and refits it to each simulated response."""
+    """Simulates from the original fit and refits it to each simulated response (GLMMs)."""
 
     def __init__(self, model: Refittable) -> None:
         self.source = model
@@ -134,7 +154,7 @@ class _Replicator:
         accepts = "check_convergence" in inspect.signature(model.refit).parameters
         self.refit_options: dict[str, Any] = {"check_convergence": False} if accepts else {}
 
-    def run(self, seeds: list[np.random.SeedSequence]) -> Array:
+    def run(self, seeds: Sequence[np.random.SeedSequence]) -> Array:
         """Rows for the replicates of ``seeds``, in order."""
         out = np.full((len(seeds), self.width), np.nan)
         with warnings.catch_warnings():
@@ -182,7 +202,7 @@ def _replicate_frame(model: Refittable, rows: Array, root: np.random.SeedSequenc
 # ---- running them ---------------------------------------------------------------------------
 def _run_serial(model: Refittable, seeds: list[np.random.SeedSequence], bar: _ProgressBar) -> Array:
     """All replicates in this process, in chunks so that the bar moves."""
-    replicator = _Replicator(model)
+    replicator = _replicates(model)
     parts = []
     for start in range(0, len(seeds), 10):
         chunk = seeds[start : start + 10]
@@ -191,13 +211,13 @@ def _run_serial(model: Refittable, seeds: list[np.random.SeedSequence], bar: _Pr
     return np.vstack(parts)
 
 
-_WORKER: _Replicator | None = None
+_WORKER: _Replicates | None = None
 
 
 def _init_worker(model: Refittable) -> None:
     """Per process: keep the (unpickled) model to simulate from and refit."""
     global _WORKER
-    _WORKER = _Replicator(model)
+    _WORKER = _replicates(model)
 
 
 def _run_chunk(seeds: list[np.random.SeedSequence]) -> Array:
@@ -221,40 +241,3 @@ def _run_parallel(
             results[start] = future.result()
             bar.advance(len(results[start]))
     return np.vstack([results[s] for s in starts])
-
-
-class _ProgressBar:
-    """A one-line text bar on stderr: ``bootstrap |#####-----| 500/1000  3.1 s``."""
-
-    def __init__(self, total: int, enabled: bool, stream: IO[str] | None = None) -> None:
-        self.total = total
-        self.enabled = enabled
-        self.stream = sys.stderr if stream is None else stream
-        self.done = 0
-        self.start = time.perf_counter()
-        self.last_draw = -math.inf
-        if enabled:
-            self._draw()
-
-    def advance(self, k: int) -> None:
-        """Count ``k`` more finished replicates."""
-        self.done += k
-        now = time.perf_counter()
-        if self.enabled and (now - self.last_draw > 0.1 or self.done >= self.total):
-            self._draw()
-
-    def _draw(self) -> None:
-        self.last_draw = time.perf_counter()
-        width = 30
-        filled = int(width * self.done / max(self.total, 1))
-        elapsed = self.last_draw - self.start
-        line = f"\rbootstrap |{'#' * filled}{'-' * (width - filled)}| "
-        self.stream.write(f"{line}{self.done}/{self.total}  {elapsed:.1f} s")
-        self.stream.flush()
-
-    def close(self) -> None:
-        """End the line."""
-        if self.enabled:
-            self._draw()
-            self.stream.write("\n")
-            self.stream.flush()

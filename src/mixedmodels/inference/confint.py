@@ -79,8 +79,11 @@ def confidence_intervals(
         Parameters (lme4's ``parm``): names, ``"theta_"``, ``"beta_"`` or indices; all if None.
     names
         Row names: lme4's ``.sig01 ... .sigma`` (default) or readable ``sd_...|group``.
-    nsim, seed, n_jobs, progress
-        Bootstrap replicates, seed, worker processes and progress bar (``"bootstrap"`` only).
+    nsim, seed, n_jobs
+        Bootstrap replicates, seed and worker processes (``"bootstrap"`` only).
+    progress
+        A text progress bar on stderr (``"bootstrap"`` and ``"profile"``); by default only
+        when stderr is a terminal.
     replicates
         A table from :func:`~mixedmodels.inference.bootstrap.parametric_bootstrap` to use
         instead of simulating anew (``"bootstrap"`` only).
@@ -110,7 +113,7 @@ def confidence_intervals(
     if key == "wald":
         lower, upper = _wald(model, pnames, level)
     elif key == "profile":
-        table = profile(model, [pnames.lme4[i] for i in chosen])
+        table = profile(model, [pnames.lme4[i] for i in chosen], progress=progress)
         lower, upper = profile_intervals(table, pnames.lme4, level)
     else:
         raise ModelSpecificationError(

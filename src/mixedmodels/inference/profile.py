@@ -25,6 +25,7 @@ steps of ``δ = cutoff / 8`` on the ζ scale, extrapolated from the last two poi
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +49,9 @@ from mixedmodels.inference.parameters import (
     select_parameters,
     theta_from_sdcor,
 )
+from mixedmodels.inference.progress import ProgressBar
 from mixedmodels.linalg.crossprod import CrossProducts
+from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.optimize import bobyqa
 
 if TYPE_CHECKING:
@@ -59,6 +62,9 @@ __all__ = ["TraceSetup", "ml_model", "profile"]
 
 Array = FloatArray
 LOG_2PI = math.log(2.0 * math.pi)
+ZetaFn = Callable[[float, Array], Array]
+WARM_STEP = 0.02  # a profile point's first trust region, relative to the parameters' sizes
+WARM_FLOOR = 1e-3  # ... and at least this
 
 
 def ml_model(model: FittedLinearModel) -> FittedLinearModel:
@@ -127,6 +133,7 @@ def profile(
     delta: float | None = None,
     delta_cutoff: float = 1.0 / 8.0,
     max_mult: float = 10.0,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Profile the ML deviance over each parameter, as lme4's ``profile(fit)``.
 
@@ -145,6 +152,9 @@ def profile(
         Step on the ζ scale; ``cutoff · delta_cutoff`` when ``delta`` is None.
     max_mult
         A step may not exceed ``max_mult`` times the previous one (lme4's ``maxmult``).
+    progress
+        Show a text progress bar of the profile points on stderr; by default only when stderr
+        is a terminal.
 
     Returns
     -------
@@ -161,10 +171,17 @@ def profile(
             "confint(method='wald') or confint(method='bootstrap')"
         )
     setup = _make_setup(model, alpha_max, max_points, delta, delta_cutoff, max_mult)
+    chosen = select_parameters(which, setup.names)
+    bar = progress_bar(len(chosen), setup, progress)
     frames = []
-    for w in select_parameters(which, setup.names):
-        rows = _trace(setup, w)
-        frames.append(_trace_frame(setup, w, rows))
+    try:
+        with blas_threads(setup.L.thread_limit()):  # the fit's threads (and bits)
+            for w in chosen:
+                rows = _trace(setup, w, bar)
+                frames.append(_trace_frame(setup, w, rows))
+        bar.total = bar.done  # the total was an estimate: full at the end
+    finally:
+        bar.close()
     table = pd.concat(frames, ignore_index=True)
     keys = setup.names.lme4
     table.attrs = {
@@ -208,14 +225,37 @@ def _make_setup(
     )
 
 
-def _trace(setup: _Setup, w: int) -> Array:
+def progress_bar(n_traces: int, setup: TraceSetup, progress: bool | None) -> ProgressBar:
+    """A bar of profile points, its total estimated as two directions of ``cutoff/δ + 2``.
+
+    ``progress=None`` shows it only when stderr is a terminal.
+    """
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    per_direction = math.ceil(setup.cutoff / setup.delta) + 2
+    return ProgressBar(2 * per_direction * n_traces, show, label="profile")
+
+
+def counted(zeta_fn: ZetaFn, bar: ProgressBar) -> ZetaFn:
+    """``zeta_fn`` that advances ``bar`` by one point per call (growing it when it is full)."""
+
+    def zeta(value: float, start: Array) -> Array:
+        row = zeta_fn(value, start)
+        if bar.done >= bar.total:
+            bar.extend(1)
+        bar.advance(1)
+        return row
+
+    return zeta
+
+
+def _trace(setup: _Setup, w: int, bar: ProgressBar) -> Array:
     """All profile rows ``[ζ, parameters...]`` for parameter ``w``, sorted by its value."""
     est = setup.opt[w]
     if w < setup.nvp:
-        zeta_fn = _variance_zeta(setup, w)
+        zeta_fn = counted(_variance_zeta(setup, w), bar)
         first_value = 0.001 if est == 0.0 else est * 1.01
     else:
-        zeta_fn = _fixed_zeta(setup, w - setup.nvp)
+        zeta_fn = counted(_fixed_zeta(setup, w - setup.nvp), bar)
         first_value = est + setup.delta * setup.stderr[w - setup.nvp]
     first_value = min(max(first_value, setup.lower[w]), setup.upper[w])
     if first_value == est:  # an estimate on its upper bound (a correlation of 1)
@@ -228,9 +268,6 @@ def _trace(setup: _Setup, w: int) -> Array:
     table = np.array(rows)
     _, first_index = np.unique(table[:, 1 + w], return_index=True)  # sorted by value
     return table[first_index]
-
-
-ZetaFn = Callable[[float, Array], Array]
 
 
 def _fill(setup: TraceSetup, w: int, rows: list[Array], zeta_fn: ZetaFn) -> list[Array]:
@@ -357,12 +394,29 @@ def _minimize_bounded(
     opt.set_ftol_rel(1e-14)
     opt.set_xtol_abs(1e-10)
     opt.set_maxeval(100_000)
+    opt.set_initial_step(warm_step(x0, lower, upper))
     opt.set_min_objective(wrapped)
     try:
         opt.optimize(x0)
     except nlopt.RoundoffLimited:
         pass
     return best_x, best_f
+
+
+def warm_step(x0: Array, lower: Array, upper: Array) -> Array:
+    """BOBYQA's first trust region from a neighbouring point's optimum: small, not NLopt's.
+
+    NLopt's default radius is three quarters of the distance to a bound, which makes BOBYQA
+    spend most of each point's evaluations shrinking it again; the next optimum is close to
+    the neighbour's (steps of δ on the ζ scale). :data:`WARM_STEP` of each parameter's size
+    (for a parameter bounded on both sides, of its distance to the nearer bound), at least
+    :data:`WARM_FLOOR`.
+    """
+    x0 = np.asarray(x0, dtype=float)
+    size = np.abs(x0)
+    both = np.isfinite(lower) & np.isfinite(upper)
+    size[both] = np.minimum(x0[both] - lower[both], upper[both] - x0[both])
+    return np.maximum(WARM_STEP * size, WARM_FLOOR)
 
 
 # ---- fixed effects --------------------------------------------------------------------------
@@ -388,7 +442,9 @@ def _fixed_zeta(setup: _Setup, j: int) -> ZetaFn:
 
     def zeta(value: float, start: Array) -> Array:
         L.set_blocks(_offset_blocks(model.A, keep, j, value - adjust), same_z=True)
-        fit = bobyqa(deviance, model.theta, model.lower)
+        theta0 = _theta_start(model, start)
+        step = warm_step(theta0, model.lower, np.full(len(theta0), np.inf))
+        fit = bobyqa(deviance, theta0, model.lower, initial_step=step)
         deviance(fit.final)
         sigma = math.sqrt(L.pwrss() / n)
         beta = np.empty(p)
@@ -399,6 +455,15 @@ def _fixed_zeta(setup: _Setup, j: int) -> ZetaFn:
         return np.concatenate([[z], sdcor, [sigma], beta])
 
     return zeta
+
+
+def _theta_start(model: FittedLinearModel, start: Array) -> Array:
+    """θ of the neighbouring point's SDs, correlations and σ (``start``), within the bounds."""
+    sigma = float(start[-1])
+    if not (sigma > 0.0 and np.all(np.isfinite(start))):
+        return np.asarray(model.theta, dtype=float)
+    theta = theta_from_sdcor(model.terms, np.asarray(start[:-1], dtype=float), sigma)
+    return np.maximum(theta, model.lower)
 
 
 def _reduce_response_shift(L: BlockedCholesky, j: int) -> float:

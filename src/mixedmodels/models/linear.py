@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,9 @@ from mixedmodels.spec.checks import mixed_model_formula
 from mixedmodels.spec.frame import NaAction, formula_offsets
 from mixedmodels.spec.new_response import checked_flag, checked_response
 from mixedmodels.spec.random import correlations_at_limit
+
+if TYPE_CHECKING:
+    from mixedmodels.inference.lmm_replicates import LmmReplicates
 
 __all__ = ["LinearMixedModel"]
 
@@ -372,6 +375,15 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         )
         return model.fit(check_convergence=check_convergence)
 
+    @needs_rows("the parametric bootstrap")
+    def bootstrap_replicates(self) -> LmmReplicates:
+        """The parametric bootstrap's simulate-and-refit replicates on this model's blocks."""
+        from mixedmodels.inference.lmm_replicates import LmmReplicates
+
+        self._require_fit()
+        sqrtw = None if self.blocks.rows is None else self.blocks.rows.sqrtw
+        return LmmReplicates(self, sqrtw, self.blocks.shift, self.singular_at)
+
     def _spawn(self) -> LinearMixedModel:
         """A shallow copy that shares the immutable parts and owns its factor.
 
@@ -469,9 +481,16 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         (:mod:`mixedmodels.optimize.scaling`), so that rescaling a predictor does not change
         the verdict.
         """
+        return self.singular_at(self.theta)
+
+    def singular_at(self, theta: Array) -> bool:
+        """:attr:`is_singular` of covariance parameters ``theta`` of this model's terms."""
         bounded = self.lower == 0.0
-        phi = theta_scaling(self.terms, self.A, self.nobs, SEARCH_LIMIT).to_phi(self.theta)
-        at_edge = correlations_at_limit(self.terms, self.theta)
+        scaling = self.cached(
+            "theta scaling", lambda m: theta_scaling(m.terms, m.A, m.nobs, SEARCH_LIMIT)
+        )
+        at_edge = correlations_at_limit(self.terms, theta)
+        phi = scaling.to_phi(theta)
         return bool(np.any(phi[bounded] < SINGULAR_TOL)) or bool(self.degenerate_terms) or at_edge
 
     def spherical_modes(self) -> list[Array]:

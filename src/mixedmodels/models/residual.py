@@ -379,6 +379,10 @@ class ResidualMixedModel(LinearMixedModel):
         """Refused (the simulation draws independent residuals)."""
         raise _refused("the parametric bootstrap")
 
+    def bootstrap_replicates(self) -> Any:
+        """Refused (the simulation draws independent residuals)."""
+        raise _refused("the parametric bootstrap")
+
     def simulate(self, nsim: int = 1, **kwargs: Any) -> FloatArray:
         """Refused (the simulation draws independent residuals)."""
         raise _refused("simulate")

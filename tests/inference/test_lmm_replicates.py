@@ -1,0 +1,71 @@
+"""The LMM bootstrap's replicates on the stored blocks are refits of simulated responses."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.inference.bootstrap import _Replicator, parametric_bootstrap
+
+
+def _refit_rows(model: mm.LinearMixedModel, seeds: list[np.random.SeedSequence]) -> np.ndarray:
+    """The generic path: ``model.simulate`` and ``model.refit`` per replicate."""
+    return _Replicator(model).run(seeds)
+
+
+def _check_same_fits(model: mm.LinearMixedModel, n: int, seed: int) -> None:
+    seeds = np.random.SeedSequence(seed).spawn(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = model.bootstrap_replicates().run(seeds)
+        slow = _refit_rows(model, seeds)
+    assert fast.shape == slow.shape
+    # the same criterion at the same optimum (to the optimizer's tolerance)
+    np.testing.assert_allclose(fast[:, 0], slow[:, 0], rtol=1e-9)
+    p = model.n_fixed
+    np.testing.assert_allclose(fast[:, 1 : 2 + p], slow[:, 1 : 2 + p], rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(fast[:, -2:], slow[:, -2:])
+
+
+def test_replicates_are_refits_of_the_simulated_responses() -> None:
+    sleep = mm.datasets.load("sleepstudy")
+    model = mm.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    _check_same_fits(model, 8, 3)
+
+
+def test_weighted_ml_model_with_an_offset() -> None:
+    rng = np.random.default_rng(4)
+    data = mm.datasets.load("sleepstudy").copy()
+    data["w"] = rng.uniform(0.5, 2.0, len(data))
+    data["off"] = rng.normal(0.0, 5.0, len(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = mm.lmer(
+            "Reaction ~ Days + (1 | Subject)", data, reml=False, weights="w", offset="off"
+        )
+    _check_same_fits(model, 5, 5)
+
+
+def test_crossed_model_and_the_model_is_left_alone() -> None:
+    data = mm.datasets.load("Penicillin")
+    model = mm.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", data)
+    theta, objective, A_xx = model.theta.copy(), model.objective, model.A.xx.copy()
+    _check_same_fits(model, 4, 8)
+    np.testing.assert_array_equal(model.theta, theta)
+    np.testing.assert_array_equal(model.A.xx, A_xx)
+    assert model.objective == objective
+    assert model.L.theta == pytest.approx(theta, abs=0.0)
+
+
+def test_residual_structure_models_are_refused() -> None:
+    data = mm.datasets.load("sleepstudy")
+    model = mm.lmer(
+        "Reaction ~ Days + (1 | Subject)",
+        data,
+        correlation=mm.cor_ar1(time="Days", group="Subject"),
+    )
+    with pytest.raises(mm.NotSupportedError):
+        parametric_bootstrap(model, 2, seed=1, n_jobs=1, progress=False)
