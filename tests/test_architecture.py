@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "mixedmodels"
 # the steps of a fit, bottom to top: a module may import its own layer or any layer below
 LAYERS: list[set[str]] = [
-    {"_typing", "errors"},
+    {"_typing", "_jit", "errors"},
     {"formula", "datasets"},
     {"spec"},
     {"linalg"},

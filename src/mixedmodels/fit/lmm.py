@@ -87,9 +87,10 @@ def fit_theta(
     if devfun.sigma is not None:  # θ is relative to a fixed σ: lme4's start, rescaled
         scaling = fixed_sigma_scaling(scaling, devfun.terms, devfun.A, devfun.nobs, devfun.sigma)
         start = given
+    elif given is not None:
+        start = given
     else:
-        moments = moment_start(devfun.terms, devfun.A, devfun.nobs, scaling)
-        start = given if given is not None else moments
+        start = moment_start(devfun.terms, devfun.A, devfun.nobs, scaling)
     step = None if start is None else initial_step(scaling.to_phi(start), devfun.terms)
     if start is None:  # lme4's start, in the rescaled parameters
         start = scaling.to_theta(np.concatenate([t.initial_theta() for t in devfun.terms]))
