@@ -11,6 +11,9 @@ engines) and CSV file (R). Engines, each where installed (skipped with a note ot
 - ``lme4``: ``lme4::lmer(formula, dat, REML = FALSE)`` timed inside ``Rscript``;
 - ``glmmTMB``: ``glmmTMB(formula, dat, REML = FALSE)`` timed inside ``Rscript``.
 
+(The R child is ``bench_growth.R`` beside this file; R reads the CSV with ``data.table::fread``
+when installed, and its start-up, package loading and reading are not timed.)
+
 All fits are by maximum likelihood. Every (engine, size) runs in its own fresh process: it
 imports the engine, fits a tiny data set once (imports, lazy loading, JIT), reads the data,
 then times whole fitting calls (model construction from the data frame included; the median
@@ -165,50 +168,7 @@ def child_main(engine: str, stem: Path, tiny: Path, repeats: int) -> int:
 # child processes: R
 # --------------------------------------------------------------------------------------
 
-R_SCRIPT = r"""
-args <- commandArgs(trailingOnly = TRUE)
-engine <- args[[1]]; csv <- args[[2]]; tiny <- args[[3]]
-repeats <- as.integer(args[[4]]); reml <- as.logical(args[[5]]); form <- as.formula(args[[6]])
-status_kib <- function(key) {
-  line <- grep(paste0("^", key, ":"), readLines("/proc/self/status"), value = TRUE)
-  if (length(line) == 0) return(NA_real_)
-  as.numeric(strsplit(trimws(sub(paste0(key, ":"), "", line)), " +")[[1]][[1]])
-}
-suppressPackageStartupMessages(library(engine, character.only = TRUE))
-read_data <- function(path) {
-  d <- if (requireNamespace("data.table", quietly = TRUE)) {
-    data.table::fread(path, data.table = FALSE)
-  } else read.csv(path)
-  d$g1 <- factor(d$g1); d$g2 <- factor(d$g2); d
-}
-fit <- function(d) suppressMessages(suppressWarnings(
-  if (engine == "lme4") lmer(form, data = d, REML = reml) else glmmTMB(form, data = d, REML = reml)
-))
-invisible(fit(read_data(tiny)))
-invisible(gc())
-before <- status_kib("VmRSS")
-dat <- read_data(csv)
-data_kib <- status_kib("VmRSS") - before
-times <- numeric(0)
-for (i in seq_len(repeats)) {
-  t0 <- Sys.time(); m <- fit(dat)
-  times <- c(times, as.numeric(difftime(Sys.time(), t0, units = "secs")))
-}
-if (engine == "lme4") {
-  feval <- m@optinfo$feval
-  info <- paste(c(m@optinfo$conv$lme4$messages, m@optinfo$warnings), collapse = "; ")
-} else {
-  feval <- m$fit$evaluations[["function"]]
-  info <- sprintf("convergence=%d pdHess=%s", m$fit$convergence, m$sdr$pdHess)
-}
-cat("BENCH_TIMES", sprintf("%.6f", times), "\n")
-cat("BENCH_FEVAL", feval, "\n")
-cat("BENCH_LOGLIK", sprintf("%.10f", as.numeric(logLik(m))), "\n")
-cat("BENCH_PEAK_KIB", status_kib("VmHWM"), "\n")
-cat("BENCH_DATA_KIB", data_kib, "\n")
-cat("BENCH_LOADED_KIB", before + data_kib, "\n")
-cat("BENCH_INFO", info, "\n")
-"""
+R_SCRIPT = Path(__file__).resolve().with_suffix(".R")  # the R child, beside this file
 
 
 def r_versions() -> dict[str, str]:
@@ -279,26 +239,11 @@ def parse_child(run: Run, stdout: str) -> None:
 def child_command(engine: str, stem: Path, tiny: Path, repeats: int, r_script: Path) -> list[str]:
     """The command line measuring ``engine`` on the data at ``stem``."""
     if engine in PYTHON_ENGINES:
-        return [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child",
-            engine,
-            str(stem),
-            str(tiny),
-            str(repeats),
-        ]
+        script = str(Path(__file__).resolve())
+        return [sys.executable, script, "--child", engine, str(stem), str(tiny), str(repeats)]
     csv, tiny_csv = str(stem.with_suffix(".csv")), str(tiny.with_suffix(".csv"))
-    return [
-        "Rscript",
-        str(r_script),
-        engine,
-        csv,
-        tiny_csv,
-        str(repeats),
-        str(REML).upper(),
-        FORMULA,
-    ]
+    r_args = [engine, csv, tiny_csv, str(repeats), str(REML).upper(), FORMULA]
+    return ["Rscript", str(r_script), *r_args]
 
 
 def measure(run: Run, cmd: list[str], env: dict[str, str], timeout: float) -> Run:
@@ -350,14 +295,14 @@ def write_data(n: int, levels: tuple[int, int], seed: int, stem: Path, csv: bool
     subprocess.run(cmd, check=True, env=env)
 
 
-def run_all(args: argparse.Namespace, engines: list[str], env: dict[str, str]) -> list[Run]:
+def run_all(
+    args: argparse.Namespace, engines: list[str], env: dict[str, str], head: list[str]
+) -> list[Run]:
     """Every engine at every size (smallest first), within the per-engine time budget."""
     runs: list[Run] = []
     over: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="bench_growth_") as tmpdir:
         tmp = Path(tmpdir)
-        r_script = tmp / "bench_growth.R"
-        r_script.write_text(R_SCRIPT)
         want_csv = any(e not in PYTHON_ENGINES for e in engines)
         tiny = tmp / "tiny"
         write_data(TINY_ROWS, TINY_LEVELS, TINY_SEED, tiny, want_csv, env)
@@ -375,7 +320,7 @@ def run_all(args: argparse.Namespace, engines: list[str], env: dict[str, str]) -
                     run.note, run.info = "skipped", over[engine]
                 else:
                     repeats = args.repeats if args.repeats else (3 if n <= 100_000 else 1)
-                    cmd = child_command(engine, stem, tiny, repeats, r_script)
+                    cmd = child_command(engine, stem, tiny, repeats, R_SCRIPT)
                     started = time.perf_counter()
                     measure(run, cmd, env, args.timeout)
                     log(f"  {engine:8s} {fmt_s(run):>9s}  (child ran {elapsed(started)})")
@@ -383,7 +328,7 @@ def run_all(args: argparse.Namespace, engines: list[str], env: dict[str, str]) -
                         over[engine] = f"over the budget of {args.max_seconds:g} s at {n:,} rows"
                 runs.append(run)
                 if args.json is not None:
-                    write_json(args.json, args, runs, [])
+                    write_json(args.json, args, runs, head)
             for path in tmp.glob(f"rows{n}.*"):
                 path.unlink()
     return runs
@@ -488,30 +433,31 @@ def slopes(runs: Sequence[Run], engines: Sequence[str]) -> dict[str, float | Non
     return out
 
 
+def ratio(runs: Sequence[Run], peer: str, n: int) -> float | None:
+    """The peer's time over ours at ``n`` rows (``None`` unless both were measured)."""
+    ours, other = find(runs, "ours", n), find(runs, peer, n)
+    if ours is None or other is None or not ours.seconds or other.seconds is None:
+        return None
+    return other.seconds / ours.seconds
+
+
 def ratios(runs: Sequence[Run], sizes: Sequence[int]) -> list[list[str]]:
     """Peer time / our time at each size."""
     peers = [e for e in ENGINES[1:] if any(r.engine == e for r in runs)]
     rows = [["rows", *(f"{p}/ours" for p in peers)]]
     for n in sizes:
-        ours = find(runs, "ours", n)
-        cells = []
-        for peer in peers:
-            other = find(runs, peer, n)
-            ok = ours and other and ours.seconds and other.seconds
-            cells.append(f"{other.seconds / ours.seconds:.1f}x" if ok else "-")  # type: ignore[union-attr]
-        rows.append([f"{n:,}", *cells])
-    return rows
+        rows.append([f"{n:,}", *(fmt(ratio(runs, p, n), ".1f") + "x" for p in peers)])
+    return [[c.replace("-x", "-") for c in row] for row in rows]
 
 
 def targets(runs: Sequence[Run], sizes: Sequence[int]) -> list[str]:
     """Which of the issue's targets are met, one line each."""
     lines = []
     for n, need in SPEED_TARGETS.items():
-        ours, lme4 = find(runs, "ours", n), find(runs, "lme4", n)
-        if ours is None or lme4 is None or not ours.seconds or not lme4.seconds:
+        got = ratio(runs, "lme4", n)
+        if got is None:
             lines.append(f"  lme4/ours >= {need:g}x at {n:,} rows: not measured")
             continue
-        got = lme4.seconds / ours.seconds
         lines.append(f"  lme4/ours >= {need:g}x at {n:,} rows: {got:.1f}x {verdict(got >= need)}")
     for n in sizes:
         ours, other = find(runs, "ours", n), find(runs, "mixedlm", n)
@@ -562,6 +508,9 @@ def write_json(path: Path, args: argparse.Namespace, runs: Sequence[Run], head: 
         "options": {"repeats": args.repeats, "max_seconds": args.max_seconds},
         "runs": [asdict(r) for r in runs],
         "slopes": slopes(runs, engines),
+        "ratios": {
+            f"{p}/ours": {str(n): ratio(runs, p, n) for n in args.sizes} for p in ENGINES[1:]
+        },
         "targets": targets(runs, args.sizes),
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")
@@ -639,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     head = header(src_fallback, r, missing)
     log("\n".join(head))
     engines = [e for e in engines if e not in missing]
-    runs = run_all(args, engines, subprocess_env(src_fallback)) if engines else []
+    runs = run_all(args, engines, subprocess_env(src_fallback), head) if engines else []
     print(report(args, head, runs, engines))
     if args.json is not None:
         write_json(args.json, args, runs, head)
