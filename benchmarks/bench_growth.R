@@ -24,10 +24,12 @@ invisible(gc())
 before <- status_kib("VmRSS")
 dat <- read_data(csv)
 data_kib <- status_kib("VmRSS") - before
-times <- numeric(0)
+times <- numeric(0); cpu <- numeric(0)
+cpu_now <- function() sum(proc.time()[c("user.self", "sys.self")])
 for (i in seq_len(repeats)) {
-  t0 <- Sys.time(); m <- fit(dat)
+  t0 <- Sys.time(); c0 <- cpu_now(); m <- fit(dat)
   times <- c(times, as.numeric(difftime(Sys.time(), t0, units = "secs")))
+  cpu <- c(cpu, cpu_now() - c0)
 }
 if (engine == "lme4") {
   feval <- m@optinfo$feval
@@ -37,6 +39,7 @@ if (engine == "lme4") {
   info <- sprintf("convergence=%d pdHess=%s", m$fit$convergence, m$sdr$pdHess)
 }
 cat("BENCH_TIMES", sprintf("%.6f", times), "\n")
+cat("BENCH_CPU", sprintf("%.6f", cpu), "\n")
 cat("BENCH_FEVAL", feval, "\n")
 cat("BENCH_LOGLIK", sprintf("%.10f", as.numeric(logLik(m))), "\n")
 cat("BENCH_PEAK_KIB", status_kib("VmHWM"), "\n")

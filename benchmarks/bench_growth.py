@@ -11,17 +11,14 @@ engines) and CSV file (R). Engines, each where installed (skipped with a note ot
 - ``lme4``: ``lme4::lmer(formula, dat, REML = FALSE)`` timed inside ``Rscript``;
 - ``glmmTMB``: ``glmmTMB(formula, dat, REML = FALSE)`` timed inside ``Rscript``.
 
-(The R child is ``bench_growth.R`` beside this file; R reads the CSV with ``data.table::fread``
-when installed, and its start-up, package loading and reading are not timed.)
-
-All fits are by maximum likelihood. Every (engine, size) runs in its own fresh process: it
-imports the engine, fits a tiny data set once (imports, lazy loading, JIT), reads the data,
-then times whole fitting calls (model construction from the data frame included; the median
-of ``--repeats``, default 3 up to 10^5 rows and 1 beyond). The peak memory is the child's
-``VmHWM`` (the high-water mark of its resident set, from ``/proc/self/status``): everything
-that process held, interpreter, imports and data included. ``ru_maxrss`` is not used because on
-Linux a child started by ``vfork`` inherits the parent's high-water mark. ``data MiB`` is the
-growth of the resident set while reading the data alone.
+The R child is ``bench_growth.R`` beside this file (it reads the CSV with ``data.table::fread``
+when installed). All fits are by maximum likelihood. Each (engine, size) runs in its own
+process: it imports the engine, fits a tiny data set once (imports, lazy loading, JIT), reads
+the data, then times whole fitting calls (model construction included; the median of
+``--repeats``, default 3 up to 10^5 rows and 1 beyond), wall-clock and CPU time. Peak memory is
+the child's ``VmHWM`` (``/proc/self/status``): all it held, interpreter and data included
+(``ru_maxrss`` would include the parent's size, inherited through ``vfork``). ``data MiB`` is
+the growth of the resident set on reading the data alone.
 
 An engine whose fit exceeds ``--max-seconds`` at one size (or whose process is killed after
 ``--timeout``) is skipped at the larger sizes. The report gives the log-log slope of time
@@ -79,9 +76,7 @@ def levels_for(n: int) -> tuple[int, int]:
     return max(n // 100, 2), max(int(2 * math.sqrt(n)), 2)
 
 
-# --------------------------------------------------------------------------------------
-# child processes: data and Python fits
-# --------------------------------------------------------------------------------------
+# --- child processes: data and Python fits ---
 
 
 def status_kib(key: str) -> float | None:
@@ -93,10 +88,6 @@ def status_kib(key: str) -> float | None:
                     return float(line.split()[1])
     except OSError:
         pass
-    if key == "VmHWM":  # a fallback that may include the parent's size (see the docstring)
-        import resource
-
-        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     return None
 
 
@@ -116,9 +107,7 @@ def read_frame(stem: Path) -> Any:
     import pandas as pd
 
     parquet = stem.with_suffix(".parquet")
-    if parquet.exists():
-        return pd.read_parquet(parquet)
-    return pd.read_csv(stem.with_suffix(".csv"))
+    return pd.read_parquet(parquet) if parquet.exists() else pd.read_csv(stem.with_suffix(".csv"))
 
 
 def python_engine(engine: str) -> tuple[Callable[[Any], Any], Callable[[Any], tuple[int, float]]]:
@@ -145,16 +134,18 @@ def child_main(engine: str, stem: Path, tiny: Path, repeats: int) -> int:
         before = status_kib("VmRSS")
         data = read_frame(stem)
         after = status_kib("VmRSS")
-        times = []
+        times, cpu = [], []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             result = fit(data)
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - cpu_start)
     feval, loglik = read(result)
     module = sys.modules["mixedmodels" if engine == "ours" else "mixedlm"]
     info = sorted({f"{type(w.message).__name__}: {w.message}" for w in caught})
     data_kib = None if before is None or after is None else after - before
     print("BENCH_TIMES", " ".join(f"{t:.6f}" for t in times))
+    print("BENCH_CPU", " ".join(f"{t:.6f}" for t in cpu))
     print("BENCH_FEVAL", feval)
     print("BENCH_LOGLIK", f"{loglik:.10f}")
     print("BENCH_PEAK_KIB", status_kib("VmHWM"))
@@ -164,9 +155,7 @@ def child_main(engine: str, stem: Path, tiny: Path, repeats: int) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------------------
-# child processes: R
-# --------------------------------------------------------------------------------------
+# --- child processes: R ---
 
 R_SCRIPT = Path(__file__).resolve().with_suffix(".R")  # the R child, beside this file
 
@@ -189,9 +178,7 @@ def r_versions() -> dict[str, str]:
     return {parts[1]: parts[2] for parts in found if len(parts) == 3}
 
 
-# --------------------------------------------------------------------------------------
-# the driver
-# --------------------------------------------------------------------------------------
+# --- the driver ---
 
 
 @dataclass
@@ -205,6 +192,8 @@ class Run:
     times: list[float] = field(default_factory=list)
     feval: int | None = None
     loglik: float | None = None
+    cpu_seconds: float | None = None
+    load: tuple[float, float] | None = None
     peak_mib: float | None = None
     data_mib: float | None = None
     loaded_mib: float | None = None
@@ -227,6 +216,8 @@ def parse_child(run: Run, stdout: str) -> None:
             found[key] = rest.strip()
     run.times = [float(t) for t in found["BENCH_TIMES"].split()]
     run.seconds = statistics.median(run.times)
+    cpu = [float(t) for t in found.get("BENCH_CPU", "").split()]
+    run.cpu_seconds = statistics.median(cpu) if cpu else None
     run.feval = int(float(found["BENCH_FEVAL"])) if found.get("BENCH_FEVAL") else None
     run.loglik = float(found["BENCH_LOGLIK"])
     names = {"BENCH_PEAK_KIB": "peak_mib", "BENCH_DATA_KIB": "data_mib"}
@@ -246,15 +237,24 @@ def child_command(engine: str, stem: Path, tiny: Path, repeats: int, r_script: P
     return ["Rscript", str(r_script), *r_args]
 
 
+def load_average() -> float:
+    """The 1-minute load average (NaN where unknown): other work slows every engine."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+
+
 def measure(run: Run, cmd: list[str], env: dict[str, str], timeout: float) -> Run:
-    """Run one child and read its results into ``run``."""
+    """Run one child and read its results into ``run`` (with the load before and after)."""
+    before = load_average()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         run.note, run.info = "timeout", f"killed after {timeout:.0f} s"
-        return run
+        proc = None
     except OSError as exc:
         run.note, run.info = "error", short_error(exc)
+        proc = None
+    run.load = (before, load_average())
+    if proc is None:
         return run
     try:
         parse_child(run, proc.stdout)
@@ -344,9 +344,7 @@ def elapsed(started: float) -> str:
     return f"{time.perf_counter() - started:.1f} s"
 
 
-# --------------------------------------------------------------------------------------
-# report
-# --------------------------------------------------------------------------------------
+# --- report ---
 
 
 def fmt_s(run: Run) -> str:
@@ -368,8 +366,8 @@ def find(runs: Sequence[Run], engine: str, n: int) -> Run | None:
 
 def table(runs: Sequence[Run]) -> list[list[str]]:
     """One row per run; ``dlogLik`` is the engine's logLik minus lme4's at the same size."""
-    rows = [["engine", "rows", "levels", "seconds", "evals", "peak MiB", "data MiB", "fit MiB"]]
-    rows[0] += ["logLik", "dlogLik"]
+    rows = [["engine", "rows", "levels", "seconds", "cpu s", "evals", "peak MiB", "data MiB"]]
+    rows[0] += ["fit MiB", "logLik", "dlogLik", "load"]
     for run in runs:
         ref = find(runs, "lme4", run.rows)
         dll = None
@@ -381,12 +379,14 @@ def table(runs: Sequence[Run]) -> list[list[str]]:
                 f"{run.rows:,}",
                 f"{run.levels[0]:,} x {run.levels[1]:,}",
                 fmt_s(run),
+                fmt(run.cpu_seconds, ".3f" if (run.cpu_seconds or 0) < 100 else ".1f"),
                 fmt(run.feval, "d"),
                 fmt(run.peak_mib, ".0f"),
                 fmt(run.data_mib, ".0f"),
                 fmt(fit_mib(run), ".0f"),
                 fmt(run.loglik, ".3f"),
                 "-" if dll is None or run.engine == "lme4" else f"{dll:+.1e}",
+                "-" if run.load is None else f"{run.load[0]:.1f}/{run.load[1]:.1f}",
             ]
         )
     return rows
@@ -492,6 +492,7 @@ def report(
     out.append("\npeak MiB: VmHWM of the child process (everything it held, imports included)")
     out.append("data MiB: RSS growth on reading the data; fit MiB: peak minus RSS after reading")
     out.append("dlogLik: the engine's log-likelihood minus lme4's on the same data")
+    out.append("cpu s: CPU time of the child during the fit; load: 1-min load before/after")
     notes = [
         f"  {r.engine} {r.rows:,}: {r.note + ': ' if r.note else ''}{r.info}"
         for r in runs
