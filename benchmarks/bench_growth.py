@@ -551,7 +551,7 @@ def parse_sizes(spec: str) -> list[int]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes(DEFAULT_SIZES))
+    parser.add_argument("--sizes", type=parse_sizes, default=DEFAULT_SIZES, help=DEFAULT_SIZES)
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated")
     parser.add_argument("--repeats", type=int, default=0, help="timed fits (3 to 1e5, then 1)")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="per-engine budget")
