@@ -142,7 +142,11 @@ def test_toeplitz_with_glmmtmbs_fixed_sigma() -> None:
     model = quiet_fit(case["formula"], load(case["data"]), case["REML"], sigma=case["sigma"])
     assert model.sigma == case["sigma"] and model.npar == case["npar"]
     assert minus2loglik(model) == pytest.approx(case["minus2logLik"], rel=1e-7)
-    np.testing.assert_allclose(model.fixef.to_numpy(), list(case["fixef"].values()), rtol=1e-4)
+    # with σ = 2⁻¹³ the criterion's r²/σ² is what is left of y'y after cancelling to ~1e-10 of
+    # it: the objective is uncertain to ~1e-4 (nearby θ differ by that much), and BOBYQA's
+    # optimum, and glmmTMB's, only to that; one fixed effect moves by 2e-4 (relative) along the
+    # flat directions, with the CPU's BLAS kernels (0.002 of its standard error)
+    np.testing.assert_allclose(model.fixef.to_numpy(), list(case["fixef"].values()), rtol=1e-3)
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
     extra = json.loads((DATA / "covstruct_extra.json").read_text())["lme4_se"]
     np.testing.assert_allclose(se, list(extra["panel_toep_ml"]["se"].values()), rtol=1e-3)
