@@ -63,8 +63,9 @@ __all__ = ["TraceSetup", "ml_model", "profile"]
 Array = FloatArray
 LOG_2PI = math.log(2.0 * math.pi)
 ZetaFn = Callable[[float, Array], Array]
-WARM_STEP = 0.02  # a profile point's first trust region, relative to the parameters' sizes
+WARM_STEP = 0.001  # a profile point's first trust region, relative to the parameters' sizes
 WARM_FLOOR = 1e-3  # ... and at least this
+PROFILE_FTOL = 1e-8  # a profile point's deviance to this: ζ = √(dev − base) moves < 1e-8/2ζ
 
 
 def ml_model(model: FittedLinearModel) -> FittedLinearModel:
@@ -280,8 +281,27 @@ def _fill(setup: TraceSetup, w: int, rows: list[Array], zeta_fn: ZetaFn) -> list
         if not (lo < last[col] < hi) or (not math.isnan(zeta) and zeta > setup.cutoff):
             break
         value = _next_value(setup, rows[-2], last, col, lo, hi)
-        rows.append(zeta_fn(value, last[1 : 1 + setup.nvp]))
+        rows.append(zeta_fn(value, _extrapolated_start(setup, rows[-2], last, col, value)))
     return rows
+
+
+def _extrapolated_start(
+    setup: TraceSetup, prev: Array, last: Array, col: int, value: float
+) -> Array:
+    """The other parameters at ``value``, extrapolated linearly from the trace's last two rows.
+
+    The optimum moves smoothly along a trace: the line through the last two optima is
+    within a second-order term of the next one, where the neighbour's optimum is a first-order
+    step away. A parameter the line would take to or past a bound (a correlation of ±1, a
+    zero SD) keeps the neighbour's value.
+    """
+    span = last[col] - prev[col]
+    head, tail = prev[1 : 1 + setup.nvp], last[1 : 1 + setup.nvp]
+    if not (span != 0.0 and np.all(np.isfinite(head)) and np.all(np.isfinite(tail))):
+        return tail
+    line = tail + (value - last[col]) / span * (tail - head)
+    inside = (line > setup.lower[: setup.nvp]) & (line < setup.upper[: setup.nvp])
+    return np.where(inside, line, tail)
 
 
 def _next_value(
@@ -375,7 +395,7 @@ def _sdcor_deviance(setup: _Setup, phi: Array) -> float:
 def _minimize_bounded(
     objective: Callable[[Array], float], x0: Array, lower: Array, upper: Array
 ) -> tuple[Array, float]:
-    """BOBYQA with lower and upper bounds (lme4's ``nloptwrap`` settings, tighter ``ftol``)."""
+    """BOBYQA with lower and upper bounds (lme4's ``nloptwrap`` settings, ``ftol_abs`` 1e-8)."""
     import nlopt
 
     best_x, best_f = x0.copy(), math.inf
@@ -390,7 +410,7 @@ def _minimize_bounded(
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(upper)
-    opt.set_ftol_abs(1e-10)
+    opt.set_ftol_abs(PROFILE_FTOL)
     opt.set_ftol_rel(1e-14)
     opt.set_xtol_abs(1e-10)
     opt.set_maxeval(100_000)
@@ -408,9 +428,12 @@ def warm_step(x0: Array, lower: Array, upper: Array) -> Array:
 
     NLopt's default radius is three quarters of the distance to a bound, which makes BOBYQA
     spend most of each point's evaluations shrinking it again; the next optimum is close to
-    the neighbour's (steps of δ on the ζ scale). :data:`WARM_STEP` of each parameter's size
-    (for a parameter bounded on both sides, of its distance to the nearer bound), at least
-    :data:`WARM_FLOOR`.
+    the neighbour's (steps of δ on the ζ scale), and closer still to the line through the last
+    two optima that the start is taken from (:func:`_extrapolated_start`). :data:`WARM_STEP`
+    of each parameter's size (for a parameter bounded on both sides, of its distance to the
+    nearer bound), at least :data:`WARM_FLOOR`: with the deviance to :data:`PROFILE_FTOL`,
+    11–14 factor updates a point instead of 17–20 (crossed intercepts; the intervals agree to
+    1e-9).
     """
     x0 = np.asarray(x0, dtype=float)
     size = np.abs(x0)
@@ -444,7 +467,7 @@ def _fixed_zeta(setup: _Setup, j: int) -> ZetaFn:
         L.set_blocks(_offset_blocks(model.A, keep, j, value - adjust), same_z=True)
         theta0 = _theta_start(model, start)
         step = warm_step(theta0, model.lower, np.full(len(theta0), np.inf))
-        fit = bobyqa(deviance, theta0, model.lower, initial_step=step)
+        fit = bobyqa(deviance, theta0, model.lower, initial_step=step, ftol_abs=PROFILE_FTOL)
         deviance(fit.final)
         sigma = math.sqrt(L.pwrss() / n)
         beta = np.empty(p)
