@@ -226,3 +226,17 @@ def test_quadrature_fits_are_profiled_on_their_objective() -> None:
     assert at["zeta"].tolist() == [0.0]
     assert table.attrs["deviance"] == pytest.approx(model.objective, rel=1e-12)
     assert np.all(np.diff(table["zeta"]) > 0)
+
+
+def test_progress_bar_of_the_profile_points(capsys: pytest.CaptureFixture[str]) -> None:
+    model = fit("cbpp")
+    quiet = model.profile(".sig01")  # stderr is not a terminal under pytest
+    assert capsys.readouterr().err == ""
+    shown = model.profile(".sig01", progress=True)
+    err = capsys.readouterr().err
+    assert err.startswith("\rprofile |") and err.endswith("\n")
+    points = len(shown) - 1  # one row a point, and the estimates
+    assert err.rstrip().split("  ")[-2].endswith(f"| {points}/{points}")
+    pd.testing.assert_frame_equal(quiet, shown)
+    ci = model.confint(method="profile", which=".sig01", progress=True)
+    assert "profile |" in capsys.readouterr().err and len(ci) == 1

@@ -47,7 +47,15 @@ from mixedmodels.inference.parameters import (
     select_parameters,
     theta_from_sdcor,
 )
-from mixedmodels.inference.profile import ZetaFn, _fill, _signed_root, _trace_frame
+from mixedmodels.inference.profile import (
+    ZetaFn,
+    _fill,
+    _signed_root,
+    _trace_frame,
+    counted,
+    progress_bar,
+)
+from mixedmodels.inference.progress import ProgressBar
 from mixedmodels.objective.glmm import GlmmObjective
 from mixedmodels.optimize import bobyqa
 
@@ -94,6 +102,7 @@ def glmm_profile(
     delta: float | None = None,
     delta_cutoff: float = 1.0 / 8.0,
     max_mult: float = 10.0,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Profile the objective of a GLMM over each parameter, as lme4's ``profile(fit)``.
 
@@ -112,6 +121,9 @@ def glmm_profile(
         Step on the ζ scale; ``cutoff · delta_cutoff`` when ``delta`` is None.
     max_mult
         A step may not exceed ``max_mult`` times the previous one (lme4's ``maxmult``).
+    progress
+        Show a text progress bar of the profile points on stderr; by default only when stderr
+        is a terminal.
 
     Returns
     -------
@@ -122,9 +134,13 @@ def glmm_profile(
         ``lower``, ``upper`` and ``labels`` (dicts keyed by lme4 name) and ``deviance``.
     """
     setup = _make_setup(model, alpha_max, max_points, delta, delta_cutoff, max_mult)
-    frames = [
-        _trace_frame(setup, w, _trace(setup, w)) for w in select_parameters(which, setup.names)
-    ]
+    chosen = select_parameters(which, setup.names)
+    bar = progress_bar(len(chosen), setup, progress)
+    try:
+        frames = [_trace_frame(setup, w, _trace(setup, w, bar)) for w in chosen]
+        bar.total = bar.done  # the total was an estimate: full at the end
+    finally:
+        bar.close()
     table = pd.concat(frames, ignore_index=True)
     keys = setup.names.lme4
     table.attrs = {
@@ -187,10 +203,10 @@ def _make_setup(
     )
 
 
-def _trace(setup: _GlmmSetup, w: int) -> Array:
+def _trace(setup: _GlmmSetup, w: int, bar: ProgressBar) -> Array:
     """All profile rows ``[ζ, parameters...]`` of parameter ``w``, sorted by its value."""
     est = setup.opt[w]
-    zeta_fn = _zeta_function(setup, w)
+    zeta_fn = counted(_zeta_function(setup, w), bar)
     first_value = 0.001 if est == 0.0 else est * 1.01
     first_value = min(max(first_value, setup.lower[w]), setup.upper[w])
     if first_value == est:  # an estimate on its upper bound (a correlation of 1)
@@ -208,13 +224,13 @@ def _trace(setup: _GlmmSetup, w: int) -> Array:
 def _zeta_function(setup: _GlmmSetup, w: int) -> ZetaFn:
     """ζ as a function of parameter ``w``, every other parameter re-optimized.
 
-    Each optimization starts from the line through the two computed points nearest in value
-    (the estimates count as one), clipped to the bounds: the other parameters move smoothly
-    along a trace, so this start is closer than the previous point alone (lme4's ``"prev"``).
+    Each optimization starts where the trace hands it (``_fill``: on the line through the
+    last two points, the estimates counting as one), clipped to the bounds: the other
+    parameters move smoothly along a trace, so this start is closer than the previous point
+    alone (lme4's ``"prev"``).
     """
     others = np.array([i for i in range(len(setup.opt)) if i != w], dtype=int)
     lo, hi = setup.lower[others], setup.upper[others]
-    seen: list[Array] = [setup.opt.copy()]
 
     def zeta(value: float, start: Array) -> Array:
         phi = np.asarray(start, dtype=float).copy()
@@ -224,7 +240,7 @@ def _zeta_function(setup: _GlmmSetup, w: int) -> ZetaFn:
             phi[others] = x
             return _deviance(setup, phi)
 
-        x0 = np.clip(_extrapolated(seen, w, value, start)[others], lo, hi)
+        x0 = np.clip(phi[others], lo, hi)
         if others.size:
             fit = bobyqa(
                 objective,
@@ -239,22 +255,9 @@ def _zeta_function(setup: _GlmmSetup, w: int) -> ZetaFn:
         else:
             x, fmin = x0, objective(x0)
         phi[others] = x
-        seen.append(phi.copy())
         return np.concatenate([[_signed_root(setup, value, setup.opt[w], fmin)], phi])
 
     return zeta
-
-
-def _extrapolated(seen: list[Array], w: int, value: float, start: Array) -> Array:
-    """The parameters at ``value`` on the line through the two points nearest to it."""
-    if len(seen) < 2:
-        return np.asarray(start, dtype=float)
-    values = np.array([p[w] for p in seen])
-    a, b = np.argsort(np.abs(values - value), kind="stable")[:2]
-    if values[a] == values[b]:
-        return np.asarray(start, dtype=float)
-    t = (value - values[a]) / (values[b] - values[a])
-    return np.asarray(seen[a] + t * (seen[b] - seen[a]))
 
 
 def _deviance(setup: _GlmmSetup, phi: Array) -> float:
@@ -278,6 +281,7 @@ def glmm_profile_intervals(
     which: Any = None,
     names: Literal["lme4", "readable"] = "lme4",
     table: pd.DataFrame | None = None,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Profile intervals of a GLMM's parameters, as lme4's ``confint(m, method = "profile")``.
 
@@ -293,6 +297,8 @@ def glmm_profile_intervals(
         Row names: lme4's ``.sig01 ...`` (default) or readable ``sd_...|group``.
     table
         A result of :func:`glmm_profile` to invert instead of profiling anew.
+    progress
+        A progress bar of the profile points (:func:`glmm_profile`).
 
     Returns
     -------
@@ -305,7 +311,7 @@ def glmm_profile_intervals(
     pnames = glmm_parameter_names(model)
     chosen = select_parameters(which, pnames)
     if table is None:
-        table = glmm_profile(model, [pnames.lme4[i] for i in chosen])
+        table = glmm_profile(model, [pnames.lme4[i] for i in chosen], progress=progress)
     lower, upper = profile_intervals(table, pnames.lme4, level)
     return _table(pnames, chosen, lower, upper, level, names, "profile")
 
@@ -333,8 +339,8 @@ def glmm_confint(
     level, which, names
         Confidence level, parameters and row names, as for the functions above.
     **kwargs
-        ``table=`` for ``"profile"``, ``vcov=`` for ``"wald"``; ``nsim=`` (500), ``seed=``,
-        ``n_jobs=``, ``progress=`` and ``replicates=`` for ``"bootstrap"``.
+        ``table=`` and ``progress=`` for ``"profile"``, ``vcov=`` for ``"wald"``; ``nsim=``
+        (500), ``seed=``, ``n_jobs=``, ``progress=`` and ``replicates=`` for ``"bootstrap"``.
     """
     key = method.lower()
     if key == "profile":
