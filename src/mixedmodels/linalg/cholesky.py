@@ -498,9 +498,9 @@ def _gram_products(
 ) -> dict[tuple[int, int], GramProduct]:
     """Methods for ``A_i0 diag(w) A_j0ᵀ`` between scalar terms after a scalar first term.
 
-    For each pair ``i ≥ j ≥ 1`` of scalar terms whose first-column blocks are not small (those
-    are also held dense) and whose diagonal blocks are dense, the cheapest method of
-    :func:`mixedmodels.linalg.gram.gram_product`; pairs without one use SciPy's product.
+    For each pair ``i ≥ j ≥ 1`` of scalar terms whose first-column blocks are not small (held
+    dense) and whose diagonal blocks are dense, the cheapest method of :func:`.gram_product`
+    (SciPy's product where it gives none).
     """
     products: dict[tuple[int, int], GramProduct] = {}
     if not terms or terms[0].k != 1:
@@ -515,7 +515,8 @@ def _gram_products(
             left, right = A.sparse[i], A.sparse[j]
             if j > i or left is None or right is None or _is_small(left) or _is_small(right):
                 continue  # small blocks are multiplied densely (_subtract_product)
-            found = gram_product(left.to_scipy(), None if i == j else right.to_scipy())
+            other = None if i == j else right.to_scipy()  # the first term's counts: w's
+            found = gram_product(left.to_scipy(), other, A.diag[0].reshape(-1))
             if found is not None:
                 products[(i, j)] = found
     return products
@@ -559,10 +560,8 @@ def _diagonal_block(block: Array, term: RandomEffectsTerm, blockdiag: bool) -> A
     """A term's dense diagonal block of ``L``, or its level blocks ``(l, k, k)`` if nested."""
     if not blockdiag:
         return np.ascontiguousarray(block)
-    idx = np.arange(term.nlevels)
-    return np.ascontiguousarray(
-        block.reshape(term.nlevels, term.k, term.nlevels, term.k)[idx, :, idx, :]
-    )
+    idx, four = np.arange(term.nlevels), block.reshape(term.nlevels, term.k, term.nlevels, term.k)
+    return np.ascontiguousarray(four[idx, :, idx, :])
 
 
 def _fill_blockdiag(dense: Array, blocks: Array) -> None:

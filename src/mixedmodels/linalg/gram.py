@@ -11,6 +11,10 @@ numbers of entries per column (never from a clock, so the bits depend only on th
   triangle, no temporaries;
 * :class:`DensePanels`, BLAS rank-``k`` updates (``syrk``) of densified panels of columns:
   ``rows² · cols / 2`` flops at full speed, for blocks that are dense enough;
+* :class:`ChebyshevGram`, for the symmetric product when ``w`` is a function of the first
+  term's counts and they lie in a narrow range (many rows a level, as in designed
+  experiments): fixed moments from one scatter pass, then ``m ≈ 17–25`` dense additions an
+  evaluation instead of a scatter (checked at every evaluation, the scatter otherwise);
 * ``None``: SciPy's sparse-sparse product (without Numba, or for products of a few pairs).
 
 Costs per evaluation are estimated with the constants below, measured on a 2-core AMD EPYC
@@ -22,6 +26,8 @@ save microseconds.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,7 +41,16 @@ from numpy.typing import NDArray
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.threads import THREADS_FROM, threads_for
 
-__all__ = ["DensePanels", "ScatterGram", "TiledColumns", "gram_product", "product_costs"]
+__all__ = [
+    "ChebyshevGram",
+    "DensePanels",
+    "ScatterGram",
+    "TiledColumns",
+    "chebyshev_degree",
+    "gram_product",
+    "moment_degree",
+    "product_costs",
+]
 
 PANEL = 2048  # columns densified at a time by DensePanels (rows × PANEL doubles)
 TILE = 128  # rows and columns of the scatter's target tiles (a 128 KiB buffer: in L2)
@@ -53,6 +68,17 @@ DENSIFY_SECONDS = 0.5e-9
 SPARSE_PRODUCT_SECONDS = 2.0e-8
 JIT_START_SECONDS = 0.5
 EVALUATIONS = 100
+# ChebyshevGram: an entry of a moment added to per group, once (FOLD), and read per evaluation
+# (memory-bound); the one-off pass (one scatter and the groups' additions) is spread over a
+# fit's evaluations
+FOLD_ENTRY_SECONDS = 0.55e-9
+MOMENT_ENTRY_SECONDS = 0.8e-9
+FIT_EVALUATIONS = 30
+CHEBYSHEV_TARGET = 1e-17  # the expansion's last term relative to its first, at worst
+MAX_DEGREE = 40
+MAX_MOMENT_BYTES = 1 << 30  # the moments' memory, at most
+FIT_TOLERANCE = 1e-14  # the fit of w: its largest error relative to the smallest weight
+PARALLEL_TILES = 64  # lower tiles from which the moments' kernels run on the BLAS threads
 
 
 @dataclass(frozen=True)
@@ -83,25 +109,31 @@ class TiledColumns:
 
     @classmethod
     def of(cls, matrix: sp.csr_array, tile: int) -> TiledColumns:
-        """Tile a CSR matrix (whose rows come in order: they stay sorted within columns)."""
+        """Tile a CSR matrix (whose rows come in order: they stay sorted within columns).
+
+        Each tile of rows is a contiguous slice of the CSR arrays, turned into CSC by SciPy
+        (a counting sort, stable in the rows), with the entries' positions carried along.
+        """
         nrows, ncols = matrix.shape
-        rows = np.repeat(np.arange(nrows, dtype=np.int64), np.diff(matrix.indptr))
-        cols = matrix.indices.astype(np.int64)
-        tiles = rows // tile
-        key = tiles * ncols + cols
-        order = np.argsort(key, kind="stable")  # the rows stay ascending within a column
         ntiles = max(-(-nrows // tile), 1)
-        counts = np.bincount(key, minlength=ntiles * ncols)
-        ptr = np.zeros(ntiles * ncols + 1, dtype=np.int64)
-        np.cumsum(counts, out=ptr[1:])
-        # each tile's last column ends where the next tile's first begins: view as a table
         table = np.empty((ntiles, ncols + 1), dtype=np.int64)
-        table[:, :-1] = ptr[:-1].reshape(ntiles, ncols)
-        table[:, -1] = ptr[ncols::ncols]
-        local = (rows[order] - tiles[order] * tile).astype(np.uint16)
-        values = np.asarray(matrix.data, dtype=np.float64)[order]
-        small = order.astype(np.int32) if matrix.nnz < 2**31 else order
-        return cls(table, local, values, small, tile)
+        rows = np.empty(matrix.nnz, dtype=np.uint16)
+        values = np.empty(matrix.nnz, dtype=np.float64)
+        order = np.empty(matrix.nnz, dtype=np.int32 if matrix.nnz < 2**31 else np.int64)
+        data = np.asarray(matrix.data, dtype=np.float64)
+        for t in range(ntiles):
+            r0, r1 = t * tile, min((t + 1) * tile, nrows)
+            lo, hi = int(matrix.indptr[r0]), int(matrix.indptr[r1])
+            indptr = matrix.indptr[r0 : r1 + 1] - lo
+            where = np.arange(hi - lo, dtype=np.float64)  # exact: positions below 2⁵³
+            part = sp.csr_array((where, matrix.indices[lo:hi], indptr), shape=(r1 - r0, ncols))
+            csc = part.tocsc()  # SciPy's csr→csc keeps the rows ascending in each column
+            table[t] = csc.indptr + lo
+            rows[lo:hi] = csc.indices
+            positions = csc.data.astype(np.int64) + lo
+            order[lo:hi] = positions
+            values[lo:hi] = data[positions]
+        return cls(table, rows, values, order, tile)
 
     def with_values(self, data: FloatArray) -> TiledColumns:
         """The same pattern with other values (CSR data in the original order)."""
@@ -258,14 +290,153 @@ class DensePanels:
         return DensePanels(sp.csc_array((values, m.indices, m.indptr), shape=m.shape), self.order)
 
 
-GramProduct = ScatterGram | DensePanels
+@dataclass(frozen=True)
+class ChebyshevGram:
+    """``C diag(w) Cᵀ`` from fixed moments, when ``w`` is a smooth function of per-column counts.
+
+    With a scalar first term, ``w_k = 1/(θ₀² n_k + 1)`` depends on the column ``k`` of
+    ``C = A_i0`` only through ``n_k = A_00[k]``, the first term's (weighted) count at level
+    ``k``; ``scale · w_k = θ_i² / (n_k + λ)`` with ``λ = 1/θ₀² ≥ 0`` is analytic on
+    ``[n_min, n_max]`` with its pole at ``−λ ≤ 0``. Its Chebyshev expansion in
+    ``x = (2n − n_max − n_min)/(n_max − n_min)`` converges like ``ρ⁻ʲ``,
+    ``ρ = R + √(R² − 1)``, ``R = (n_max + n_min)/(n_max − n_min)``, whatever ``θ``: a narrow
+    range of counts (ρ = 11 for counts 330–470) needs a degree of 16. The moments
+    ``H_j = Σ_g T_j(x_g) C_g C_gᵀ`` over the groups ``g`` of columns with equal counts are
+    computed once (one scatter pass, :func:`.chebyshev_kernels.accumulate_moments`), and an
+    evaluation is ``Σ_j c_j H_j`` with ``c`` the least-squares fit of ``w`` at the groups'
+    counts: ``m`` dense additions instead of ``Σ_k nnz_k²/2`` scattered ones. With no more
+    groups than terms the moments are the groups' own Gram matrices (exact).
+
+    The fit is checked at every evaluation: its largest error at the groups' counts must be
+    within :data:`FIT_TOLERANCE` of the smallest weight (a relative error of the product below
+    the rounding of the scatter's sums), and ``w`` must be equal within groups; otherwise the
+    exact scatter runs.
+
+    Attributes
+    ----------
+    matrix
+        ``C`` (CSR), for the exact scatter.
+    group
+        The group of each column.
+    representative
+        A column of each group.
+    basis
+        ``(groups, m)``: ``T_j`` at each group's mapped count, or the identity (exact).
+    moments
+        ``(lower tiles, m, TILE, TILE)``: ``H_j`` on the lower tiles of the target.
+    """
+
+    matrix: sp.csr_array
+    group: NDArray[np.intp]
+    representative: NDArray[np.intp]
+    basis: FloatArray
+    moments: FloatArray
+
+    @classmethod
+    def of(cls, matrix: sp.csr_array, counts: FloatArray, degree: int) -> ChebyshevGram:
+        """The moments of ``C`` for columns with ``counts``, up to ``degree`` (see the class)."""
+        from mixedmodels.linalg.chebyshev_kernels import accumulate_moments
+
+        values, first, group = np.unique(counts, return_index=True, return_inverse=True)
+        basis = _chebyshev_basis(values, degree)
+        order = np.argsort(group, kind="stable").astype(np.int64)
+        starts = np.searchsorted(group[order], np.arange(len(values) + 1)).astype(np.int64)
+        tiled = TiledColumns.of(matrix, TILE).arrays()  # only for the pass
+        n = matrix.shape[0]
+        ntiles = max(-(-n // TILE), 1)
+        moments = np.zeros((ntiles * (ntiles + 1) // 2, basis.shape[1], TILE, TILE))
+
+        def run(lo: int, hi: int) -> None:
+            accumulate_moments(tiled, order, starts, basis, TILE, n, moments, lo, hi)
+
+        _on_row_tiles(run, ntiles)
+        return cls(matrix, group.astype(np.intp), first.astype(np.intp), basis, moments)
+
+    def coefficients(self, w: FloatArray) -> FloatArray | None:
+        """The moments' coefficients for weights ``w``, or ``None`` when the fit fails."""
+        at = w[self.representative]
+        if not np.array_equal(w, at[self.group]) or not np.all(np.abs(at) > 0):
+            return None
+        if self.basis.shape[0] == self.basis.shape[1] and self.basis.shape[1] > 1:
+            if np.array_equal(self.basis, np.eye(self.basis.shape[0])):
+                return at
+        coef = np.linalg.lstsq(self.basis, at, rcond=None)[0]
+        error = np.max(np.abs(self.basis @ coef - at))
+        return coef if error <= FIT_TOLERANCE * np.min(np.abs(at)) else None
+
+    def subtract_from(self, target: FloatArray, w: FloatArray, scale: float) -> None:
+        """``target -= scale · C diag(w) Cᵀ`` on the lower triangle (in place)."""
+        from mixedmodels.linalg.chebyshev_kernels import subtract_moments
+
+        coef = self.coefficients(np.ascontiguousarray(w, dtype=np.float64))
+        if coef is None:
+            ScatterGram.of(self.matrix, None).subtract_from(target, w, scale)
+            return
+        scaled = np.ascontiguousarray(scale * coef)
+
+        def run(lo: int, hi: int) -> None:
+            subtract_moments(target, self.moments, scaled, TILE, lo, hi)
+
+        _on_row_tiles(run, max(-(-target.shape[0] // TILE), 1))
+
+    def with_values(self, left: FloatArray, right: FloatArray) -> ScatterGram:
+        """The scatter of the same pattern with new values (new weights change the counts)."""
+        m = self.matrix
+        data = np.asarray(left, dtype=np.float64).reshape(-1)
+        return ScatterGram.of(sp.csr_array((data, m.indices, m.indptr), shape=m.shape), None)
 
 
-def product_costs(left: sp.csr_array, right: sp.csr_array | None = None) -> dict[str, float]:
+def _chebyshev_basis(values: FloatArray, degree: int) -> FloatArray:
+    """``T_j(x)`` at the counts mapped to ``[−1, 1]``, or the identity for few counts."""
+    if len(values) <= degree + 1:
+        return np.eye(len(values))
+    lo, hi = float(values[0]), float(values[-1])
+    x = (2.0 * values - hi - lo) / (hi - lo)
+    return np.asarray(np.polynomial.chebyshev.chebvander(x, degree), dtype=np.float64)
+
+
+def chebyshev_degree(counts: FloatArray) -> int | None:
+    """The degree for weights ``1/(n + λ)``, any ``λ ≥ 0``, at ``counts`` (``None``: too high).
+
+    ``ρ⁻ᵈ`` below :data:`CHEBYSHEV_TARGET` with the pole at 0 (the worst ``λ``), and at most
+    :data:`MAX_DEGREE`.
+    """
+    lo, hi = float(np.min(counts)), float(np.max(counts))
+    if not lo > 0.0:
+        return None
+    if hi == lo:
+        return 0
+    ratio = (hi + lo) / (hi - lo)
+    rho = ratio + math.sqrt(ratio * ratio - 1.0)
+    degree = math.ceil(math.log(1.0 / CHEBYSHEV_TARGET) / math.log(rho))
+    return degree if degree <= MAX_DEGREE else None
+
+
+def _on_row_tiles(run: Callable[[int, int], None], ntiles: int) -> None:
+    """``run`` over row tiles of a lower triangle, shared out by work on the BLAS threads."""
+    parts = threads_for(THREADS_FROM) if ntiles * (ntiles + 1) // 2 >= PARALLEL_TILES else 1
+    if parts <= 1 or ntiles < 2:
+        run(0, ntiles)
+        return
+    work = np.cumsum(np.arange(1, ntiles + 1, dtype=np.float64))
+    inner = np.searchsorted(work, work[-1] * np.arange(1, parts) / parts, side="left") + 1
+    bounds = [int(b) for b in np.unique(np.concatenate([[0], inner, [ntiles]]))]
+    with ThreadPoolExecutor(len(bounds) - 1) as pool:
+        for done in [pool.submit(run, a, b) for a, b in pairwise(bounds)]:
+            done.result()
+
+
+GramProduct = ScatterGram | DensePanels | ChebyshevGram
+
+
+def product_costs(
+    left: sp.csr_array, right: sp.csr_array | None = None, counts: FloatArray | None = None
+) -> dict[str, float]:
     """Estimated seconds per evaluation of each method for ``C_i diag(w) C_jᵀ``.
 
     ``right`` is ``None`` for the symmetric product ``C_i diag(w) C_iᵀ`` (lower triangle); dense
-    panels are only offered for it.
+    panels are only offered for it, and moments (:class:`ChebyshevGram`) when ``counts``, the
+    first term's count of each column, are given.
     """
     nl = np.bincount(left.indices, minlength=left.shape[1]).astype(np.float64)
     if right is None:
@@ -280,6 +451,10 @@ def product_costs(left: sp.csr_array, right: sp.csr_array | None = None) -> dict
         visits = left.nnz * ((tiles + 1) / 2 if right is None else tiles)
         scatter = pairs * SCATTER_PAIR_SECONDS + visits * SCATTER_ENTRY_SECONDS
         costs["scatter"] = scatter + JIT_START_SECONDS / EVALUATIONS
+        if right is None and counts is not None:
+            moments = _moment_cost(left.shape[0], counts, scatter)
+            if moments is not None:
+                costs["chebyshev"] = moments + JIT_START_SECONDS / EVALUATIONS
     if right is None:
         rows, cols = left.shape
         flops = rows * rows * cols / 2.0
@@ -287,7 +462,41 @@ def product_costs(left: sp.csr_array, right: sp.csr_array | None = None) -> dict
     return costs
 
 
-def gram_product(left: sp.csr_array, right: sp.csr_array | None = None) -> GramProduct | None:
+def moment_degree(counts: FloatArray) -> int | None:
+    """The degree of :class:`ChebyshevGram`'s expansion for ``counts``, or ``None``.
+
+    :func:`chebyshev_degree`; or, with at most ``MAX_DEGREE + 1`` distinct counts, one less
+    than their number when that is lower (one moment per group, exact).
+    """
+    degree = chebyshev_degree(counts)
+    groups = len(np.unique(counts))
+    if groups <= (MAX_DEGREE + 1 if degree is None else degree + 1):
+        return groups - 1
+    return degree
+
+
+def _moment_cost(rows: int, counts: FloatArray, scatter: float) -> float | None:
+    """Seconds per evaluation of :class:`ChebyshevGram` (its pass spread over a fit), or ``None``.
+
+    ``None`` when the counts need too high a degree or the moments too much memory.
+    """
+    degree = moment_degree(counts)
+    if degree is None or not np.min(counts) > 0.0:
+        return None
+    groups = len(np.unique(counts))
+    exact = groups <= degree + 1
+    m = degree + 1
+    ntiles = max(-(-rows // TILE), 1)
+    entries = float(ntiles * (ntiles + 1) // 2 * TILE * TILE)
+    if m * entries * 8.0 > MAX_MOMENT_BYTES:
+        return None
+    folds = groups * (1 if exact else m) * entries * FOLD_ENTRY_SECONDS
+    return (scatter + folds) / FIT_EVALUATIONS + m * entries * MOMENT_ENTRY_SECONDS
+
+
+def gram_product(
+    left: sp.csr_array, right: sp.csr_array | None = None, counts: FloatArray | None = None
+) -> GramProduct | None:
     """The cheapest method for ``C_i diag(w) C_jᵀ`` (``None``: SciPy's sparse product).
 
     Parameters
@@ -295,9 +504,17 @@ def gram_product(left: sp.csr_array, right: sp.csr_array | None = None) -> GramP
     left, right
         ``C_i`` and ``C_j`` in CSR form, with the same columns; ``right`` ``None`` for the
         symmetric product.
+    counts
+        The first term's count at each column (``A_00``), when ``w`` is a function of it (for
+        the symmetric product only).
     """
-    costs = product_costs(left, right)
+    costs = product_costs(left, right, counts)
     best = min(costs, key=lambda name: costs[name])
+    if best == "chebyshev":
+        assert counts is not None
+        degree = moment_degree(counts)
+        assert degree is not None
+        return ChebyshevGram.of(left, counts, degree)
     if best == "dense":
         return DensePanels.of(left)
     if best == "scatter":
