@@ -7,8 +7,10 @@ sleepstudy under 1.5 ms; the first fit in a fresh process under 0.1 s beyond the
 lme4's in-process times are in ``bench_lmm.py``.
 
 The engines are timed in interleaved rounds (ours, then mixedlm, ``--rounds`` times), each
-round the median of ``--calls`` fits after one warm-up fit, and the median over rounds is
-reported, so that a burst of load on a shared machine hits both. The first fit is measured
+round a fresh process (``--child``: mixedlm's worker threads keep spinning after a fit and
+would slow whatever runs next in the same process) that reports the median of ``--calls``
+fits after one warm-up fit; the median over rounds is reported, so that a burst of load on a
+shared machine hits both. The first fit is measured
 in ``--fresh`` new interpreters (``python -c``): the CPU time of the first ``mm.lmer`` call
 after ``import mixedmodels`` and reading the data, minus that of the second call.
 
@@ -22,12 +24,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import statistics
 import subprocess
 import sys
 import time
 import warnings
+from argparse import SUPPRESS
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,42 +87,65 @@ def loglik(result: Any) -> float:
     return float(value() if callable(value) else value)
 
 
-def engines(case: Case) -> dict[str, Callable[[], Any]]:
-    """The fitting calls of each installed engine for ``case``."""
-    import mixedmodels as mm
+def engine_fit(engine: str, case: Case) -> Callable[[], Any]:
+    """The fitting call of ``engine`` for ``case`` (its module imported here)."""
     from mixedmodels.datasets import load
 
     data = load(case.dataset)
-    found: dict[str, Callable[[], Any]] = {
-        "ours": lambda: mm.lmer(case.formula, data, reml=case.reml)
-    }
-    try:
-        mixedlm = importlib.import_module("mixedlm")
-    except ImportError:
-        return found
-    found["mixedlm"] = lambda: mixedlm.lmer(case.formula, data, REML=case.reml)
-    return found
+    if engine == "ours":
+        import mixedmodels as mm
+
+        return lambda: mm.lmer(case.formula, data, reml=case.reml)
+    mixedlm = importlib.import_module("mixedlm")
+    return lambda: mixedlm.lmer(case.formula, data, REML=case.reml)
+
+
+def child(engine: str, case_id: str, calls: int) -> None:
+    """In a fresh process: one warm-up fit, then print the median of ``calls`` and the logLik."""
+    warnings.simplefilter("ignore")
+    fit = engine_fit(engine, next(c for c in CASES if c.id == case_id))
+    value = loglik(fit())
+    print(median_call(fit, calls), value)
+
+
+def run_child(engine: str, case: Case, calls: int) -> tuple[float, float]:
+    """Seconds per fit and logLik from a child process."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", engine, case.id, str(calls)]
+    out = subprocess.run(cmd, env=child_env(), check=True, capture_output=True, text=True)
+    seconds, value = out.stdout.split()
+    return float(seconds), float(value)
+
+
+def child_env() -> dict[str, str]:
+    """The environment with ``src/`` first on the import path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def time_case(case: Case, rounds: int, calls: int) -> dict[str, tuple[float, float]]:
     """Per engine: the median over rounds of the per-round median (s), and the logLik."""
-    fits = engines(case)
-    logliks = {name: loglik(fit()) for name, fit in fits.items()}  # the warm-up fits
-    per_round: dict[str, list[float]] = {name: [] for name in fits}
+    names = ["ours"] + (["mixedlm"] if importlib.util.find_spec("mixedlm") else [])
+    per_round: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     for _ in range(rounds):
-        for name, fit in fits.items():
-            per_round[name].append(median_call(fit, calls))
-    return {name: (statistics.median(per_round[name]), logliks[name]) for name in fits}
+        for name in names:
+            per_round[name].append(run_child(name, case, calls))
+    return {
+        name: (statistics.median(r[0] for r in rows), rows[0][1])
+        for name, rows in per_round.items()
+    }
 
 
 def first_fit(fresh: int) -> tuple[float, float, float]:
     """Medians over fresh interpreters: import + data, first fit, second fit (CPU s)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)
     rows = []
     for _ in range(fresh):
         out = subprocess.run(
-            [sys.executable, "-c", FIRST_FIT], env=env, check=True, capture_output=True, text=True
+            [sys.executable, "-c", FIRST_FIT],
+            env=child_env(),
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.split()
         rows.append(tuple(float(v) for v in out))
     return tuple(statistics.median(col) for col in zip(*rows, strict=True))  # type: ignore[return-value]
@@ -148,7 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds")
     parser.add_argument("--calls", type=int, default=50, help="fits per round and engine")
     parser.add_argument("--fresh", type=int, default=5, help="fresh interpreters (first fit)")
+    parser.add_argument("--child", nargs=3, metavar=("ENGINE", "CASE", "CALLS"), help=SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        child(args.child[0], args.child[1], int(args.child[2]))
+        return 0
     if str(SRC) not in sys.path:
         sys.path.insert(0, str(SRC))
     warnings.simplefilter("ignore")

@@ -254,3 +254,19 @@ def test_progress_bar_of_the_profile_points(capsys: pytest.CaptureFixture[str]) 
     pd.testing.assert_frame_equal(quiet, shown)
     ci = rail.confint(method="profile", progress=True)
     assert "profile |" in capsys.readouterr().err and len(ci) == 3
+
+
+def test_traces_shared_over_processes_give_the_same_table() -> None:
+    sleep = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    serial = sleep.profile(["sigma", ".sig01", "Days"])
+    shared = sleep.profile(["sigma", ".sig01", "Days"], n_jobs=2)
+    pd.testing.assert_frame_equal(serial, shared)
+    intervals = sleep.confint(method="profile", which=["sigma", "Days"], n_jobs=2)
+    expected = sleep.confint(method="profile", which=["sigma", "Days"])
+    pd.testing.assert_frame_equal(intervals, expected)
+
+
+def test_warnings_raised_in_worker_processes_reach_the_caller() -> None:
+    rail = mm.lmer("travel ~ 1 + (1 | Rail)", mm.datasets.load("Rail"), reml=False)
+    with pytest.warns(mm.ConvergenceWarning, match="identical or missing"):
+        rail.profile(max_mult=0.0, n_jobs=2)  # steps of 0: ζ repeats, each trace warns

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ import pandas as pd
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import DataError, MixedModelsError, ModelSpecificationError
+from mixedmodels.inference.jobs import resolve_jobs
 from mixedmodels.inference.parameters import parameter_names, sdcor_from_theta
 from mixedmodels.inference.progress import ProgressBar as _ProgressBar
 
@@ -93,7 +93,7 @@ def parametric_bootstrap(
     n = int(n)
     root = _seed_sequence(seed)
     children = root.spawn(n)
-    workers = _resolve_jobs(n_jobs, n)
+    workers = resolve_jobs(n_jobs, n)
     show = sys.stderr.isatty() if progress is None else bool(progress)
     bar = _ProgressBar(n, show)
     try:
@@ -113,17 +113,6 @@ def _seed_sequence(seed: Any) -> np.random.SeedSequence:
     if isinstance(seed, np.random.Generator):
         return np.random.SeedSequence(int(seed.integers(2**63)))
     return np.random.SeedSequence(seed)
-
-
-def _resolve_jobs(n_jobs: int | None, n: int) -> int:
-    """Number of worker processes: all usable cores unless told, never more than replicates."""
-    if n_jobs is None or n_jobs < 1:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cores = os.cpu_count() or 1
-        n_jobs = cores
-    return max(1, min(int(n_jobs), n))
 
 
 # ---- one replicate --------------------------------------------------------------------------

@@ -79,8 +79,11 @@ def confidence_intervals(
         Parameters (lme4's ``parm``): names, ``"theta_"``, ``"beta_"`` or indices; all if None.
     names
         Row names: lme4's ``.sig01 ... .sigma`` (default) or readable ``sd_...|group``.
-    nsim, seed, n_jobs
-        Bootstrap replicates, seed and worker processes (``"bootstrap"`` only).
+    nsim, seed
+        Bootstrap replicates and seed (``"bootstrap"`` only).
+    n_jobs
+        Worker processes: for ``"bootstrap"`` all usable cores unless given, for ``"profile"``
+        one unless given (its traces shared out, the same intervals).
     progress
         A text progress bar on stderr (``"bootstrap"`` and ``"profile"``); by default only
         when stderr is a terminal.
@@ -113,7 +116,8 @@ def confidence_intervals(
     if key == "wald":
         lower, upper = _wald(model, pnames, level)
     elif key == "profile":
-        table = profile(model, [pnames.lme4[i] for i in chosen], progress=progress)
+        jobs = 1 if n_jobs is None else n_jobs
+        table = profile(model, [pnames.lme4[i] for i in chosen], progress=progress, n_jobs=jobs)
         lower, upper = profile_intervals(table, pnames.lme4, level)
     else:
         raise ModelSpecificationError(

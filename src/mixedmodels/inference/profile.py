@@ -28,6 +28,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +43,7 @@ from mixedmodels.errors import (
     NotSupportedError,
     SingularFitWarning,
 )
+from mixedmodels.inference.jobs import resolve_jobs
 from mixedmodels.inference.parameters import (
     ParameterNames,
     parameter_names,
@@ -135,6 +137,7 @@ def profile(
     delta_cutoff: float = 1.0 / 8.0,
     max_mult: float = 10.0,
     progress: bool | None = None,
+    n_jobs: int | None = 1,
 ) -> pd.DataFrame:
     """Profile the ML deviance over each parameter, as lme4's ``profile(fit)``.
 
@@ -156,6 +159,9 @@ def profile(
     progress
         Show a text progress bar of the profile points on stderr; by default only when stderr
         is a terminal.
+    n_jobs
+        Processes to share the traces out (lme4's ``parallel = "multicore"``; ``None``: all
+        usable cores); each trace is computed as in one process, so the table is the same.
 
     Returns
     -------
@@ -174,15 +180,12 @@ def profile(
     setup = _make_setup(model, alpha_max, max_points, delta, delta_cutoff, max_mult)
     chosen = select_parameters(which, setup.names)
     bar = progress_bar(len(chosen), setup, progress)
-    frames = []
     try:
-        with blas_threads(setup.L.thread_limit()):  # the fit's threads (and bits)
-            for w in chosen:
-                rows = _trace(setup, w, bar)
-                frames.append(_trace_frame(setup, w, rows))
+        traces = _run_traces(setup, chosen, bar, resolve_jobs(n_jobs, len(chosen)))
         bar.total = bar.done  # the total was an estimate: full at the end
     finally:
         bar.close()
+    frames = [_trace_frame(setup, w, rows) for w, rows in zip(chosen, traces, strict=True)]
     table = pd.concat(frames, ignore_index=True)
     keys = setup.names.lme4
     table.attrs = {
@@ -224,6 +227,47 @@ def _make_setup(
         max_points=int(max_points),
         max_mult=float(max_mult),
     )
+
+
+def _run_traces(setup: _Setup, chosen: list[int], bar: ProgressBar, workers: int) -> list[Array]:
+    """The traces of ``chosen``, in this process or over ``workers`` forked processes.
+
+    A trace depends only on the setup (each starts at the estimates), so the rows are the
+    same either way; workers run under the fit's BLAS threads too (the same bits), and the
+    warnings they raise are raised again here.
+    """
+    if workers == 1:
+        with blas_threads(setup.L.thread_limit()):  # the fit's threads (and bits)
+            return [_trace(setup, w, bar) for w in chosen]
+    found: dict[int, Array] = {}
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(setup,)) as pool:
+        futures = {pool.submit(_trace_in_worker, w): w for w in chosen}
+        for future in as_completed(futures):
+            rows, caught = future.result()
+            found[futures[future]] = rows
+            bar.advance(len(rows) - 1)  # the estimates are a row of every trace
+            for message, category in caught:
+                warnings.warn(message, category, stacklevel=4)
+    return [found[w] for w in chosen]
+
+
+_WORKER: _Setup | None = None
+
+
+def _init_worker(setup: _Setup) -> None:
+    """Per process: keep the (forked) setup."""
+    global _WORKER
+    _WORKER = setup
+
+
+def _trace_in_worker(w: int) -> tuple[Array, list[tuple[str, type[Warning]]]]:
+    """One trace in a worker, with the warnings it raised."""
+    assert _WORKER is not None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with blas_threads(_WORKER.L.thread_limit()):
+            rows = _trace(_WORKER, w, ProgressBar(1, False, label="profile"))
+    return rows, [(str(c.message), c.category) for c in caught]
 
 
 def progress_bar(n_traces: int, setup: TraceSetup, progress: bool | None) -> ProgressBar:
