@@ -232,15 +232,20 @@ def _make_setup(
 def _run_traces(setup: _Setup, chosen: list[int], bar: ProgressBar, workers: int) -> list[Array]:
     """The traces of ``chosen``, in this process or over ``workers`` forked processes.
 
-    A trace depends only on the setup (each starts at the estimates), so the rows are the
-    same either way; workers run under the fit's BLAS threads too (the same bits), and the
-    warnings they raise are raised again here.
+    A trace depends only on the setup (each starts at the estimates), and runs here under the
+    fit's BLAS threads; in a worker under the fit's threads shared out between the workers
+    (each at least one: more would oversubscribe the cores, 4× slower on 2 cores with 2
+    workers), so the rows are the same to the bit when the fit runs one BLAS thread (dense
+    blocks under ``THREADS_FROM`` rows), otherwise to rounding. The warnings the workers
+    raise are raised again here.
     """
+    threads = setup.L.thread_limit()
     if workers == 1:
-        with blas_threads(setup.L.thread_limit()):  # the fit's threads (and bits)
+        with blas_threads(threads):  # the fit's threads (and bits)
             return [_trace(setup, w, bar) for w in chosen]
     found: dict[int, Array] = {}
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(setup,)) as pool:
+    share = (setup, max(1, threads // workers))
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=share) as pool:
         futures = {pool.submit(_trace_in_worker, w): w for w in chosen}
         for future in as_completed(futures):
             rows, caught = future.result()
@@ -251,22 +256,23 @@ def _run_traces(setup: _Setup, chosen: list[int], bar: ProgressBar, workers: int
     return [found[w] for w in chosen]
 
 
-_WORKER: _Setup | None = None
+_WORKER: tuple[_Setup, int] | None = None
 
 
-def _init_worker(setup: _Setup) -> None:
-    """Per process: keep the (forked) setup."""
+def _init_worker(setup: _Setup, threads: int) -> None:
+    """Per process: keep the (forked) setup and the BLAS threads of a trace."""
     global _WORKER
-    _WORKER = setup
+    _WORKER = (setup, threads)
 
 
 def _trace_in_worker(w: int) -> tuple[Array, list[tuple[str, type[Warning]]]]:
     """One trace in a worker, with the warnings it raised."""
     assert _WORKER is not None
+    setup, threads = _WORKER
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with blas_threads(_WORKER.L.thread_limit()):
-            rows = _trace(_WORKER, w, ProgressBar(1, False, label="profile"))
+        with blas_threads(threads):
+            rows = _trace(setup, w, ProgressBar(1, False, label="profile"))
     return rows, [(str(c.message), c.category) for c in caught]
 
 
