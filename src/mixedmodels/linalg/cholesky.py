@@ -89,6 +89,7 @@ class BlockedCholesky:
         self._scatter = [_scatter_index(s) if _is_small(s) else None for s in A.sparse]
         self.first_dense: list[Array | None] = [None] * m
         self._buffers: dict[int, Array] = {}  # dense diagonal blocks, reused across updates
+        self._columns: dict[int, Array] = {}  # L_i0 of scalar terms, owned and rewritten
         self._one_term = OneTerm.of(A)
 
     def thread_limit(self) -> int:
@@ -119,15 +120,15 @@ class BlockedCholesky:
         """A factor of the same blocks that owns its values: updating one leaves the other.
 
         The structure (stored blocks, Gram products, scatter indices) is shared: nothing changes
-        it in place. An update replaces the factor's arrays rather than writing into them, so
-        the new factor starts at this one's θ and values without copying them; only the
-        reused workspaces are its own.
+        it in place. An update replaces the factor's arrays (or rewrites those it allocated
+        itself since the last spawn), so the new factor starts at this one's θ and values
+        without copying them; only the reused workspaces are its own.
         """
         new = copy.copy(self)
         new.diag, new.sparse, new.xz = list(self.diag), list(self.sparse), list(self.xz)
-        new.dense = [list(row) for row in self.dense]
-        new.first_dense = list(self.first_dense)
-        new._buffers = {}
+        new.dense, new.first_dense = [list(row) for row in self.dense], list(self.first_dense)
+        new._buffers, new._columns = {}, {}
+        self._columns = {}  # both now read L_i0's arrays: neither may rewrite them
         return new
 
     # ---- the update -------------------------------------------------------------------
@@ -154,9 +155,8 @@ class BlockedCholesky:
     def derivatives(self) -> CriterionDerivatives | None:
         """The criterion's pieces differentiated along θ at the factor's θ, when in closed form.
 
-        ``None`` unless :attr:`closed_form` (one small term): other models are optimized
-        without derivatives. Structured terms' template entries are carried to θ by the chain
-        rule.
+        ``None`` unless :attr:`closed_form` (one small term); structured terms' template
+        entries are carried to θ by the chain rule.
         """
         if self._one_term is None:
             return None
@@ -337,8 +337,11 @@ class BlockedCholesky:
         if j == 0:
             blocks = self.A.sparse[i]
             assert blocks is not None
-            if blocks.data.shape[1:] == (1, 1):  # scalar terms: one array, no temporaries
-                data = np.take(self.diag[0].reshape(-1), blocks.indices)
+            if blocks.data.shape[1:] == (1, 1):  # scalar terms: one array, rewritten
+                data = self._columns.get(i)
+                if data is None:
+                    data = self._columns[i] = np.empty(len(blocks.indices))
+                np.take(self.diag[0].reshape(-1), blocks.indices, out=data)
                 np.divide(blocks.data.reshape(-1), data, out=data)
                 data *= float(T[i][0, 0] * T[0][0, 0])
                 data = data.reshape(-1, 1, 1)
@@ -465,8 +468,7 @@ class BlockedCholesky:
             self.beta_shift = np.array(shift, dtype=float)
             return
         self.shift = float(np.asarray(shift)) if intercept is not None else 0.0
-        self.intercept = intercept
-        self.beta_shift = None
+        self.intercept, self.beta_shift = intercept, None
 
     def fixed_effects(self) -> Array:
         """β̂ by back-substitution in ``R_X``, on the scale of the original response."""
@@ -570,8 +572,7 @@ def _fill_blockdiag(dense: Array, blocks: Array) -> None:
     if k == 1:
         dense.flat[:: nlev + 1] = blocks.reshape(-1)
         return
-    idx = np.arange(nlev)
-    dense.reshape(nlev, k, nlev, k)[idx, :, idx, :] = blocks
+    dense.reshape(nlev, k, nlev, k)[np.arange(nlev), :, np.arange(nlev), :] = blocks
 
 
 def _scale_dense(A: Array, Ti: Array, Tj: Array) -> Array:
