@@ -166,3 +166,36 @@ def test_conditional_variances_match_dense_inverse() -> None:
             block = cov[start + g * k : start + (g + 1) * k, start + g * k : start + (g + 1) * k]
             np.testing.assert_allclose(model.ranef_var[term.name][g], block, rtol=1e-8, atol=1e-12)
         start += term.q
+
+
+def test_compiled_first_column_has_the_bits_of_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mixedmodels.datasets import simulate_crossed
+
+    data = simulate_crossed(3000, (300, 40), seed=5)
+    factors = {}
+    for name, threshold in [("numpy", 10**12), ("compiled", 0)]:
+        monkeypatch.setattr(cholesky, "COMPILED_COLUMNS", threshold)
+        model = LinearMixedModel("y ~ x1 + (1 | g1) + (1 | g2)", data)
+        model.L.update(np.array([0.7, 1.3]))
+        factors[name] = model.L
+    first, second = factors["numpy"].sparse[1], factors["compiled"].sparse[1]
+    assert first is not None and second is not None
+    np.testing.assert_array_equal(first.data, second.data)
+    np.testing.assert_array_equal(factors["numpy"].xx, factors["compiled"].xx)
+
+
+def test_a_spawned_factor_keeps_its_first_column_when_the_parent_updates() -> None:
+    from mixedmodels.datasets import simulate_crossed
+
+    model = LinearMixedModel("y ~ x1 + (1 | g1) + (1 | g2)", simulate_crossed(2000, (200, 30)))
+    parent = model.L
+    parent.update(np.array([0.5, 0.5]))
+    parent.update(np.array([0.6, 0.4]))  # the first column now in the parent's own array
+    child = parent.spawn()
+    kept = child.sparse[1].data.copy()
+    parent.update(np.array([2.0, 3.0]))
+    np.testing.assert_array_equal(child.sparse[1].data, kept)
+    child.update(np.array([0.1, 0.2]))
+    parent_now = parent.sparse[1].data.copy()
+    child.update(np.array([0.3, 0.2]))
+    np.testing.assert_array_equal(parent.sparse[1].data, parent_now)

@@ -9,7 +9,7 @@ partial results is again a partial result (reduce). Three things need care:
   end the levels are put in R's order and the terms sorted by their numbers of levels, as in
   memory; until then every pair of terms is kept as a sparse ``Z_iᵀZ_j``;
 * the **response** is centred before its products are formed (see
-  :func:`~mixedmodels.linalg.cholesky.response_shift`); each chunk centres at its own weighted
+  :func:`~mixedmodels.linalg.shift.response_shift`); each chunk centres at its own weighted
   mean and :meth:`BlockSums.recentred` moves a partial result to another centre exactly (Chan,
   Golub and LeVeque's pairwise update), so no pass is needed to learn the mean;
 * the **rank** of ``X`` (and of each term's columns) is decided, as in memory, from the ``R``

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.blocksolve import upper_solve
 from mixedmodels.linalg.crossprod import BlockSparse, CrossProducts
-from mixedmodels.linalg.gram import DensePanels, GramProduct, gram_product
+from mixedmodels.linalg.gram import DensePanels, GramProduct, gram_product, numba_installed
 from mixedmodels.linalg.kernels import (
     chol_blockdiag,
     chol_lower,
@@ -44,11 +44,12 @@ from mixedmodels.linalg.trailing import TrailingBlocks
 from mixedmodels.spec.random import RandomEffectsTerm, term_templates
 from mixedmodels.spec.structure_derivatives import template_jacobian
 
-__all__ = ["BlockedCholesky", "response_shift"]
+__all__ = ["BlockedCholesky"]
 
 Array = FloatArray
 TRAILING_MAX_Q = 64  # trailing terms profiled out have at most this many random effects
 NESTED_MIN_Q = 500  # ... when a leading dense diagonal block has at least this many rows
+COMPILED_COLUMNS = 1_000_000  # first-column blocks with this many entries scale compiled
 
 
 class BlockedCholesky:
@@ -338,13 +339,7 @@ class BlockedCholesky:
             blocks = self.A.sparse[i]
             assert blocks is not None
             if blocks.data.shape[1:] == (1, 1):  # scalar terms: one array, rewritten
-                data = self._columns.get(i)
-                if data is None:
-                    data = self._columns[i] = np.empty(len(blocks.indices))
-                np.take(self.diag[0].reshape(-1), blocks.indices, out=data)
-                np.divide(blocks.data.reshape(-1), data, out=data)
-                data *= float(T[i][0, 0] * T[0][0, 0])
-                data = data.reshape(-1, 1, 1)
+                data = self._scalar_column(i, blocks, float(T[i][0, 0] * T[0][0, 0]))
             else:
                 scaled = T[i].T @ blocks.data @ T[0]
                 data = rdiv_blocks(scaled, blocks.indices, self.diag[0])
@@ -356,6 +351,22 @@ class BlockedCholesky:
         for k in range(j):
             self._subtract_product(B, i, k, j, T)
         self.dense[i][j] = self._rdiv(B, j)
+
+    def _scalar_column(self, i: int, blocks: BlockSparse, scale: float) -> Array:
+        """``scale · A_i0 / L_00`` for scalar terms, in an array the factor owns (rewritten)."""
+        data = self._columns.get(i)
+        if data is None:
+            data = self._columns[i] = np.empty(len(blocks.indices))
+        if len(data) >= COMPILED_COLUMNS and numba_installed():
+            from mixedmodels.linalg.column_kernels import divide_by_columns
+
+            values, diagonal = blocks.data.reshape(-1), self.diag[0].reshape(-1)
+            divide_by_columns(values, blocks.indices, diagonal, scale, data)
+        else:
+            np.take(self.diag[0].reshape(-1), blocks.indices, out=data)
+            np.divide(blocks.data.reshape(-1), data, out=data)
+            data *= scale
+        return data.reshape(-1, 1, 1)
 
     def _set_first_column(self, i: int, data: Array) -> None:
         """Store ``L_i0`` (the stored blocks of ``A_i0`` with new values), dense too if small."""
@@ -455,7 +466,7 @@ class BlockedCholesky:
         return 2.0 * sum(math.log(v) for v in np.diagonal(self.xx)[:-1].tolist())
 
     def set_response_shift(self, shift: float | Array, intercept: int | None = None) -> None:
-        """Record that the stored response is ``y − shift`` (see :func:`response_shift`).
+        """Record that the stored response is ``y − shift`` (:func:`.shift.response_shift`).
 
         ``shift`` is a number subtracted from every response (then ``intercept`` is the
         intercept's column, or ``None`` when there is none and nothing was subtracted), or
@@ -583,18 +594,3 @@ def _scale_dense(A: Array, Ti: Array, Tj: Array) -> Array:
     li, lj = A.shape[0] // ki, A.shape[1] // kj
     A4 = A.reshape(li, ki, lj, kj)
     return np.einsum("ab,xayc,cd->xbyd", Ti, A4, Tj).reshape(A.shape)
-
-
-def response_shift(X: Array, y: Array, weights: Array | None) -> tuple[float, int | None]:
-    """A constant to subtract from ``y`` before forming cross-products, and the intercept.
-
-    When ``X`` has an intercept column, subtracting the (weighted) mean of ``y`` changes only
-    the intercept estimate, but keeps ``y'y`` from dwarfing the residual sum of squares: the
-    last pivot of the Cholesky factor is ``r² = y'y − …`` and would otherwise lose digits to
-    cancellation when the mean is large next to the residual SD.
-    """
-    ones = [j for j in range(X.shape[1]) if np.all(X[:, j] == 1.0)]
-    if not ones or y.size == 0:
-        return 0.0, None
-    shift = float(np.average(y, weights=weights))
-    return (shift if np.isfinite(shift) else 0.0), ones[0]

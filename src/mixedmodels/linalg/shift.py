@@ -15,9 +15,8 @@ import numpy as np
 import scipy.linalg
 
 from mixedmodels._typing import FloatArray
-from mixedmodels.linalg.cholesky import response_shift
 
-__all__ = ["coefficient_shift"]
+__all__ = ["coefficient_shift", "response_shift"]
 
 Array = FloatArray
 CANCELLATION_LIMIT = 1.0  # subtract Xβ₀ whenever its residuals are smaller than y − mean
@@ -38,7 +37,7 @@ def coefficient_shift(
     Returns
     -------
     tuple
-        ``(shift, intercept)`` as :func:`~mixedmodels.linalg.cholesky.response_shift`
+        ``(shift, intercept)`` as :func:`response_shift`
         returns them when ``X`` is an intercept alone (or empty); otherwise ``(β₀, None)``
         with ``β₀`` the weighted least-squares coefficients, unless they fail or leave a
         residual sum of squares no smaller than the centred one.
@@ -62,3 +61,18 @@ def coefficient_shift(
     if intercept is not None:
         beta0[intercept] += shift
     return beta0, None
+
+
+def response_shift(X: Array, y: Array, weights: Array | None) -> tuple[float, int | None]:
+    """A constant to subtract from ``y`` before forming cross-products, and the intercept.
+
+    When ``X`` has an intercept column, subtracting the (weighted) mean of ``y`` changes only
+    the intercept estimate, but keeps ``y'y`` from dwarfing the residual sum of squares: the
+    last pivot of the Cholesky factor is ``r² = y'y − …`` and would otherwise lose digits to
+    cancellation when the mean is large next to the residual SD.
+    """
+    ones = [j for j in range(X.shape[1]) if np.all(X[:, j] == 1.0)]
+    if not ones or y.size == 0:
+        return 0.0, None
+    shift = float(np.average(y, weights=weights))
+    return (shift if np.isfinite(shift) else 0.0), ones[0]
