@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -75,18 +77,23 @@ def test_off_diagonal_products_have_no_dense_panels() -> None:
     assert "dense" not in costs and costs["scatter"] < costs["sparse"]
 
 
+def fit_by(monkeypatch: pytest.MonkeyPatch, data: pd.DataFrame, kind: type, **costs: float) -> Any:
+    """The crossed model fitted with the cost constants ``costs``, which must choose ``kind``."""
+    with monkeypatch.context() as patch:
+        for name, value in costs.items():
+            patch.setattr(gram, name, value)
+        model = mm.LinearMixedModel("y ~ x1 + (1 | g1) + (1 | g2)", data)
+        assert isinstance(model.L.gram[(1, 1)], kind)
+        return model.fit()
+
+
 def test_fit_by_the_scatter_equals_fit_by_dense_panels(monkeypatch: pytest.MonkeyPatch) -> None:
     data = mm.datasets.simulate_crossed(5000, (2000, 60), seed=3)  # not a "small" block
-    formula = "y ~ x1 + (1 | g1) + (1 | g2)"
-    fits = {}
-    for method, expensive in [("dense", "SCATTER_PAIR_SECONDS"), ("scatter", "DENSE_FLOP_SECONDS")]:
-        with monkeypatch.context() as patch:
-            patch.setattr(gram, expensive, 1.0)
-            patch.setattr(gram, "SPARSE_PRODUCT_SECONDS", 1.0)
-            model = mm.LinearMixedModel(formula, data)
-            kind = gram.DensePanels if method == "dense" else gram.ScatterGram
-            assert isinstance(model.L.gram[(1, 1)], kind)
-            fits[method] = model.fit()
+    no_sparse = {"SPARSE_PRODUCT_SECONDS": 1.0}  # SciPy's product priced out
+    fits = {
+        "dense": fit_by(monkeypatch, data, gram.DensePanels, SCATTER_PAIR_SECONDS=1.0, **no_sparse),
+        "scatter": fit_by(monkeypatch, data, gram.ScatterGram, DENSE_FLOP_SECONDS=1.0, **no_sparse),
+    }
     assert fits["scatter"].objective == pytest.approx(fits["dense"].objective, rel=1e-12)
     np.testing.assert_allclose(fits["scatter"].theta, fits["dense"].theta, rtol=1e-7)
 
@@ -172,19 +179,14 @@ def test_cost_model_with_counts(shape: tuple[int, int], per_column: int, method:
 
 def test_fit_by_moments_equals_fit_by_the_scatter(monkeypatch: pytest.MonkeyPatch) -> None:
     data = mm.datasets.simulate_crossed(60_000, (300, 400), seed=4)  # 200 rows a level
-    formula = "y ~ x1 + (1 | g1) + (1 | g2)"
-    fits = {}
-    for method in ("chebyshev", "scatter"):
-        with monkeypatch.context() as patch:
-            patch.setattr(gram, "DENSE_FLOP_SECONDS", 1.0)
-            if method == "scatter":
-                patch.setattr(gram, "MOMENT_ENTRY_SECONDS", 1.0)
-            else:
-                patch.setattr(gram, "SCATTER_PAIR_SECONDS", 1e-6)
-            model = mm.LinearMixedModel(formula, data)
-            kind = gram.ChebyshevGram if method == "chebyshev" else gram.ScatterGram
-            assert isinstance(model.L.gram[(1, 1)], kind)
-            fits[method] = model.fit()
+    fits = {
+        "chebyshev": fit_by(
+            monkeypatch, data, gram.ChebyshevGram, DENSE_FLOP_SECONDS=1.0, SCATTER_PAIR_SECONDS=1e-6
+        ),
+        "scatter": fit_by(
+            monkeypatch, data, gram.ScatterGram, DENSE_FLOP_SECONDS=1.0, MOMENT_ENTRY_SECONDS=1.0
+        ),
+    }
     assert fits["chebyshev"].objective == pytest.approx(fits["scatter"].objective, rel=1e-13)
     np.testing.assert_allclose(fits["chebyshev"].theta, fits["scatter"].theta, rtol=1e-7)
 

@@ -171,13 +171,7 @@ def _optimize(
         theta = np.concatenate([lead_scaling.to_theta(lead), rest_start])
         blocks = devfun.factor.trailing_blocks(theta, begin)
 
-        def trailing(rest: Array) -> float:
-            try:
-                return devfun.criterion(blocks.factor(rest))
-            except np.linalg.LinAlgError:
-                return math.inf
-
-        return rest_scaling.wrap(trailing)
+        return rest_scaling.wrap(lambda rest: _trailing_value(devfun, blocks, rest))
 
     def report(phi: Array, value: float) -> None:
         if verbose:
@@ -314,14 +308,20 @@ def _check_values(devfun: LmmObjective) -> Objective:
             except np.linalg.LinAlgError:
                 leading[key] = None
         blocks = leading[key]
-        if blocks is None:
-            return math.inf
-        try:
-            return devfun.criterion(blocks.factor(theta[split:]))
-        except np.linalg.LinAlgError:
-            return math.inf
+        return math.inf if blocks is None else _trailing_value(devfun, blocks, theta[split:])
 
     return value
+
+
+def _trailing_value(devfun: LmmObjective, blocks: TrailingBlocks, rest: Array) -> float:
+    """The criterion on the leading terms' Schur complement at the trailing terms' θ.
+
+    ``inf`` where the trailing factor does not exist; the nested search's and the check's values.
+    """
+    try:
+        return devfun.criterion(blocks.factor(rest))
+    except np.linalg.LinAlgError:
+        return math.inf
 
 
 def _stopped_short(check: ConvergenceCheck, value: float) -> bool:

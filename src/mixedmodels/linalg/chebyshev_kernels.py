@@ -1,4 +1,4 @@
-"""Compiled kernels of :class:`mixedmodels.linalg.chebyshev_gram.ChebyshevGram`.
+"""Compiled kernels of :class:`mixedmodels.linalg.gram.ChebyshevGram`.
 
 Both work on the lower triangle of a dense ``n × n`` target cut into square tiles of ``tile``
 rows; lower tile ``(ti, tj)``, ``tj ≤ ti``, is plane ``ti (ti + 1) / 2 + tj`` of the moments.

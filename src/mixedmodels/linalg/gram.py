@@ -30,7 +30,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib.util import find_spec
 from itertools import pairwise
 
@@ -201,21 +201,11 @@ class ScatterGram:
             )
 
         parallel = self.work[-1] >= PARALLEL_PAIRS
-        bounds = [int(b) for b in self.partition(threads_for(THREADS_FROM) if parallel else 1)]
-        if len(bounds) == 2:
-            run(*bounds)
-            return
-        with ThreadPoolExecutor(len(bounds) - 1) as pool:
-            for done in [pool.submit(run, a, b) for a, b in pairwise(bounds)]:
-                done.result()
+        _run_parts(run, self.partition(threads_for(THREADS_FROM) if parallel else 1))
 
     def partition(self, parts: int) -> NDArray[np.intp]:
         """Boundaries of ``parts`` contiguous runs of row tiles with about equal work."""
-        cumulative = self.work
-        targets = cumulative[-1] * np.arange(1, parts) / parts
-        inner = np.searchsorted(cumulative, targets, side="left") + 1
-        bounds = np.unique(np.concatenate([[0], inner, [cumulative.size]]))
-        return bounds.astype(np.intp)
+        return _partition(self.work, parts)
 
     def with_values(self, left: FloatArray, right: FloatArray) -> ScatterGram:
         """The same patterns with the blocks' new CSR data."""
@@ -357,9 +347,8 @@ class ChebyshevGram:
         at = w[self.representative]
         if not np.array_equal(w, at[self.group]) or not np.all(np.abs(at) > 0):
             return None
-        if self.basis.shape[0] == self.basis.shape[1] and self.basis.shape[1] > 1:
-            if np.array_equal(self.basis, np.eye(self.basis.shape[0])):
-                return at
+        if self.basis.shape[0] == self.basis.shape[1]:  # the identity: one moment per group
+            return at
         coef = np.linalg.lstsq(self.basis, at, rcond=None)[0]
         error = np.max(np.abs(self.basis @ coef - at))
         return coef if error <= FIT_TOLERANCE * np.min(np.abs(at)) else None
@@ -370,7 +359,7 @@ class ChebyshevGram:
 
         coef = self.coefficients(np.ascontiguousarray(w, dtype=np.float64))
         if coef is None:
-            ScatterGram.of(self.matrix, None).subtract_from(target, w, scale)
+            self.scatter.subtract_from(target, w, scale)
             return
         scaled = np.ascontiguousarray(scale * coef)
 
@@ -378,6 +367,11 @@ class ChebyshevGram:
             subtract_moments(target, self.moments, scaled, TILE, lo, hi)
 
         _on_row_tiles(run, max(-(-target.shape[0] // TILE), 1))
+
+    @cached_property
+    def scatter(self) -> ScatterGram:
+        """The exact scatter of ``C``, built the first time a fit of ``w`` fails."""
+        return ScatterGram.of(self.matrix, None)
 
     def with_values(self, left: FloatArray, right: FloatArray) -> ScatterGram:
         """The scatter of the same pattern with new values (new weights change the counts)."""
@@ -387,7 +381,10 @@ class ChebyshevGram:
 
 
 def _chebyshev_basis(values: FloatArray, degree: int) -> FloatArray:
-    """``T_j(x)`` at the counts mapped to ``[−1, 1]``, or the identity for few counts."""
+    """``T_j(x)`` at the counts mapped to ``[−1, 1]``, or the identity for few counts.
+
+    The basis is square only when it is the identity (``ChebyshevGram.coefficients`` reads it).
+    """
     if len(values) <= degree + 1:
         return np.eye(len(values))
     lo, hi = float(values[0]), float(values[-1])
@@ -415,14 +412,26 @@ def chebyshev_degree(counts: FloatArray) -> int | None:
 def _on_row_tiles(run: Callable[[int, int], None], ntiles: int) -> None:
     """``run`` over row tiles of a lower triangle, shared out by work on the BLAS threads."""
     parts = threads_for(THREADS_FROM) if ntiles * (ntiles + 1) // 2 >= PARALLEL_TILES else 1
-    if parts <= 1 or ntiles < 2:
-        run(0, ntiles)
+    work = np.cumsum(np.arange(1, ntiles + 1, dtype=np.float64))  # tile row t has t + 1 tiles
+    _run_parts(run, _partition(work, parts))
+
+
+def _partition(cumulative: NDArray[np.float64], parts: int) -> NDArray[np.intp]:
+    """Boundaries of ``parts`` contiguous runs of row tiles with about equal ``cumulative`` work."""
+    targets = cumulative[-1] * np.arange(1, parts) / parts
+    inner = np.searchsorted(cumulative, targets, side="left") + 1
+    bounds = np.unique(np.concatenate([[0], inner, [cumulative.size]]))
+    return bounds.astype(np.intp)
+
+
+def _run_parts(run: Callable[[int, int], None], bounds: NDArray[np.intp]) -> None:
+    """``run(a, b)`` for each run of row tiles between ``bounds``, on threads when several."""
+    edges = [int(b) for b in bounds]
+    if len(edges) == 2:
+        run(*edges)
         return
-    work = np.cumsum(np.arange(1, ntiles + 1, dtype=np.float64))
-    inner = np.searchsorted(work, work[-1] * np.arange(1, parts) / parts, side="left") + 1
-    bounds = [int(b) for b in np.unique(np.concatenate([[0], inner, [ntiles]]))]
-    with ThreadPoolExecutor(len(bounds) - 1) as pool:
-        for done in [pool.submit(run, a, b) for a, b in pairwise(bounds)]:
+    with ThreadPoolExecutor(len(edges) - 1) as pool:
+        for done in [pool.submit(run, a, b) for a, b in pairwise(edges)]:
             done.result()
 
 
