@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import mixedmodels as mm
@@ -69,3 +70,55 @@ def test_residual_structure_models_are_refused() -> None:
     )
     with pytest.raises(mm.NotSupportedError):
         parametric_bootstrap(model, 2, seed=1, n_jobs=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("formula", "dataset"),
+    [
+        ("Reaction ~ Days + (Days || Subject)", "sleepstudy"),
+        ("Yield ~ 1 + (1 | Batch)", "Dyestuff2"),  # most replicates singular
+        ("Yield ~ 1 + (1 | Batch)", "Dyestuff"),
+    ],
+)
+def test_batched_replicates_are_refits(formula: str, dataset: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = mm.lmer(formula, mm.datasets.load(dataset))
+    assert model.bootstrap_replicates().one is not None  # the batched search
+    _check_same_fits(model, 12, 21)
+
+
+def test_singular_replicates_of_a_vector_term_are_refits() -> None:
+    model = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    seeds = np.random.SeedSequence(1).spawn(1000)
+    chosen = [seeds[i] for i in (42, 118, 173, 266, 296)]  # singular replicates of this seed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = model.bootstrap_replicates().run(chosen)
+        slow = _refit_rows(model, chosen)
+    assert fast[:, -1].all()  # singular
+    np.testing.assert_allclose(fast[:, 0], slow[:, 0], rtol=1e-9)
+    np.testing.assert_array_equal(fast[:, -2:], slow[:, -2:])
+
+
+def test_a_replicate_does_not_depend_on_its_batch() -> None:
+    model = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    replicates = model.bootstrap_replicates()
+    seeds = np.random.SeedSequence(9).spawn(40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        every = replicates.run(seeds)
+        for part in (slice(3, 4), slice(10, 17), slice(0, 40, 3)):
+            np.testing.assert_array_equal(replicates.run(seeds[part]), every[part])
+
+
+def test_large_terms_are_refitted_one_at_a_time() -> None:
+    rng = np.random.default_rng(3)
+    n = 12_000
+    data = pd.DataFrame({"g": rng.integers(0, 5_000, n).astype(str), "x": rng.normal(size=n)})
+    data["y"] = data["x"] + rng.normal(size=n) + rng.normal(size=5_000)[data["g"].astype(int)]
+    model = mm.lmer("y ~ x + (1 | g)", data)
+    assert model.bootstrap_batch() == 10
+    assert model.bootstrap_replicates().one is None
+    small = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    assert small.bootstrap_batch() > 10

@@ -51,7 +51,13 @@ from mixedmodels.optimize.scaling import (
 )
 from mixedmodels.optimize.start import initial_step, moment_start
 
-__all__ = ["fit_theta"]
+__all__ = [
+    "OFF_BOUND",
+    "SINGULAR_TOL",
+    "fit_theta",
+    "gradient_scaling",
+    "near_bound",
+]
 
 Array = FloatArray
 Objective = Callable[[Array], float]
@@ -136,9 +142,7 @@ def _quasi_newton(
     quasi-Newton method's steps are well conditioned); ``start`` is in θ, the summary's
     ``final`` in the parameters of ``search`` (as BOBYQA's search leaves it).
     """
-    local = theta_scaling(devfun.terms, devfun.A, devfun.nobs, CHECK_LIMIT)
-    if devfun.sigma is not None:
-        local = fixed_sigma_scaling(local, devfun.terms, devfun.A, devfun.nobs, devfun.sigma)
+    local = gradient_scaling(devfun)
     gradient = local.wrap_gradient(devfun.gradient)
     found = lbfgs(local.wrap(objective), gradient, local.to_phi(start), devfun.lower)
     found.final = search.to_phi(local.to_theta(found.final))
@@ -146,6 +150,14 @@ def _quasi_newton(
         return found
     again = bobyqa(search.wrap(objective), found.final, devfun.lower, initial_step=step)
     return _better(again, found)
+
+
+def gradient_scaling(devfun: LmmObjective) -> ThetaScaling:
+    """The parameters of the searches on the exact gradient: θ over columns of unit size."""
+    local = theta_scaling(devfun.terms, devfun.A, devfun.nobs, CHECK_LIMIT)
+    if devfun.sigma is None:
+        return local
+    return fixed_sigma_scaling(local, devfun.terms, devfun.A, devfun.nobs, devfun.sigma)
 
 
 def _optimize(
@@ -195,18 +207,18 @@ def _restart_at_boundary(
     The restarts are BOBYQA's also after an L-BFGS search: its trust region explores the
     boundary faces, where the gradient of a function of θ² is zero and tells nothing.
     """
-    near = _near_bound(devfun, found.final)
+    near = near_bound(devfun, found.final)
     if not np.any(near):
         return found
     found = _restart(devfun, objective, found)
-    near = _near_bound(devfun, found.final)
+    near = near_bound(devfun, found.final)
     if not np.any(near & _vector_term_entries(devfun)):
         return found
     moved = replace(found, final=np.where(near, OFF_BOUND, found.final))
     return _restart(devfun, objective, moved, keep=found)
 
 
-def _near_bound(devfun: LmmObjective, x: Array) -> np.ndarray:
+def near_bound(devfun: LmmObjective, x: Array) -> np.ndarray:
     """Mask of the bounded parameters within :data:`SINGULAR_TOL` of their bound."""
     return (devfun.lower == 0.0) & (x < SINGULAR_TOL)
 

@@ -117,7 +117,12 @@ def _seed_sequence(seed: Any) -> np.random.SeedSequence:
 
 # ---- one replicate --------------------------------------------------------------------------
 class _Replicates(Protocol):
-    """What runs replicates: rows for the replicates of some seeds, in order."""
+    """What runs replicates: rows for the replicates of some seeds, in order.
+
+    ``batch`` is how many replicates it runs best together (between progress reports).
+    """
+
+    batch: int
 
     def run(self, seeds: Sequence[np.random.SeedSequence]) -> Array:
         """Rows for the replicates of ``seeds``, in order."""
@@ -135,6 +140,8 @@ def _replicates(model: Refittable) -> _Replicates:
 
 class _Replicator:
     """Simulates from the original fit and refits it to each simulated response (GLMMs)."""
+
+    batch = 10
 
     def __init__(self, model: Refittable) -> None:
         self.source = model
@@ -193,8 +200,8 @@ def _run_serial(model: Refittable, seeds: list[np.random.SeedSequence], bar: _Pr
     """All replicates in this process, in chunks so that the bar moves."""
     replicator = _replicates(model)
     parts = []
-    for start in range(0, len(seeds), 10):
-        chunk = seeds[start : start + 10]
+    for start in range(0, len(seeds), replicator.batch):
+        chunk = seeds[start : start + replicator.batch]
         parts.append(replicator.run(chunk))
         bar.advance(len(chunk))
     return np.vstack(parts)
@@ -215,12 +222,20 @@ def _run_chunk(seeds: list[np.random.SeedSequence]) -> Array:
     return _WORKER.run(seeds)
 
 
+def _batch(model: Refittable) -> int:
+    """Replicates the model's own replicates run best together (10 for generic refits)."""
+    size = getattr(model, "bootstrap_batch", None)
+    return int(size()) if callable(size) else _Replicator.batch
+
+
 def _run_parallel(
     model: Refittable, seeds: list[np.random.SeedSequence], workers: int, bar: _ProgressBar
 ) -> Array:
     """Chunks of replicates over a process pool; rows come back in replicate order."""
     n = len(seeds)
-    size = max(1, min(50, math.ceil(n / (8 * workers))))
+    batch = _batch(model)
+    spread = 2 if batch > _Replicator.batch else 8  # chunks a worker: a batch pays per call
+    size = max(1, min(max(50, batch), math.ceil(n / (spread * workers))))
     starts = list(range(0, n, size))
     results: dict[int, Array] = {}
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(model,)) as pool:

@@ -13,6 +13,17 @@ exactly four steps and nothing else:
    ``model.refit(y*, check_convergence=False)``, which is what the bootstrap always ran;
 4. read the estimates from the factor at the optimum.
 
+For a model with one small term (sleepstudy's ``(Days | Subject)``, whose criterion has an
+exact gradient in closed form) step 3 runs for a batch of replicates at once: a projected
+Newton method on all their criteria together
+(:func:`~mixedmodels.optimize.batch_newton.batch_newton` on
+:class:`~mixedmodels.objective.lmm_batch.ReplicateCriteria`), so that each NumPy call serves
+every replicate of the batch, followed, as in ``fit_theta``, by a second search from a
+variance found near zero moved off its bound (the better optimum is kept). A replicate the
+searches do not bring to an optimum (a saddle, no decrease, a second search that fails) is
+refitted alone as above; every replicate's estimates are read from its own factor at its
+optimum (step 4).
+
 No model, frame or result object is built per replicate. The stored response is ``y* − shift``
 with the original model's shift (its mean, or its least-squares fit ``Xβ₀``, see
 :mod:`mixedmodels.linalg.shift`): it only guards the last pivot against cancellation, and the
@@ -23,28 +34,41 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import MixedModelsError
-from mixedmodels.fit.lmm import fit_theta
+from mixedmodels.fit.lmm import OFF_BOUND, fit_theta, gradient_scaling, near_bound
 from mixedmodels.inference.parameters import sdcor_from_theta
 from mixedmodels.linalg.crossprod import CrossProducts, term_matrix
+from mixedmodels.linalg.single import OneTerm, entries_are_theta
+from mixedmodels.linalg.single_batch import OneTermBatch
 from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.objective.lmm import LmmObjective
+from mixedmodels.objective.lmm_batch import ReplicateCriteria
+from mixedmodels.optimize.batch_newton import batch_newton
+from mixedmodels.optimize.scaling import SEARCH_LIMIT, ThetaScaling, theta_scaling
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
     from mixedmodels.fitted import FittedLinearModel
     from mixedmodels.linalg.model_blocks import Shift
+    from mixedmodels.spec.random import RandomEffectsTerm
 
-__all__ = ["LmmReplicates"]
+__all__ = ["LmmReplicates", "replicate_batch"]
 
 Array = FloatArray
 FAILURES = (MixedModelsError, np.linalg.LinAlgError, ArithmeticError)
+BATCH = 256  # replicates optimized together, at most
+BATCH_ENTRIES = 2_000_000  # ... and at most this many entries of their A_xz rows
+BATCH_LEVELS = 4096  # the batched search for terms of up to this many levels × columns
+NEAR_BOUND = 10.0  # an optimum this close to a bound (× fit_theta's) is searched for again
+SERIAL_CHUNK = 10  # replicates between progress reports without the batched search
 
 
 class LmmReplicates:
@@ -103,6 +127,9 @@ class LmmReplicates:
         )
         sdcor = sdcor_from_theta(self.terms, self.theta_hat, self.sigma_hat)
         self.width = 4 + len(model.beta) + len(self.theta_hat) + len(sdcor)
+        self.one = _batchable(self.factor.closed_form, self.terms, self.A)
+        self.batch = replicate_batch(self.factor.closed_form, self.terms, self.A, model.nobs)
+        self.search = theta_scaling(self.terms, self.A, model.nobs, SEARCH_LIMIT)
 
     def run(self, seeds: Sequence[np.random.SeedSequence]) -> Array:
         """Rows ``[objective, β, σ, θ, SDs/correlations, converged, singular]``, in order.
@@ -111,29 +138,90 @@ class LmmReplicates:
         """
         out = np.full((len(seeds), self.width), np.nan)
         with blas_threads(self.factor.thread_limit()):
-            for i, child in enumerate(seeds):
-                try:
-                    out[i] = self.replicate(child)
-                except FAILURES:
-                    continue
+            if self.one is None:
+                for i, child in enumerate(seeds):
+                    out[i] = self._attempt(partial(self.replicate, child))
+                return out
+            for start in range(0, len(seeds), self.batch):
+                part = seeds[start : start + self.batch]
+                out[start : start + len(part)] = self._run_batch(part)
         return out
 
     def replicate(self, seed: np.random.SeedSequence) -> Array:
         """One replicate's row: simulate, new response parts, optimize θ, read the estimates."""
-        y = self.simulate(np.random.default_rng(seed))
+        return self._refit(self.simulate(np.random.default_rng(seed)))
+
+    def _refit(self, y: Array) -> Array:
+        """The row of response ``y``, optimized alone from θ̂."""
         self.set_response(y)
         optsum, _ = fit_theta(self.devfun, False, False, self.theta_hat)
-        self.factor.update(optsum.final)
+        return self._row(np.asarray(optsum.final, dtype=float), optsum.converged)
+
+    def _row(self, theta: Array, converged: bool) -> Array:
+        """The estimates at ``theta`` from the working factor (for the current response)."""
+        self.factor.update(theta)
         objective = self.devfun.criterion()
-        theta = np.asarray(optsum.final, dtype=float)
         if self.fixed_sigma is not None:
             sigma = self.fixed_sigma
         else:
             sigma = math.sqrt(self.factor.pwrss() / self.dof)
         sdcor = sdcor_from_theta(self.terms, theta, sigma)
-        flags = [float(optsum.converged), float(self.singular(theta))]
+        flags = [float(converged), float(self.singular(theta))]
         beta = self.factor.fixed_effects()
         return np.concatenate([[objective], beta, [sigma], theta, sdcor, flags])
+
+    def _attempt(self, row: Callable[[], Array]) -> Array:
+        """``row()``, or a row of ``nan`` when the replicate fails."""
+        try:
+            return row()
+        except FAILURES:
+            return np.full(self.width, np.nan)
+
+    def _run_batch(self, seeds: Sequence[np.random.SeedSequence]) -> Array:
+        """The rows of some replicates, optimized together (see the module docstring)."""
+        assert self.one is not None
+        out = np.full((len(seeds), self.width), np.nan)
+        ys = [self.simulate(np.random.default_rng(seed)) for seed in seeds]
+        parts = [self.response_parts(y) for y in ys]
+        yz = [np.stack([part[0][c] for part in parts]) for c in range(len(self.one.xz))]
+        xy = np.stack([part[1] for part in parts])
+        yy = np.array([part[2] for part in parts])
+        local = gradient_scaling(self.devfun)
+        criteria = ReplicateCriteria(OneTermBatch(self.one, yz, xy, yy), self.devfun, local.factors)
+        thetas, converged = self._optimize_batch(criteria, local)
+        for i, y in enumerate(ys):
+            if converged[i]:
+                self.set_response(y, parts[i])
+                out[i] = self._attempt(partial(self._row, thetas[i], True))
+            else:
+                out[i] = self._attempt(partial(self._refit, y))
+        return out
+
+    def _optimize_batch(
+        self, criteria: ReplicateCriteria, local: ThetaScaling
+    ) -> tuple[Array, NDArray[np.bool_]]:
+        """The replicates' θ, and which converged, by Newton's method from θ̂.
+
+        As ``fit_theta`` does, an optimum with a variance near zero is searched for again,
+        from that variance moved off the bound: the better of the two is kept when the second
+        search converged too, else the replicate counts as not converged.
+        """
+        m = criteria.batch.xx.shape[0]
+        start = np.broadcast_to(local.to_phi(self.theta_hat), (m, len(self.theta_hat)))
+        found = batch_newton(criteria, start, self.devfun.lower)
+        thetas, converged = local.to_theta(found.x), found.converged.copy()
+        near = near_bound(self.devfun, self.search.to_phi(thetas) / NEAR_BOUND)
+        again = np.flatnonzero(converged & np.any(near, axis=1))
+        if again.size:
+            off = self.search.to_theta(np.full(thetas.shape[1], OFF_BOUND))
+            moved = np.where(near[again], off, thetas[again])
+            second = batch_newton(
+                lambda x, rows: criteria(x, again[rows]), local.to_phi(moved), self.devfun.lower
+            )
+            better = second.converged & (second.f < found.f[again])
+            thetas[again[better]] = local.to_theta(second.x[better])
+            converged[again[~second.converged]] = False
+        return thetas, converged
 
     def simulate(self, rng: np.random.Generator) -> Array:
         """A response ``Xβ̂ + Zb* + ε* + offset`` drawn as ``model.simulate(1, seed=rng)``.
@@ -149,18 +237,65 @@ class LmmReplicates:
             y += np.einsum("ik,ik->i", term.z, b[term.refs])
         return y + rng.standard_normal(y.shape[0]) * self.noise_sd
 
-    def set_response(self, y: Array) -> None:
-        """Write the response parts of ``y`` into the working blocks and refresh the factor."""
+    def response_parts(self, y: Array) -> tuple[list[Array], Array, float]:
+        """``A_yz`` per column of the terms, ``A_xy`` and ``A_yy`` of a response ``y``.
+
+        ``A_yz`` comes as one ``(levels,)`` array per column of each term, term by term.
+        """
         stored = (y - self.offset) - self.stored_shift
         wy = stored if self.sqrtw is None else stored * self.sqrtw
-        p = self.A.xx.shape[0] - 1
+        yz: list[Array] = []
         for block, zt in zip(self.A.xz, self.zt, strict=True):
-            block[p] = (zt @ wy).reshape(block.shape[1:])
-        xy = self.Xw.T @ wy
+            per_level = (zt @ wy).reshape(block.shape[1:])
+            yz.extend(per_level[:, c] for c in range(per_level.shape[1]))
+        return yz, self.Xw.T @ wy, float(wy @ wy)
+
+    def set_response(self, y: Array, parts: tuple[list[Array], Array, float] | None = None) -> None:
+        """Write the parts of ``y`` into the working blocks and refresh the factor.
+
+        ``parts`` are its :meth:`response_parts`, when known.
+        """
+        yz, xy, yy = self.response_parts(y) if parts is None else parts
+        p = self.A.xx.shape[0] - 1
+        at = 0
+        for block in self.A.xz:
+            k = block.shape[2]
+            block[p] = np.stack(yz[at : at + k], axis=1)
+            at += k
         self.A.xx[:p, p] = xy
         self.A.xx[p, :p] = xy
-        self.A.xx[p, p] = wy @ wy
+        self.A.xx[p, p] = yy
         self.factor.set_blocks(self.A, same_z=True)
+
+
+def _batchable(
+    closed_form: bool, terms: list[RandomEffectsTerm], A: CrossProducts
+) -> OneTerm | None:
+    """The closed form of the batched search, or ``None`` when it does not apply.
+
+    It applies to one small term of lme4's kind (not a structured one) whose levels × columns
+    are at most :data:`BATCH_LEVELS`: beyond, an evaluation's arithmetic outweighs its NumPy
+    calls and one replicate at a time by L-BFGS costs less.
+    """
+    if not closed_form or not entries_are_theta(terms):
+        return None
+    one = OneTerm.of(A)
+    if one is None or one.diag[0].shape[0] * len(one.xz) > BATCH_LEVELS:
+        return None
+    return one
+
+
+def replicate_batch(
+    closed_form: bool, terms: list[RandomEffectsTerm], A: CrossProducts, nobs: int
+) -> int:
+    """Replicates run together: :data:`SERIAL_CHUNK` one at a time, else a batch.
+
+    A batch holds :data:`BATCH` replicates, fewer for large ``A_xz`` rows or responses.
+    """
+    if _batchable(closed_form, terms, A) is None:
+        return SERIAL_CHUNK
+    per_replicate = max(A.xx.shape[0] * sum(block[0].size for block in A.xz), nobs)
+    return int(max(1, min(BATCH, BATCH_ENTRIES // per_replicate)))
 
 
 def _shift_values(X: Array, shift: Shift) -> Array | float:

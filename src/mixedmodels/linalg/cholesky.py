@@ -38,7 +38,7 @@ from mixedmodels.linalg.kernels import (
     segment_outer,
     solve_lower_t,
 )
-from mixedmodels.linalg.single import CriterionDerivatives, OneTerm
+from mixedmodels.linalg.single import CriterionDerivatives, OneTerm, entries_are_theta
 from mixedmodels.linalg.threads import THREADS_FROM, threads_for
 from mixedmodels.linalg.trailing import TrailingBlocks
 from mixedmodels.spec.random import RandomEffectsTerm, term_templates
@@ -294,7 +294,7 @@ class BlockedCholesky:
 
     def _template_entries(self, theta: Array) -> Array:
         """The lower-triangle entries of the templates, by column (θ itself for lme4's terms)."""
-        if all(term.structure.linear and not term.structured for term in self.terms):
+        if entries_are_theta(self.terms):
             return theta
         parts = []
         for term, T in zip(self.terms, self.templates(theta), strict=True):

@@ -18,8 +18,10 @@ rounding, checked in ``tests/linalg/test_single.py``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,12 +29,20 @@ from mixedmodels._typing import FloatArray
 from mixedmodels.linalg.crossprod import CrossProducts
 from mixedmodels.linalg.kernels import rdiv_lower_t
 
-__all__ = ["CriterionDerivatives", "OneTerm"]
+if TYPE_CHECKING:
+    from mixedmodels.spec.random import RandomEffectsTerm
+
+__all__ = ["CriterionDerivatives", "OneTerm", "entries_are_theta"]
 
 Array = FloatArray
 _EYE = np.eye(2)[:, :, None]
 _ENTRY_AT = np.array([0, 1, 3])  # [b, a] of T[0, 0], T[1, 0], T[1, 1] in a flat 2 × 2
 _PAIR_AT = np.array([0, 3])  # ... of T[0, 0], T[1, 1]
+
+
+def entries_are_theta(terms: Sequence[RandomEffectsTerm]) -> bool:
+    """True when θ is the templates' lower-triangle entries themselves (lme4's terms)."""
+    return all(term.structure.linear and not term.structured for term in terms)
 
 
 @dataclass(frozen=True)

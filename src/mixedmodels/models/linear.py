@@ -384,6 +384,12 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         sqrtw = None if self.blocks.rows is None else self.blocks.rows.sqrtw
         return LmmReplicates(self, sqrtw, self.blocks.shift, self.singular_at)
 
+    def bootstrap_batch(self) -> int:
+        """How many bootstrap replicates :meth:`bootstrap_replicates` runs best together."""
+        from mixedmodels.inference.lmm_replicates import replicate_batch
+
+        return replicate_batch(self.L.closed_form, self.terms, self.A, self.nobs)
+
     def _spawn(self) -> LinearMixedModel:
         """A shallow copy that shares the immutable parts and owns its factor.
 

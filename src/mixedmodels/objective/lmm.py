@@ -24,9 +24,17 @@ from mixedmodels.linalg.crossprod import CrossProducts
 from mixedmodels.linalg.trailing import TrailingFactor
 from mixedmodels.spec.random import RandomEffectsTerm
 
-__all__ = ["LOG_2PI", "LmmObjective", "profiled_criterion", "profiled_gradient"]
+__all__ = [
+    "LOG_2PI",
+    "LmmObjective",
+    "criterion_of",
+    "gradient_of",
+    "profiled_criterion",
+    "profiled_gradient",
+]
 
 Array = FloatArray
+Value = float | FloatArray  # one replicate, or many
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -47,14 +55,26 @@ def profiled_criterion(
     ``d·(1 + log(2π r²/d))``.
     """
     r2 = factor.pwrss()
-    dof = nobs - n_fixed if reml else nobs
-    if sigma is not None:
-        value = factor.logdet_z + dof * (LOG_2PI + 2.0 * math.log(sigma)) + r2 / sigma**2
-        return value - log_weights + (factor.logdet_x() if reml else 0.0)
-    if r2 <= 0.0:
+    if sigma is None and r2 <= 0.0:
         return -math.inf
-    value = factor.logdet_z + dof * (1.0 + LOG_2PI + math.log(r2 / dof)) - log_weights
-    return value + factor.logdet_x() if reml else value
+    logdet_x = factor.logdet_x() if reml else 0.0
+    dof = nobs - n_fixed if reml else nobs
+    return float(criterion_of(factor.logdet_z, logdet_x, r2, dof, log_weights, sigma))
+
+
+def criterion_of(
+    logdet_z: Value, logdet_x: Value, r2: Value, dof: int, log_weights: float, sigma: float | None
+) -> Value:
+    """:func:`profiled_criterion` from its pieces (numbers, or arrays of many replicates).
+
+    ``logdet_x`` is 0 for the ML deviance and ``dof`` its degrees of freedom (``n`` or
+    ``n − p``); an array ``r2`` of zeros gives ``-inf`` (with NumPy's warning).
+    """
+    if sigma is not None:
+        value = logdet_z + dof * (LOG_2PI + 2.0 * math.log(sigma)) + r2 / sigma**2
+        return value - log_weights + logdet_x
+    log = np.log if isinstance(r2, np.ndarray) else math.log
+    return logdet_z + dof * (1.0 + LOG_2PI + log(r2 / dof)) - log_weights + logdet_x
 
 
 def profiled_gradient(
@@ -69,11 +89,24 @@ def profiled_gradient(
     if pieces is None:
         return None
     dof = nobs - n_fixed if reml else nobs
-    if sigma is None:
-        grad = pieces.logdet_z + dof * pieces.log_r2
-    else:
-        grad = pieces.logdet_z + factor.pwrss() / sigma**2 * pieces.log_r2
-    return grad + pieces.logdet_x if reml else grad
+    logdet_x = pieces.logdet_x if reml else None
+    return gradient_of(pieces.logdet_z, logdet_x, pieces.log_r2, factor.pwrss(), dof, sigma)
+
+
+def gradient_of(
+    logdet_z: Array,
+    logdet_x: Array | None,
+    log_r2: Array,
+    r2: Value,
+    dof: int,
+    sigma: float | None,
+) -> Array:
+    """:func:`profiled_gradient` from the pieces' derivatives (``logdet_x`` ``None`` for ML).
+
+    For many replicates the derivatives are ``(m, entries)`` and ``r2`` is ``(m, 1)``.
+    """
+    grad = logdet_z + (dof if sigma is None else r2 / sigma**2) * log_r2
+    return grad if logdet_x is None else grad + logdet_x
 
 
 @dataclass
