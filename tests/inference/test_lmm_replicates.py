@@ -122,3 +122,16 @@ def test_large_terms_are_refitted_one_at_a_time() -> None:
     assert model.bootstrap_replicates().one is None
     small = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
     assert small.bootstrap_batch() > 10
+
+
+def test_fixed_sigma_replicates_do_not_depend_on_their_batch() -> None:
+    data = mm.datasets.load("sleepstudy")
+    model = mm.lmer("Reaction ~ Days + (Days | Subject)", data, sigma=20.0)
+    replicates = model.bootstrap_replicates()
+    assert replicates.one is not None
+    seeds = np.random.SeedSequence(4).spawn(12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        every = replicates.run(seeds)
+        np.testing.assert_array_equal(replicates.run(seeds[5:9]), every[5:9])
+    _check_same_fits(model, 6, 4)

@@ -130,6 +130,9 @@ class LmmReplicates:
         self.one = _batchable(self.factor.closed_form, self.terms, self.A)
         self.batch = replicate_batch(self.factor.closed_form, self.terms, self.A, model.nobs)
         self.search = theta_scaling(self.terms, self.A, model.nobs, SEARCH_LIMIT)
+        # the batched search's parameters, fixed by the model's own response (with σ fixed
+        # they depend on it), so that no replicate's search depends on another's response
+        self.local = gradient_scaling(self.devfun)
 
     def run(self, seeds: Sequence[np.random.SeedSequence]) -> Array:
         """Rows ``[objective, β, σ, θ, SDs/correlations, converged, singular]``, in order.
@@ -186,9 +189,9 @@ class LmmReplicates:
         yz = [np.stack([part[0][c] for part in parts]) for c in range(len(self.one.xz))]
         xy = np.stack([part[1] for part in parts])
         yy = np.array([part[2] for part in parts])
-        local = gradient_scaling(self.devfun)
-        criteria = ReplicateCriteria(OneTermBatch(self.one, yz, xy, yy), self.devfun, local.factors)
-        thetas, converged = self._optimize_batch(criteria, local)
+        batch = OneTermBatch(self.one, yz, xy, yy)
+        criteria = ReplicateCriteria(batch, self.devfun, self.local.factors)
+        thetas, converged = self._optimize_batch(criteria, self.local)
         for i, y in enumerate(ys):
             if converged[i]:
                 self.set_response(y, parts[i])
