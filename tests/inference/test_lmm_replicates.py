@@ -135,3 +135,14 @@ def test_fixed_sigma_replicates_do_not_depend_on_their_batch() -> None:
         every = replicates.run(seeds)
         np.testing.assert_array_equal(replicates.run(seeds[5:9]), every[5:9])
     _check_same_fits(model, 6, 4)
+
+
+def test_replicates_of_a_singular_vector_fit_start_where_refits_start() -> None:
+    from tests.linalg.test_blocked_cholesky import make_data
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = mm.lmer("y ~ x + (0 + x + z | g)", make_data(3, 200))  # θ̂ = 0
+    replicates = model.bootstrap_replicates()
+    assert replicates.one is None and replicates.start is None  # not batched, moment start
+    _check_same_fits(model, 12, 5)

@@ -9,7 +9,8 @@ exactly four steps and nothing else:
    row of working copies of the ``[X y]`` blocks (the ``Z`` blocks are the model's own, shared;
    the ``X`` rows of the copies are written once, when the replicates are set up);
 3. optimize θ by :func:`~mixedmodels.fit.lmm.fit_theta` on those blocks with a factor of its
-   own, started at the original θ̂ — the criterion and optimizer of
+   own, started at the original θ̂ (where a refit starts, the moment estimate, when θ̂ is
+   near a bound) — the criterion and optimizer of
    ``model.refit(y*, check_convergence=False)``, which is what the bootstrap always ran;
 4. read the estimates from the factor at the optimum.
 
@@ -42,7 +43,13 @@ from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import MixedModelsError
-from mixedmodels.fit.lmm import OFF_BOUND, fit_theta, gradient_scaling, near_bound
+from mixedmodels.fit.lmm import (
+    OFF_BOUND,
+    SINGULAR_TOL,
+    fit_theta,
+    gradient_scaling,
+    near_bound,
+)
 from mixedmodels.inference.parameters import sdcor_from_theta
 from mixedmodels.linalg.crossprod import CrossProducts, term_matrix
 from mixedmodels.linalg.single import OneTerm, entries_are_theta
@@ -127,9 +134,17 @@ class LmmReplicates:
         )
         sdcor = sdcor_from_theta(self.terms, self.theta_hat, self.sigma_hat)
         self.width = 4 + len(model.beta) + len(self.theta_hat) + len(sdcor)
-        self.one = _batchable(self.factor.closed_form, self.terms, self.A)
-        self.batch = replicate_batch(self.factor.closed_form, self.terms, self.A, model.nobs)
         self.search = theta_scaling(self.terms, self.A, model.nobs, SEARCH_LIMIT)
+        # a refit starts at θ̂, or where refit starts when θ̂ is singular (on a bound, a poor
+        # start: the optimizer can stay on its boundary face)
+        singular_fit = _singular_start(self.terms, self.A, model.nobs, self.theta_hat)
+        self.start = None if singular_fit else self.theta_hat
+        self.one = _batchable(
+            self.factor.closed_form, self.terms, self.A, model.nobs, self.theta_hat
+        )
+        self.batch = replicate_batch(
+            self.factor.closed_form, self.terms, self.A, model.nobs, self.theta_hat
+        )
         # the batched search's parameters, fixed by the model's own response (with σ fixed
         # they depend on it), so that no replicate's search depends on another's response
         self.local = gradient_scaling(self.devfun)
@@ -157,7 +172,7 @@ class LmmReplicates:
     def _refit(self, y: Array) -> Array:
         """The row of response ``y``, optimized alone from θ̂."""
         self.set_response(y)
-        optsum, _ = fit_theta(self.devfun, False, False, self.theta_hat)
+        optsum, _ = fit_theta(self.devfun, False, False, self.start)
         return self._row(np.asarray(optsum.final, dtype=float), optsum.converged)
 
     def _row(self, theta: Array, converged: bool) -> Array:
@@ -272,30 +287,52 @@ class LmmReplicates:
 
 
 def _batchable(
-    closed_form: bool, terms: list[RandomEffectsTerm], A: CrossProducts
+    closed_form: bool,
+    terms: list[RandomEffectsTerm],
+    A: CrossProducts,
+    nobs: int,
+    theta_hat: Array,
 ) -> OneTerm | None:
     """The closed form of the batched search, or ``None`` when it does not apply.
 
     It applies to one small term of lme4's kind (not a structured one) whose levels × columns
     are at most :data:`BATCH_LEVELS`: beyond, an evaluation's arithmetic outweighs its NumPy
-    calls and one replicate at a time by L-BFGS costs less.
+    calls and one replicate at a time by L-BFGS costs less. Not to a vector term whose θ̂ is
+    near a bound (a singular fit): from there Newton's searches can settle on a boundary face
+    where ``fit_theta``'s restarts find a better optimum.
     """
     if not closed_form or not entries_are_theta(terms):
         return None
     one = OneTerm.of(A)
     if one is None or one.diag[0].shape[0] * len(one.xz) > BATCH_LEVELS:
         return None
+    vector = len(one.xz) == 2 and not one.pair
+    if vector and _singular_start(terms, A, nobs, theta_hat):
+        return None
     return one
 
 
+def _singular_start(
+    terms: list[RandomEffectsTerm], A: CrossProducts, nobs: int, theta: Array
+) -> bool:
+    """A bounded θ within :data:`NEAR_BOUND` times ``fit_theta``'s tolerance of its bound."""
+    phi = theta_scaling(terms, A, nobs, SEARCH_LIMIT).to_phi(theta)
+    lower = np.concatenate([t.lower_bounds() for t in terms])
+    return bool(np.any((lower == 0.0) & (phi < NEAR_BOUND * SINGULAR_TOL)))
+
+
 def replicate_batch(
-    closed_form: bool, terms: list[RandomEffectsTerm], A: CrossProducts, nobs: int
+    closed_form: bool,
+    terms: list[RandomEffectsTerm],
+    A: CrossProducts,
+    nobs: int,
+    theta_hat: Array,
 ) -> int:
     """Replicates run together: :data:`SERIAL_CHUNK` one at a time, else a batch.
 
     A batch holds :data:`BATCH` replicates, fewer for large ``A_xz`` rows or responses.
     """
-    if _batchable(closed_form, terms, A) is None:
+    if _batchable(closed_form, terms, A, nobs, theta_hat) is None:
         return SERIAL_CHUNK
     per_replicate = max(A.xx.shape[0] * sum(block[0].size for block in A.xz), nobs)
     return int(max(1, min(BATCH, BATCH_ENTRIES // per_replicate)))
