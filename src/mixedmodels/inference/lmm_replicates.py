@@ -58,7 +58,7 @@ from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.objective.lmm import LmmObjective
 from mixedmodels.objective.lmm_batch import ReplicateCriteria
 from mixedmodels.optimize.batch_newton import batch_newton
-from mixedmodels.optimize.scaling import SEARCH_LIMIT, ThetaScaling, theta_scaling
+from mixedmodels.optimize.scaling import CHECK_LIMIT, SEARCH_LIMIT, ThetaScaling, theta_scaling
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -315,8 +315,12 @@ def _batchable(
 def _singular_start(
     terms: list[RandomEffectsTerm], A: CrossProducts, nobs: int, theta: Array
 ) -> bool:
-    """A bounded θ within :data:`NEAR_BOUND` times ``fit_theta``'s tolerance of its bound."""
-    phi = theta_scaling(terms, A, nobs, SEARCH_LIMIT).to_phi(theta)
+    """A bounded θ within :data:`NEAR_BOUND` times ``fit_theta``'s tolerance of its bound.
+
+    In θ over columns of unit size: a column of a large scale has a small θ that is not a
+    zero variance.
+    """
+    phi = theta_scaling(terms, A, nobs, CHECK_LIMIT).to_phi(theta)
     lower = np.concatenate([t.lower_bounds() for t in terms])
     return bool(np.any((lower == 0.0) & (phi < NEAR_BOUND * SINGULAR_TOL)))
 
