@@ -127,29 +127,10 @@ class OneTermBatch:
         schur = self.xx[rows] - first @ first.swapaxes(1, 2) - second @ second.swapaxes(1, 2)
         R, ok = _cholesky(schur, ok)
         logdet_z = np.log(d00 * pivot).sum(axis=1)
-        p = R.shape[1] - 1
         Q = _forward(R, np.stack([x0, x1]))  # (2, m, p + 1, levels): Q's two columns
-        # per level QᵀQ over the X rows and over the y row, both sets at once (2, m, levels)
-        c00, c01, c11 = (
-            np.stack([np.einsum("mrl,mrl->ml", u[:, :p], v[:, :p]), u[:, p] * v[:, p]])
-            for u, v in ((Q[0], Q[0]), (Q[0], Q[1]), (Q[1], Q[1]))
-        )
-        F, K = _f_and_k((t0, t1, t2), (d00, d10, d11), self.one.diag)
-        f00, f01, f10, f11 = F
-        k00, k01, k10, k11 = K
-        m00, m01 = c00 * k00 + c01 * k10, c00 * k01 + c01 * k11  # M = C K
-        m10, m11 = c01 * k00 + c11 * k10, c01 * k01 + c11 * k11
-        n00, n01, n11 = f00 * m00 + f10 * m10, f00 * m01 + f10 * m11, f01 * m01 + f11 * m11
-        z00 = f00 * a00 + f10 * a10  # FᵀA_g
-        z11 = f01 * a10 + f11 * a11
-        if pair:
-            N, Z = [n00, n11], [z00, z11]
-        else:
-            N, Z = [n00, n01, n11], [z00, f00 * a10 + f10 * a11, z11]
-        d_x, d_y = np.stack([n.sum(axis=-1) for n in N], axis=-1)  # per set (m, entries)
-        d_z = np.stack([z.sum(axis=-1) for z in Z], axis=-1)
+        d_z, d_x, d_y = _derivatives(Q, (t0, t1, t2), (d00, d10, d11), self.one.diag, pair)
         logdet_x, r2 = _r_pieces(R)
-        return BatchPieces(ok, logdet_z, logdet_x, r2, 2.0 * d_z, -2.0 * d_x, -2.0 * d_y)
+        return BatchPieces(ok, logdet_z, logdet_x, r2, d_z, d_x, d_y)
 
     def _scalar(self, t: Array, rows: Rows) -> BatchPieces:
         """A scalar term: ``d = t²a + 1``, the row ``t A_xz / √d``, ``F = t/d``, ``K = 1/d``."""
@@ -196,6 +177,40 @@ def _r_pieces(R: Array) -> tuple[Array, Array]:
     """``log|R_X|²`` and ``r²`` of lower factors ``R`` of ``[X y]``'s Schur complement."""
     pivots = np.diagonal(R, axis1=1, axis2=2)
     return 2.0 * np.log(pivots[:, :-1]).sum(axis=1), pivots[:, -1] ** 2
+
+
+def _derivatives(
+    Q: Array,
+    t: tuple[Array, Array, Array],
+    d: tuple[Array, Array, Array],
+    gram: tuple[Array, ...],
+    pair: bool,
+) -> tuple[Array, Array, Array]:
+    """``∂ log|L_Z|²``, ``∂ log|R_X|²`` and ``∂ log r²`` along the entries, ``(m, e)`` each.
+
+    ``Q`` is ``R⁻¹A_xz`` per column of the term, ``(2, m, p + 1, levels)``; ``t``, ``d`` and
+    ``gram`` as for :func:`_f_and_k`.
+    """
+    p = Q.shape[2] - 1
+    # per level QᵀQ over the X rows and over the y row, both sets at once (2, m, levels)
+    c00, c01, c11 = (
+        np.stack([np.einsum("mrl,mrl->ml", u[:, :p], v[:, :p]), u[:, p] * v[:, p]])
+        for u, v in ((Q[0], Q[0]), (Q[0], Q[1]), (Q[1], Q[1]))
+    )
+    (f00, f01, f10, f11), (k00, k01, k10, k11) = _f_and_k(t, d, gram)
+    m00, m01 = c00 * k00 + c01 * k10, c00 * k01 + c01 * k11  # M = C K
+    m10, m11 = c01 * k00 + c11 * k10, c01 * k01 + c11 * k11
+    n00, n01, n11 = f00 * m00 + f10 * m10, f00 * m01 + f10 * m11, f01 * m01 + f11 * m11
+    a00, a10, a11 = gram
+    z00 = f00 * a00 + f10 * a10  # FᵀA_g
+    z11 = f01 * a10 + f11 * a11
+    if pair:
+        N, Z = [n00, n11], [z00, z11]
+    else:
+        N, Z = [n00, n01, n11], [z00, f00 * a10 + f10 * a11, z11]
+    d_x, d_y = np.stack([n.sum(axis=-1) for n in N], axis=-1)  # per set (m, entries)
+    d_z = np.stack([z.sum(axis=-1) for z in Z], axis=-1)
+    return 2.0 * d_z, -2.0 * d_x, -2.0 * d_y
 
 
 def _f_and_k(
