@@ -68,8 +68,9 @@ def test_residual_structure_models_are_refused() -> None:
         data,
         correlation=mm.cor_ar1(time="Days", group="Subject"),
     )
-    with pytest.raises(mm.NotSupportedError):
-        parametric_bootstrap(model, 2, seed=1, n_jobs=1, progress=False)
+    for jobs in (1, 2):
+        with pytest.raises(mm.NotSupportedError):
+            parametric_bootstrap(model, 2, seed=1, n_jobs=jobs, progress=False)
 
 
 @pytest.mark.parametrize(

@@ -383,6 +383,10 @@ class ResidualMixedModel(LinearMixedModel):
         """Refused (the simulation draws independent residuals)."""
         raise _refused("the parametric bootstrap")
 
+    def bootstrap_batch(self) -> int:
+        """Refused, in the caller's process before any worker starts."""
+        raise _refused("the parametric bootstrap")
+
     def simulate(self, nsim: int = 1, **kwargs: Any) -> FloatArray:
         """Refused (the simulation draws independent residuals)."""
         raise _refused("simulate")
