@@ -2,9 +2,10 @@
 
 Both work on the lower triangle of a dense ``n × n`` target cut into square tiles of ``tile``
 rows; lower tile ``(ti, tj)``, ``tj ≤ ti``, is plane ``ti (ti + 1) / 2 + tj`` of the moments.
-Loops run in a fixed order without reassociation, and calls on disjoint ranges of row tiles
-write disjoint planes and rows (so that threads may share them out): the bits depend only on
-the data.
+Loops run in a fixed order without reassociation (the moments' pass adds its group buffers by
+matrix products of fixed shapes, whose BLAS order does not depend on the other tiles), and
+calls on disjoint ranges of row tiles write disjoint planes and rows (so that threads may
+share them out): the bits depend only on the data.
 
 Importing this module imports (and compiles, or loads from the disk cache) Numba.
 """
@@ -18,6 +19,8 @@ import numpy as np
 from mixedmodels._jit import compiled
 
 __all__ = ["accumulate_moments", "subtract_moments"]
+
+FOLD = 32  # group buffers added to the moments by one matrix product
 
 
 @compiled
@@ -66,7 +69,8 @@ def accumulate_moments(
 ) -> None:  # pragma: no cover - compiled
     """``out[t, j] += Σ_g basis[g, j] · (C_g C_gᵀ)`` on the lower tiles of row tiles ``first:stop``.
 
-    Each group's Gram tile is scattered into a buffer, then added to every moment's tile.
+    Each group's Gram tile is scattered into a buffer of its own; every :data:`FOLD` buffers
+    are added to the moments' tiles at once, by a matrix product (BLAS) of their weights.
 
     Parameters
     ----------
@@ -86,22 +90,34 @@ def accumulate_moments(
         The row tiles to compute.
     """
     m = basis.shape[1]
-    buffer = np.zeros((tile, tile))
-    flat = buffer.reshape(-1)
+    size = tile * tile
+    stack = np.zeros((FOLD, size))
+    which = np.empty(FOLD, dtype=np.int64)
     for ti in range(first, stop):
-        nr = min(tile, n - ti * tile)
-        used = nr * tile  # whole rows of the tile: the columns past the target's stay 0
         for tj in range(ti + 1):
-            plane = ti * (ti + 1) // 2 + tj
+            plane = out[ti * (ti + 1) // 2 + tj].reshape((m, size))
+            count = 0
             for g in range(group_start.size - 1):
-                if not _scatter_group(columns, by_group, group_start, g, ti, tj, buffer):
-                    continue
-                for j in range(m):
-                    weight = basis[g, j]
-                    target = out[plane, j].reshape(-1)
-                    for e in range(used):
-                        target[e] += weight * flat[e]
-                flat[:used] = 0.0
+                buffer = stack[count].reshape((tile, tile))
+                if _scatter_group(columns, by_group, group_start, g, ti, tj, buffer):
+                    which[count] = g
+                    count += 1
+                    if count == FOLD:
+                        _fold(stack, which, count, basis, plane)
+                        count = 0
+            if count:
+                _fold(stack, which, count, basis, plane)
+
+
+@compiled
+def _fold(stack: Any, which: Any, count: int, basis: Any, plane: Any) -> None:  # pragma: no cover
+    """``plane += basis[which]ᵀ · stack[:count]``, then zero the buffers used."""
+    weights = np.empty((plane.shape[0], count))
+    for c in range(count):
+        for j in range(plane.shape[0]):
+            weights[j, c] = basis[which[c], j]
+    plane += np.dot(weights, stack[:count])
+    stack[:count] = 0.0
 
 
 @compiled
