@@ -207,20 +207,20 @@ def _restart_at_boundary(
     The restarts are BOBYQA's also after an L-BFGS search: its trust region explores the
     boundary faces, where the gradient of a function of θ² is zero and tells nothing.
     """
-    near = near_bound(devfun, found.final)
+    near = near_bound(devfun.lower, found.final)
     if not np.any(near):
         return found
     found = _restart(devfun, objective, found)
-    near = near_bound(devfun, found.final)
+    near = near_bound(devfun.lower, found.final)
     if not np.any(near & _vector_term_entries(devfun)):
         return found
     moved = replace(found, final=np.where(near, OFF_BOUND, found.final))
     return _restart(devfun, objective, moved, keep=found)
 
 
-def near_bound(devfun: LmmObjective, x: Array) -> np.ndarray:
-    """Mask of the bounded parameters within :data:`SINGULAR_TOL` of their bound."""
-    return (devfun.lower == 0.0) & (x < SINGULAR_TOL)
+def near_bound(lower: Array, x: Array) -> np.ndarray:
+    """Mask of the parameters bounded by ``lower`` within :data:`SINGULAR_TOL` of their bound."""
+    return (lower == 0.0) & (x < SINGULAR_TOL)
 
 
 def _vector_term_entries(devfun: LmmObjective) -> np.ndarray:
@@ -357,8 +357,7 @@ def _rounding_error(devfun: LmmObjective) -> float:
     R, A = np.diagonal(devfun.factor.xx), np.diagonal(devfun.A.xx)
     if len(R) == 0 or not np.all(np.isfinite(R)) or not np.all(R > 0):
         return 0.0  # no factor to judge by: taken as accurate
-    dof = devfun.nobs - devfun.n_fixed if devfun.reml else devfun.nobs
-    loss = dof * A[-1] / R[-1] ** 2
+    loss = devfun.dof * A[-1] / R[-1] ** 2
     if devfun.reml:
         loss += float(np.sum(A[:-1] / R[:-1] ** 2))
     return float(np.finfo(float).eps * loss)

@@ -43,13 +43,7 @@ from numpy.typing import NDArray
 
 from mixedmodels._typing import FloatArray
 from mixedmodels.errors import MixedModelsError
-from mixedmodels.fit.lmm import (
-    OFF_BOUND,
-    SINGULAR_TOL,
-    fit_theta,
-    gradient_scaling,
-    near_bound,
-)
+from mixedmodels.fit.lmm import OFF_BOUND, fit_theta, gradient_scaling, near_bound
 from mixedmodels.inference.parameters import sdcor_from_theta
 from mixedmodels.linalg.crossprod import CrossProducts, term_matrix
 from mixedmodels.linalg.single import OneTerm, entries_are_theta
@@ -58,14 +52,13 @@ from mixedmodels.linalg.threads import blas_threads
 from mixedmodels.objective.lmm import LmmObjective
 from mixedmodels.objective.lmm_batch import ReplicateCriteria
 from mixedmodels.optimize.batch_newton import batch_newton
-from mixedmodels.optimize.scaling import CHECK_LIMIT, SEARCH_LIMIT, ThetaScaling, theta_scaling
+from mixedmodels.optimize.scaling import CHECK_LIMIT, SEARCH_LIMIT, theta_scaling
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
     from mixedmodels.fitted import FittedLinearModel
     from mixedmodels.linalg.model_blocks import Shift
-    from mixedmodels.spec.random import RandomEffectsTerm
 
 __all__ = ["LmmReplicates", "replicate_batch"]
 
@@ -137,14 +130,10 @@ class LmmReplicates:
         self.search = theta_scaling(self.terms, self.A, model.nobs, SEARCH_LIMIT)
         # a refit starts at θ̂, or where refit starts when θ̂ is singular (on a bound, a poor
         # start: the optimizer can stay on its boundary face)
-        singular_fit = _singular_start(self.terms, self.A, model.nobs, self.theta_hat)
+        singular_fit = _singular_start(model)
         self.start = None if singular_fit else self.theta_hat
-        self.one = _batchable(
-            self.factor.closed_form, self.terms, self.A, model.nobs, self.theta_hat
-        )
-        self.batch = replicate_batch(
-            self.factor.closed_form, self.terms, self.A, model.nobs, self.theta_hat
-        )
+        self.one = _batchable(model, singular_fit)
+        self.batch = _batch_size(self.one, model)
         # the batched search's parameters, fixed by the model's own response (with σ fixed
         # they depend on it), so that no replicate's search depends on another's response
         self.local = gradient_scaling(self.devfun)
@@ -206,7 +195,7 @@ class LmmReplicates:
         yy = np.array([part[2] for part in parts])
         batch = OneTermBatch(self.one, yz, xy, yy)
         criteria = ReplicateCriteria(batch, self.devfun, self.local.factors)
-        thetas, converged = self._optimize_batch(criteria, self.local)
+        thetas, converged = self._optimize_batch(criteria)
         for i, y in enumerate(ys):
             if converged[i]:
                 self.set_response(y, parts[i])
@@ -215,20 +204,19 @@ class LmmReplicates:
                 out[i] = self._attempt(partial(self._refit, y))
         return out
 
-    def _optimize_batch(
-        self, criteria: ReplicateCriteria, local: ThetaScaling
-    ) -> tuple[Array, NDArray[np.bool_]]:
+    def _optimize_batch(self, criteria: ReplicateCriteria) -> tuple[Array, NDArray[np.bool_]]:
         """The replicates' θ, and which converged, by Newton's method from θ̂.
 
         As ``fit_theta`` does, an optimum with a variance near zero is searched for again,
         from that variance moved off the bound: the better of the two is kept when the second
         search converged too, else the replicate counts as not converged.
         """
+        local = self.local
         m = criteria.batch.xx.shape[0]
         start = np.broadcast_to(local.to_phi(self.theta_hat), (m, len(self.theta_hat)))
         found = batch_newton(criteria, start, self.devfun.lower)
         thetas, converged = local.to_theta(found.x), found.converged.copy()
-        near = near_bound(self.devfun, self.search.to_phi(thetas) / NEAR_BOUND)
+        near = near_bound(self.devfun.lower, self.search.to_phi(thetas) / NEAR_BOUND)
         again = np.flatnonzero(converged & np.any(near, axis=1))
         if again.size:
             off = self.search.to_theta(np.full(thetas.shape[1], OFF_BOUND))
@@ -286,60 +274,50 @@ class LmmReplicates:
         self.factor.set_blocks(self.A, same_z=True)
 
 
-def _batchable(
-    closed_form: bool,
-    terms: list[RandomEffectsTerm],
-    A: CrossProducts,
-    nobs: int,
-    theta_hat: Array,
-) -> OneTerm | None:
+def _batchable(model: FittedLinearModel, singular_fit: bool) -> OneTerm | None:
     """The closed form of the batched search, or ``None`` when it does not apply.
 
     It applies to one small term of lme4's kind (not a structured one) whose levels × columns
     are at most :data:`BATCH_LEVELS`: beyond, an evaluation's arithmetic outweighs its NumPy
-    calls and one replicate at a time by L-BFGS costs less. Not to a vector term whose θ̂ is
-    near a bound (a singular fit): from there Newton's searches can settle on a boundary face
-    where ``fit_theta``'s restarts find a better optimum.
+    calls and one replicate at a time by L-BFGS costs less. Not to a vector term of a
+    singular fit (:func:`_singular_start`): from there Newton's searches can settle on a
+    boundary face where ``fit_theta``'s restarts find a better optimum.
     """
-    if not closed_form or not entries_are_theta(terms):
+    if not model.L.closed_form or not entries_are_theta(model.terms):
         return None
-    one = OneTerm.of(A)
+    one = OneTerm.of(model.A)
     if one is None or one.diag[0].shape[0] * len(one.xz) > BATCH_LEVELS:
         return None
     vector = len(one.xz) == 2 and not one.pair
-    if vector and _singular_start(terms, A, nobs, theta_hat):
-        return None
-    return one
+    return None if vector and singular_fit else one
 
 
-def _singular_start(
-    terms: list[RandomEffectsTerm], A: CrossProducts, nobs: int, theta: Array
-) -> bool:
-    """A bounded θ within :data:`NEAR_BOUND` times ``fit_theta``'s tolerance of its bound.
+def _singular_start(model: FittedLinearModel) -> bool:
+    """A bounded θ̂ within :data:`NEAR_BOUND` times ``fit_theta``'s tolerance of its bound.
 
     In θ over columns of unit size: a column of a large scale has a small θ that is not a
     zero variance.
     """
-    phi = theta_scaling(terms, A, nobs, CHECK_LIMIT).to_phi(theta)
-    lower = np.concatenate([t.lower_bounds() for t in terms])
-    return bool(np.any((lower == 0.0) & (phi < NEAR_BOUND * SINGULAR_TOL)))
+    phi = theta_scaling(model.terms, model.A, model.nobs, CHECK_LIMIT).to_phi(model.theta)
+    return bool(np.any(near_bound(model.lower, phi / NEAR_BOUND)))
 
 
-def replicate_batch(
-    closed_form: bool,
-    terms: list[RandomEffectsTerm],
-    A: CrossProducts,
-    nobs: int,
-    theta_hat: Array,
-) -> int:
+def _batch_size(one: OneTerm | None, model: FittedLinearModel) -> int:
     """Replicates run together: :data:`SERIAL_CHUNK` one at a time, else a batch.
 
-    A batch holds :data:`BATCH` replicates, fewer for large ``A_xz`` rows or responses.
+    One at a time when ``one`` is ``None``; a batch holds :data:`BATCH` replicates, fewer for
+    large ``A_xz`` rows or responses.
     """
-    if _batchable(closed_form, terms, A, nobs, theta_hat) is None:
+    if one is None:
         return SERIAL_CHUNK
-    per_replicate = max(A.xx.shape[0] * sum(block[0].size for block in A.xz), nobs)
+    A = model.A
+    per_replicate = max(A.xx.shape[0] * sum(block[0].size for block in A.xz), model.nobs)
     return int(max(1, min(BATCH, BATCH_ENTRIES // per_replicate)))
+
+
+def replicate_batch(model: FittedLinearModel) -> int:
+    """How many of ``model``'s bootstrap replicates :class:`LmmReplicates` runs together."""
+    return _batch_size(_batchable(model, _singular_start(model)), model)
 
 
 def _shift_values(X: Array, shift: Shift) -> Array | float:

@@ -388,7 +388,7 @@ class LinearMixedModel(LmmInference, MixedModelBase):
         """How many bootstrap replicates :meth:`bootstrap_replicates` runs best together."""
         from mixedmodels.inference.lmm_replicates import replicate_batch
 
-        return replicate_batch(self.L.closed_form, self.terms, self.A, self.nobs, self.theta)
+        return replicate_batch(self)
 
     def _spawn(self) -> LinearMixedModel:
         """A shallow copy that shares the immutable parts and owns its factor.

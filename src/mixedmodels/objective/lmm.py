@@ -27,6 +27,7 @@ from mixedmodels.spec.random import RandomEffectsTerm
 __all__ = [
     "LOG_2PI",
     "LmmObjective",
+    "criterion_dof",
     "criterion_of",
     "gradient_of",
     "profiled_criterion",
@@ -58,8 +59,13 @@ def profiled_criterion(
     if sigma is None and r2 <= 0.0:
         return -math.inf
     logdet_x = factor.logdet_x() if reml else 0.0
-    dof = nobs - n_fixed if reml else nobs
+    dof = criterion_dof(nobs, n_fixed, reml)
     return float(criterion_of(factor.logdet_z, logdet_x, r2, dof, log_weights, sigma))
+
+
+def criterion_dof(nobs: int, n_fixed: int, reml: bool) -> int:
+    """The criterion's degrees of freedom ``d``: ``n − p`` (REML) or ``n`` (ML)."""
+    return nobs - n_fixed if reml else nobs
 
 
 def criterion_of(
@@ -88,7 +94,7 @@ def profiled_gradient(
     pieces = factor.derivatives()
     if pieces is None:
         return None
-    dof = nobs - n_fixed if reml else nobs
+    dof = criterion_dof(nobs, n_fixed, reml)
     logdet_x = pieces.logdet_x if reml else None
     return gradient_of(pieces.logdet_z, logdet_x, pieces.log_r2, factor.pwrss(), dof, sigma)
 
@@ -161,6 +167,11 @@ class LmmObjective:
         except np.linalg.LinAlgError:
             return math.inf
         return self.criterion()
+
+    @property
+    def dof(self) -> int:
+        """The criterion's degrees of freedom (:func:`criterion_dof`)."""
+        return criterion_dof(self.nobs, self.n_fixed, self.reml)
 
     @property
     def has_gradient(self) -> bool:

@@ -40,7 +40,7 @@ class ReplicateCriteria:
     def __init__(self, batch: OneTermBatch, devfun: LmmObjective, factors: Array) -> None:
         self.batch = batch
         self.reml = devfun.reml
-        self.dof = devfun.nobs - devfun.n_fixed if devfun.reml else devfun.nobs
+        self.dof = devfun.dof
         self.log_weights = devfun.log_weights
         self.sigma = devfun.sigma
         self.factors = factors
